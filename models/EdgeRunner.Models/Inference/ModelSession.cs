@@ -1,0 +1,307 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace EdgeRunner.Models.Inference;
+
+/// <summary>
+/// One loaded ONNX model with a single float32 image input, ready to run without allocating:
+/// the input and output tensors are pinned buffers owned by this object and reused on every
+/// <see cref="Run"/>. Not thread-safe: one pipeline owns one session.
+/// </summary>
+public sealed partial class ModelSession : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly RunOptions _runOptions = new();
+    private readonly float[] _input;
+    private readonly OrtValue _inputValue;
+    private readonly string[] _inputNames;
+    private readonly OrtValue[] _inputValues;
+    private readonly string[] _outputNames;
+    private readonly float[][] _outputs;
+    private readonly long[][] _outputShapes;
+    private readonly OrtValue[] _outputValues;
+
+    private ModelSession(ModelSessionOptions options, InferenceSession session, string sha256, string provider, string? fallbackReason, long[] inputShape)
+    {
+        Id = options.Id;
+        Path = options.Path;
+        Sha256 = sha256;
+        ExecutionProvider = provider;
+        FallbackReason = fallbackReason;
+        _session = session;
+        InputName = session.InputNames[0];
+        InputShape = inputShape;
+        _input = new float[ShapeSize(inputShape)];
+        _inputValue = OrtValue.CreateTensorValueFromMemory(_input, inputShape);
+        _inputNames = [InputName];
+        _inputValues = [_inputValue];
+
+        _outputNames = [.. session.OutputNames];
+        _outputs = new float[_outputNames.Length][];
+        _outputShapes = new long[_outputNames.Length][];
+        _outputValues = new OrtValue[_outputNames.Length];
+        for (var i = 0; i < _outputNames.Length; i++)
+        {
+            var meta = session.OutputMetadata[_outputNames[i]];
+            if (meta.ElementDataType != TensorElementType.Float)
+            {
+                throw new ModelLoadException($"Model '{Id}' ({Path}): output '{_outputNames[i]}' is {meta.ElementDataType}; only float32 outputs are supported for image models.");
+            }
+
+            // Symbolic dimensions of outputs are the batch (1) for the image models EdgeRunner runs.
+            _outputShapes[i] = Array.ConvertAll(meta.Dimensions, d => d > 0 ? (long)d : 1L);
+            _outputs[i] = new float[ShapeSize(_outputShapes[i])];
+            _outputValues[i] = OrtValue.CreateTensorValueFromMemory(_outputs[i], _outputShapes[i]);
+        }
+    }
+
+    /// <summary>Model name from configuration.</summary>
+    public string Id { get; }
+
+    /// <summary>Model file path.</summary>
+    public string Path { get; }
+
+    /// <summary>SHA-256 of the model file, lowercase hex.</summary>
+    public string Sha256 { get; }
+
+    /// <summary>ONNX Runtime provider the session runs on, e.g. "CPUExecutionProvider".</summary>
+    public string ExecutionProvider { get; }
+
+    /// <summary>Why a preferred provider was not used, or null when the first choice was taken.</summary>
+    public string? FallbackReason { get; }
+
+    /// <summary>Name of the image input.</summary>
+    public string InputName { get; }
+
+    /// <summary>Concrete input shape fed on every run (batch 1).</summary>
+    public IReadOnlyList<long> InputShape { get; }
+
+    /// <summary>The input tensor's memory: write the preprocessed image here before <see cref="Run"/>.</summary>
+    public Span<float> Input => _input;
+
+    /// <summary>Output names in model order.</summary>
+    public IReadOnlyList<string> OutputNames => _outputNames;
+
+    /// <summary>Output <paramref name="index"/> of the last run.</summary>
+    public ReadOnlySpan<float> Output(int index) => _outputs[index];
+
+    /// <summary>Shape of output <paramref name="index"/>.</summary>
+    public IReadOnlyList<long> OutputShape(int index) => _outputShapes[index];
+
+    /// <summary>Runs the model on <see cref="Input"/>; results are in <see cref="Output"/>.</summary>
+    public void Run() => _session.Run(_runOptions, _inputNames, _inputValues, _outputNames, _outputValues);
+
+    /// <summary>
+    /// Opens <paramref name="options"/>.Path, checks that its input matches the expected shape, picks an
+    /// execution provider (logging any fallback), and runs one warm-up inference.
+    /// </summary>
+    /// <exception cref="ModelLoadException">The file is missing or invalid, or its input does not match; the message names the file and the reason.</exception>
+    public static ModelSession Load(ModelSessionOptions options, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(logger);
+        if (!File.Exists(options.Path))
+        {
+            throw new ModelLoadException($"Model '{options.Id}': file '{options.Path}' does not exist.");
+        }
+
+        var sha256 = ComputeSha256(options);
+        var (session, provider, fallbackReason) = CreateSession(options, logger);
+        try
+        {
+            var inputShape = ResolveInputShape(options, session);
+            var model = new ModelSession(options, session, sha256, provider, fallbackReason, inputShape);
+            try
+            {
+                model.Run(); // Warm-up: first run allocates arenas and picks kernels; do it before reporting ready.
+            }
+            catch (OnnxRuntimeException ex)
+            {
+                model.Dispose();
+                throw new ModelLoadException($"Model '{options.Id}' ({options.Path}): warm-up inference failed: {ex.Message}", ex);
+            }
+
+            var shapeText = FormatShape(inputShape);
+            LogLoaded(logger, options.Id, options.Path, provider, shapeText, sha256);
+            return model;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _inputValue.Dispose();
+        foreach (var value in _outputValues)
+        {
+            value?.Dispose();
+        }
+
+        _runOptions.Dispose();
+        _session.Dispose();
+    }
+
+    internal static string FormatShape(IReadOnlyList<long> shape) => "[" + string.Join(",", shape) + "]";
+
+    private static string FormatShape(NodeMetadata meta, int[] dims)
+    {
+        var parts = new string[dims.Length];
+        for (var i = 0; i < dims.Length; i++)
+        {
+            var symbol = i < meta.SymbolicDimensions.Length ? meta.SymbolicDimensions[i] : string.Empty;
+            parts[i] = dims[i] > 0 ? dims[i].ToString(CultureInfo.InvariantCulture) : (string.IsNullOrEmpty(symbol) ? "?" : symbol);
+        }
+
+        return "[" + string.Join(",", parts) + "]";
+    }
+
+    private static long[] ResolveInputShape(ModelSessionOptions options, InferenceSession session)
+    {
+        if (session.InputNames.Count != 1)
+        {
+            throw new ModelLoadException(
+                $"Model '{options.Id}' ({options.Path}): has {session.InputNames.Count} inputs ({string.Join(", ", session.InputNames)}); an image model needs exactly one.");
+        }
+
+        var name = session.InputNames[0];
+        var meta = session.InputMetadata[name];
+        if (meta.ElementDataType != TensorElementType.Float)
+        {
+            throw new ModelLoadException($"Model '{options.Id}' ({options.Path}): input '{name}' is {meta.ElementDataType}; float32 expected.");
+        }
+
+        var dims = meta.Dimensions;
+        var expected = options.ExpectedInputShape;
+        if (expected is null)
+        {
+            if (dims.Skip(1).Any(d => d <= 0))
+            {
+                throw new ModelLoadException(
+                    $"Model '{options.Id}' ({options.Path}): input '{name}' has shape {FormatShape(meta, dims)} with dynamic spatial dimensions; configure the preprocessing size.");
+            }
+
+            return Array.ConvertAll(dims, d => d > 0 ? (long)d : 1L);
+        }
+
+        var matches = dims.Length == expected.Count;
+        for (var i = 0; matches && i < dims.Length; i++)
+        {
+            matches = dims[i] <= 0 || dims[i] == expected[i];
+        }
+
+        if (!matches)
+        {
+            throw new ModelLoadException(
+                $"Model '{options.Id}' ({options.Path}): input '{name}' has shape {FormatShape(meta, dims)} but {options.ExpectedInputDescription} produces {FormatShape(expected)}.");
+        }
+
+        return [.. expected];
+    }
+
+    private static (InferenceSession Session, string Provider, string? FallbackReason) CreateSession(ModelSessionOptions options, ILogger logger)
+    {
+        var preferences = options.ExecutionProviders.Count == 0 ? ["cpu"] : options.ExecutionProviders;
+        string? fallbackReason = null;
+        foreach (var configName in preferences.Append("cpu").Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            if (!ExecutionProviders.Known.TryGetValue(configName, out var ortName))
+            {
+                throw new ModelLoadException($"Model '{options.Id}': unknown execution provider '{configName}'. Known: {string.Join(", ", ExecutionProviders.Known.Keys)}.");
+            }
+
+            var isLastResort = string.Equals(configName, "cpu", StringComparison.OrdinalIgnoreCase);
+            string? failure = null;
+            if (!isLastResort && !ExecutionProviders.Available.Contains(ortName))
+            {
+                failure = $"{ortName} is not in this ONNX Runtime build (available: {string.Join(", ", ExecutionProviders.Available)})";
+            }
+            else
+            {
+                var sessionOptions = new SessionOptions
+                {
+                    GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+                    IntraOpNumThreads = options.IntraOpThreads,
+                    InterOpNumThreads = 1,
+                    ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+                };
+                try
+                {
+                    ExecutionProviders.Append(sessionOptions, configName, options.DeviceId, options.IntraOpThreads);
+                    var session = new InferenceSession(options.Path, sessionOptions);
+                    if (fallbackReason is not null)
+                    {
+                        LogFallback(logger, options.Id, ortName, fallbackReason);
+                    }
+
+                    return (session, ortName, fallbackReason);
+                }
+                catch (OnnxRuntimeException ex) when (!isLastResort)
+                {
+                    failure = $"{ortName} failed to initialise: {ex.Message}";
+                }
+                catch (OnnxRuntimeException ex)
+                {
+                    throw new ModelLoadException($"Model '{options.Id}': cannot load '{options.Path}': {ex.Message}", ex);
+                }
+                finally
+                {
+                    sessionOptions.Dispose();
+                }
+            }
+
+            if (!options.AllowFallback)
+            {
+                throw new ModelLoadException($"Model '{options.Id}' ({options.Path}): execution provider '{configName}' unavailable and fallback is disabled: {failure}.");
+            }
+
+            LogProviderUnavailable(logger, options.Id, configName, failure);
+            fallbackReason ??= failure;
+        }
+
+        throw new ModelLoadException($"Model '{options.Id}': no execution provider could be used.");
+    }
+
+    private static string ComputeSha256(ModelSessionOptions options)
+    {
+        try
+        {
+            using var stream = File.OpenRead(options.Path);
+            return Convert.ToHexStringLower(SHA256.HashData(stream));
+        }
+        catch (IOException ex)
+        {
+            throw new ModelLoadException($"Model '{options.Id}': cannot read '{options.Path}': {ex.Message}", ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new ModelLoadException($"Model '{options.Id}': cannot read '{options.Path}': {ex.Message}", ex);
+        }
+    }
+
+    private static long ShapeSize(IReadOnlyList<long> shape)
+    {
+        long size = 1;
+        foreach (var d in shape)
+        {
+            size = checked(size * d);
+        }
+
+        return size;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId} loaded from {Path} on {ExecutionProvider}, input {InputShape}, sha256 {Sha256}")]
+    private static partial void LogLoaded(ILogger logger, string modelId, string path, string executionProvider, string inputShape, string sha256);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: execution provider {Requested} not used: {Reason}")]
+    private static partial void LogProviderUnavailable(ILogger logger, string modelId, string requested, string? reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId} FELL BACK to {ExecutionProvider}: {Reason}")]
+    private static partial void LogFallback(ILogger logger, string modelId, string executionProvider, string reason);
+}

@@ -1,0 +1,252 @@
+using EdgeRunner.Models.Preprocessing;
+
+namespace EdgeRunner.Service.Configuration;
+
+/// <summary>Section <c>Device</c>: who this daemon is.</summary>
+public sealed class DeviceOptions
+{
+    public const string SectionName = "Device";
+
+    /// <summary>Device id used in MQTT topics; empty means the host name.</summary>
+    public string Id { get; set; } = string.Empty;
+
+    /// <summary>At most one result line per camera per this many seconds is logged at Information (0 = every result).</summary>
+    public double ResultLogIntervalSeconds { get; set; } = 1;
+}
+
+/// <summary>Section <c>Mqtt</c>: the broker connection and topics.</summary>
+public sealed class MqttOptions
+{
+    public const string SectionName = "Mqtt";
+
+    /// <summary>Broker host. Empty: start the embedded broker (<see cref="EmbeddedBroker"/>) and publish to it.</summary>
+    public string Host { get; set; } = string.Empty;
+
+    /// <summary>Broker TCP port.</summary>
+    public int Port { get; set; } = 1883;
+
+    /// <summary>MQTT client id; empty means "edgerunner-{device id}".</summary>
+    public string ClientId { get; set; } = string.Empty;
+
+    /// <summary>User name; empty for anonymous.</summary>
+    public string Username { get; set; } = string.Empty;
+
+    /// <summary>Password (prefer <see cref="PasswordFile"/>, which keeps it out of the config).</summary>
+    public string Password { get; set; } = string.Empty;
+
+    /// <summary>File whose first line is the password (e.g. a systemd credential).</summary>
+    public string PasswordFile { get; set; } = string.Empty;
+
+    /// <summary>First topic level.</summary>
+    public string TopicPrefix { get; set; } = "edgerunner";
+
+    /// <summary>MQTT keep-alive in seconds.</summary>
+    public int KeepAliveSeconds { get; set; } = 15;
+
+    /// <summary>Timeout for one connect attempt.</summary>
+    public double ConnectTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>Timeout for one publish (until the broker acknowledges QoS 1).</summary>
+    public double PublishTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>First reconnect delay; doubles per failure (with jitter) up to <see cref="ReconnectMaxDelaySeconds"/>.</summary>
+    public double ReconnectMinDelaySeconds { get; set; } = 0.5;
+
+    /// <summary>Longest reconnect delay.</summary>
+    public double ReconnectMaxDelaySeconds { get; set; } = 30;
+
+    /// <summary>Messages held in memory while the broker is unreachable; beyond this the oldest are dropped and counted.</summary>
+    public int QueueCapacity { get; set; } = 10000;
+
+    /// <summary>QoS for results (0, 1 or 2).</summary>
+    public int QualityOfService { get; set; } = 1;
+
+    /// <summary>On shutdown, how long to keep publishing queued messages before giving up.</summary>
+    public double DrainTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>The in-process broker used when <see cref="Host"/> is empty.</summary>
+    public EmbeddedBrokerOptions EmbeddedBroker { get; set; } = new();
+}
+
+/// <summary>Sub-section <c>Mqtt:EmbeddedBroker</c>.</summary>
+public sealed class EmbeddedBrokerOptions
+{
+    /// <summary>TCP port the embedded broker listens on.</summary>
+    public int Port { get; set; } = 1883;
+
+    /// <summary>Address it binds; loopback by default so a demo never exposes a broker to the network.</summary>
+    public string BindAddress { get; set; } = "127.0.0.1";
+}
+
+/// <summary>What a model's output means.</summary>
+public enum ModelTask
+{
+    /// <summary>Class scores: top-k classification.</summary>
+    Classification,
+}
+
+/// <summary>Section <c>Models</c>: models by name.</summary>
+public sealed class ModelsOptions : Dictionary<string, ModelOptions>
+{
+    public const string SectionName = "Models";
+
+    public ModelsOptions()
+        : base(StringComparer.OrdinalIgnoreCase)
+    {
+    }
+}
+
+/// <summary>One entry of <c>Models</c>.</summary>
+public sealed class ModelOptions
+{
+    /// <summary>Path of the .onnx file (relative paths are relative to the working directory).</summary>
+    public string Path { get; set; } = string.Empty;
+
+    /// <summary>Label file, one class per line; empty for numbered classes.</summary>
+    public string Labels { get; set; } = string.Empty;
+
+    /// <summary>What the output means.</summary>
+    public ModelTask Task { get; set; } = ModelTask.Classification;
+
+    /// <summary>Execution providers in order of preference (cpu, cuda, tensorrt, openvino, xnnpack); CPU is always the last resort. Default: cpu.</summary>
+    public string[]? ExecutionProviders { get; set; }
+
+    /// <summary>False: refuse to start instead of falling back from the first provider.</summary>
+    public bool AllowFallback { get; set; } = true;
+
+    /// <summary>GPU index for GPU providers.</summary>
+    public int DeviceId { get; set; }
+
+    /// <summary>ONNX Runtime intra-op threads (0 = its default).</summary>
+    public int IntraOpThreads { get; set; }
+
+    /// <summary>Image preprocessing.</summary>
+    public PreprocessOptions Preprocess { get; set; } = new();
+
+    /// <summary>Classification postprocessing.</summary>
+    public ClassificationOptions Classification { get; set; } = new();
+}
+
+/// <summary><c>Models:{name}:Preprocess</c>.</summary>
+public sealed class PreprocessOptions
+{
+    /// <summary>Model input width.</summary>
+    public int Width { get; set; } = 224;
+
+    /// <summary>Model input height.</summary>
+    public int Height { get; set; } = 224;
+
+    /// <summary>Stretch, CenterCrop or Letterbox.</summary>
+    public ResizeMode Resize { get; set; } = ResizeMode.Stretch;
+
+    /// <summary>CenterCrop: shorter side after resizing (0 = the crop size).</summary>
+    public int ResizeShorterSide { get; set; }
+
+    /// <summary>Letterbox padding value (0–255).</summary>
+    public float PadValue { get; set; } = 114;
+
+    /// <summary>Rgb or Bgr.</summary>
+    public ChannelOrder ChannelOrder { get; set; } = ChannelOrder.Rgb;
+
+    /// <summary>Nchw or Nhwc.</summary>
+    public TensorLayout Layout { get; set; } = TensorLayout.Nchw;
+
+    /// <summary>Pixel multiplier applied before mean/std.</summary>
+    public float Scale { get; set; } = 1f / 255f;
+
+    /// <summary>Per-channel mean in tensor channel order (default 0,0,0).</summary>
+    public float[]? Mean { get; set; }
+
+    /// <summary>Per-channel std in tensor channel order (default 1,1,1).</summary>
+    public float[]? Std { get; set; }
+
+    /// <summary>The spec for <see cref="ImagePreprocessor"/>.</summary>
+    public ImagePreprocessingSpec ToSpec() => new()
+    {
+        Width = Width,
+        Height = Height,
+        Resize = Resize,
+        ResizeShorterSide = ResizeShorterSide,
+        PadValue = PadValue,
+        ChannelOrder = ChannelOrder,
+        Layout = Layout,
+        Scale = Scale,
+        Mean = Mean ?? [0f, 0f, 0f],
+        Std = Std ?? [1f, 1f, 1f],
+    };
+}
+
+/// <summary><c>Models:{name}:Classification</c>.</summary>
+public sealed class ClassificationOptions
+{
+    /// <summary>Classes reported per result.</summary>
+    public int TopK { get; set; } = 5;
+
+    /// <summary>Apply softmax to the model's scores (for models that output logits).</summary>
+    public bool Softmax { get; set; } = true;
+
+    /// <summary>Classes below this score are not reported.</summary>
+    public float MinScore { get; set; }
+}
+
+/// <summary>Kinds of frame source.</summary>
+public enum FrameSourceKind
+{
+    /// <summary>Rendered moving shapes, deterministic from a seed.</summary>
+    Synthetic,
+
+    /// <summary>An image file or a folder of images.</summary>
+    Images,
+}
+
+/// <summary>Section <c>Cameras</c>: cameras by id.</summary>
+public sealed class CamerasOptions : Dictionary<string, CameraOptions>
+{
+    public const string SectionName = "Cameras";
+
+    public CamerasOptions()
+        : base(StringComparer.OrdinalIgnoreCase)
+    {
+    }
+}
+
+/// <summary>One entry of <c>Cameras</c>.</summary>
+public sealed class CameraOptions
+{
+    /// <summary>False skips the camera.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Name of the model (key of <c>Models</c>) run on this camera.</summary>
+    public string Model { get; set; } = string.Empty;
+
+    /// <summary>Frames per second taken from the source.</summary>
+    public double Fps { get; set; } = 5;
+
+    /// <summary>Frames waiting for inference; when full the oldest is dropped (newest frame wins) and counted.</summary>
+    public int QueueCapacity { get; set; } = 2;
+
+    /// <summary>Where frames come from.</summary>
+    public FrameSourceOptions Source { get; set; } = new();
+}
+
+/// <summary><c>Cameras:{id}:Source</c>.</summary>
+public sealed class FrameSourceOptions
+{
+    /// <summary>Synthetic or Images.</summary>
+    public FrameSourceKind Kind { get; set; } = FrameSourceKind.Synthetic;
+
+    /// <summary>Images: file or folder path.</summary>
+    public string Path { get; set; } = string.Empty;
+
+    /// <summary>Images: start again after the last image.</summary>
+    public bool Loop { get; set; } = true;
+
+    /// <summary>Synthetic: frame width.</summary>
+    public int Width { get; set; } = 640;
+
+    /// <summary>Synthetic: frame height.</summary>
+    public int Height { get; set; } = 480;
+
+    /// <summary>Synthetic: scene seed.</summary>
+    public int Seed { get; set; } = 1;
+}

@@ -1,0 +1,200 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Options;
+
+namespace EdgeRunner.Service.Configuration;
+
+/// <summary>Collects "{key}: {problem}" messages.</summary>
+internal sealed class ValidationErrors
+{
+    private readonly List<string> _errors = [];
+
+    public void Add(string key, string problem) => _errors.Add($"{key}: {problem}");
+
+    public void Positive(string key, double value)
+    {
+        if (!(value > 0) || double.IsInfinity(value))
+        {
+            Add(key, $"must be greater than 0 (got {value.ToString(CultureInfo.InvariantCulture)})");
+        }
+    }
+
+    public void Range(string key, double value, double min, double max)
+    {
+        if (!(value >= min && value <= max))
+        {
+            Add(key, $"must be between {min.ToString(CultureInfo.InvariantCulture)} and {max.ToString(CultureInfo.InvariantCulture)} (got {value.ToString(CultureInfo.InvariantCulture)})");
+        }
+    }
+
+    public ValidateOptionsResult ToResult() => _errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(_errors);
+}
+
+internal sealed class DeviceOptionsValidator : IValidateOptions<DeviceOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DeviceOptions options)
+    {
+        var e = new ValidationErrors();
+        if (options.Id.AsSpan().IndexOfAny("+#/") >= 0)
+        {
+            e.Add("Device:Id", $"must not contain MQTT topic characters '+', '#' or '/' (got '{options.Id}')");
+        }
+
+        e.Range("Device:ResultLogIntervalSeconds", options.ResultLogIntervalSeconds, 0, 86400);
+        return e.ToResult();
+    }
+}
+
+internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MqttOptions options)
+    {
+        var e = new ValidationErrors();
+        e.Range("Mqtt:Port", options.Port, 1, 65535);
+        e.Range("Mqtt:KeepAliveSeconds", options.KeepAliveSeconds, 0, 65535);
+        e.Positive("Mqtt:ConnectTimeoutSeconds", options.ConnectTimeoutSeconds);
+        e.Positive("Mqtt:PublishTimeoutSeconds", options.PublishTimeoutSeconds);
+        e.Positive("Mqtt:ReconnectMinDelaySeconds", options.ReconnectMinDelaySeconds);
+        e.Positive("Mqtt:ReconnectMaxDelaySeconds", options.ReconnectMaxDelaySeconds);
+        if (options.ReconnectMaxDelaySeconds < options.ReconnectMinDelaySeconds)
+        {
+            e.Add("Mqtt:ReconnectMaxDelaySeconds", "must not be smaller than Mqtt:ReconnectMinDelaySeconds");
+        }
+
+        e.Range("Mqtt:QueueCapacity", options.QueueCapacity, 1, 10_000_000);
+        e.Range("Mqtt:QualityOfService", options.QualityOfService, 0, 2);
+        e.Range("Mqtt:DrainTimeoutSeconds", options.DrainTimeoutSeconds, 0, 3600);
+        if (string.IsNullOrWhiteSpace(options.TopicPrefix) || options.TopicPrefix.AsSpan().IndexOfAny("+#") >= 0)
+        {
+            e.Add("Mqtt:TopicPrefix", $"must be a non-empty topic without wildcards (got '{options.TopicPrefix}')");
+        }
+
+        if (!string.IsNullOrEmpty(options.PasswordFile) && !File.Exists(options.PasswordFile))
+        {
+            e.Add("Mqtt:PasswordFile", $"file '{options.PasswordFile}' does not exist");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.Host))
+        {
+            e.Range("Mqtt:EmbeddedBroker:Port", options.EmbeddedBroker.Port, 1, 65535);
+            if (!IPAddress.TryParse(options.EmbeddedBroker.BindAddress, out _))
+            {
+                e.Add("Mqtt:EmbeddedBroker:BindAddress", $"is not an IP address (got '{options.EmbeddedBroker.BindAddress}')");
+            }
+        }
+
+        return e.ToResult();
+    }
+}
+
+internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ModelsOptions options)
+    {
+        var e = new ValidationErrors();
+        foreach (var (id, model) in options)
+        {
+            var key = $"Models:{id}";
+            if (string.IsNullOrWhiteSpace(model.Path))
+            {
+                e.Add($"{key}:Path", "is required");
+            }
+            else if (!File.Exists(model.Path))
+            {
+                e.Add($"{key}:Path", $"model file '{model.Path}' does not exist (relative paths are resolved from {Environment.CurrentDirectory})");
+            }
+
+            if (!string.IsNullOrEmpty(model.Labels) && !File.Exists(model.Labels))
+            {
+                e.Add($"{key}:Labels", $"label file '{model.Labels}' does not exist");
+            }
+
+            foreach (var provider in model.ExecutionProviders ?? [])
+            {
+                if (!EdgeRunner.Models.Inference.ExecutionProviders.Known.ContainsKey(provider))
+                {
+                    e.Add($"{key}:ExecutionProviders", $"unknown provider '{provider}' (known: {string.Join(", ", EdgeRunner.Models.Inference.ExecutionProviders.Known.Keys)})");
+                }
+            }
+
+            e.Range($"{key}:IntraOpThreads", model.IntraOpThreads, 0, 1024);
+            e.Range($"{key}:DeviceId", model.DeviceId, 0, 64);
+            var p = model.Preprocess;
+            e.Range($"{key}:Preprocess:Width", p.Width, 1, 8192);
+            e.Range($"{key}:Preprocess:Height", p.Height, 1, 8192);
+            e.Range($"{key}:Preprocess:ResizeShorterSide", p.ResizeShorterSide, 0, 16384);
+            e.Range($"{key}:Preprocess:PadValue", p.PadValue, 0, 255);
+            if (p.Mean is { Length: not 3 })
+            {
+                e.Add($"{key}:Preprocess:Mean", $"needs exactly 3 values (got {p.Mean.Length})");
+            }
+
+            if (p.Std is { Length: not 3 })
+            {
+                e.Add($"{key}:Preprocess:Std", $"needs exactly 3 values (got {p.Std.Length})");
+            }
+            else if (p.Std is not null && p.Std.Any(s => s == 0))
+            {
+                e.Add($"{key}:Preprocess:Std", "values must not be 0");
+            }
+
+            e.Range($"{key}:Classification:TopK", model.Classification.TopK, 1, 100);
+        }
+
+        return e.ToResult();
+    }
+}
+
+internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : IValidateOptions<CamerasOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CamerasOptions options)
+    {
+        var e = new ValidationErrors();
+        foreach (var (id, camera) in options)
+        {
+            var key = $"Cameras:{id}";
+            if (id.AsSpan().IndexOfAny("+#/ ") >= 0)
+            {
+                e.Add(key, "camera ids must not contain '+', '#', '/' or spaces (they are MQTT topic levels)");
+            }
+
+            if (!camera.Enabled)
+            {
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(camera.Model))
+            {
+                e.Add($"{key}:Model", "is required");
+            }
+            else if (!models.Value.ContainsKey(camera.Model))
+            {
+                e.Add($"{key}:Model", $"no model named '{camera.Model}' in Models (have: {string.Join(", ", models.Value.Keys)})");
+            }
+
+            e.Positive($"{key}:Fps", camera.Fps);
+            e.Range($"{key}:QueueCapacity", camera.QueueCapacity, 1, 1000);
+            var s = camera.Source;
+            switch (s.Kind)
+            {
+                case FrameSourceKind.Synthetic:
+                    e.Range($"{key}:Source:Width", s.Width, 32, 8192);
+                    e.Range($"{key}:Source:Height", s.Height, 32, 8192);
+                    break;
+                case FrameSourceKind.Images:
+                    if (string.IsNullOrWhiteSpace(s.Path))
+                    {
+                        e.Add($"{key}:Source:Path", "is required for Kind Images");
+                    }
+                    else if (!File.Exists(s.Path) && !Directory.Exists(s.Path))
+                    {
+                        e.Add($"{key}:Source:Path", $"'{s.Path}' is neither a file nor a folder");
+                    }
+
+                    break;
+            }
+        }
+
+        return e.ToResult();
+    }
+}

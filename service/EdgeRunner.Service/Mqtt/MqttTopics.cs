@@ -1,0 +1,34 @@
+namespace EdgeRunner.Service.Mqtt;
+
+/// <summary>
+/// Topic names, built once. Layout: <c>{prefix}/{deviceId}/status</c> (retained online/offline) and
+/// <c>{prefix}/{deviceId}/vision/{camera}/result</c>.
+/// </summary>
+public sealed class MqttTopics
+{
+    /// <summary>Creates the topic set for one device.</summary>
+    public MqttTopics(string prefix, string deviceId)
+    {
+        Base = $"{prefix.TrimEnd('/')}/{deviceId}";
+        Status = $"{Base}/status";
+    }
+
+    /// <summary><c>{prefix}/{deviceId}</c>.</summary>
+    public string Base { get; }
+
+    /// <summary>Availability topic: retained "online" while connected, "offline" on clean stop or as last will.</summary>
+    public string Status { get; }
+
+    /// <summary>Result topic of camera <paramref name="cameraId"/>.</summary>
+    public string VisionResult(string cameraId) => $"{Base}/vision/{cameraId}/result";
+}
+
+/// <summary>Where pipelines hand their results. Implementations never block the caller.</summary>
+public interface IResultPublisher
+{
+    /// <summary>
+    /// Queues <paramref name="payload"/> (copied) for <paramref name="topic"/>. Returns false only when
+    /// the publisher is shutting down; a full queue drops its oldest message instead (counted).
+    /// </summary>
+    bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false);
+}

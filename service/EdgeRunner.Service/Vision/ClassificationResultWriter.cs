@@ -1,0 +1,108 @@
+using System.Buffers;
+using System.Text.Json;
+using EdgeRunner.Models.Postprocessing;
+
+namespace EdgeRunner.Service.Vision;
+
+/// <summary>What one inference produced, plus where it came from.</summary>
+internal readonly record struct VisionResultContext(
+    string CameraId,
+    long Sequence,
+    DateTimeOffset CapturedAt,
+    string? Origin,
+    int FrameWidth,
+    int FrameHeight,
+    double PreprocessMilliseconds,
+    double InferenceMilliseconds,
+    long FramesDropped);
+
+/// <summary>
+/// Serialises results to the JSON payload published on MQTT, reusing one buffer and one writer:
+/// property names are pre-encoded and labels are preloaded strings, so nothing is allocated per result.
+/// </summary>
+internal sealed class ClassificationResultWriter : IDisposable
+{
+    private static readonly JsonEncodedText Camera = JsonEncodedText.Encode("camera");
+    private static readonly JsonEncodedText Seq = JsonEncodedText.Encode("seq");
+    private static readonly JsonEncodedText Timestamp = JsonEncodedText.Encode("timestamp");
+    private static readonly JsonEncodedText Source = JsonEncodedText.Encode("source");
+    private static readonly JsonEncodedText Frame = JsonEncodedText.Encode("frame");
+    private static readonly JsonEncodedText Width = JsonEncodedText.Encode("width");
+    private static readonly JsonEncodedText Height = JsonEncodedText.Encode("height");
+    private static readonly JsonEncodedText Model = JsonEncodedText.Encode("model");
+    private static readonly JsonEncodedText Id = JsonEncodedText.Encode("id");
+    private static readonly JsonEncodedText Sha256 = JsonEncodedText.Encode("sha256");
+    private static readonly JsonEncodedText Provider = JsonEncodedText.Encode("execution_provider");
+    private static readonly JsonEncodedText Latency = JsonEncodedText.Encode("latency_ms");
+    private static readonly JsonEncodedText Preprocess = JsonEncodedText.Encode("preprocess");
+    private static readonly JsonEncodedText Inference = JsonEncodedText.Encode("inference");
+    private static readonly JsonEncodedText Task = JsonEncodedText.Encode("task");
+    private static readonly JsonEncodedText ClassificationTask = JsonEncodedText.Encode("classification");
+    private static readonly JsonEncodedText Classifications = JsonEncodedText.Encode("classifications");
+    private static readonly JsonEncodedText ClassId = JsonEncodedText.Encode("class_id");
+    private static readonly JsonEncodedText Label = JsonEncodedText.Encode("label");
+    private static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
+    private static readonly JsonEncodedText FramesDropped = JsonEncodedText.Encode("frames_dropped");
+
+    private readonly ArrayBufferWriter<byte> _buffer = new(1024);
+    private readonly Utf8JsonWriter _writer;
+    private readonly JsonEncodedText _modelId;
+    private readonly JsonEncodedText _modelSha256;
+    private readonly JsonEncodedText _provider;
+
+    public ClassificationResultWriter(string modelId, string modelSha256, string executionProvider)
+    {
+        _writer = new Utf8JsonWriter(_buffer);
+        _modelId = JsonEncodedText.Encode(modelId);
+        _modelSha256 = JsonEncodedText.Encode(modelSha256);
+        _provider = JsonEncodedText.Encode(executionProvider);
+    }
+
+    public void Dispose() => _writer.Dispose();
+
+    /// <summary>Writes the payload and returns it; valid until the next call.</summary>
+    public ReadOnlySpan<byte> Write(in VisionResultContext context, ReadOnlySpan<Classification> classifications)
+    {
+        _buffer.ResetWrittenCount();
+        _writer.Reset(_buffer);
+        var w = _writer;
+        w.WriteStartObject();
+        w.WriteString(Camera, context.CameraId);
+        w.WriteNumber(Seq, context.Sequence);
+        w.WriteString(Timestamp, context.CapturedAt);
+        if (context.Origin is not null)
+        {
+            w.WriteString(Source, context.Origin);
+        }
+
+        w.WriteStartObject(Frame);
+        w.WriteNumber(Width, context.FrameWidth);
+        w.WriteNumber(Height, context.FrameHeight);
+        w.WriteEndObject();
+        w.WriteStartObject(Model);
+        w.WriteString(Id, _modelId);
+        w.WriteString(Sha256, _modelSha256);
+        w.WriteString(Provider, _provider);
+        w.WriteEndObject();
+        w.WriteStartObject(Latency);
+        w.WriteNumber(Preprocess, Math.Round(context.PreprocessMilliseconds, 3));
+        w.WriteNumber(Inference, Math.Round(context.InferenceMilliseconds, 3));
+        w.WriteEndObject();
+        w.WriteString(Task, ClassificationTask);
+        w.WriteStartArray(Classifications);
+        foreach (var c in classifications)
+        {
+            w.WriteStartObject();
+            w.WriteNumber(ClassId, c.ClassId);
+            w.WriteString(Label, c.Label);
+            w.WriteNumber(Score, Math.Round(c.Score, 5));
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteNumber(FramesDropped, context.FramesDropped);
+        w.WriteEndObject();
+        w.Flush();
+        return _buffer.WrittenSpan;
+    }
+}

@@ -1,0 +1,208 @@
+using EdgeRunner.Hardware.Cameras;
+using EdgeRunner.Hardware.Imaging;
+using EdgeRunner.Models.Inference;
+using EdgeRunner.Models.Postprocessing;
+using EdgeRunner.Models.Preprocessing;
+using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Mqtt;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EdgeRunner.Service.Vision;
+
+/// <summary>
+/// Builds one <see cref="VisionPipeline"/> per enabled camera at start (loading and warming up each
+/// model, so "started" means ready to infer) and runs them until stop. A model that cannot be used
+/// stops startup with the model, file and reason named.
+/// </summary>
+internal sealed partial class VisionService : IHostedService, IAsyncDisposable
+{
+    private readonly CamerasOptions _cameras;
+    private readonly ModelsOptions _models;
+    private readonly DeviceOptions _device;
+    private readonly IResultPublisher _publisher;
+    private readonly MqttTopics _topics;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger<VisionService> _logger;
+    private readonly List<VisionPipeline> _pipelines = [];
+    private readonly List<Task> _running = [];
+    private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
+
+    public VisionService(
+        IOptions<CamerasOptions> cameras,
+        IOptions<ModelsOptions> models,
+        IOptions<DeviceOptions> device,
+        IResultPublisher publisher,
+        MqttTopics topics,
+        TimeProvider timeProvider,
+        ILoggerFactory loggerFactory)
+    {
+        _cameras = cameras.Value;
+        _models = models.Value;
+        _device = device.Value;
+        _publisher = publisher;
+        _topics = topics;
+        _timeProvider = timeProvider;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<VisionService>();
+    }
+
+    /// <summary>Running pipelines (for tests and metrics).</summary>
+    internal IReadOnlyList<VisionPipeline> Pipelines => _pipelines;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (cameraId, camera) in _cameras)
+        {
+            if (!camera.Enabled)
+            {
+                continue;
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            _pipelines.Add(CreatePipeline(cameraId, camera));
+        }
+
+        if (_pipelines.Count == 0)
+        {
+            LogNoCameras(_logger);
+        }
+
+        foreach (var pipeline in _pipelines)
+        {
+            _running.Add(RunPipelineAsync(pipeline, _stopping.Token));
+        }
+
+        await Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        await Task.WhenAll(_running).WaitAsync(cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (var pipeline in _pipelines)
+        {
+            await pipeline.DisposeAsync();
+        }
+
+        _stopping.Dispose();
+    }
+
+    private VisionPipeline CreatePipeline(string cameraId, CameraOptions camera)
+    {
+        var modelOptions = _models[camera.Model];
+        var spec = modelOptions.Preprocess.ToSpec();
+        var shape = spec.TensorShape();
+        ModelSession model;
+        try
+        {
+            model = ModelSession.Load(
+                new ModelSessionOptions
+                {
+                    Id = camera.Model,
+                    Path = modelOptions.Path,
+                    ExecutionProviders = modelOptions.ExecutionProviders ?? ["cpu"],
+                    AllowFallback = modelOptions.AllowFallback,
+                    DeviceId = modelOptions.DeviceId,
+                    IntraOpThreads = modelOptions.IntraOpThreads,
+                    ExpectedInputShape = shape,
+                    ExpectedInputDescription = $"Models:{camera.Model}:Preprocess ({spec.Width}x{spec.Height} {spec.Layout})",
+                },
+                _loggerFactory.CreateLogger<ModelSession>());
+        }
+        catch (ModelLoadException ex)
+        {
+            throw new StartupException($"Camera {cameraId}: {ex.Message}", StartupException.ConfigError, ex);
+        }
+
+        try
+        {
+            var classes = (int)model.OutputShape(0)[^1];
+            LabelSet labels;
+            if (string.IsNullOrEmpty(modelOptions.Labels))
+            {
+                labels = LabelSet.Numbered(classes);
+            }
+            else
+            {
+                labels = LabelSet.Load(modelOptions.Labels);
+                if (labels.Count != classes)
+                {
+                    throw new StartupException(
+                        $"Models:{camera.Model}:Labels: '{modelOptions.Labels}' has {labels.Count} labels but model output '{model.OutputNames[0]}' has {classes} classes",
+                        StartupException.ConfigError);
+                }
+            }
+
+            var decoder = new ClassificationDecoder(labels, modelOptions.Classification.TopK, modelOptions.Classification.Softmax, modelOptions.Classification.MinScore);
+            var source = CreateSource(cameraId, camera);
+            return new VisionPipeline(
+                cameraId,
+                source,
+                model,
+                new ImagePreprocessor(spec),
+                decoder,
+                _publisher,
+                _topics,
+                camera.QueueCapacity,
+                TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
+                _timeProvider,
+                _loggerFactory.CreateLogger($"EdgeRunner.Camera.{cameraId}"));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    private IFrameSource CreateSource(string cameraId, CameraOptions camera)
+    {
+        var pool = new FramePool(camera.QueueCapacity + 2);
+        var source = camera.Source;
+        try
+        {
+            return source.Kind switch
+            {
+                FrameSourceKind.Synthetic => new SyntheticFrameSource(source.Width, source.Height, source.Seed, camera.Fps, pool, _timeProvider),
+                FrameSourceKind.Images => new ImageFileFrameSource(source.Path, source.Loop, camera.Fps, pool, _timeProvider, _loggerFactory.CreateLogger<ImageFileFrameSource>()),
+                _ => throw new StartupException($"Cameras:{cameraId}:Source:Kind: unsupported kind {source.Kind}", StartupException.ConfigError),
+            };
+        }
+        catch (FrameSourceException ex)
+        {
+            throw new StartupException($"Cameras:{cameraId}:Source: {ex.Message}", StartupException.ConfigError, ex);
+        }
+    }
+
+    private async Task RunPipelineAsync(VisionPipeline pipeline, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await pipeline.RunAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // One camera failing must not take the others (or the daemon) down.
+            LogPipelineCrashed(_logger, pipeline.CameraId, ex);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No enabled cameras configured")]
+    private static partial void LogNoCameras(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: pipeline stopped unexpectedly")]
+    private static partial void LogPipelineCrashed(ILogger logger, string cameraId, Exception exception);
+}
