@@ -153,8 +153,16 @@ public static class EdgeRunnerHost
         }
         catch (InvalidOperationException ex)
         {
-            // The binder's conversion errors name the key ("... at 'Cameras:x:Fps' to type ...").
-            errors.Add(ex.Message);
+            // The binder wraps the useful errors: one level names the key ("Failed to convert configuration
+            // value at 'Cameras:x:Fps' to type 'System.Double'"), the innermost says why.
+            var chain = new List<string>();
+            for (Exception? e = ex; e is not null; e = e.InnerException)
+            {
+                chain.Add(e.Message);
+            }
+
+            var withKey = chain.LastOrDefault(m => m.Contains(" at '", StringComparison.Ordinal)) ?? chain[0];
+            errors.Add(withKey == chain[^1] ? withKey : $"{withKey} ({chain[^1]})");
         }
     }
 }

@@ -1,0 +1,102 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EdgeRunner.IntegrationTests.Infrastructure;
+
+namespace EdgeRunner.IntegrationTests;
+
+/// <summary>The daemon as a field engineer runs it: a process, its exit codes, its stderr.</summary>
+public sealed class DaemonProcessTests
+{
+    private const int ExConfig = 78;
+
+    [Fact]
+    public async Task Embedded_default_publishes_results_and_stops_cleanly_on_SIGTERM()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        TestPaths.SharedFile("models/mobilenetv2-12-int8/model.onnx"); // the default configuration reads it
+        var port = FreePort.Next();
+
+        // The README's run command configuration (built-in appsettings.json, run from the repository root);
+        // only the embedded broker's port is moved so the test cannot collide with anything on 1883.
+        await using var daemon = DaemonProcess.Start([], new Dictionary<string, string> { ["EDGERUNNER__Mqtt__EmbeddedBroker__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        await using var probe = await MqttProbe.ConnectAsync(port, "edgerunner/demo/#", TimeSpan.FromSeconds(30), ct);
+
+        await probe.WaitForAsync(m => m.Topic == "edgerunner/demo/status" && m.Payload == "online", TimeSpan.FromSeconds(15), ct);
+        var synthetic = await probe.WaitForAsync(m => m.Topic == "edgerunner/demo/vision/synthetic/result", TimeSpan.FromSeconds(15), ct);
+        var gallery = await probe.WaitForAsync(m => m.Topic == "edgerunner/demo/vision/gallery/result", TimeSpan.FromSeconds(15), ct);
+        Assert.NotEqual(0, JsonDocument.Parse(synthetic.Payload).RootElement.GetProperty("classifications").GetArrayLength());
+        Assert.EndsWith(".jpg", JsonDocument.Parse(gallery.Payload).RootElement.GetProperty("source").GetString(), StringComparison.Ordinal);
+
+        daemon.Terminate();
+        var offline = await probe.WaitForAsync(m => m.Topic == "edgerunner/demo/status" && m.Payload == "offline", TimeSpan.FromSeconds(15), ct);
+        Assert.True(offline.Retain);
+        Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), ct));
+        Assert.Contains("Camera gallery", daemon.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unknown_key_on_the_command_line_stops_startup_naming_it()
+    {
+        TestPaths.SharedFile("models/mobilenetv2-12-int8/model.onnx");
+        await using var daemon = DaemonProcess.Start(["--Cameras:synthetic:Fsp=3"]);
+
+        Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        Assert.Contains("Cameras:synthetic:Fsp: unknown key", daemon.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Negative_fps_from_the_environment_stops_startup_naming_the_key()
+    {
+        TestPaths.SharedFile("models/mobilenetv2-12-int8/model.onnx");
+        await using var daemon = DaemonProcess.Start([], new Dictionary<string, string> { ["EDGERUNNER__Cameras__synthetic__Fps"] = "-5" });
+
+        Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        Assert.Contains("Cameras:synthetic:Fps: must be greater than 0 (got -5)", daemon.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Missing_model_file_stops_startup_naming_the_key_and_file()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"no-such-model-{Guid.NewGuid():N}.onnx");
+        var config = TestConfig.Write(new JsonObject
+        {
+            ["Models"] = new JsonObject { ["m"] = new JsonObject { ["Path"] = missing } },
+            ["Cameras"] = new JsonObject { ["c"] = new JsonObject { ["Model"] = "m" } },
+        });
+        await using var daemon = DaemonProcess.Start(["--config", config]);
+
+        Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        Assert.Contains($"Models:m:Path: model file '{missing}' does not exist", daemon.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Malformed_config_file_stops_startup_naming_the_file()
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"edgerunner-bad-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(config, "{ \"Mqtt\": { \"Port\": 1883, ", TestContext.Current.CancellationToken);
+        await using var daemon = DaemonProcess.Start(["--config", config]);
+
+        Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        Assert.Contains(config, daemon.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Model_input_that_does_not_match_the_preprocessing_stops_startup_with_both_shapes()
+    {
+        var config = TestConfig.Write(new JsonObject
+        {
+            ["Mqtt"] = new JsonObject { ["EmbeddedBroker"] = new JsonObject { ["Port"] = FreePort.Next() } },
+            ["Models"] = new JsonObject { ["mobilenet"] = TestConfig.MobileNetModel(width: 320, height: 320) },
+            ["Cameras"] = new JsonObject { ["c"] = new JsonObject { ["Model"] = "mobilenet" } },
+        });
+        await using var daemon = DaemonProcess.Start(["--config", config]);
+
+        Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        var stderr = daemon.Stderr;
+        Assert.Contains("Model 'mobilenet'", stderr, StringComparison.Ordinal);
+        Assert.Contains("mobilenetv2-12-int8/model.onnx", stderr, StringComparison.Ordinal);
+        Assert.Contains("input 'input' has shape [", stderr, StringComparison.Ordinal);
+        Assert.Contains(",3,224,224]", stderr, StringComparison.Ordinal);
+        Assert.Contains("produces [1,3,320,320]", stderr, StringComparison.Ordinal);
+    }
+}

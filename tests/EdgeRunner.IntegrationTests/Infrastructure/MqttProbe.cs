@@ -1,0 +1,115 @@
+using System.Buffers;
+using System.Text;
+using System.Threading.Channels;
+using MQTTnet;
+using MQTTnet.Formatter;
+
+namespace EdgeRunner.IntegrationTests.Infrastructure;
+
+internal sealed record ReceivedMessage(string Topic, string Payload, bool Retain);
+
+/// <summary>An MQTT 5 subscriber that records every message (with the retain flag as published) for assertions.</summary>
+internal sealed class MqttProbe : IAsyncDisposable
+{
+    private readonly IMqttClient _client;
+    private readonly Channel<ReceivedMessage> _messages = Channel.CreateUnbounded<ReceivedMessage>();
+    private readonly List<ReceivedMessage> _seen = [];
+
+    private MqttProbe(IMqttClient client) => _client = client;
+
+    public IReadOnlyList<ReceivedMessage> Seen
+    {
+        get
+        {
+            lock (_seen)
+            {
+                return [.. _seen];
+            }
+        }
+    }
+
+    /// <summary>Connects (retrying until <paramref name="connectWithin"/> passes, for brokers still starting) and subscribes.</summary>
+    public static async Task<MqttProbe> ConnectAsync(int port, string topicFilter, TimeSpan connectWithin, CancellationToken cancellationToken)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        var probe = new MqttProbe(client);
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            var message = new ReceivedMessage(
+                e.ApplicationMessage.Topic,
+                Encoding.UTF8.GetString(e.ApplicationMessage.Payload.ToArray()),
+                e.ApplicationMessage.Retain);
+            lock (probe._seen)
+            {
+                probe._seen.Add(message);
+            }
+
+            probe._messages.Writer.TryWrite(message);
+            return Task.CompletedTask;
+        };
+
+        var options = new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", port)
+            .WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithClientId("probe-" + Guid.NewGuid().ToString("N"))
+            .Build();
+        var deadline = DateTime.UtcNow + connectWithin;
+        while (true)
+        {
+            try
+            {
+                await client.ConnectAsync(options, cancellationToken);
+                break;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100, cancellationToken);
+            }
+        }
+
+        var subscribe = new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter(f => f.WithTopic(topicFilter).WithRetainAsPublished(true).WithAtLeastOnceQoS())
+            .Build();
+        await client.SubscribeAsync(subscribe, cancellationToken);
+        return probe;
+    }
+
+    /// <summary>Waits for the next message matching <paramref name="predicate"/> (messages before it are consumed).</summary>
+    public async Task<ReceivedMessage> WaitForAsync(Func<ReceivedMessage, bool> predicate, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        try
+        {
+            while (true)
+            {
+                var message = await _messages.Reader.ReadAsync(cts.Token);
+                if (predicate(message))
+                {
+                    return message;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"No matching MQTT message within {timeout}. Seen: {string.Join(" | ", Seen.Select(m => m.Topic + " " + m.Payload[..Math.Min(80, m.Payload.Length)]))}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (_client.IsConnected)
+            {
+                await _client.DisconnectAsync();
+            }
+        }
+        catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
+        {
+            // The broker may already be gone.
+        }
+
+        _client.Dispose();
+    }
+}

@@ -1,0 +1,32 @@
+using System.Text.Json.Nodes;
+
+namespace EdgeRunner.IntegrationTests.Infrastructure;
+
+/// <summary>Builds daemon configuration files for tests.</summary>
+internal static class TestConfig
+{
+    /// <summary>The ImageNet preprocessing mobilenetv2-12-int8 was trained with (see ../shared/README.md).</summary>
+    public static JsonObject MobileNetModel(int width = 224, int height = 224) => new()
+    {
+        ["Path"] = TestPaths.SharedFile("models/mobilenetv2-12-int8/model.onnx"),
+        ["Labels"] = TestPaths.SharedFile("models/mobilenetv2-12-int8/synset.txt"),
+        ["Preprocess"] = new JsonObject
+        {
+            ["Width"] = width,
+            ["Height"] = height,
+            ["Resize"] = "CenterCrop",
+            ["ResizeShorterSide"] = 256,
+            ["Scale"] = 1.0 / 255,
+            ["Mean"] = new JsonArray(0.485, 0.456, 0.406),
+            ["Std"] = new JsonArray(0.229, 0.224, 0.225),
+        },
+        ["Classification"] = new JsonObject { ["TopK"] = 3 },
+    };
+
+    public static string Write(JsonObject config)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"edgerunner-test-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, config.ToJsonString());
+        return path;
+    }
+}
