@@ -50,6 +50,8 @@ static async Task<int> RunDaemonAsync(string? configFile, IReadOnlyList<string> 
     {
         try
         {
+            // Models load (and fail) before anything listens or connects.
+            host.Services.GetRequiredService<EdgeRunner.Service.Vision.VisionService>().Prepare();
             await host.StartAsync(cancellationToken);
         }
         catch (StartupException ex)

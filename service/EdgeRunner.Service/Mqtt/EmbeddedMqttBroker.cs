@@ -76,8 +76,9 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
     /// <inheritdoc />
     public void Dispose() => _server?.Dispose();
 
-    // Clients may connect with an empty client id and expect the broker to assign one
-    // (mosquitto_sub, many dashboards); MQTTnet rejects that unless we assign it here.
+    // MQTT 5 clients may connect with an empty client id and expect the broker to assign one
+    // (mosquitto_sub -V mqttv5); MQTTnet rejects that unless we assign it here. MQTTnet does not
+    // assign ids to MQTT 3.1.1 clients, which must send their own (mosquitto_sub -i NAME).
     private static Task AssignClientIdentifier(ValidatingConnectionEventArgs args)
     {
         if (string.IsNullOrEmpty(args.ClientId))

@@ -30,6 +30,7 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
     private readonly List<Task> _running = [];
     private readonly CancellationTokenSource _stopping = new();
     private int _disposed;
+    private bool _prepared;
 
     public VisionService(
         IOptions<CamerasOptions> cameras,
@@ -53,19 +54,33 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
     /// <summary>Running pipelines (for tests and metrics).</summary>
     internal IReadOnlyList<VisionPipeline> Pipelines => _pipelines;
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Loads and warms up every camera's model and opens its source, without starting anything.
+    /// Called by the daemon before the host starts so a bad model fails fast with one clear line;
+    /// <see cref="StartAsync"/> calls it when nobody did.
+    /// </summary>
+    /// <exception cref="StartupException">A model or source cannot be used.</exception>
+    public void Prepare()
     {
-        foreach (var (cameraId, camera) in _cameras)
+        if (_prepared)
         {
-            if (!camera.Enabled)
-            {
-                continue;
-            }
-
-            cancellationToken.ThrowIfCancellationRequested();
-            _pipelines.Add(CreatePipeline(cameraId, camera));
+            return;
         }
 
+        foreach (var (cameraId, camera) in _cameras)
+        {
+            if (camera.Enabled)
+            {
+                _pipelines.Add(CreatePipeline(cameraId, camera));
+            }
+        }
+
+        _prepared = true;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        Prepare();
         if (_pipelines.Count == 0)
         {
             LogNoCameras(_logger);
@@ -76,7 +91,7 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
             _running.Add(RunPipelineAsync(pipeline, _stopping.Token));
         }
 
-        await Task.CompletedTask;
+        return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -92,6 +107,9 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
             return;
         }
 
+        // Disposed without a stop (the host failed or was torn down): stop the loops before their sessions go away.
+        await _stopping.CancelAsync();
+        await Task.WhenAll(_running);
         foreach (var pipeline in _pipelines)
         {
             await pipeline.DisposeAsync();

@@ -7,24 +7,39 @@ internal sealed class MosquittoBroker : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly string _directory;
+    private readonly bool _ownsDirectory;
 
-    private MosquittoBroker(Process process, string directory, int port)
+    private MosquittoBroker(Process process, string directory, bool ownsDirectory, int port)
     {
         _process = process;
         _directory = directory;
+        _ownsDirectory = ownsDirectory;
         Port = port;
     }
 
+    /// <summary>Folder holding the config (and the persistence database when enabled).</summary>
+    public string Directory => _directory;
+
     public int Port { get; }
 
-    public static async Task<MosquittoBroker> StartAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts a broker. With <paramref name="persistenceDirectory"/> it keeps sessions and queued
+    /// messages across a graceful restart (as a production broker would); pass the same port and
+    /// folder to restart it.
+    /// </summary>
+    public static async Task<MosquittoBroker> StartAsync(CancellationToken cancellationToken, int? port = null, string? persistenceDirectory = null)
     {
         var executable = new[] { "/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto" }.FirstOrDefault(File.Exists);
         Assert.SkipWhen(executable is null, "mosquitto is not installed (tests/run.sh installs it with apt-get).");
-        var port = FreePort.Next();
-        var directory = Directory.CreateTempSubdirectory("edgerunner-mosquitto-").FullName;
+        var listenPort = port ?? FreePort.Next();
+        var directory = persistenceDirectory ?? System.IO.Directory.CreateTempSubdirectory("edgerunner-mosquitto-").FullName;
+        // mosquitto started as root drops to the 'mosquitto' user: it must be able to write its database here.
+        File.SetUnixFileMode(directory, (UnixFileMode)0x1FF); // 0777
         var config = Path.Combine(directory, "mosquitto.conf");
-        await File.WriteAllTextAsync(config, $"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n", cancellationToken);
+        var persistence = persistenceDirectory is null
+            ? "persistence false\n"
+            : $"persistence true\npersistence_location {directory}/\nautosave_interval 0\n";
+        await File.WriteAllTextAsync(config, $"listener {listenPort} 127.0.0.1\nallow_anonymous true\n{persistence}", cancellationToken);
         var start = new ProcessStartInfo(executable!, ["-c", config])
         {
             RedirectStandardOutput = true,
@@ -34,9 +49,25 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         var process = Process.Start(start) ?? throw new InvalidOperationException("mosquitto did not start.");
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var broker = new MosquittoBroker(process, directory, port);
-        await FreePort.WaitUntilListeningAsync(port, TimeSpan.FromSeconds(10), cancellationToken);
+        var broker = new MosquittoBroker(process, directory, persistenceDirectory is null, listenPort);
+        await FreePort.WaitUntilListeningAsync(listenPort, TimeSpan.FromSeconds(10), cancellationToken);
         return broker;
+    }
+
+    /// <summary>Stops the broker with SIGTERM (it saves its database when persistence is on).</summary>
+    public async Task StopGracefullyAsync(CancellationToken cancellationToken)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync(cancellationToken);
+        }
+
+        await _process.WaitForExitAsync(cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -48,6 +79,9 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         }
 
         _process.Dispose();
-        Directory.Delete(_directory, recursive: true);
+        if (_ownsDirectory)
+        {
+            System.IO.Directory.Delete(_directory, recursive: true);
+        }
     }
 }

@@ -14,6 +14,7 @@ internal sealed class MqttProbe : IAsyncDisposable
     private readonly IMqttClient _client;
     private readonly Channel<ReceivedMessage> _messages = Channel.CreateUnbounded<ReceivedMessage>();
     private readonly List<ReceivedMessage> _seen = [];
+    private MqttClientOptions? _options;
 
     private MqttProbe(IMqttClient client) => _client = client;
 
@@ -29,7 +30,12 @@ internal sealed class MqttProbe : IAsyncDisposable
     }
 
     /// <summary>Connects (retrying until <paramref name="connectWithin"/> passes, for brokers still starting) and subscribes.</summary>
-    public static async Task<MqttProbe> ConnectAsync(int port, string topicFilter, TimeSpan connectWithin, CancellationToken cancellationToken)
+    /// <remarks>
+    /// With <paramref name="persistentClientId"/> the probe keeps a broker-side session (clean start off,
+    /// long expiry): messages published while it is disconnected are kept for it, so reconnecting
+    /// with <see cref="ReconnectAsync"/> loses nothing.
+    /// </remarks>
+    public static async Task<MqttProbe> ConnectAsync(int port, string topicFilter, TimeSpan connectWithin, CancellationToken cancellationToken, string? persistentClientId = null)
     {
         var client = new MqttClientFactory().CreateMqttClient();
         var probe = new MqttProbe(client);
@@ -48,30 +54,43 @@ internal sealed class MqttProbe : IAsyncDisposable
             return Task.CompletedTask;
         };
 
-        var options = new MqttClientOptionsBuilder()
+        var builder = new MqttClientOptionsBuilder()
             .WithTcpServer("127.0.0.1", port)
             .WithProtocolVersion(MqttProtocolVersion.V500)
-            .WithClientId("probe-" + Guid.NewGuid().ToString("N"))
-            .Build();
-        var deadline = DateTime.UtcNow + connectWithin;
-        while (true)
+            .WithClientId(persistentClientId ?? "probe-" + Guid.NewGuid().ToString("N"));
+        if (persistentClientId is not null)
         {
-            try
-            {
-                await client.ConnectAsync(options, cancellationToken);
-                break;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(100, cancellationToken);
-            }
+            builder.WithCleanStart(false).WithSessionExpiryInterval(3600);
         }
+
+        probe._options = builder.Build();
+        await probe.ConnectWithRetryAsync(connectWithin, cancellationToken);
 
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(topicFilter).WithRetainAsPublished(true).WithAtLeastOnceQoS())
             .Build();
         await client.SubscribeAsync(subscribe, cancellationToken);
         return probe;
+    }
+
+    /// <summary>Connects again with the same options (after the broker restarted).</summary>
+    public Task ReconnectAsync(TimeSpan connectWithin, CancellationToken cancellationToken) => ConnectWithRetryAsync(connectWithin, cancellationToken);
+
+    private async Task ConnectWithRetryAsync(TimeSpan connectWithin, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + connectWithin;
+        while (true)
+        {
+            try
+            {
+                await _client.ConnectAsync(_options!, cancellationToken);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100, cancellationToken);
+            }
+        }
     }
 
     /// <summary>Waits for the next message matching <paramref name="predicate"/> (messages before it are consumed).</summary>
