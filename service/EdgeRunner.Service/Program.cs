@@ -16,6 +16,7 @@ var root = new RootCommand(
     TreatUnmatchedTokensAsErrors = false,
 };
 root.Options.Add(configOption);
+root.Subcommands.Add(EdgeRunner.Service.Cli.DumpCommands.Create());
 root.SetAction((parseResult, cancellationToken) =>
     RunDaemonAsync(parseResult.GetValue(configOption)?.FullName, parseResult.UnmatchedTokens, cancellationToken));
 

@@ -30,20 +30,24 @@ public sealed class SyntheticScene
     private readonly int _seed;
     private readonly byte[] _background;
 
-    /// <summary>Creates a scene of <paramref name="width"/> × <paramref name="height"/> from <paramref name="seed"/>.</summary>
-    public SyntheticScene(int width, int height, int seed, int objectCount = 4)
+    /// <summary>
+    /// Creates a scene of <paramref name="width"/> × <paramref name="height"/> from <paramref name="seed"/>
+    /// with <paramref name="objectCount"/> objects (null: 1 to 6, chosen by the seed).
+    /// </summary>
+    public SyntheticScene(int width, int height, int seed, int? objectCount = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 32);
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 32);
-        ArgumentOutOfRangeException.ThrowIfNegative(objectCount);
         Width = width;
         Height = height;
         _seed = seed;
         var random = new Random(seed);
+        var count = objectCount ?? random.Next(1, 7);
+        ArgumentOutOfRangeException.ThrowIfNegative(count, nameof(objectCount));
 
         var minSide = Math.Min(width, height);
-        _objects = new SceneObject[objectCount];
-        for (var i = 0; i < objectCount; i++)
+        _objects = new SceneObject[count];
+        for (var i = 0; i < count; i++)
         {
             var size = (float)(minSide * (0.08 + (random.NextDouble() * 0.22)));
             _objects[i] = new SceneObject(
@@ -58,11 +62,21 @@ public sealed class SyntheticScene
                 B: (byte)random.Next(40, 256));
         }
 
-        _clutter = new Clutter[6];
+        // Clutter: small specks and elongated bars (never square) that a detector must learn to ignore.
+        _clutter = new Clutter[random.Next(4, 12)];
         for (var i = 0; i < _clutter.Length; i++)
         {
+            var shortSide = random.Next(3, 16);
+            var longSide = shortSide * random.Next(3, 8);
+            var horizontal = random.Next(2) == 0;
             _clutter[i] = new Clutter(
-                random.Next(width), random.Next(height), random.Next(4, 24), random.Next(4, 24), (byte)random.Next(60, 200));
+                random.Next(width),
+                random.Next(height),
+                horizontal ? longSide : shortSide,
+                horizontal ? shortSide : longSide,
+                (byte)random.Next(40, 230),
+                (byte)random.Next(40, 230),
+                (byte)random.Next(40, 230));
         }
 
         // Static background (gradient plus clutter), rendered once; lighting and noise vary per frame.
@@ -85,9 +99,9 @@ public sealed class SyntheticScene
                 for (var x = c.X; x < Math.Min(width, c.X + c.W); x++)
                 {
                     var o = ((y * width) + x) * 3;
-                    _background[o] = c.Grey;
-                    _background[o + 1] = c.Grey;
-                    _background[o + 2] = c.Grey;
+                    _background[o] = c.R;
+                    _background[o + 1] = c.G;
+                    _background[o + 2] = c.B;
                 }
             }
         }
@@ -212,5 +226,5 @@ public sealed class SyntheticScene
 
     private readonly record struct SceneObject(SyntheticShape Shape, float Size, float X, float Y, float Vx, float Vy, byte R, byte G, byte B);
 
-    private readonly record struct Clutter(int X, int Y, int W, int H, byte Grey);
+    private readonly record struct Clutter(int X, int Y, int W, int H, byte R, byte G, byte B);
 }
