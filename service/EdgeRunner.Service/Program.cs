@@ -53,6 +53,7 @@ static async Task<int> RunDaemonAsync(string? configFile, IReadOnlyList<string> 
         {
             // Models load (and fail) before anything listens or connects.
             host.Services.GetRequiredService<EdgeRunner.Service.Vision.VisionService>().Prepare();
+            host.Services.GetRequiredService<EdgeRunner.Service.Sensors.SensorService>().Prepare();
             await host.StartAsync(cancellationToken);
         }
         catch (StartupException ex)

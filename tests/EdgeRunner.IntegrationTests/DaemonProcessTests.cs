@@ -19,10 +19,10 @@ public sealed class DaemonProcessTests
         // The README's run command configuration (built-in appsettings.json, run from the repository root);
         // only the embedded broker's port is moved so the test cannot collide with anything on 1883.
         await using var daemon = DaemonProcess.Start([], new Dictionary<string, string> { ["EDGERUNNER__Mqtt__EmbeddedBroker__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-        await using var results = await MqttProbe.ConnectAsync(port, "edgerunner/demo/vision/#", TimeSpan.FromSeconds(30), ct);
+        await using var results = await MqttProbe.ConnectAsync(port, "edgerunner/demo/vision/#", TimeSpan.FromSeconds(60), ct);
 
-        var synthetic = await results.WaitForAsync(m => m.Topic == "edgerunner/demo/vision/synthetic/result", TimeSpan.FromSeconds(15), ct);
-        var gallery = await results.WaitForAsync(m => m.Topic == "edgerunner/demo/vision/gallery/result", TimeSpan.FromSeconds(15), ct);
+        var synthetic = await results.WaitForAsync(m => m.Topic == "edgerunner/demo/vision/synthetic/result", TimeSpan.FromSeconds(60), ct);
+        var gallery = await results.WaitForAsync(m => m.Topic == "edgerunner/demo/vision/gallery/result", TimeSpan.FromSeconds(60), ct);
         Assert.NotEqual(0, JsonDocument.Parse(synthetic.Payload).RootElement.GetProperty("classifications").GetArrayLength());
         Assert.EndsWith(".jpg", JsonDocument.Parse(gallery.Payload).RootElement.GetProperty("source").GetString(), StringComparison.Ordinal);
 
@@ -33,7 +33,7 @@ public sealed class DaemonProcessTests
         Assert.True(online.Retain);
 
         daemon.Terminate();
-        var offline = await status.WaitForAsync(m => m.Payload == "offline", TimeSpan.FromSeconds(15), ct);
+        var offline = await status.WaitForAsync(m => m.Payload == "offline", TimeSpan.FromSeconds(60), ct);
         Assert.True(offline.Retain);
         Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), ct));
         Assert.Contains("Camera gallery", daemon.Stdout, StringComparison.Ordinal);

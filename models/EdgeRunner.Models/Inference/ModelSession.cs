@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using EdgeRunner.Models.Postprocessing.Detection;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -11,7 +12,7 @@ namespace EdgeRunner.Models.Inference;
 /// the input and output tensors are pinned buffers owned by this object and reused on every
 /// <see cref="Run"/>. Not thread-safe: one pipeline owns one session.
 /// </summary>
-public sealed partial class ModelSession : IDisposable
+public sealed partial class ModelSession : IDisposable, IModelOutputs
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
@@ -84,6 +85,12 @@ public sealed partial class ModelSession : IDisposable
 
     /// <summary>Output names in model order.</summary>
     public IReadOnlyList<string> OutputNames => _outputNames;
+
+    /// <summary>Number of outputs.</summary>
+    public int OutputCount => _outputNames.Length;
+
+    /// <summary>Name of output <paramref name="index"/>.</summary>
+    public string OutputName(int index) => _outputNames[index];
 
     /// <summary>Output <paramref name="index"/> of the last run.</summary>
     public ReadOnlySpan<float> Output(int index) => _outputs[index];

@@ -38,6 +38,9 @@ public sealed class LabelSet
         return new LabelSet(names);
     }
 
+    /// <summary>Labels given directly (e.g. from a model manifest).</summary>
+    public static LabelSet FromNames(IEnumerable<string> names) => new([.. names]);
+
     /// <summary>Labels "class_0" … "class_{count-1}" for models without a label file.</summary>
     public static LabelSet Numbered(int count)
     {

@@ -12,6 +12,7 @@ internal static class DumpCommands
     {
         var dump = new Command("dump", "Write simulator data (frames or sensor samples with their ground truth) to files for training and evaluation.");
         dump.Subcommands.Add(DumpVisionCommand.Create());
+        dump.Subcommands.Add(DumpVibrationCommand.Create());
         return dump;
     }
 }

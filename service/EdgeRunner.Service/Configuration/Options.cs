@@ -83,6 +83,12 @@ public enum ModelTask
 {
     /// <summary>Class scores: top-k classification.</summary>
     Classification,
+
+    /// <summary>Boxes with classes and scores.</summary>
+    Detection,
+
+    /// <summary>A stateful model run on sensor streams, giving class probabilities per step.</summary>
+    SequenceClassification,
 }
 
 /// <summary>Section <c>Models</c>: models by name.</summary>
@@ -99,14 +105,21 @@ public sealed class ModelsOptions : Dictionary<string, ModelOptions>
 /// <summary>One entry of <c>Models</c>.</summary>
 public sealed class ModelOptions
 {
-    /// <summary>Path of the .onnx file (relative paths are relative to the working directory).</summary>
+    /// <summary>
+    /// A model manifest (<c>model.json</c>, see docs/model-manifest.md) that defines the file, task,
+    /// labels and pre-/post-processing. With a manifest, <see cref="Path"/>, <see cref="Labels"/>,
+    /// <see cref="Task"/> and <see cref="Preprocess"/> must not be set.
+    /// </summary>
+    public string Manifest { get; set; } = string.Empty;
+
+    /// <summary>Path of the .onnx file (relative paths: working directory first, then the daemon's folder).</summary>
     public string Path { get; set; } = string.Empty;
 
     /// <summary>Label file, one class per line; empty for numbered classes.</summary>
     public string Labels { get; set; } = string.Empty;
 
-    /// <summary>What the output means.</summary>
-    public ModelTask Task { get; set; } = ModelTask.Classification;
+    /// <summary>What the output means (default Classification; from the manifest when there is one).</summary>
+    public ModelTask? Task { get; set; }
 
     /// <summary>Execution providers in order of preference (cpu, cuda, tensorrt, openvino, xnnpack); CPU is always the last resort. Default: cpu.</summary>
     public string[]? ExecutionProviders { get; set; }
@@ -120,11 +133,30 @@ public sealed class ModelOptions
     /// <summary>ONNX Runtime intra-op threads (0 = its default).</summary>
     public int IntraOpThreads { get; set; }
 
-    /// <summary>Image preprocessing.</summary>
-    public PreprocessOptions Preprocess { get; set; } = new();
+    /// <summary>Image preprocessing (defaults when absent and there is no manifest).</summary>
+    public PreprocessOptions? Preprocess { get; set; }
 
     /// <summary>Classification postprocessing.</summary>
     public ClassificationOptions Classification { get; set; } = new();
+
+    /// <summary>Detection postprocessing (thresholds override the manifest's).</summary>
+    public DetectionOptions? Detection { get; set; }
+}
+
+/// <summary><c>Models:{name}:Detection</c>.</summary>
+public sealed class DetectionOptions
+{
+    /// <summary>Decoder: yolov8, yolov5, yolox, ssd or fastestdet; empty = from the manifest, else inferred from the output shapes.</summary>
+    public string Decoder { get; set; } = string.Empty;
+
+    /// <summary>Detections below this score are dropped.</summary>
+    public float? ScoreThreshold { get; set; }
+
+    /// <summary>Class-aware NMS IoU threshold.</summary>
+    public float? IouThreshold { get; set; }
+
+    /// <summary>Most detections per frame.</summary>
+    public int? MaxDetections { get; set; }
 }
 
 /// <summary><c>Models:{name}:Preprocess</c>.</summary>
@@ -249,4 +281,48 @@ public sealed class FrameSourceOptions
 
     /// <summary>Synthetic: scene seed.</summary>
     public int Seed { get; set; } = 1;
+}
+
+/// <summary>Kinds of sensor source.</summary>
+public enum SensorSourceKind
+{
+    /// <summary>A simulated 3-axis accelerometer on a rotating machine with injected faults.</summary>
+    SimulatedVibration,
+}
+
+/// <summary>Section <c>Sensors</c>: sensor streams by id.</summary>
+public sealed class SensorsOptions : Dictionary<string, SensorStreamOptions>
+{
+    public const string SectionName = "Sensors";
+
+    public SensorsOptions()
+        : base(StringComparer.OrdinalIgnoreCase)
+    {
+    }
+}
+
+/// <summary>One entry of <c>Sensors</c>.</summary>
+public sealed class SensorStreamOptions
+{
+    /// <summary>False skips the stream.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Name of the sequence model (key of <c>Models</c>, with a manifest) run on this stream.</summary>
+    public string Model { get; set; } = string.Empty;
+
+    /// <summary>Where samples come from.</summary>
+    public SensorSourceOptions Source { get; set; } = new();
+}
+
+/// <summary><c>Sensors:{id}:Source</c>.</summary>
+public sealed class SensorSourceOptions
+{
+    /// <summary>Source kind.</summary>
+    public SensorSourceKind Kind { get; set; } = SensorSourceKind.SimulatedVibration;
+
+    /// <summary>SimulatedVibration: machine seed (each stream its own).</summary>
+    public int Seed { get; set; } = 1;
+
+    /// <summary>Samples per second; 0 = the model's rate.</summary>
+    public double SampleRateHz { get; set; }
 }

@@ -95,13 +95,39 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
         foreach (var (id, model) in options)
         {
             var key = $"Models:{id}";
-            if (string.IsNullOrWhiteSpace(model.Path))
+            if (!string.IsNullOrEmpty(model.Manifest))
             {
-                e.Add($"{key}:Path", "is required");
+                foreach (var (setting, isSet) in new[] { ("Path", model.Path.Length > 0), ("Labels", model.Labels.Length > 0), ("Task", model.Task is not null), ("Preprocess", model.Preprocess is not null) })
+                {
+                    if (isSet)
+                    {
+                        e.Add($"{key}:{setting}", "must not be set together with Manifest (the manifest defines it)");
+                    }
+                }
+
+                if (!File.Exists(model.Manifest))
+                {
+                    e.Add($"{key}:Manifest", $"manifest '{model.Manifest}' does not exist (relative paths are resolved from {Environment.CurrentDirectory}, then {AppContext.BaseDirectory})");
+                }
+                else
+                {
+                    try
+                    {
+                        Catalog.ModelCatalog.Resolve(id, model);
+                    }
+                    catch (StartupException ex)
+                    {
+                        e.Add($"{key}:Manifest", ex.Message[(ex.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..]);
+                    }
+                }
+            }
+            else if (string.IsNullOrWhiteSpace(model.Path))
+            {
+                e.Add($"{key}:Path", "is required (or give a Manifest)");
             }
             else if (!File.Exists(model.Path))
             {
-                e.Add($"{key}:Path", $"model file '{model.Path}' does not exist (relative paths are resolved from {Environment.CurrentDirectory})");
+                e.Add($"{key}:Path", $"model file '{model.Path}' does not exist (relative paths are resolved from {Environment.CurrentDirectory}, then {AppContext.BaseDirectory})");
             }
 
             if (!string.IsNullOrEmpty(model.Labels) && !File.Exists(model.Labels))
@@ -119,23 +145,43 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
 
             e.Range($"{key}:IntraOpThreads", model.IntraOpThreads, 0, 1024);
             e.Range($"{key}:DeviceId", model.DeviceId, 0, 64);
-            var p = model.Preprocess;
-            e.Range($"{key}:Preprocess:Width", p.Width, 1, 8192);
-            e.Range($"{key}:Preprocess:Height", p.Height, 1, 8192);
-            e.Range($"{key}:Preprocess:ResizeShorterSide", p.ResizeShorterSide, 0, 16384);
-            e.Range($"{key}:Preprocess:PadValue", p.PadValue, 0, 255);
-            if (p.Mean is { Length: not 3 })
+            if (model.Preprocess is { } p)
             {
-                e.Add($"{key}:Preprocess:Mean", $"needs exactly 3 values (got {p.Mean.Length})");
+                e.Range($"{key}:Preprocess:Width", p.Width, 1, 8192);
+                e.Range($"{key}:Preprocess:Height", p.Height, 1, 8192);
+                e.Range($"{key}:Preprocess:ResizeShorterSide", p.ResizeShorterSide, 0, 16384);
+                e.Range($"{key}:Preprocess:PadValue", p.PadValue, 0, 255);
+                if (p.Mean is { Length: not 3 })
+                {
+                    e.Add($"{key}:Preprocess:Mean", $"needs exactly 3 values (got {p.Mean.Length})");
+                }
+
+                if (p.Std is { Length: not 3 })
+                {
+                    e.Add($"{key}:Preprocess:Std", $"needs exactly 3 values (got {p.Std.Length})");
+                }
+                else if (p.Std is not null && p.Std.Any(s => s == 0))
+                {
+                    e.Add($"{key}:Preprocess:Std", "values must not be 0");
+                }
             }
 
-            if (p.Std is { Length: not 3 })
+            if (model.Detection is { } d)
             {
-                e.Add($"{key}:Preprocess:Std", $"needs exactly 3 values (got {p.Std.Length})");
-            }
-            else if (p.Std is not null && p.Std.Any(s => s == 0))
-            {
-                e.Add($"{key}:Preprocess:Std", "values must not be 0");
+                if (d.ScoreThreshold is { } score)
+                {
+                    e.Range($"{key}:Detection:ScoreThreshold", score, 0, 1);
+                }
+
+                if (d.IouThreshold is { } iou)
+                {
+                    e.Range($"{key}:Detection:IouThreshold", iou, 0, 1);
+                }
+
+                if (d.MaxDetections is { } max)
+                {
+                    e.Range($"{key}:Detection:MaxDetections", max, 1, 10000);
+                }
             }
 
             e.Range($"{key}:Classification:TopK", model.Classification.TopK, 1, 100);
@@ -193,6 +239,44 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
 
                     break;
             }
+        }
+
+        return e.ToResult();
+    }
+}
+
+internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : IValidateOptions<SensorsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SensorsOptions options)
+    {
+        var e = new ValidationErrors();
+        foreach (var (id, stream) in options)
+        {
+            var key = $"Sensors:{id}";
+            if (id.AsSpan().IndexOfAny("+#/ ") >= 0)
+            {
+                e.Add(key, "stream ids must not contain '+', '#', '/' or spaces (they are MQTT topic levels)");
+            }
+
+            if (!stream.Enabled)
+            {
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(stream.Model))
+            {
+                e.Add($"{key}:Model", "is required");
+            }
+            else if (!models.Value.TryGetValue(stream.Model, out var model))
+            {
+                e.Add($"{key}:Model", $"no model named '{stream.Model}' in Models (have: {string.Join(", ", models.Value.Keys)})");
+            }
+            else if (string.IsNullOrEmpty(model.Manifest))
+            {
+                e.Add($"{key}:Model", $"sensor streams need a model with a Manifest (its state pairs and stream layout); Models:{stream.Model} has none");
+            }
+
+            e.Range($"{key}:Source:SampleRateHz", stream.Source.SampleRateHz, 0, 1_000_000);
         }
 
         return e.ToResult();

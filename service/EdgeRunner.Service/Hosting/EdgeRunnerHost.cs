@@ -23,7 +23,7 @@ public static class EdgeRunnerHost
     public const string EnvironmentPrefix = "EDGERUNNER__";
 
     private static readonly string[] Sections =
-        [DeviceOptions.SectionName, MqttOptions.SectionName, ModelsOptions.SectionName, CamerasOptions.SectionName, "Logging"];
+        [DeviceOptions.SectionName, MqttOptions.SectionName, ModelsOptions.SectionName, CamerasOptions.SectionName, SensorsOptions.SectionName, "Logging"];
 
     /// <summary>Builds the layered configuration. Throws <see cref="StartupException"/> for an unreadable or malformed file.</summary>
     public static IConfigurationRoot BuildConfiguration(string? configFile, IEnumerable<string> overrides)
@@ -66,6 +66,7 @@ public static class EdgeRunnerHost
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(MqttOptions.SectionName), typeof(MqttOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(ModelsOptions.SectionName), typeof(ModelsOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(CamerasOptions.SectionName), typeof(CamerasOptions), errors);
+        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(SensorsOptions.SectionName), typeof(SensorsOptions), errors);
         if (errors.Count > 0)
         {
             return errors;
@@ -76,6 +77,7 @@ public static class EdgeRunnerHost
         Resolve<MqttOptions>(services, errors);
         Resolve<ModelsOptions>(services, errors);
         Resolve<CamerasOptions>(services, errors);
+        Resolve<SensorsOptions>(services, errors);
         return errors;
     }
 
@@ -106,6 +108,10 @@ public static class EdgeRunnerHost
         AddOptions<MqttOptions, MqttOptionsValidator>(services, configuration, MqttOptions.SectionName);
         AddOptions<ModelsOptions, ModelsOptionsValidator>(services, configuration, ModelsOptions.SectionName);
         AddOptions<CamerasOptions, CamerasOptionsValidator>(services, configuration, CamerasOptions.SectionName);
+        AddOptions<SensorsOptions, SensorsOptionsValidator>(services, configuration, SensorsOptions.SectionName);
+        services.PostConfigure<ModelsOptions>(PathResolver.ResolveModels);
+        services.PostConfigure<CamerasOptions>(PathResolver.ResolveCameras);
+        services.AddSingleton<Catalog.ModelCatalog>();
 
         services.AddSingleton(sp =>
         {
@@ -126,6 +132,8 @@ public static class EdgeRunnerHost
         services.AddHostedService(sp => sp.GetRequiredService<MqttPublisher>());
         services.AddSingleton<VisionService>();
         services.AddHostedService(sp => sp.GetRequiredService<VisionService>());
+        services.AddSingleton<Sensors.SensorService>();
+        services.AddHostedService(sp => sp.GetRequiredService<Sensors.SensorService>());
         configureServices?.Invoke(services);
         return builder.Build();
     }

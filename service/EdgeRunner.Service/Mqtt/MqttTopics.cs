@@ -2,7 +2,7 @@ namespace EdgeRunner.Service.Mqtt;
 
 /// <summary>
 /// Topic names, built once. Layout: <c>{prefix}/{deviceId}/status</c> (retained online/offline) and
-/// <c>{prefix}/{deviceId}/vision/{camera}/result</c>.
+/// <c>{prefix}/{deviceId}/vision/{camera}/result</c> and <c>{prefix}/{deviceId}/sensors/{stream}/result</c>.
 /// </summary>
 public sealed class MqttTopics
 {
@@ -21,6 +21,9 @@ public sealed class MqttTopics
 
     /// <summary>Result topic of camera <paramref name="cameraId"/>.</summary>
     public string VisionResult(string cameraId) => $"{Base}/vision/{cameraId}/result";
+
+    /// <summary>Result topic of sensor stream <paramref name="streamId"/>.</summary>
+    public string SensorResult(string streamId) => $"{Base}/sensors/{streamId}/result";
 }
 
 /// <summary>Where pipelines hand their results. Implementations never block the caller.</summary>

@@ -1,11 +1,6 @@
-using System.Diagnostics;
 using System.Threading.Channels;
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.Hardware.Imaging;
-using EdgeRunner.Models.Imaging;
-using EdgeRunner.Models.Inference;
-using EdgeRunner.Models.Postprocessing;
-using EdgeRunner.Models.Preprocessing;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.Logging;
 
@@ -13,24 +8,21 @@ namespace EdgeRunner.Service.Vision;
 
 /// <summary>
 /// One camera: source → bounded channel (newest frame wins; dropped frames counted) → preprocess →
-/// ONNX Runtime → top-k → MQTT. Capture and inference run as two loops so a slow model never stalls
+/// ONNX Runtime → decode → MQTT. Capture and inference run as two loops so a slow model never stalls
 /// the camera; the channel between them is the only hand-off and frames are disposed by whoever
-/// holds them last. Owns its source and model session.
+/// holds them last. Owns its source and processor.
 /// </summary>
 internal sealed partial class VisionPipeline : IAsyncDisposable
 {
     private readonly string _cameraId;
     private readonly IFrameSource _source;
-    private readonly ModelSession _model;
-    private readonly ImagePreprocessor _preprocessor;
-    private readonly ClassificationDecoder _decoder;
-    private readonly ClassificationResultWriter _resultWriter;
+    private readonly VisionFrameProcessor _processor;
+    private readonly VisionResultWriter _resultWriter;
     private readonly IResultPublisher _publisher;
     private readonly string _resultTopic;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly Channel<Frame> _frames;
-    private readonly Classification[] _classifications;
     private readonly long _logIntervalTicks;
     private long _lastLogTimestamp;
     private long _dropped;
@@ -39,9 +31,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     public VisionPipeline(
         string cameraId,
         IFrameSource source,
-        ModelSession model,
-        ImagePreprocessor preprocessor,
-        ClassificationDecoder decoder,
+        VisionFrameProcessor processor,
         IResultPublisher publisher,
         MqttTopics topics,
         int queueCapacity,
@@ -51,15 +41,12 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     {
         _cameraId = cameraId;
         _source = source;
-        _model = model;
-        _preprocessor = preprocessor;
-        _decoder = decoder;
+        _processor = processor;
         _publisher = publisher;
         _resultTopic = topics.VisionResult(cameraId);
         _timeProvider = timeProvider;
         _logger = logger;
-        _resultWriter = new ClassificationResultWriter(model.Id, model.Sha256, model.ExecutionProvider);
-        _classifications = new Classification[decoder.TopK];
+        _resultWriter = new VisionResultWriter(processor.Model.Id, processor.Model.Sha256, processor.Model.ExecutionProvider);
         _logIntervalTicks = (long)(resultLogInterval.TotalSeconds * timeProvider.TimestampFrequency);
         _lastLogTimestamp = long.MinValue / 2;
         _frames = Channel.CreateBounded<Frame>(
@@ -82,7 +69,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     /// <summary>Runs until cancelled or until a finite source ends.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        LogStarted(_logger, _cameraId, _source.Description, _model.Id, _resultTopic);
+        LogStarted(_logger, _cameraId, _source.Description, _processor.Model.Id, _resultTopic);
         var capture = Task.Run(() => CaptureAsync(cancellationToken), CancellationToken.None);
         var inference = Task.Run(() => InferAsync(cancellationToken), CancellationToken.None);
         await Task.WhenAll(capture, inference);
@@ -96,7 +83,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         }
 
         await _source.DisposeAsync();
-        _model.Dispose();
+        _processor.Dispose();
         _resultWriter.Dispose();
     }
 
@@ -138,7 +125,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     {
         try
         {
-            // Deliberately not cancelled by the token while frames remain: a finite source's last frames still get results.
+            // A finite source completes the channel; its last frames still get results.
             while (await _frames.Reader.WaitToReadAsync(cancellationToken))
             {
                 while (_frames.Reader.TryRead(out var frame))
@@ -158,13 +145,10 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     private void Process(Frame frame)
     {
-        var start = Stopwatch.GetTimestamp();
-        var view = new ImageView(frame.Pixels, frame.Width, frame.Height, frame.Stride, ToImageFormat(frame.PixelFormat));
-        _preprocessor.Run(view, _model.Input);
-        var preprocessed = Stopwatch.GetTimestamp();
+        FrameTimings timings;
         try
         {
-            _model.Run();
+            timings = _processor.Process(frame);
         }
         catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException ex)
         {
@@ -172,25 +156,13 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
             return;
         }
 
-        var inferred = Stopwatch.GetTimestamp();
-        var count = _decoder.Decode(_model.Output(0), _classifications);
-        var context = new VisionResultContext(
-            _cameraId,
-            frame.Sequence,
-            frame.Timestamp,
-            frame.Origin,
-            frame.Width,
-            frame.Height,
-            Stopwatch.GetElapsedTime(start, preprocessed).TotalMilliseconds,
-            Stopwatch.GetElapsedTime(preprocessed, inferred).TotalMilliseconds,
-            FramesDropped);
-        var results = _classifications.AsSpan(0, count);
-        _publisher.TryPublish(_resultTopic, _resultWriter.Write(context, results));
+        var context = new VisionResultContext(_cameraId, frame.Sequence, frame.Timestamp, frame.Origin, frame.Width, frame.Height, timings, FramesDropped);
+        _publisher.TryPublish(_resultTopic, _resultWriter.Write(context, _processor.Head));
         Interlocked.Increment(ref _processed);
-        MaybeLog(context, results);
+        MaybeLog(context);
     }
 
-    private void MaybeLog(in VisionResultContext context, ReadOnlySpan<Classification> results)
+    private void MaybeLog(in VisionResultContext context)
     {
         var now = _timeProvider.GetTimestamp();
         if (now - _lastLogTimestamp < _logIntervalTicks || !_logger.IsEnabled(LogLevel.Information))
@@ -199,33 +171,16 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         }
 
         _lastLogTimestamp = now;
-        if (results.Length > 0)
-        {
-            LogResult(_logger, context.CameraId, context.Sequence, context.Origin ?? "-", results[0].Label, results[0].Score, context.InferenceMilliseconds);
-        }
-        else
-        {
-            LogEmptyResult(_logger, context.CameraId, context.Sequence, context.InferenceMilliseconds);
-        }
+        var head = _processor.Head;
+        var (label, score) = head.Top;
+        LogResult(_logger, context.CameraId, context.Sequence, context.Origin ?? "-", head.Count, label, score, context.Timings.InferenceMilliseconds);
     }
-
-    private static ImagePixelFormat ToImageFormat(FramePixelFormat format) => format switch
-    {
-        FramePixelFormat.Rgb24 => ImagePixelFormat.Rgb24,
-        FramePixelFormat.Bgr24 => ImagePixelFormat.Bgr24,
-        FramePixelFormat.Rgba32 => ImagePixelFormat.Rgba32,
-        FramePixelFormat.Bgra32 => ImagePixelFormat.Bgra32,
-        _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown pixel format."),
-    };
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Camera {CameraId}: {Source} → model {ModelId} → {Topic}")]
     private static partial void LogStarted(ILogger logger, string cameraId, string source, string modelId, string topic);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Camera {CameraId} #{Sequence} {Origin}: {Label} {Score:0.000} ({InferenceMs:0.0} ms)")]
-    private static partial void LogResult(ILogger logger, string cameraId, long sequence, string origin, string label, float score, double inferenceMs);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Camera {CameraId} #{Sequence}: nothing above threshold ({InferenceMs:0.0} ms)")]
-    private static partial void LogEmptyResult(ILogger logger, string cameraId, long sequence, double inferenceMs);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Camera {CameraId} #{Sequence} {Origin}: {Count} results, top {Label} {Score:0.000} ({InferenceMs:0.0} ms)")]
+    private static partial void LogResult(ILogger logger, string cameraId, long sequence, string origin, int count, string label, float score, double inferenceMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Camera {CameraId}: source ended")]
     private static partial void LogSourceEnded(ILogger logger, string cameraId);

@@ -1,8 +1,5 @@
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.Hardware.Imaging;
-using EdgeRunner.Models.Inference;
-using EdgeRunner.Models.Postprocessing;
-using EdgeRunner.Models.Preprocessing;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.Hosting;
@@ -19,7 +16,7 @@ namespace EdgeRunner.Service.Vision;
 internal sealed partial class VisionService : IHostedService, IAsyncDisposable
 {
     private readonly CamerasOptions _cameras;
-    private readonly ModelsOptions _models;
+    private readonly Catalog.ModelCatalog _catalog;
     private readonly DeviceOptions _device;
     private readonly IResultPublisher _publisher;
     private readonly MqttTopics _topics;
@@ -34,7 +31,7 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
 
     public VisionService(
         IOptions<CamerasOptions> cameras,
-        IOptions<ModelsOptions> models,
+        Catalog.ModelCatalog catalog,
         IOptions<DeviceOptions> device,
         IResultPublisher publisher,
         MqttTopics topics,
@@ -42,7 +39,7 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
         ILoggerFactory loggerFactory)
     {
         _cameras = cameras.Value;
-        _models = models.Value;
+        _catalog = catalog;
         _device = device.Value;
         _publisher = publisher;
         _topics = topics;
@@ -120,58 +117,13 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
 
     private VisionPipeline CreatePipeline(string cameraId, CameraOptions camera)
     {
-        var modelOptions = _models[camera.Model];
-        var spec = modelOptions.Preprocess.ToSpec();
-        var shape = spec.TensorShape();
-        ModelSession model;
+        var processor = VisionProcessorFactory.Create(_catalog.Get(camera.Model), $"Camera {cameraId}", _loggerFactory);
         try
         {
-            model = ModelSession.Load(
-                new ModelSessionOptions
-                {
-                    Id = camera.Model,
-                    Path = modelOptions.Path,
-                    ExecutionProviders = modelOptions.ExecutionProviders ?? ["cpu"],
-                    AllowFallback = modelOptions.AllowFallback,
-                    DeviceId = modelOptions.DeviceId,
-                    IntraOpThreads = modelOptions.IntraOpThreads,
-                    ExpectedInputShape = shape,
-                    ExpectedInputDescription = $"Models:{camera.Model}:Preprocess ({spec.Width}x{spec.Height} {spec.Layout})",
-                },
-                _loggerFactory.CreateLogger<ModelSession>());
-        }
-        catch (ModelLoadException ex)
-        {
-            throw new StartupException($"Camera {cameraId}: {ex.Message}", StartupException.ConfigError, ex);
-        }
-
-        try
-        {
-            var classes = (int)model.OutputShape(0)[^1];
-            LabelSet labels;
-            if (string.IsNullOrEmpty(modelOptions.Labels))
-            {
-                labels = LabelSet.Numbered(classes);
-            }
-            else
-            {
-                labels = LabelSet.Load(modelOptions.Labels);
-                if (labels.Count != classes)
-                {
-                    throw new StartupException(
-                        $"Models:{camera.Model}:Labels: '{modelOptions.Labels}' has {labels.Count} labels but model output '{model.OutputNames[0]}' has {classes} classes",
-                        StartupException.ConfigError);
-                }
-            }
-
-            var decoder = new ClassificationDecoder(labels, modelOptions.Classification.TopK, modelOptions.Classification.Softmax, modelOptions.Classification.MinScore);
-            var source = CreateSource(cameraId, camera);
             return new VisionPipeline(
                 cameraId,
-                source,
-                model,
-                new ImagePreprocessor(spec),
-                decoder,
+                CreateSource(cameraId, camera),
+                processor,
                 _publisher,
                 _topics,
                 camera.QueueCapacity,
@@ -181,7 +133,7 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
         }
         catch
         {
-            model.Dispose();
+            processor.Dispose();
             throw;
         }
     }

@@ -29,7 +29,15 @@ internal static class TestPaths
             }
         }
 
-        throw new InvalidOperationException($"EdgeRunner.sln not found above {AppContext.BaseDirectory}.");
+        var built = typeof(TestPaths).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "RepositoryRoot")?.Value;
+        if (built is not null && File.Exists(Path.Combine(built, "EdgeRunner.sln")))
+        {
+            return built;
+        }
+
+        throw new InvalidOperationException($"EdgeRunner.sln not found above {AppContext.BaseDirectory} nor at {built}.");
     }
 
     private static string? FindShared()

@@ -1,10 +1,9 @@
 using System.Buffers;
 using System.Text.Json;
-using EdgeRunner.Models.Postprocessing;
 
 namespace EdgeRunner.Service.Vision;
 
-/// <summary>What one inference produced, plus where it came from.</summary>
+/// <summary>Where one result came from.</summary>
 internal readonly record struct VisionResultContext(
     string CameraId,
     long Sequence,
@@ -12,15 +11,14 @@ internal readonly record struct VisionResultContext(
     string? Origin,
     int FrameWidth,
     int FrameHeight,
-    double PreprocessMilliseconds,
-    double InferenceMilliseconds,
+    FrameTimings Timings,
     long FramesDropped);
 
 /// <summary>
-/// Serialises results to the JSON payload published on MQTT, reusing one buffer and one writer:
+/// Serialises a result to the JSON payload published on MQTT, reusing one buffer and one writer:
 /// property names are pre-encoded and labels are preloaded strings, so nothing is allocated per result.
 /// </summary>
-internal sealed class ClassificationResultWriter : IDisposable
+internal sealed class VisionResultWriter : IDisposable
 {
     private static readonly JsonEncodedText Camera = JsonEncodedText.Encode("camera");
     private static readonly JsonEncodedText Seq = JsonEncodedText.Encode("seq");
@@ -37,20 +35,15 @@ internal sealed class ClassificationResultWriter : IDisposable
     private static readonly JsonEncodedText Preprocess = JsonEncodedText.Encode("preprocess");
     private static readonly JsonEncodedText Inference = JsonEncodedText.Encode("inference");
     private static readonly JsonEncodedText Task = JsonEncodedText.Encode("task");
-    private static readonly JsonEncodedText ClassificationTask = JsonEncodedText.Encode("classification");
-    private static readonly JsonEncodedText Classifications = JsonEncodedText.Encode("classifications");
-    private static readonly JsonEncodedText ClassId = JsonEncodedText.Encode("class_id");
-    private static readonly JsonEncodedText Label = JsonEncodedText.Encode("label");
-    private static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
     private static readonly JsonEncodedText FramesDropped = JsonEncodedText.Encode("frames_dropped");
 
-    private readonly ArrayBufferWriter<byte> _buffer = new(1024);
+    private readonly ArrayBufferWriter<byte> _buffer = new(2048);
     private readonly Utf8JsonWriter _writer;
     private readonly JsonEncodedText _modelId;
     private readonly JsonEncodedText _modelSha256;
     private readonly JsonEncodedText _provider;
 
-    public ClassificationResultWriter(string modelId, string modelSha256, string executionProvider)
+    public VisionResultWriter(string modelId, string modelSha256, string executionProvider)
     {
         _writer = new Utf8JsonWriter(_buffer);
         _modelId = JsonEncodedText.Encode(modelId);
@@ -61,7 +54,7 @@ internal sealed class ClassificationResultWriter : IDisposable
     public void Dispose() => _writer.Dispose();
 
     /// <summary>Writes the payload and returns it; valid until the next call.</summary>
-    public ReadOnlySpan<byte> Write(in VisionResultContext context, ReadOnlySpan<Classification> classifications)
+    public ReadOnlySpan<byte> Write(in VisionResultContext context, IVisionHead head)
     {
         _buffer.ResetWrittenCount();
         _writer.Reset(_buffer);
@@ -85,21 +78,11 @@ internal sealed class ClassificationResultWriter : IDisposable
         w.WriteString(Provider, _provider);
         w.WriteEndObject();
         w.WriteStartObject(Latency);
-        w.WriteNumber(Preprocess, Math.Round(context.PreprocessMilliseconds, 3));
-        w.WriteNumber(Inference, Math.Round(context.InferenceMilliseconds, 3));
+        w.WriteNumber(Preprocess, Math.Round(context.Timings.PreprocessMilliseconds, 3));
+        w.WriteNumber(Inference, Math.Round(context.Timings.InferenceMilliseconds, 3));
         w.WriteEndObject();
-        w.WriteString(Task, ClassificationTask);
-        w.WriteStartArray(Classifications);
-        foreach (var c in classifications)
-        {
-            w.WriteStartObject();
-            w.WriteNumber(ClassId, c.ClassId);
-            w.WriteString(Label, c.Label);
-            w.WriteNumber(Score, Math.Round(c.Score, 5));
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
+        w.WriteString(Task, head.Task);
+        head.Write(w);
         w.WriteNumber(FramesDropped, context.FramesDropped);
         w.WriteEndObject();
         w.Flush();

@@ -1,0 +1,139 @@
+using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Preprocessing;
+using EdgeRunner.Service.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace EdgeRunner.Service.Catalog;
+
+/// <summary>A configured model with its manifest (if any) folded in: everything a pipeline needs to load and run it.</summary>
+internal sealed record ResolvedModel
+{
+    public required string Id { get; init; }
+
+    public required string Path { get; init; }
+
+    public required ModelTask Task { get; init; }
+
+    public required ModelOptions Options { get; init; }
+
+    /// <summary>The manifest, when the model came with one.</summary>
+    public ModelManifest? Manifest { get; init; }
+
+    /// <summary>Image models: how frames become the input tensor.</summary>
+    public ImagePreprocessingSpec? Image { get; init; }
+
+    /// <summary>Labels from the manifest, or null to read <see cref="ModelOptions.Labels"/>.</summary>
+    public IReadOnlyList<string>? Labels { get; init; }
+
+    /// <summary>Detection decoder kind (yolov8, …), empty to infer from the output shapes.</summary>
+    public string DetectionDecoder { get; init; } = string.Empty;
+
+    public float ScoreThreshold { get; init; } = 0.25f;
+
+    public float IouThreshold { get; init; } = 0.45f;
+
+    public int MaxDetections { get; init; } = 100;
+
+    /// <summary>Where the configuration of this model lives, for error messages.</summary>
+    public string ConfigKey => $"Models:{Id}";
+}
+
+/// <summary>Resolves <c>Models</c> entries (and their manifests) once; validation and pipelines share the result.</summary>
+internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
+{
+    private readonly Dictionary<string, ResolvedModel> _resolved = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The model named <paramref name="name"/>. Throws <see cref="StartupException"/> (exit 78) naming the key when it cannot be resolved.</summary>
+    public ResolvedModel Get(string name)
+    {
+        lock (_resolved)
+        {
+            if (!_resolved.TryGetValue(name, out var model))
+            {
+                if (!models.Value.TryGetValue(name, out var options))
+                {
+                    throw new StartupException($"Models:{name}: no such model", StartupException.ConfigError);
+                }
+
+                model = Resolve(name, options);
+                _resolved[name] = model;
+            }
+
+            return model;
+        }
+    }
+
+    /// <summary>Builds the resolved view of one entry. Throws <see cref="StartupException"/> naming the key.</summary>
+    public static ResolvedModel Resolve(string name, ModelOptions options)
+    {
+        var key = $"Models:{name}";
+        if (string.IsNullOrEmpty(options.Manifest))
+        {
+            var task = options.Task ?? ModelTask.Classification;
+            return new ResolvedModel
+            {
+                Id = name,
+                Path = options.Path,
+                Task = task,
+                Options = options,
+                Image = task == ModelTask.SequenceClassification ? null : (options.Preprocess ?? new PreprocessOptions()).ToSpec(),
+                DetectionDecoder = options.Detection?.Decoder ?? string.Empty,
+                ScoreThreshold = options.Detection?.ScoreThreshold ?? 0.25f,
+                IouThreshold = options.Detection?.IouThreshold ?? 0.45f,
+                MaxDetections = options.Detection?.MaxDetections ?? 100,
+            };
+        }
+
+        ModelManifest manifest;
+        try
+        {
+            manifest = ModelManifest.Load(options.Manifest);
+        }
+        catch (ManifestException ex)
+        {
+            throw new StartupException($"{key}:Manifest: {ex.Message}", StartupException.ConfigError, ex);
+        }
+
+        var manifestTask = manifest.Task.Replace("_", string.Empty, StringComparison.Ordinal).ToLowerInvariant() switch
+        {
+            "classification" => ModelTask.Classification,
+            "detection" => ModelTask.Detection,
+            "sequenceclassification" => ModelTask.SequenceClassification,
+            _ => throw new StartupException($"{key}:Manifest: '{manifest.ManifestPath}' has unknown task '{manifest.Task}'", StartupException.ConfigError),
+        };
+
+        ImagePreprocessingSpec? image = null;
+        if (manifestTask != ModelTask.SequenceClassification)
+        {
+            if (manifest.Preprocess is null)
+            {
+                throw new StartupException($"{key}:Manifest: '{manifest.ManifestPath}' has no preprocess section for an image model", StartupException.ConfigError);
+            }
+
+            try
+            {
+                image = manifest.Preprocess.ToSpec();
+            }
+            catch (ManifestException ex)
+            {
+                throw new StartupException($"{key}:Manifest: '{manifest.ManifestPath}': {ex.Message}", StartupException.ConfigError, ex);
+            }
+        }
+
+        var post = manifest.Postprocess;
+        return new ResolvedModel
+        {
+            Id = name,
+            Path = manifest.ModelPath,
+            Task = manifestTask,
+            Options = options,
+            Manifest = manifest,
+            Image = image,
+            Labels = manifest.Labels.Count > 0 ? manifest.Labels : null,
+            DetectionDecoder = options.Detection?.Decoder is { Length: > 0 } decoder ? decoder : (manifestTask == ModelTask.Detection ? post?.Kind ?? string.Empty : string.Empty),
+            ScoreThreshold = options.Detection?.ScoreThreshold ?? post?.ScoreThreshold ?? 0.25f,
+            IouThreshold = options.Detection?.IouThreshold ?? post?.IouThreshold ?? 0.45f,
+            MaxDetections = options.Detection?.MaxDetections ?? post?.MaxDetections ?? 100,
+        };
+    }
+}

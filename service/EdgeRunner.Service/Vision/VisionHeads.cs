@@ -1,0 +1,114 @@
+using System.Text.Json;
+using EdgeRunner.Models.Inference;
+using EdgeRunner.Models.Postprocessing;
+using EdgeRunner.Models.Postprocessing.Detection;
+using EdgeRunner.Models.Preprocessing;
+
+namespace EdgeRunner.Service.Vision;
+
+/// <summary>
+/// Turns one run's outputs into results and writes them into the result JSON. One per pipeline,
+/// holding preallocated result arrays: decoding and writing allocate nothing.
+/// </summary>
+internal interface IVisionHead
+{
+    /// <summary>"classification" or "detection" (the payload's <c>task</c>).</summary>
+    JsonEncodedText Task { get; }
+
+    /// <summary>Results of the last <see cref="Decode"/>.</summary>
+    int Count { get; }
+
+    /// <summary>Best result's label and score, for the log line.</summary>
+    (string Label, float Score) Top { get; }
+
+    /// <summary>Decodes the session's outputs for a frame of the given size.</summary>
+    void Decode(ModelSession session, in SourceMapping mapping, int frameWidth, int frameHeight);
+
+    /// <summary>Writes the results array (<c>classifications</c> or <c>detections</c>).</summary>
+    void Write(Utf8JsonWriter writer);
+}
+
+internal sealed class ClassificationHead(ClassificationDecoder decoder) : IVisionHead
+{
+    private static readonly JsonEncodedText TaskName = JsonEncodedText.Encode("classification");
+    private static readonly JsonEncodedText Classifications = JsonEncodedText.Encode("classifications");
+    private static readonly JsonEncodedText ClassId = JsonEncodedText.Encode("class_id");
+    private static readonly JsonEncodedText Label = JsonEncodedText.Encode("label");
+    private static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
+    private readonly Classification[] _results = new Classification[decoder.TopK];
+
+    public JsonEncodedText Task => TaskName;
+
+    public int Count { get; private set; }
+
+    public (string Label, float Score) Top => Count > 0 ? (_results[0].Label, _results[0].Score) : ("-", 0f);
+
+    public ReadOnlySpan<Classification> Results => _results.AsSpan(0, Count);
+
+    public void Decode(ModelSession session, in SourceMapping mapping, int frameWidth, int frameHeight) =>
+        Count = decoder.Decode(session.Output(0), _results);
+
+    public void Write(Utf8JsonWriter writer)
+    {
+        writer.WriteStartArray(Classifications);
+        foreach (var c in Results)
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber(ClassId, c.ClassId);
+            writer.WriteString(Label, c.Label);
+            writer.WriteNumber(Score, Math.Round(c.Score, 5));
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    }
+}
+
+internal sealed class DetectionHead(IDetectionDecoder decoder, LabelSet labels, int maxDetections) : IVisionHead
+{
+    private static readonly JsonEncodedText TaskName = JsonEncodedText.Encode("detection");
+    private static readonly JsonEncodedText Detections = JsonEncodedText.Encode("detections");
+    private static readonly JsonEncodedText ClassId = JsonEncodedText.Encode("class_id");
+    private static readonly JsonEncodedText Label = JsonEncodedText.Encode("label");
+    private static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
+    private static readonly JsonEncodedText Box = JsonEncodedText.Encode("box");
+    private static readonly JsonEncodedText X1 = JsonEncodedText.Encode("x1");
+    private static readonly JsonEncodedText Y1 = JsonEncodedText.Encode("y1");
+    private static readonly JsonEncodedText X2 = JsonEncodedText.Encode("x2");
+    private static readonly JsonEncodedText Y2 = JsonEncodedText.Encode("y2");
+    private readonly Detection[] _results = new Detection[maxDetections];
+
+    public JsonEncodedText Task => TaskName;
+
+    public int Count { get; private set; }
+
+    public (string Label, float Score) Top => Count > 0 ? (labels[_results[0].ClassId], _results[0].Score) : ("-", 0f);
+
+    public ReadOnlySpan<Detection> Results => _results.AsSpan(0, Count);
+
+    public LabelSet Labels => labels;
+
+    public void Decode(ModelSession session, in SourceMapping mapping, int frameWidth, int frameHeight) =>
+        Count = decoder.Decode(session, mapping, frameWidth, frameHeight, _results);
+
+    public void Write(Utf8JsonWriter writer)
+    {
+        writer.WriteStartArray(Detections);
+        foreach (var d in Results)
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber(ClassId, d.ClassId);
+            writer.WriteString(Label, labels[d.ClassId]);
+            writer.WriteNumber(Score, Math.Round(d.Score, 4));
+            writer.WriteStartObject(Box);
+            writer.WriteNumber(X1, Math.Round(d.X1, 1));
+            writer.WriteNumber(Y1, Math.Round(d.Y1, 1));
+            writer.WriteNumber(X2, Math.Round(d.X2, 1));
+            writer.WriteNumber(Y2, Math.Round(d.Y2, 1));
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    }
+}
