@@ -7,7 +7,7 @@
 #
 # Environment: WORK (scratch, default /tmp/shapes-detector), ART (dotnet artifacts, default /tmp/det-art),
 # PYTHON (default /usr/bin/python3; needs torch 1.13, onnx 1.12, numpy, pillow), EPOCHS (default 10),
-# REUSE_DATA=1 keeps already dumped frames in $WORK.
+# REUSE_DATA=1 keeps already dumped frames in $WORK; SKIP_TRAIN=1 (with REUSE_DATA=1) reuses $WORK/work/model.pt.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,8 +43,12 @@ dump eval $EVAL_FRAMES $EVAL_SEED
 [[ "${REUSE_DATA:-0}" == 1 ]] || rm -f "$WORK/work/train_u8.npy"
 
 cd "$HERE"
-echo "== train"
-"$PYTHON" train.py --train "$WORK/train" --work "$WORK/work" --epochs "$EPOCHS" --seed $SEED --threads 1
+if [[ "${SKIP_TRAIN:-0}" == 1 && -f "$WORK/work/model.pt" ]]; then
+  echo "== train: SKIP_TRAIN=1, reusing $WORK/work/model.pt"
+else
+  echo "== train"
+  "$PYTHON" train.py --train "$WORK/train" --work "$WORK/work" --epochs "$EPOCHS" --seed $SEED --threads 1
+fi
 echo "== export FP32"
 "$PYTHON" export.py --work "$WORK/work" --out "$WORK/work/model.fp32.onnx"
 echo "== quantize INT8 QDQ"

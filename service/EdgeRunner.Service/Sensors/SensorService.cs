@@ -151,23 +151,30 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
 
     private (SequenceModel Model, object Lock) GetModel(ResolvedModel resolved, string streamId)
     {
-        if (_models.TryGetValue(resolved.Id, out var loaded))
+        if (!_models.TryGetValue(resolved.Id, out var loaded))
         {
-            return loaded;
+            loaded = (LoadModel(resolved, $"Sensors:{streamId}", _loggerFactory), new object());
+            _models[resolved.Id] = loaded;
         }
 
+        return loaded;
+    }
+
+    /// <summary>Loads a sequence model from its manifest. Throws <see cref="StartupException"/> naming <paramref name="owner"/>.</summary>
+    internal static SequenceModel LoadModel(ResolvedModel resolved, string owner, ILoggerFactory loggerFactory)
+    {
         var manifest = resolved.Manifest;
         if (resolved.Task != ModelTask.SequenceClassification || manifest?.Stream is null || manifest.Postprocess?.Output is null)
         {
             throw new StartupException(
-                $"Sensors:{streamId}:Model: '{resolved.Id}' is not a sequence model with a manifest 'stream' section and postprocess output",
+                $"{owner}:Model: '{resolved.Id}' is not a sequence model with a manifest 'stream' section and postprocess output",
                 StartupException.ConfigError);
         }
 
         try
         {
             manifest.VerifySha256();
-            var model = SequenceModel.Load(
+            return SequenceModel.Load(
                 new SequenceModelOptions
                 {
                     Id = resolved.Id,
@@ -178,14 +185,11 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
                     ExecutionProviders = resolved.Options.ExecutionProviders ?? ["cpu"],
                     IntraOpThreads = resolved.Options.IntraOpThreads,
                 },
-                _loggerFactory.CreateLogger<SequenceModel>());
-            loaded = (model, new object());
-            _models[resolved.Id] = loaded;
-            return loaded;
+                loggerFactory.CreateLogger<SequenceModel>());
         }
         catch (Exception ex) when (ex is ModelLoadException or EdgeRunner.Models.Manifests.ManifestException)
         {
-            throw new StartupException($"Sensors:{streamId}: {ex.Message}", StartupException.ConfigError, ex);
+            throw new StartupException($"{owner}: {ex.Message}", StartupException.ConfigError, ex);
         }
     }
 

@@ -1,7 +1,7 @@
 using EdgeRunner.Models.Postprocessing.Detection;
-using static EdgeRunner.UnitTests.Detection.DetectionTensors;
+using static EdgeRunner.UnitTests.DetectionDecoding.DetectionTensors;
 
-namespace EdgeRunner.UnitTests.Detection;
+namespace EdgeRunner.UnitTests.DetectionDecoding;
 
 /// <summary>Decode runs per frame on the pipeline thread: after the first call it must not allocate.</summary>
 public sealed class DecoderAllocationTests

@@ -1,8 +1,8 @@
 using EdgeRunner.Models.Postprocessing.Detection;
 using EdgeRunner.Models.Preprocessing;
-using static EdgeRunner.UnitTests.Detection.DetectionTensors;
+using static EdgeRunner.UnitTests.DetectionDecoding.DetectionTensors;
 
-namespace EdgeRunner.UnitTests.Detection;
+namespace EdgeRunner.UnitTests.DetectionDecoding;
 
 /// <summary>Each output layout decodes hand-computed tensors to the expected boxes, classes and scores.</summary>
 public sealed class DecoderLayoutTests

@@ -1,6 +1,6 @@
 using EdgeRunner.Models.Postprocessing.Detection;
 
-namespace EdgeRunner.UnitTests.Detection;
+namespace EdgeRunner.UnitTests.DetectionDecoding;
 
 /// <summary>The factory by kind name, and kind inference from output shapes.</summary>
 public sealed class DetectionDecodersTests

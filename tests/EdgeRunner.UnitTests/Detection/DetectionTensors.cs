@@ -1,7 +1,7 @@
 using EdgeRunner.Models.Postprocessing.Detection;
 using EdgeRunner.Models.Preprocessing;
 
-namespace EdgeRunner.UnitTests.Detection;
+namespace EdgeRunner.UnitTests.DetectionDecoding;
 
 /// <summary>Hand-built detector outputs for decoder tests.</summary>
 internal static class DetectionTensors

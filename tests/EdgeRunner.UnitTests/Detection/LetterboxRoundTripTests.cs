@@ -1,9 +1,9 @@
 using EdgeRunner.Models.Imaging;
 using EdgeRunner.Models.Postprocessing.Detection;
 using EdgeRunner.Models.Preprocessing;
-using static EdgeRunner.UnitTests.Detection.DetectionTensors;
+using static EdgeRunner.UnitTests.DetectionDecoding.DetectionTensors;
 
-namespace EdgeRunner.UnitTests.Detection;
+namespace EdgeRunner.UnitTests.DetectionDecoding;
 
 /// <summary>
 /// A box drawn at known frame pixels, pushed into model space with the letterbox math, must decode back to the same

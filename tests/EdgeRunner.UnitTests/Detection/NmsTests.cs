@@ -1,7 +1,7 @@
 using EdgeRunner.Models.Postprocessing.Detection;
-using static EdgeRunner.UnitTests.Detection.DetectionTensors;
+using static EdgeRunner.UnitTests.DetectionDecoding.DetectionTensors;
 
-namespace EdgeRunner.UnitTests.Detection;
+namespace EdgeRunner.UnitTests.DetectionDecoding;
 
 /// <summary>Greedy class-aware NMS, score threshold, max detections and the top-K pre-selection.</summary>
 public sealed class NmsTests

@@ -13,7 +13,7 @@ namespace EdgeRunner.Hardware.Sensors.Simulation;
 /// <list type="bullet">
 /// <item><description><see cref="MachineState.Imbalance"/>: a strong 1× rotating vector, X = A cos θ, Y = A sin θ (90° apart), little on Z.</description></item>
 /// <item><description><see cref="MachineState.Looseness"/>: harmonics 1×…6× and ½×, 1½×, 2½× of the shaft speed, passed through an asymmetric clip (only positive excursions are limited), mostly on Z (vertical) and X.</description></item>
-/// <item><description><see cref="MachineState.BearingWear"/>: impulses at a non-integer defect order (2.6–4.4× shaft speed, with slip) that ring a damped structural resonance at 60–80 Hz, amplitude-modulated by the load zone, plus broadband noise raised up to 2.5×.</description></item>
+/// <item><description><see cref="MachineState.BearingWear"/>: impulses at a non-integer defect order (2.6–4.2× shaft speed, with slip) that ring a damped structural resonance at 60–80 Hz, amplitude-modulated by the load zone, plus broadband noise raised up to 2.5×.</description></item>
 /// </list>
 /// <para>
 /// Amplitudes vary per stream (seed) and slowly over time. The generator is pure: no clock, no
@@ -109,8 +109,9 @@ public sealed class VibrationSimulator
         _noiseY = noise * p.Uniform(0.8, 1.2);
         _noiseZ = noise * p.Uniform(0.8, 1.2);
 
-        _imbalanceAmp = p.Uniform(0.10, 0.35);
-        _imbalancePhase = p.Uniform(0, TwoPi);
+        // At least 4× the residual 1×, and within ±1 rad of it, so the fault never cancels the residual out.
+        _imbalanceAmp = Math.Max(p.Uniform(0.10, 0.35), 4 * _base1x);
+        _imbalancePhase = p.Uniform(-1, 1);
         _imbalanceYRatio = p.Uniform(0.7, 1.3);
 
         _loosenessAmp = p.Uniform(0.06, 0.2);
@@ -133,7 +134,7 @@ public sealed class VibrationSimulator
             _loosenessWeights[k] /= norm;
         }
 
-        var order0 = p.Uniform(2.6, 4.4);
+        var order0 = p.Uniform(2.6, 3.9);
         if (Math.Abs(order0 - Math.Round(order0)) < 0.15)
         {
             order0 += 0.3; // keep the defect order clearly non-integer
@@ -219,10 +220,6 @@ public sealed class VibrationSimulator
     private void Next(out float x, out float y, out float z, out MachineState truth)
     {
         var n = SampleIndex;
-        if (n >= _segmentEnd)
-        {
-            StartNextSegment();
-        }
 
         var fs = SampleRateHz;
         var t = n / fs;
@@ -328,6 +325,10 @@ public sealed class VibrationSimulator
 
         _shaftAngle = theta;
         SampleIndex = n + 1;
+        if (SampleIndex >= _segmentEnd)
+        {
+            StartNextSegment(); // eagerly, so CurrentState is the next sample's state
+        }
     }
 
     private double NextGaussian()
