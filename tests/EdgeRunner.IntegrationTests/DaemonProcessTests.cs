@@ -13,18 +13,30 @@ public sealed class DaemonProcessTests
     public async Task Embedded_default_publishes_results_and_stops_cleanly_on_SIGTERM()
     {
         var ct = TestContext.Current.CancellationToken;
-        TestPaths.SharedFile("models/mobilenetv2-12-int8/model.onnx"); // the default configuration reads it
         var port = FreePort.Next();
 
         // The README's run command configuration (built-in appsettings.json, run from the repository root);
         // only the embedded broker's port is moved so the test cannot collide with anything on 1883.
         await using var daemon = DaemonProcess.Start([], new Dictionary<string, string> { ["EDGERUNNER__Mqtt__EmbeddedBroker__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-        await using var results = await MqttProbe.ConnectAsync(port, "edgerunner/demo/vision/#", TimeSpan.FromSeconds(60), ct);
+        await using var results = await MqttProbe.ConnectAsync(port, "edgerunner/demo/+/+/result", TimeSpan.FromSeconds(60), ct);
 
-        var synthetic = await results.WaitForAsync(m => m.Topic == "edgerunner/demo/vision/synthetic/result", TimeSpan.FromSeconds(60), ct);
-        var gallery = await results.WaitForAsync(m => m.Topic == "edgerunner/demo/vision/gallery/result", TimeSpan.FromSeconds(60), ct);
-        Assert.NotEqual(0, JsonDocument.Parse(synthetic.Payload).RootElement.GetProperty("classifications").GetArrayLength());
-        Assert.EndsWith(".jpg", JsonDocument.Parse(gallery.Payload).RootElement.GetProperty("source").GetString(), StringComparison.Ordinal);
+        // The synthetic camera through the bundled INT8 detector.
+        var camera = await results.WaitForAsync(m => m.Topic == "edgerunner/demo/vision/synthetic/result" && m.Payload.Contains("\"label\"", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
+        var detection = JsonDocument.Parse(camera.Payload).RootElement;
+        Assert.Equal("detection", detection.GetProperty("task").GetString());
+        var first = detection.GetProperty("detections")[0];
+        Assert.Contains(first.GetProperty("label").GetString(), new[] { "circle", "square", "triangle" });
+        Assert.InRange(first.GetProperty("box").GetProperty("x2").GetDouble(), 0, 640);
+
+        // Both simulated machines through the bundled LSTM, each with its own state.
+        foreach (var stream in new[] { "pump-1", "fan-2" })
+        {
+            var message = await results.WaitForAsync(m => m.Topic == $"edgerunner/demo/sensors/{stream}/result", TimeSpan.FromSeconds(60), ct);
+            var sensor = JsonDocument.Parse(message.Payload).RootElement;
+            Assert.Equal(stream, sensor.GetProperty("stream").GetString());
+            Assert.Equal(4, sensor.GetProperty("probabilities").EnumerateObject().Count());
+            Assert.Equal(50, sensor.GetProperty("window").GetProperty("samples").GetInt32());
+        }
 
         // A subscriber arriving now gets the retained availability.
         await using var status = await MqttProbe.ConnectAsync(port, "edgerunner/demo/status", TimeSpan.FromSeconds(5), ct);
@@ -36,13 +48,12 @@ public sealed class DaemonProcessTests
         var offline = await status.WaitForAsync(m => m.Payload == "offline", TimeSpan.FromSeconds(60), ct);
         Assert.True(offline.Retain);
         Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), ct));
-        Assert.Contains("Camera gallery", daemon.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Camera synthetic", daemon.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Unknown_key_on_the_command_line_stops_startup_naming_it()
     {
-        TestPaths.SharedFile("models/mobilenetv2-12-int8/model.onnx");
         await using var daemon = DaemonProcess.Start(["--Cameras:synthetic:Fsp=3"]);
 
         Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
@@ -52,7 +63,6 @@ public sealed class DaemonProcessTests
     [Fact]
     public async Task Negative_fps_from_the_environment_stops_startup_naming_the_key()
     {
-        TestPaths.SharedFile("models/mobilenetv2-12-int8/model.onnx");
         await using var daemon = DaemonProcess.Start([], new Dictionary<string, string> { ["EDGERUNNER__Cameras__synthetic__Fps"] = "-5" });
 
         Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));

@@ -99,4 +99,19 @@ public sealed class ModelSessionTests
         Assert.Equal([1, 1000], session.OutputShape(0));
         Assert.Equal(FramePixelFormat.Rgba32, frame.PixelFormat);
     }
+
+    [Fact]
+    public void Steady_state_runs_allocate_nothing_managed()
+    {
+        using var session = ModelSession.Load(MobileNet(), NullLogger.Instance);
+        session.Run();
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 5; i++)
+        {
+            session.Run();
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }

@@ -18,12 +18,11 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
     private readonly RunOptions _runOptions = new();
     private readonly float[] _input;
     private readonly OrtValue _inputValue;
-    private readonly string[] _inputNames;
-    private readonly OrtValue[] _inputValues;
     private readonly string[] _outputNames;
     private readonly float[][] _outputs;
     private readonly long[][] _outputShapes;
     private readonly OrtValue[] _outputValues;
+    private readonly OrtIoBinding _binding;
 
     private ModelSession(ModelSessionOptions options, InferenceSession session, string sha256, string provider, string? fallbackReason, long[] inputShape)
     {
@@ -37,8 +36,6 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         InputShape = inputShape;
         _input = new float[ShapeSize(inputShape)];
         _inputValue = OrtValue.CreateTensorValueFromMemory(_input, inputShape);
-        _inputNames = [InputName];
-        _inputValues = [_inputValue];
 
         _outputNames = [.. session.OutputNames];
         _outputs = new float[_outputNames.Length][];
@@ -56,6 +53,15 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
             _outputShapes[i] = Array.ConvertAll(meta.Dimensions, d => d > 0 ? (long)d : 1L);
             _outputs[i] = new float[ShapeSize(_outputShapes[i])];
             _outputValues[i] = OrtValue.CreateTensorValueFromMemory(_outputs[i], _outputShapes[i]);
+        }
+
+        // IoBinding: the tensors are bound once; a run then goes straight to native code without
+        // marshalling names and handles (the plain Run overloads allocate a few hundred bytes per call).
+        _binding = session.CreateIoBinding();
+        _binding.BindInput(InputName, _inputValue);
+        for (var i = 0; i < _outputNames.Length; i++)
+        {
+            _binding.BindOutput(_outputNames[i], _outputValues[i]);
         }
     }
 
@@ -99,7 +105,7 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
     public IReadOnlyList<long> OutputShape(int index) => _outputShapes[index];
 
     /// <summary>Runs the model on <see cref="Input"/>; results are in <see cref="Output"/>.</summary>
-    public void Run() => _session.Run(_runOptions, _inputNames, _inputValues, _outputNames, _outputValues);
+    public void Run() => _session.RunWithBinding(_runOptions, _binding);
 
     /// <summary>
     /// Opens <paramref name="options"/>.Path, checks that its input matches the expected shape, picks an
@@ -145,6 +151,7 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
     /// <inheritdoc />
     public void Dispose()
     {
+        _binding.Dispose();
         _inputValue.Dispose();
         foreach (var value in _outputValues)
         {

@@ -120,7 +120,7 @@ public sealed partial class SequenceModel : IDisposable
             state.Tensor(p).CopyTo(buffers.StateIn[p]);
         }
 
-        _session.Run(_runOptions, buffers.InputNames, buffers.InputValues, buffers.OutputNames, buffers.OutputValues);
+        _session.RunWithBinding(_runOptions, buffers.Binding);
         buffers.Result.AsSpan(0, ResultLength).CopyTo(result);
         for (var p = 0; p < StatePairs.Count; p++)
         {
@@ -154,7 +154,7 @@ public sealed partial class SequenceModel : IDisposable
             }
         }
 
-        _session.Run(_runOptions, buffers.InputNames, buffers.InputValues, buffers.OutputNames, buffers.OutputValues);
+        _session.RunWithBinding(_runOptions, buffers.Binding);
         buffers.Result.AsSpan(0, batch * ResultLength).CopyTo(results);
         for (var p = 0; p < StatePairs.Count; p++)
         {
@@ -399,6 +399,7 @@ public sealed partial class SequenceModel : IDisposable
 
         public BatchBuffers(SequenceModel model, int batch)
         {
+            Binding = model._session.CreateIoBinding();
             var inputNames = new List<string> { model.StreamInput };
             var inputValues = new List<OrtValue>();
             Chunk = new float[batch * model.ChunkLength];
@@ -425,11 +426,19 @@ public sealed partial class SequenceModel : IDisposable
                 outputValues.Add(Own(OrtValue.CreateTensorValueFromMemory(StateOut[p], shape)));
             }
 
-            InputNames = [.. inputNames];
-            InputValues = [.. inputValues];
-            OutputNames = [.. outputNames];
-            OutputValues = [.. outputValues];
+            // Bound once; each run goes straight to native code without per-call marshalling.
+            for (var i = 0; i < inputNames.Count; i++)
+            {
+                Binding.BindInput(inputNames[i], inputValues[i]);
+            }
+
+            for (var i = 0; i < outputNames.Count; i++)
+            {
+                Binding.BindOutput(outputNames[i], outputValues[i]);
+            }
         }
+
+        public OrtIoBinding Binding { get; }
 
         public float[] Chunk { get; }
 
@@ -439,16 +448,9 @@ public sealed partial class SequenceModel : IDisposable
 
         public float[][] StateOut { get; }
 
-        public string[] InputNames { get; }
-
-        public OrtValue[] InputValues { get; }
-
-        public string[] OutputNames { get; }
-
-        public OrtValue[] OutputValues { get; }
-
         public void Dispose()
         {
+            Binding.Dispose();
             foreach (var value in _owned)
             {
                 value.Dispose();

@@ -197,6 +197,7 @@ def main():
     ap.add_argument("--report", required=True)
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--data-command", default="")
+    ap.add_argument("--ref-dir", default="", help="where to write x.f32 / probs.f32 for the ONNX Runtime check (default: next to --report)")
     args = ap.parse_args()
     set_determinism(SEED)
     t0 = time.time()
@@ -333,7 +334,7 @@ def main():
     print(json.dumps(figures, indent=2), flush=True)
 
     # Reference tensors for the ONNX Runtime check (outside the bundle).
-    ref_dir = os.path.join(os.path.dirname(os.path.abspath(args.report)), "ort-reference")
+    ref_dir = args.ref_dir or os.path.join(os.path.dirname(os.path.abspath(args.report)), "ort-reference")
     os.makedirs(ref_dir, exist_ok=True)
     xs_ref = np.stack([te_xn[2][:400], te_xn[3][:400]]).astype(np.float32)
     with torch.no_grad():
