@@ -12,6 +12,12 @@ missing=()
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+# RTSP capture tests: a real RTSP server (gst-rtsp-server through python3-gi) serving videotestsrc as MJPEG/RTP.
+[ -x /usr/bin/python3 ] || missing+=(python3)
+/usr/bin/python3 -c 'import gi' >/dev/null 2>&1 || missing+=(python3-gi)
+ls /usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib >/dev/null 2>&1 || missing+=(gir1.2-gst-rtsp-server-1.0)
+ls /usr/lib/*/gstreamer-1.0/libgstvideotestsrc.so >/dev/null 2>&1 || missing+=(gstreamer1.0-plugins-base)
+ls /usr/lib/*/gstreamer-1.0/libgstrtp.so /usr/lib/*/gstreamer-1.0/libgstjpeg.so >/dev/null 2>&1 || missing+=(gstreamer1.0-plugins-good)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing: ${missing[*]}"
   as_root apt-get update -qq
