@@ -229,6 +229,18 @@ public enum FrameSourceKind
 
     /// <summary>An image file or a folder of images.</summary>
     Images,
+
+    /// <summary>A video file, decoded by ffmpeg.</summary>
+    File,
+
+    /// <summary>A V4L2 camera (/dev/videoN: USB, CSI through libcamera's V4L2 compatibility), through ffmpeg.</summary>
+    V4l2,
+
+    /// <summary>An RTSP/RTSPS IP camera or NVR stream, through ffmpeg (TCP transport).</summary>
+    Rtsp,
+
+    /// <summary>An HTTP MJPEG stream, through ffmpeg.</summary>
+    HttpMjpeg,
 }
 
 /// <summary>Section <c>Cameras</c>: cameras by id.</summary>
@@ -257,6 +269,15 @@ public sealed class CameraOptions
     /// <summary>Frames waiting for inference; when full the oldest is dropped (newest frame wins) and counted.</summary>
     public int QueueCapacity { get; set; } = 2;
 
+    /// <summary>Live sources (File with Loop, V4l2, Rtsp, HttpMjpeg): restart capture when no frame arrived for this long.</summary>
+    public double StallTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Live sources: first delay before a restart; doubles per failure (jittered) up to <see cref="ReconnectMaxDelaySeconds"/>.</summary>
+    public double ReconnectMinDelaySeconds { get; set; } = 1;
+
+    /// <summary>Live sources: longest delay between restarts.</summary>
+    public double ReconnectMaxDelaySeconds { get; set; } = 30;
+
     /// <summary>Where frames come from.</summary>
     public FrameSourceOptions Source { get; set; } = new();
 }
@@ -267,17 +288,35 @@ public sealed class FrameSourceOptions
     /// <summary>Synthetic or Images.</summary>
     public FrameSourceKind Kind { get; set; } = FrameSourceKind.Synthetic;
 
-    /// <summary>Images: file or folder path.</summary>
+    /// <summary>Images: file or folder path. File: video path. V4l2: device (/dev/video0). Rtsp/HttpMjpeg: URL (credentials may be in it; they are never logged).</summary>
     public string Path { get; set; } = string.Empty;
 
-    /// <summary>Images: start again after the last image.</summary>
+    /// <summary>Images and File: start again after the end.</summary>
     public bool Loop { get; set; } = true;
 
-    /// <summary>Synthetic: frame width.</summary>
+    /// <summary>Synthetic and ffmpeg kinds: frame width delivered to the pipeline.</summary>
     public int Width { get; set; } = 640;
 
-    /// <summary>Synthetic: frame height.</summary>
+    /// <summary>Synthetic and ffmpeg kinds: frame height delivered to the pipeline.</summary>
     public int Height { get; set; } = 480;
+
+    /// <summary>File: read at the video's own rate, like a camera (false: as fast as inference takes frames).</summary>
+    public bool RealTime { get; set; } = true;
+
+    /// <summary>Rtsp/HttpMjpeg: file whose first line is "user:password" (e.g. a systemd credential), kept out of the config.</summary>
+    public string CredentialsFile { get; set; } = string.Empty;
+
+    /// <summary>V4l2: format asked of the camera: Auto, Mjpeg or Yuyv422.</summary>
+    public string InputFormat { get; set; } = "Auto";
+
+    /// <summary>V4l2: capture size and rate asked of the camera (0 = driver default).</summary>
+    public int CaptureWidth { get; set; }
+
+    /// <summary>V4l2: capture height asked of the camera (0 = driver default).</summary>
+    public int CaptureHeight { get; set; }
+
+    /// <summary>V4l2: capture rate asked of the camera (0 = driver default).</summary>
+    public double CaptureFps { get; set; }
 
     /// <summary>Synthetic: scene seed.</summary>
     public int Seed { get; set; } = 1;

@@ -238,6 +238,38 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
                     }
 
                     break;
+                default:
+                    // Devices, streams and videos may appear later (USB hotplug, camera booting): a missing one
+                    // is reported by the camera's state and retried, not a startup error. Only the shape is checked.
+                    if (string.IsNullOrWhiteSpace(s.Path))
+                    {
+                        e.Add($"{key}:Source:Path", $"is required for Kind {s.Kind} (a {(s.Kind == FrameSourceKind.V4l2 ? "device such as /dev/video0" : s.Kind == FrameSourceKind.File ? "video file" : "URL")})");
+                    }
+                    else if (s.Kind == FrameSourceKind.Rtsp && !(s.Path.StartsWith("rtsp://", StringComparison.OrdinalIgnoreCase) || s.Path.StartsWith("rtsps://", StringComparison.OrdinalIgnoreCase)))
+                    {
+                        e.Add($"{key}:Source:Path", "must be an rtsp:// or rtsps:// URL");
+                    }
+                    else if (s.Kind == FrameSourceKind.HttpMjpeg && !(s.Path.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || s.Path.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+                    {
+                        e.Add($"{key}:Source:Path", "must be an http:// or https:// URL");
+                    }
+
+                    e.Range($"{key}:Source:Width", s.Width, 16, 8192);
+                    e.Range($"{key}:Source:Height", s.Height, 16, 8192);
+                    if (!Enum.TryParse<EdgeRunner.Hardware.Cameras.Ffmpeg.V4l2InputFormat>(s.InputFormat, ignoreCase: true, out _))
+                    {
+                        e.Add($"{key}:Source:InputFormat", $"must be Auto, Mjpeg or Yuyv422 (got '{s.InputFormat}')");
+                    }
+
+                    if (!string.IsNullOrEmpty(s.CredentialsFile) && !File.Exists(s.CredentialsFile))
+                    {
+                        e.Add($"{key}:Source:CredentialsFile", $"file '{s.CredentialsFile}' does not exist");
+                    }
+
+                    e.Positive($"{key}:StallTimeoutSeconds", camera.StallTimeoutSeconds);
+                    e.Positive($"{key}:ReconnectMinDelaySeconds", camera.ReconnectMinDelaySeconds);
+                    e.Positive($"{key}:ReconnectMaxDelaySeconds", camera.ReconnectMaxDelaySeconds);
+                    break;
             }
         }
 

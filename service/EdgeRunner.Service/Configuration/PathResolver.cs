@@ -38,7 +38,13 @@ internal static class PathResolver
     {
         foreach (var camera in cameras.Values)
         {
-            camera.Source.Path = Resolve(camera.Source.Path);
+            // Only file-like sources: device paths are absolute and URLs are not paths.
+            if (camera.Source.Kind is FrameSourceKind.Images or FrameSourceKind.File)
+            {
+                camera.Source.Path = Resolve(camera.Source.Path);
+            }
+
+            camera.Source.CredentialsFile = Resolve(camera.Source.CredentialsFile);
         }
     }
 }

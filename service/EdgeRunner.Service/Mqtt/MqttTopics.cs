@@ -22,6 +22,9 @@ public sealed class MqttTopics
     /// <summary>Result topic of camera <paramref name="cameraId"/>.</summary>
     public string VisionResult(string cameraId) => $"{Base}/vision/{cameraId}/result";
 
+    /// <summary>Retained state topic of camera <paramref name="cameraId"/> (streaming, reconnecting, failed, ended).</summary>
+    public string VisionState(string cameraId) => $"{Base}/vision/{cameraId}/state";
+
     /// <summary>Result topic of sensor stream <paramref name="streamId"/>.</summary>
     public string SensorResult(string streamId) => $"{Base}/sensors/{streamId}/result";
 }

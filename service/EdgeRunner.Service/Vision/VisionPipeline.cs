@@ -20,6 +20,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private readonly VisionResultWriter _resultWriter;
     private readonly IResultPublisher _publisher;
     private readonly string _resultTopic;
+    private readonly string _stateTopic;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly Channel<Frame> _frames;
@@ -44,6 +45,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         _processor = processor;
         _publisher = publisher;
         _resultTopic = topics.VisionResult(cameraId);
+        _stateTopic = topics.VisionState(cameraId);
         _timeProvider = timeProvider;
         _logger = logger;
         _resultWriter = new VisionResultWriter(processor.Model.Id, processor.Model.Sha256, processor.Model.ExecutionProvider);
@@ -70,6 +72,11 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         LogStarted(_logger, _cameraId, _source.Description, _processor.Model.Id, _resultTopic);
+        if (_source is SupervisedFrameSource supervised)
+        {
+            supervised.StateChanged += OnStateChanged;
+        }
+
         var capture = Task.Run(() => CaptureAsync(cancellationToken), CancellationToken.None);
         var inference = Task.Run(() => InferAsync(cancellationToken), CancellationToken.None);
         await Task.WhenAll(capture, inference);
@@ -77,6 +84,11 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_source is SupervisedFrameSource supervised)
+        {
+            supervised.StateChanged -= OnStateChanged;
+        }
+
         while (_frames.Reader.TryRead(out var frame))
         {
             frame.Dispose();
@@ -97,7 +109,13 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
                 if (frame is null)
                 {
                     LogSourceEnded(_logger, _cameraId);
+                    PublishState("ended", "the source has no more frames", (_source as SupervisedFrameSource)?.Restarts ?? 0);
                     break;
+                }
+
+                if (frame.Sequence == 0 && _source is not SupervisedFrameSource)
+                {
+                    PublishState("streaming", _source.Description, restarts: 0);
                 }
 
                 // DropOldest: never blocks, never fails while the channel is open.
@@ -114,6 +132,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         catch (FrameSourceException ex)
         {
             LogSourceFailed(_logger, _cameraId, ex.Message);
+            PublishState("failed", ex.Message, (_source as SupervisedFrameSource)?.Restarts ?? 0);
         }
         finally
         {
@@ -141,6 +160,20 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         {
             // Stopping.
         }
+    }
+
+    private void OnStateChanged(object? sender, CameraStateChangedEventArgs e)
+    {
+        var restarts = (sender as SupervisedFrameSource)?.Restarts ?? 0;
+        PublishState(e.State.ToString().ToLowerInvariant(), e.Reason, restarts);
+    }
+
+    // Rare (state changes only): a small allocation here is fine.
+    private void PublishState(string state, string reason, long restarts)
+    {
+        LogState(_logger, _cameraId, state, reason);
+        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(_cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped), CameraStatePayloadContext.Default.CameraStatePayload);
+        _publisher.TryPublish(_stateTopic, payload, retain: true);
     }
 
     private void Process(Frame frame)
@@ -182,6 +215,9 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Camera {CameraId} #{Sequence} {Origin}: {Count} results, top {Label} {Score:0.000} ({InferenceMs:0.0} ms)")]
     private static partial void LogResult(ILogger logger, string cameraId, long sequence, string origin, int count, string label, float score, double inferenceMs);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Camera {CameraId} is {State}: {Reason}")]
+    private static partial void LogState(ILogger logger, string cameraId, string state, string reason);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Camera {CameraId}: source ended")]
     private static partial void LogSourceEnded(ILogger logger, string cameraId);
 
@@ -191,3 +227,15 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: inference failed on frame {Sequence}: {Reason}")]
     private static partial void LogInferenceFailed(ILogger logger, string cameraId, long sequence, string reason);
 }
+
+/// <summary>The retained camera state message.</summary>
+internal sealed record CameraStatePayload(
+    [property: System.Text.Json.Serialization.JsonPropertyName("camera")] string Camera,
+    [property: System.Text.Json.Serialization.JsonPropertyName("state")] string State,
+    [property: System.Text.Json.Serialization.JsonPropertyName("reason")] string Reason,
+    [property: System.Text.Json.Serialization.JsonPropertyName("timestamp")] DateTimeOffset Timestamp,
+    [property: System.Text.Json.Serialization.JsonPropertyName("restarts")] long Restarts,
+    [property: System.Text.Json.Serialization.JsonPropertyName("frames_dropped")] long FramesDropped);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(CameraStatePayload))]
+internal sealed partial class CameraStatePayloadContext : System.Text.Json.Serialization.JsonSerializerContext;
