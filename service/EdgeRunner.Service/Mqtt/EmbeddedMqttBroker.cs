@@ -52,6 +52,15 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
         {
             await _server.StartAsync();
         }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            // Typically Debian's own mosquitto, started by its package on 1883. Publishing to it is what
+            // the user wants from the default configuration; say so loudly rather than refusing to run.
+            _server.Dispose();
+            _server = null;
+            LogPortTaken(_logger, _options.BindAddress, _options.Port);
+            return;
+        }
         catch (SocketException ex)
         {
             throw new StartupException(
@@ -88,6 +97,9 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
 
         return Task.CompletedTask;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Embedded MQTT broker not started: {Address}:{Port} is already in use (another broker, e.g. the mosquitto service?). Publishing to whatever listens there; set Mqtt:Host to name a broker or Mqtt:EmbeddedBroker:Port to move the embedded one")]
+    private static partial void LogPortTaken(ILogger logger, string address, int port);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening on {Address}:{Port} (set Mqtt:Host to use an external broker)")]
     private static partial void LogListening(ILogger logger, string address, int port);
