@@ -17,10 +17,13 @@ public sealed class BundledDetectorTests
     private const int Anchors = 2100;
     private const int Rows = 7; // cx, cy, w, h, circle, square, triangle
 
-    // Measured over 500 held-out frames (models/training/shapes-detector/README.md): INT8 vs FP32 differ by at most
-    // TOLERANCE_MEASURED in any score; the bounds below leave headroom for the per-process noise of the synthetic scene.
-    private const float ScoreTolerance = 0.15f;
-    private const float ConfidentBoxRelativeTolerance = 0.15f;
+    // Measured over 500 held-out frames (models/training/shapes-detector/README.md): per frame, the 99th percentile of
+    // |INT8 - FP32| over all 6300 scores was at most 0.0065 and the mean at most 0.00035; of 1764 FP32 detections with
+    // score >= 0.5, 1761 had an INT8 detection of the same class with IoU >= 0.5. The bounds leave headroom for the
+    // synthetic camera's per-process noise.
+    private const double ScoreP99Tolerance = 0.02;
+    private const double ScoreMeanTolerance = 0.002;
+    private const float MatchIou = 0.5f;
 
     private static string Folder => Path.Combine(TestPaths.RepositoryRoot, "models", "bundled", "shapes-detector");
 
@@ -83,40 +86,73 @@ public sealed class BundledDetectorTests
         var fp32 = Run(Path.Combine(Folder, "model.fp32.onnx"), input);
         var int8 = Run(Path.Combine(Folder, "model.onnx"), input);
 
-        var maxScoreDiff = 0f;
-        var confident = 0;
+        var diffs = new double[(Rows - 4) * Anchors];
+        for (var i = 0; i < diffs.Length; i++)
+        {
+            diffs[i] = Math.Abs(fp32[(4 * Anchors) + i] - int8[(4 * Anchors) + i]);
+        }
+
+        Array.Sort(diffs);
+        Assert.InRange(diffs[(int)(diffs.Length * 0.99)], 0, ScoreP99Tolerance);
+        Assert.InRange(diffs.Average(), 0, ScoreMeanTolerance);
+
+        // What a user sees: every confident FP32 detection has an INT8 detection of the same class on the same object.
+        var fp32Detections = Decode(fp32);
+        var int8Detections = Decode(int8);
+        var confident = fp32Detections.Where(d => d.Score >= 0.5f).ToList();
+        Assert.NotEmpty(confident);
+        foreach (var d in confident)
+        {
+            var best = int8Detections.Where(o => o.Class == d.Class).Select(o => Iou(o.Box, d.Box)).DefaultIfEmpty(0f).Max();
+            Assert.True(best >= MatchIou, $"FP32 class {d.Class} score {d.Score:F3} at ({d.Box.X1:F0},{d.Box.Y1:F0},{d.Box.X2:F0},{d.Box.Y2:F0}): best INT8 IoU {best:F3}.");
+        }
+    }
+
+    private readonly record struct Box(float X1, float Y1, float X2, float Y2);
+
+    private readonly record struct Detection(Box Box, float Score, int Class);
+
+    // YOLOv8 layout decode as the manifest configures it: score >= 0.25, class-aware NMS at IoU 0.45 (input pixels).
+    private static List<Detection> Decode(float[] output)
+    {
+        var candidates = new List<Detection>();
         for (var a = 0; a < Anchors; a++)
         {
-            var best = 4;
-            for (var r = 4; r < Rows; r++)
+            var cls = 0;
+            for (var c = 1; c < Rows - 4; c++)
             {
-                maxScoreDiff = Math.Max(maxScoreDiff, Math.Abs(fp32[(r * Anchors) + a] - int8[(r * Anchors) + a]));
-                best = fp32[(r * Anchors) + a] > fp32[(best * Anchors) + a] ? r : best;
+                cls = output[((4 + c) * Anchors) + a] > output[((4 + cls) * Anchors) + a] ? c : cls;
             }
 
-            if (fp32[(best * Anchors) + a] < 0.5f)
+            var score = output[((4 + cls) * Anchors) + a];
+            if (score < 0.25f)
             {
                 continue;
             }
 
-            // Where FP32 is confident, INT8 names the same class and draws nearly the same box.
-            confident++;
-            var int8Best = 4;
-            for (var r = 5; r < Rows; r++)
-            {
-                int8Best = int8[(r * Anchors) + a] > int8[(int8Best * Anchors) + a] ? r : int8Best;
-            }
+            float cx = output[a], cy = output[Anchors + a], w = output[(2 * Anchors) + a], h = output[(3 * Anchors) + a];
+            candidates.Add(new Detection(new Box(cx - (w / 2), cy - (h / 2), cx + (w / 2), cy + (h / 2)), score, cls));
+        }
 
-            Assert.Equal(best, int8Best);
-            var size = Math.Max(fp32[(2 * Anchors) + a], fp32[(3 * Anchors) + a]);
-            for (var r = 0; r < 4; r++)
+        var kept = new List<Detection>();
+        foreach (var d in candidates.OrderByDescending(d => d.Score))
+        {
+            if (!kept.Any(k => k.Class == d.Class && Iou(k.Box, d.Box) > 0.45f))
             {
-                Assert.InRange(Math.Abs(fp32[(r * Anchors) + a] - int8[(r * Anchors) + a]), 0f, ConfidentBoxRelativeTolerance * size);
+                kept.Add(d);
             }
         }
 
-        Assert.True(confident > 0, "FP32 found no object with score ≥ 0.5 in the frame.");
-        Assert.InRange(maxScoreDiff, 0f, ScoreTolerance);
+        return kept;
+    }
+
+    private static float Iou(Box a, Box b)
+    {
+        var w = Math.Max(0, Math.Min(a.X2, b.X2) - Math.Max(a.X1, b.X1));
+        var h = Math.Max(0, Math.Min(a.Y2, b.Y2) - Math.Max(a.Y1, b.Y1));
+        var inter = w * h;
+        var union = ((a.X2 - a.X1) * (a.Y2 - a.Y1)) + ((b.X2 - b.X1) * (b.Y2 - b.Y1)) - inter;
+        return union > 0 ? inter / union : 0;
     }
 
     private static float[] Run(string model, float[] input)
@@ -159,7 +195,7 @@ public sealed class BundledDetectorTests
         }
 
         // The length-delimited fields numbered `field` of one message.
-        private static IEnumerable<byte[]> Fields(byte[] message, int field)
+        private static List<byte[]> Fields(byte[] message, int field)
         {
             var found = new List<byte[]>();
             var pos = 0;

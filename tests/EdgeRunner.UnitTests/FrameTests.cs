@@ -53,6 +53,17 @@ public sealed class FrameTests
     }
 
     [Fact]
+    public void Synthetic_frames_are_the_same_in_every_process()
+    {
+        // A fixed fingerprint: a process-randomised hash (HashCode) in the renderer would change it on every run.
+        var scene = new SyntheticScene(64, 48, seed: 5, objectCount: 2);
+        var pixels = new byte[64 * 48 * 3];
+        scene.Render(3, pixels);
+
+        Assert.Equal("BE3633C2C2370771", Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(pixels))[..16]);
+    }
+
+    [Fact]
     public void Synthetic_ground_truth_boxes_lie_inside_the_frame_and_move()
     {
         var scene = new SyntheticScene(320, 240, seed: 3);

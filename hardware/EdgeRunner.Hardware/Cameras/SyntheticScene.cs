@@ -137,7 +137,8 @@ public sealed class SyntheticScene
 
         // Slow lighting drift, as a camera sees over a day compressed into a minute.
         var light = 0.75 + (0.25 * Math.Sin(index / 60.0));
-        var noiseState = (uint)HashCode.Combine(_seed, index) | 1u;
+        // Not HashCode.Combine: it is randomised per process, and frames must be identical across runs.
+        var noiseState = NoiseSeed(_seed, index);
         for (var i = 0; i < needed; i++)
         {
             noiseState ^= noiseState << 13;
@@ -220,6 +221,17 @@ public sealed class SyntheticScene
         }
 
         return v <= max ? v : period - v;
+    }
+
+    // SplitMix64 finaliser over (seed, index): a well-mixed, process-independent, non-zero xorshift state.
+    private static uint NoiseSeed(int seed, long index)
+    {
+        var z = ((ulong)(uint)seed << 32) ^ (ulong)index;
+        z += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (uint)z | 1u;
     }
 
     private static byte ClampToByte(int value) => (byte)Math.Clamp(value, 0, 255);

@@ -7,7 +7,7 @@
 #
 # Environment: WORK (scratch, default /tmp/shapes-detector), ART (dotnet artifacts, default /tmp/det-art),
 # PYTHON (default /usr/bin/python3; needs torch 1.13, onnx 1.12, numpy, pillow), EPOCHS (default 10),
-# REUSE_DATA=1 keeps already dumped frames in $WORK; SKIP_TRAIN=1 (with REUSE_DATA=1) reuses $WORK/work/model.pt.
+# DEST (default models/bundled/shapes-detector), REUSE_DATA=1 keeps already dumped frames in $WORK; SKIP_TRAIN=1 (with REUSE_DATA=1) reuses $WORK/work/model.pt.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,9 +21,9 @@ TRAIN_FRAMES=4000; TRAIN_SEED=1000
 CALIB_FRAMES=300;  CALIB_SEED=500000
 EVAL_FRAMES=500;   EVAL_SEED=900000
 SCENE_ARGS="--frames-per-scene 5 --stride 7"
-DEST="$REPO/models/bundled/shapes-detector"
+DEST="${DEST:-$REPO/models/bundled/shapes-detector}"
 
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0 DOTNET_CLI_TELEMETRY_OPTOUT=1
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 mkdir -p "$WORK/work"
 cd "$REPO"
 
