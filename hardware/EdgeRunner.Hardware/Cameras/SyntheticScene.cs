@@ -113,6 +113,16 @@ public sealed class SyntheticScene
     /// <summary>Frame height in pixels.</summary>
     public int Height { get; }
 
+    /// <summary>Frames in one full lighting cycle (the light follows sin(index / 60)).</summary>
+    public const int LightingPeriodFrames = 377;
+
+    /// <summary>
+    /// A deterministic frame index in [0, <see cref="LightingPeriodFrames"/>) for scene <paramref name="seed"/>:
+    /// datasets that take a few frames per scene start there, so together they cover every lighting
+    /// level a long-running camera goes through, not only the first seconds.
+    /// </summary>
+    public static long StartIndex(int seed) => NoiseSeed(seed, -1) % LightingPeriodFrames;
+
     /// <summary>Number of objects in every frame.</summary>
     public int ObjectCount => _objects.Length;
 

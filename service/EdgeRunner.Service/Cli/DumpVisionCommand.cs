@@ -60,7 +60,8 @@ internal static class DumpVisionCommand
                 scene = new SyntheticScene(width, height, sceneSeed);
             }
 
-            var frameIndex = (long)(i % framesPerScene) * stride;
+            // Each scene starts at its own point of the lighting cycle (see SyntheticScene.StartIndex).
+            var frameIndex = SyntheticScene.StartIndex(sceneSeed) + ((long)(i % framesPerScene) * stride);
             using var frame = scene!.RenderFrame(pool, frameIndex);
             var name = i.ToString("D6", CultureInfo.InvariantCulture) + ".png";
             WritePng(frame, Path.Combine(outputDirectory, "images", name));

@@ -76,7 +76,7 @@ internal sealed class Evaluator(CamerasOptions cameras, SensorsOptions sensors, 
                 scenes++;
             }
 
-            var index = (long)(i % FramesPerScene) * SceneStride;
+            var index = SyntheticScene.StartIndex(seed + (i / FramesPerScene)) + ((long)(i % FramesPerScene) * SceneStride);
             using var frame = scene!.RenderFrame(pool, index);
             inferenceMs += processor.Process(frame).InferenceMilliseconds;
             scene.GetTruth(index, truth);
