@@ -165,9 +165,10 @@ public sealed partial class SequenceModel : IDisposable
             }
         }
 
-        foreach (var state in states)
+        // Indexed, not foreach: enumerating an IReadOnlyList boxes its enumerator.
+        for (var b = 0; b < batch; b++)
         {
-            state.Steps++;
+            states[b].Steps++;
         }
     }
 

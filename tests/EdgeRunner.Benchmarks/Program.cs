@@ -1,0 +1,26 @@
+using BenchmarkDotNet.Running;
+using EdgeRunner.Benchmarks;
+
+// BenchmarkDotNet entry point (see docs/performance.md):
+//   dotnet run -c Release --project tests/EdgeRunner.Benchmarks --artifacts-path /tmp/bench-art -- --filter '*'
+// Extra mode, not BenchmarkDotNet: interleaved A/B measurement of ModelSession.Run vs InferenceSession.Run,
+// robust to load drifting between two sequential BenchmarkDotNet runs on a shared machine:
+//   dotnet run -c Release --project tests/EdgeRunner.Benchmarks --artifacts-path /tmp/bench-art -- ratio [rounds] [framesPerRound]
+// and an exact per-call managed allocation check of every hot path (calling thread only):
+//   dotnet run -c Release --project tests/EdgeRunner.Benchmarks --artifacts-path /tmp/bench-art -- allocs [calls]
+if (args.Length > 0 && args[0] == "ratio")
+{
+    var rounds = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 15;
+    var frames = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 300;
+    InterleavedRatio.Run(rounds, frames, Console.Out);
+    return 0;
+}
+
+if (args.Length > 0 && args[0] == "allocs")
+{
+    AllocationCheck.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 2000, Console.Out);
+    return 0;
+}
+
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(BenchConfig).Assembly).Run(args, new BenchConfig());
+return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
