@@ -99,6 +99,7 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
                 streamId,
                 source,
                 processor,
+                manifest.Stream!.SampleRateHz,
                 new SensorResultWriter(streamId, resolved.Id, model.Sha256, manifest.Labels),
                 _publisher,
                 _topics.SensorResult(streamId),

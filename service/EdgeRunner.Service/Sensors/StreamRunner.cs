@@ -1,66 +1,118 @@
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeRunner.Service.Sensors;
 
-/// <summary>One sensor stream's loop: read a chunk, step the model with this stream's state, publish.</summary>
-internal sealed partial class StreamRunner(
-    string streamId,
-    ISensorSource source,
-    SensorStreamProcessor processor,
-    SensorResultWriter writer,
-    IResultPublisher publisher,
-    string topic,
-    TimeSpan logInterval,
-    TimeProvider timeProvider,
-    ILogger logger) : IAsyncDisposable
+/// <summary>
+/// One sensor stream's loop: read blocks from the source, resample them to the model's rate when the
+/// source runs at another, cut them into the model's chunks, step the model with this stream's state,
+/// publish each step. Buffers are allocated once.
+/// </summary>
+internal sealed partial class StreamRunner : IAsyncDisposable
 {
-    private readonly float[] _block = new float[processor.ChunkSamples * processor.Channels];
+    private readonly string _streamId;
+    private readonly ISensorSource _source;
+    private readonly SensorStreamProcessor _processor;
+    private readonly SensorResultWriter _writer;
+    private readonly IResultPublisher _publisher;
+    private readonly string _topic;
+    private readonly TimeSpan _logInterval;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly double _modelRateHz;
+    private readonly LinearResampler? _resampler;
+    private readonly float[] _block;
+    private readonly float[] _resampled;
+    private readonly float[] _pending;
+    private int _pendingSamples;
+    private long _modelSampleIndex;
+    private DateTimeOffset _streamStart;
+    private bool _started;
     private long _lastLog = long.MinValue / 2;
     private long _steps;
 
-    public string StreamId => streamId;
+    public StreamRunner(
+        string streamId,
+        ISensorSource source,
+        SensorStreamProcessor processor,
+        double modelRateHz,
+        SensorResultWriter writer,
+        IResultPublisher publisher,
+        string topic,
+        TimeSpan logInterval,
+        TimeProvider timeProvider,
+        ILogger logger)
+    {
+        _streamId = streamId;
+        _source = source;
+        _processor = processor;
+        _modelRateHz = modelRateHz;
+        _writer = writer;
+        _publisher = publisher;
+        _topic = topic;
+        _logInterval = logInterval;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        var channels = processor.Channels;
+        var blockSamples = processor.ChunkSamples;
+        _block = new float[blockSamples * channels];
+        if (Math.Abs(source.SampleRateHz - modelRateHz) > 1e-9)
+        {
+            _resampler = new LinearResampler(channels, source.SampleRateHz, modelRateHz);
+        }
 
-    public SensorStreamProcessor Processor => processor;
+        _resampled = new float[(_resampler?.MaxOutput(blockSamples) ?? blockSamples) * channels];
+        _pending = new float[(processor.ChunkSamples + _resampled.Length / channels) * channels];
+    }
+
+    public string StreamId => _streamId;
+
+    public SensorStreamProcessor Processor => _processor;
 
     /// <summary>Steps run (results published).</summary>
     public long Steps => Interlocked.Read(ref _steps);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        LogStarted(logger, streamId, source.Description, processor.Model.Id, topic);
-        var period = TimeSpan.FromSeconds(1.0 / source.SampleRateHz);
+        LogStarted(_logger, _streamId, _source.Description, _processor.Model.Id, _topic);
+        var channels = _processor.Channels;
+        var chunk = _processor.ChunkSamples;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                // Sources deliver whole chunks here (the simulated source is asked for exactly one);
-                // a partial block is completed from the next reads.
-                var filled = 0;
-                SensorBlock first = default;
-                while (filled < processor.ChunkSamples)
+                var block = await _source.ReadAsync(_block, cancellationToken);
+                if (block.Samples == 0)
                 {
-                    var block = await source.ReadAsync(_block.AsMemory(filled * processor.Channels), cancellationToken);
-                    if (block.Samples == 0)
-                    {
-                        LogSourceEnded(logger, streamId);
-                        return;
-                    }
-
-                    if (filled == 0)
-                    {
-                        first = block;
-                    }
-
-                    filled += block.Samples;
+                    LogSourceEnded(_logger, _streamId);
+                    return;
                 }
 
-                var latency = processor.Step(_block);
-                var sequence = Interlocked.Increment(ref _steps) - 1;
-                var end = first.FirstSampleTime + (period * processor.ChunkSamples);
-                publisher.TryPublish(topic, writer.Write(sequence, first.FirstSampleTime, end, processor.ChunkSamples, processor, latency));
-                MaybeLog(sequence, latency);
+                if (!_started)
+                {
+                    _streamStart = block.FirstSampleTime;
+                    _started = true;
+                }
+
+                var input = _block.AsSpan(0, block.Samples * channels);
+                if (_resampler is null)
+                {
+                    Append(input);
+                }
+                else
+                {
+                    var produced = _resampler.Process(input, _resampled);
+                    Append(_resampled.AsSpan(0, produced * channels));
+                }
+
+                while (_pendingSamples >= chunk)
+                {
+                    Step(_pending.AsSpan(0, chunk * channels));
+                    _pending.AsSpan(chunk * channels, (_pendingSamples - chunk) * channels).CopyTo(_pending);
+                    _pendingSamples -= chunk;
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -71,20 +123,38 @@ internal sealed partial class StreamRunner(
 
     public async ValueTask DisposeAsync()
     {
-        await source.DisposeAsync();
-        writer.Dispose();
+        await _source.DisposeAsync();
+        _writer.Dispose();
+    }
+
+    private void Append(ReadOnlySpan<float> samples)
+    {
+        samples.CopyTo(_pending.AsSpan(_pendingSamples * _processor.Channels));
+        _pendingSamples += samples.Length / _processor.Channels;
+    }
+
+    private void Step(ReadOnlySpan<float> interleaved)
+    {
+        var latency = _processor.Step(interleaved);
+        var sequence = Interlocked.Increment(ref _steps) - 1;
+        // Window times follow the model-rate sample clock from the stream's first sample.
+        var start = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
+        _modelSampleIndex += _processor.ChunkSamples;
+        var end = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
+        _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency));
+        MaybeLog(sequence, latency);
     }
 
     private void MaybeLog(long sequence, double latencyMs)
     {
-        var now = timeProvider.GetTimestamp();
-        if ((now - _lastLog) < (long)(logInterval.TotalSeconds * timeProvider.TimestampFrequency) || !logger.IsEnabled(LogLevel.Information))
+        var now = _timeProvider.GetTimestamp();
+        if ((now - _lastLog) < (long)(_logInterval.TotalSeconds * _timeProvider.TimestampFrequency) || !_logger.IsEnabled(LogLevel.Information))
         {
             return;
         }
 
         _lastLog = now;
-        LogResult(logger, streamId, sequence, processor.Labels[processor.TopClass], processor.Result[processor.TopClass], latencyMs);
+        LogResult(_logger, _streamId, sequence, _processor.Labels[_processor.TopClass], _processor.Result[_processor.TopClass], latencyMs);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: {Source} → model {ModelId} → {Topic}")]
