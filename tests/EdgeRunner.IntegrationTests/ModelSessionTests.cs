@@ -106,12 +106,6 @@ public sealed class ModelSessionTests
         using var session = ModelSession.Load(MobileNet(), NullLogger.Instance);
         session.Run();
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 5; i++)
-        {
-            session.Run();
-        }
-
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        AllocationAssert.SteadyStateIsZero(session.Run);
     }
 }

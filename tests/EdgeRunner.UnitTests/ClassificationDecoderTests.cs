@@ -63,9 +63,7 @@ public sealed class ClassificationDecoderTests
         var results = new Classification[5];
         decoder.Decode(scores, results);
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        decoder.Decode(scores, results);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        AllocationAssert.SteadyStateIsZero(() => decoder.Decode(scores, results));
     }
 
     [Theory]

@@ -159,13 +159,7 @@ public sealed class ImagePreprocessorTests
         var output = new float[32 * 32 * 3];
         pre.Run(new ImageView(pixels, 64, 48, 192, ImagePixelFormat.Rgb24), output);
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 10; i++)
-        {
-            pre.Run(new ImageView(pixels, 64, 48, 192, ImagePixelFormat.Rgb24), output);
-        }
-
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        AllocationAssert.SteadyStateIsZero(() => pre.Run(new ImageView(pixels, 64, 48, 192, ImagePixelFormat.Rgb24), output), callsPerRound: 10);
     }
 
     [Fact]

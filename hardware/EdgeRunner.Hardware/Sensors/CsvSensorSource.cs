@@ -101,6 +101,13 @@ public sealed partial class CsvSensorSource : ISensorSource
     /// <inheritdoc />
     public async ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken)
     {
+        if (_replayStartTimestamp == 0)
+        {
+            // The replay clock starts when the stream is first read, before any file I/O.
+            _replayStartTimestamp = _timeProvider.GetTimestamp();
+            _startTime = _timeProvider.GetUtcNow();
+        }
+
         var channels = _channels.Length;
         var capacity = destination.Length / channels;
         var written = 0;
@@ -128,8 +135,6 @@ public sealed partial class CsvSensorSource : ISensorSource
             if (double.IsNaN(_firstSampleSeconds))
             {
                 _firstSampleSeconds = seconds;
-                _replayStartTimestamp = _timeProvider.GetTimestamp();
-                _startTime = _timeProvider.GetUtcNow();
             }
 
             seconds += _loopOffsetSeconds;

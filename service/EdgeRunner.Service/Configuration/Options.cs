@@ -278,8 +278,58 @@ public sealed class CameraOptions
     /// <summary>Live sources: longest delay between restarts.</summary>
     public double ReconnectMaxDelaySeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Most frames per second run through the model, independent of <see cref="Fps"/> (0 = every frame
+    /// delivered). Frames arriving sooner than 1/DetectFps after the last inferred one are skipped and counted.
+    /// </summary>
+    public double DetectFps { get; set; }
+
+    /// <summary>Skip inference while nothing moves.</summary>
+    public CameraMotionOptions Motion { get; set; } = new();
+
+    /// <summary>Annotated JPEG snapshots when the detected labels change.</summary>
+    public CameraSnapshotOptions Snapshots { get; set; } = new();
+
     /// <summary>Where frames come from.</summary>
     public FrameSourceOptions Source { get; set; } = new();
+}
+
+/// <summary><c>Cameras:{id}:Motion</c>: motion gating before inference.</summary>
+public sealed class CameraMotionOptions
+{
+    /// <summary>True runs the model only on frames that differ from the previous one (plus the forced periodic run).</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Grey-level difference (0–255) at which a downscaled pixel counts as changed.</summary>
+    public int Threshold { get; set; } = 25;
+
+    /// <summary>Percentage of the downscaled frame's pixels that must change to count as motion.</summary>
+    public double MinAreaPercent { get; set; } = 0.5;
+
+    /// <summary>Width of the grey image compared (height keeps the aspect ratio); smaller is cheaper and less noisy.</summary>
+    public int DownscaleWidth { get; set; } = 160;
+
+    /// <summary>Run inference at least this often even without motion (0 = never), so a still object is still reported.</summary>
+    public double ForcedIntervalSeconds { get; set; } = 10;
+}
+
+/// <summary><c>Cameras:{id}:Snapshots</c>: annotated JPEGs on MQTT.</summary>
+public sealed class CameraSnapshotOptions
+{
+    /// <summary>True publishes a snapshot when a label appears that was not in the previous inferred frame (detection models only).</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>At most one snapshot per this many seconds.</summary>
+    public double MinIntervalSeconds { get; set; } = 5;
+
+    /// <summary>Publish snapshots retained, so a new subscriber gets the latest.</summary>
+    public bool Retain { get; set; }
+
+    /// <summary>JPEG quality, 1–100.</summary>
+    public int Quality { get; set; } = 80;
+
+    /// <summary>Frames wider than this are scaled down (aspect ratio kept) before encoding.</summary>
+    public int MaxWidth { get; set; } = 640;
 }
 
 /// <summary><c>Cameras:{id}:Source</c>.</summary>

@@ -220,6 +220,19 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
 
             e.Positive($"{key}:Fps", camera.Fps);
             e.Range($"{key}:QueueCapacity", camera.QueueCapacity, 1, 1000);
+            e.Range($"{key}:DetectFps", camera.DetectFps, 0, 1000);
+
+            // Checked even while disabled: switching a section on later (one environment variable) must not
+            // be the moment a long-standing typo in it surfaces.
+            var motion = camera.Motion;
+            e.Range($"{key}:Motion:Threshold", motion.Threshold, 0, 255);
+            e.Range($"{key}:Motion:MinAreaPercent", motion.MinAreaPercent, 0, 100);
+            e.Range($"{key}:Motion:DownscaleWidth", motion.DownscaleWidth, 8, 1920);
+            e.Range($"{key}:Motion:ForcedIntervalSeconds", motion.ForcedIntervalSeconds, 0, 86400);
+            var snapshots = camera.Snapshots;
+            e.Range($"{key}:Snapshots:MinIntervalSeconds", snapshots.MinIntervalSeconds, 0, 86400);
+            e.Range($"{key}:Snapshots:Quality", snapshots.Quality, 1, 100);
+            e.Range($"{key}:Snapshots:MaxWidth", snapshots.MaxWidth, 16, 8192);
             var s = camera.Source;
             switch (s.Kind)
             {

@@ -2,7 +2,7 @@ namespace EdgeRunner.Service.Mqtt;
 
 /// <summary>
 /// Topic names, built once. Layout: <c>{prefix}/{deviceId}/status</c> (retained online/offline) and
-/// <c>{prefix}/{deviceId}/vision/{camera}/result</c> and <c>{prefix}/{deviceId}/sensors/{stream}/result</c>.
+/// <c>{prefix}/{deviceId}/vision/{camera}/result</c> (plus <c>state</c> and <c>snapshot</c>) and <c>{prefix}/{deviceId}/sensors/{stream}/result</c>.
 /// </summary>
 public sealed class MqttTopics
 {
@@ -24,6 +24,9 @@ public sealed class MqttTopics
 
     /// <summary>Retained state topic of camera <paramref name="cameraId"/> (streaming, reconnecting, failed, ended).</summary>
     public string VisionState(string cameraId) => $"{Base}/vision/{cameraId}/state";
+
+    /// <summary>Snapshot topic of camera <paramref name="cameraId"/>: an annotated JPEG when the detected labels change.</summary>
+    public string VisionSnapshot(string cameraId) => $"{Base}/vision/{cameraId}/snapshot";
 
     /// <summary>Result topic of sensor stream <paramref name="streamId"/>.</summary>
     public string SensorResult(string streamId) => $"{Base}/sensors/{streamId}/result";

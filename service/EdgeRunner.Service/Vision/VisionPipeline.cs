@@ -7,10 +7,11 @@ using Microsoft.Extensions.Logging;
 namespace EdgeRunner.Service.Vision;
 
 /// <summary>
-/// One camera: source → bounded channel (newest frame wins; dropped frames counted) → preprocess →
-/// ONNX Runtime → decode → MQTT. Capture and inference run as two loops so a slow model never stalls
-/// the camera; the channel between them is the only hand-off and frames are disposed by whoever
-/// holds them last. Owns its source and processor.
+/// One camera: source → bounded channel (newest frame wins; dropped frames counted) → gate (detection
+/// rate limit, motion; skipped frames counted) → preprocess → ONNX Runtime → decode → MQTT, plus an
+/// annotated snapshot when the detected labels change. Capture and inference run as two loops so a slow
+/// model never stalls the camera; the channel between them is the only hand-off and frames are disposed
+/// by whoever holds them last. Owns its source, processor and snapshot publisher.
 /// </summary>
 internal sealed partial class VisionPipeline : IAsyncDisposable
 {
@@ -24,10 +25,14 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly Channel<Frame> _frames;
+    private readonly InferenceGate _gate;
+    private readonly SnapshotPublisher? _snapshots;
     private readonly long _logIntervalTicks;
     private long _lastLogTimestamp;
     private long _dropped;
     private long _processed;
+    private long _skippedRate;
+    private long _skippedMotion;
 
     public VisionPipeline(
         string cameraId,
@@ -38,7 +43,9 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         int queueCapacity,
         TimeSpan resultLogInterval,
         TimeProvider timeProvider,
-        ILogger logger)
+        ILogger logger,
+        InferenceGate? gate = null,
+        SnapshotPublisher? snapshots = null)
     {
         _cameraId = cameraId;
         _source = source;
@@ -48,6 +55,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         _stateTopic = topics.VisionState(cameraId);
         _timeProvider = timeProvider;
         _logger = logger;
+        _gate = gate ?? new InferenceGate(0, null, TimeSpan.Zero, timeProvider.TimestampFrequency);
+        _snapshots = snapshots;
         _resultWriter = new VisionResultWriter(processor.Model.Id, processor.Model.Sha256, processor.Model.ExecutionProvider);
         _logIntervalTicks = (long)(resultLogInterval.TotalSeconds * timeProvider.TimestampFrequency);
         _lastLogTimestamp = long.MinValue / 2;
@@ -64,6 +73,15 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     /// <summary>Frames dropped because inference was behind.</summary>
     public long FramesDropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Frames not run through the model because they came sooner than 1/DetectFps after the last inferred one.</summary>
+    public long FramesSkippedRate => Interlocked.Read(ref _skippedRate);
+
+    /// <summary>Frames not run through the model because nothing moved (motion gating).</summary>
+    public long FramesSkippedMotion => Interlocked.Read(ref _skippedMotion);
+
+    /// <summary>Snapshots published.</summary>
+    public long SnapshotsPublished => _snapshots?.Published ?? 0;
 
     /// <summary>Frames run through the model.</summary>
     public long FramesProcessed => Interlocked.Read(ref _processed);
@@ -95,6 +113,11 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         }
 
         await _source.DisposeAsync();
+        if (_snapshots is not null)
+        {
+            await _snapshots.DisposeAsync();
+        }
+
         _processor.Dispose();
         _resultWriter.Dispose();
     }
@@ -172,12 +195,25 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private void PublishState(string state, string reason, long restarts)
     {
         LogState(_logger, _cameraId, state, reason);
-        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(_cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped), CameraStatePayloadContext.Default.CameraStatePayload);
+        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(_cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped, FramesSkippedRate, FramesSkippedMotion), CameraStatePayloadContext.Default.CameraStatePayload);
         _publisher.TryPublish(_stateTopic, payload, retain: true);
     }
 
     private void Process(Frame frame)
     {
+        // Arrival time at the inference loop, on the monotonic clock: frames that waited in the queue are
+        // judged by when they can be inferred, and a wall-clock step cannot stall or flood the camera.
+        var now = _timeProvider.GetTimestamp();
+        switch (_gate.Evaluate(now, InferenceGate.View(frame)))
+        {
+            case GateDecision.SkipRate:
+                Interlocked.Increment(ref _skippedRate);
+                return;
+            case GateDecision.SkipMotion:
+                Interlocked.Increment(ref _skippedMotion);
+                return;
+        }
+
         FrameTimings timings;
         try
         {
@@ -189,9 +225,14 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
             return;
         }
 
-        var context = new VisionResultContext(_cameraId, frame.Sequence, frame.Timestamp, frame.Origin, frame.Width, frame.Height, timings, FramesDropped);
+        var context = new VisionResultContext(_cameraId, frame.Sequence, frame.Timestamp, frame.Origin, frame.Width, frame.Height, timings, FramesDropped, FramesSkippedRate, FramesSkippedMotion);
         _publisher.TryPublish(_resultTopic, _resultWriter.Write(context, _processor.Head));
         Interlocked.Increment(ref _processed);
+        if (_snapshots is not null && _processor.Head is DetectionHead detections)
+        {
+            _snapshots.OnInferred(frame, detections.Results, detections.Labels, now);
+        }
+
         MaybeLog(context);
     }
 
@@ -235,7 +276,9 @@ internal sealed record CameraStatePayload(
     [property: System.Text.Json.Serialization.JsonPropertyName("reason")] string Reason,
     [property: System.Text.Json.Serialization.JsonPropertyName("timestamp")] DateTimeOffset Timestamp,
     [property: System.Text.Json.Serialization.JsonPropertyName("restarts")] long Restarts,
-    [property: System.Text.Json.Serialization.JsonPropertyName("frames_dropped")] long FramesDropped);
+    [property: System.Text.Json.Serialization.JsonPropertyName("frames_dropped")] long FramesDropped,
+    [property: System.Text.Json.Serialization.JsonPropertyName("frames_skipped_rate")] long FramesSkippedRate,
+    [property: System.Text.Json.Serialization.JsonPropertyName("frames_skipped_motion")] long FramesSkippedMotion);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(CameraStatePayload))]
 internal sealed partial class CameraStatePayloadContext : System.Text.Json.Serialization.JsonSerializerContext;

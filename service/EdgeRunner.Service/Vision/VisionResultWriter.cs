@@ -12,7 +12,9 @@ internal readonly record struct VisionResultContext(
     int FrameWidth,
     int FrameHeight,
     FrameTimings Timings,
-    long FramesDropped);
+    long FramesDropped,
+    long FramesSkippedRate = 0,
+    long FramesSkippedMotion = 0);
 
 /// <summary>
 /// Serialises a result to the JSON payload published on MQTT, reusing one buffer and one writer:
@@ -36,6 +38,8 @@ internal sealed class VisionResultWriter : IDisposable
     private static readonly JsonEncodedText Inference = JsonEncodedText.Encode("inference");
     private static readonly JsonEncodedText Task = JsonEncodedText.Encode("task");
     private static readonly JsonEncodedText FramesDropped = JsonEncodedText.Encode("frames_dropped");
+    private static readonly JsonEncodedText FramesSkippedRate = JsonEncodedText.Encode("frames_skipped_rate");
+    private static readonly JsonEncodedText FramesSkippedMotion = JsonEncodedText.Encode("frames_skipped_motion");
 
     private readonly ArrayBufferWriter<byte> _buffer = new(2048);
     private readonly Utf8JsonWriter _writer;
@@ -84,6 +88,8 @@ internal sealed class VisionResultWriter : IDisposable
         w.WriteString(Task, head.Task);
         head.Write(w);
         w.WriteNumber(FramesDropped, context.FramesDropped);
+        w.WriteNumber(FramesSkippedRate, context.FramesSkippedRate);
+        w.WriteNumber(FramesSkippedMotion, context.FramesSkippedMotion);
         w.WriteEndObject();
         w.Flush();
         return _buffer.WrittenSpan;

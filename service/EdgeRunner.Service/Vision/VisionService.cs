@@ -119,8 +119,28 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
     private VisionPipeline CreatePipeline(string cameraId, CameraOptions camera)
     {
         var processor = VisionProcessorFactory.Create(_catalog.Get(camera.Model), $"Camera {cameraId}", _loggerFactory);
+        SnapshotPublisher? snapshots = null;
         try
         {
+            var logger = _loggerFactory.CreateLogger($"EdgeRunner.Camera.{cameraId}");
+            var motion = camera.Motion;
+            var gate = new InferenceGate(
+                camera.DetectFps,
+                motion.Enabled ? new Models.Preprocessing.MotionDetector(motion.DownscaleWidth, motion.Threshold, motion.MinAreaPercent) : null,
+                TimeSpan.FromSeconds(motion.ForcedIntervalSeconds),
+                _timeProvider.TimestampFrequency);
+            if (camera.Snapshots.Enabled)
+            {
+                // Known only once the model is loaded: the manifest or the output shape decides the task.
+                if (processor.Head is not DetectionHead)
+                {
+                    throw new StartupException($"Cameras:{cameraId}:Snapshots:Enabled: snapshots need a detection model; '{camera.Model}' is a {processor.Head.Task} model", StartupException.ConfigError);
+                }
+
+                var s = camera.Snapshots;
+                snapshots = new SnapshotPublisher(cameraId, _topics.VisionSnapshot(cameraId), s.Retain, TimeSpan.FromSeconds(s.MinIntervalSeconds), s.MaxWidth, s.Quality, _publisher, _timeProvider.TimestampFrequency, logger);
+            }
+
             return new VisionPipeline(
                 cameraId,
                 CreateSource(cameraId, camera),
@@ -130,10 +150,13 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
                 camera.QueueCapacity,
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,
-                _loggerFactory.CreateLogger($"EdgeRunner.Camera.{cameraId}"));
+                logger,
+                gate,
+                snapshots);
         }
         catch
         {
+            snapshots?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             processor.Dispose();
             throw;
         }

@@ -1,0 +1,212 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using EdgeRunner.Hardware.Cameras;
+using EdgeRunner.IntegrationTests.Infrastructure;
+using EdgeRunner.Service;
+using Microsoft.Extensions.Hosting;
+using MQTTnet;
+using MQTTnet.Formatter;
+using SkiaSharp;
+
+namespace EdgeRunner.IntegrationTests;
+
+/// <summary>
+/// Detection rate limit, motion gating and snapshots inside the daemon, with the bundled detector and a
+/// real mosquitto. Rates are checked with wide bounds on counts and frame sequence gaps, never tight timings.
+/// </summary>
+public sealed class CameraGatingTests
+{
+    /// <summary>Receives the raw bytes of one topic (the probe decodes payloads as text, which a JPEG is not).</summary>
+    private sealed class BinarySubscriber : IAsyncDisposable
+    {
+        private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+        private readonly Channel<(byte[] Payload, bool Retain)> _messages = Channel.CreateUnbounded<(byte[], bool)>();
+
+        public static async Task<BinarySubscriber> ConnectAsync(int port, string topic, CancellationToken ct)
+        {
+            var subscriber = new BinarySubscriber();
+            subscriber._client.ApplicationMessageReceivedAsync += e =>
+            {
+                subscriber._messages.Writer.TryWrite((e.ApplicationMessage.Payload.ToArray(), e.ApplicationMessage.Retain));
+                return Task.CompletedTask;
+            };
+            var options = new MqttClientOptionsBuilder()
+                .WithTcpServer("127.0.0.1", port)
+                .WithProtocolVersion(MqttProtocolVersion.V500)
+                .WithClientId("snap-" + Guid.NewGuid().ToString("N"))
+                .Build();
+            await subscriber._client.ConnectAsync(options, ct);
+            await subscriber._client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(topic).WithRetainAsPublished(true)).Build(), ct);
+            return subscriber;
+        }
+
+        public async Task<(byte[] Payload, bool Retain)> NextAsync(TimeSpan timeout, CancellationToken ct)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(timeout);
+            return await _messages.Reader.ReadAsync(cts.Token);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_client.IsConnected)
+            {
+                await _client.DisconnectAsync();
+            }
+
+            _client.Dispose();
+        }
+    }
+
+    private static JsonObject Config(string deviceId, int port, JsonObject camera) => new()
+    {
+        ["Device"] = new JsonObject { ["Id"] = deviceId },
+        ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = port },
+        ["Models"] = new JsonObject { ["detector"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("shapes-detector") } },
+        ["Cameras"] = new JsonObject { ["cam"] = camera },
+    };
+
+    /// <summary>Collects <paramref name="count"/> results of the camera, with the wall-clock seconds from the first to the last.</summary>
+    private static async Task<(List<JsonElement> Results, double Seconds)> CollectResultsAsync(MqttProbe probe, int count, CancellationToken ct)
+    {
+        var results = new List<JsonElement>();
+        var clock = new Stopwatch();
+        while (results.Count < count)
+        {
+            var message = await probe.WaitForAsync(m => m.Topic.EndsWith("/cam/result", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
+            if (results.Count == 0)
+            {
+                clock.Start();
+            }
+
+            results.Add(JsonDocument.Parse(message.Payload).RootElement.Clone());
+        }
+
+        return (results, clock.Elapsed.TotalSeconds);
+    }
+
+    [Fact]
+    public async Task Detect_fps_limits_the_result_rate_and_a_new_label_publishes_an_annotated_snapshot()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "gate-" + Guid.NewGuid().ToString("N")[..8];
+        var config = TestConfig.Write(Config(deviceId, broker.Port, new JsonObject
+        {
+            ["Model"] = "detector",
+            ["Fps"] = 10,
+            ["DetectFps"] = 2,
+            ["Snapshots"] = new JsonObject { ["Enabled"] = true, ["MaxWidth"] = 320, ["Quality"] = 75, ["Retain"] = true },
+            ["Source"] = new JsonObject { ["Kind"] = "Synthetic", ["Width"] = 640, ["Height"] = 480, ["Seed"] = 7 },
+        }));
+        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
+        await using var snapshots = await BinarySubscriber.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/cam/snapshot", ct);
+        var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
+        using var host = EdgeRunnerHost.Build(configuration);
+        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
+        await host.StartAsync(ct);
+
+        // 12 results at 2 fps take about 5.5 s; unlimited they would take about 1.1 s at 10 fps.
+        var (results, seconds) = await CollectResultsAsync(probe, 12, ct);
+        var rate = (results.Count - 1) / seconds;
+        Assert.InRange(rate, 0.8, 4.0);
+
+        // Sequence numbers count captured frames: about 5 frames per result, never every frame.
+        var seqs = results.Select(r => r.GetProperty("seq").GetInt64()).ToList();
+        var gaps = seqs.Zip(seqs.Skip(1), (a, b) => b - a).ToList();
+        Assert.All(gaps, g => Assert.InRange(g, 2, 20));
+        Assert.InRange(gaps.Average(), 3.5, 8);
+
+        var skippedRate = results.Select(r => r.GetProperty("frames_skipped_rate").GetInt64()).ToList();
+        Assert.True(skippedRate[^1] > skippedRate[0] + 20, $"frames_skipped_rate {skippedRate[0]} → {skippedRate[^1]}");
+        Assert.All(results, r => Assert.Equal(0, r.GetProperty("frames_skipped_motion").GetInt64()));
+        Assert.Contains(results, r => r.GetProperty("detections").GetArrayLength() > 0);
+
+        // The first inferred frame with detections is a change from "nothing": its snapshot is published.
+        var (jpeg, retain) = await snapshots.NextAsync(TimeSpan.FromSeconds(30), ct);
+        Assert.True(retain);
+        Assert.Equal([0xFF, 0xD8], jpeg[..2]);
+        if (Environment.GetEnvironmentVariable("EDGERUNNER_SNAPSHOT_OUT") is { Length: > 0 } folder)
+        {
+            await File.WriteAllBytesAsync(Path.Combine(folder, "daemon-snapshot.jpg"), jpeg, ct);
+        }
+
+        using (var decoded = SKBitmap.Decode(jpeg))
+        {
+            Assert.NotNull(decoded);
+            Assert.Equal(320, decoded.Width);
+            Assert.Equal(240, decoded.Height);
+        }
+
+        var state = probe.Seen.Last(m => m.Topic.EndsWith("/cam/state", StringComparison.Ordinal));
+        var stateRoot = JsonDocument.Parse(state.Payload).RootElement;
+        Assert.True(stateRoot.TryGetProperty("frames_skipped_rate", out _));
+        Assert.True(stateRoot.TryGetProperty("frames_skipped_motion", out _));
+        await host.StopAsync(ct);
+    }
+
+    [Fact]
+    public async Task With_motion_gating_a_still_image_is_inferred_only_at_the_forced_interval()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var work = Directory.CreateTempSubdirectory("edgerunner-still-").FullName;
+        try
+        {
+            // One frame of the synthetic scene as a PNG: shapes the detector knows, never moving.
+            var scene = new SyntheticScene(320, 240, seed: 3);
+            var rgb = new byte[320 * 240 * 3];
+            scene.Render(0, rgb);
+            using (var bitmap = new SKBitmap(new SKImageInfo(320, 240, SKColorType.Rgba8888, SKAlphaType.Opaque)))
+            {
+                for (var i = 0; i < 320 * 240; i++)
+                {
+                    bitmap.SetPixel(i % 320, i / 320, new SKColor(rgb[i * 3], rgb[(i * 3) + 1], rgb[(i * 3) + 2]));
+                }
+
+                using var png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+                await File.WriteAllBytesAsync(Path.Combine(work, "still.png"), png.ToArray(), ct);
+            }
+
+            await using var broker = await MosquittoBroker.StartAsync(ct);
+            var deviceId = "still-" + Guid.NewGuid().ToString("N")[..8];
+            var config = TestConfig.Write(Config(deviceId, broker.Port, new JsonObject
+            {
+                ["Model"] = "detector",
+                ["Fps"] = 5,
+                ["Motion"] = new JsonObject { ["Enabled"] = true, ["ForcedIntervalSeconds"] = 2 },
+                ["Source"] = new JsonObject { ["Kind"] = "Images", ["Path"] = Path.Combine(work, "still.png"), ["Loop"] = true },
+            }));
+            await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
+            var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
+            using var host = EdgeRunnerHost.Build(configuration);
+            Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
+            await host.StartAsync(ct);
+
+            // The first frame (nothing to compare with) and then one forced inference every 2 s: 4 results
+            // take about 6 s, where every frame (5 fps) would take 0.6 s.
+            var (results, seconds) = await CollectResultsAsync(probe, 4, ct);
+            Assert.InRange(seconds, 3.5, 30);
+
+            // About 10 frames (2 s at 5 fps) between forced inferences, all skipped for lack of motion.
+            var seqs = results.Select(r => r.GetProperty("seq").GetInt64()).ToList();
+            Assert.All(seqs.Zip(seqs.Skip(1), (a, b) => b - a), g => Assert.InRange(g, 6, 20));
+            var skippedMotion = results.Select(r => r.GetProperty("frames_skipped_motion").GetInt64()).ToList();
+            Assert.Equal(0, skippedMotion[0]);
+            Assert.True(skippedMotion[^1] >= 15, $"frames_skipped_motion {string.Join(", ", skippedMotion)}");
+            Assert.All(results, r => Assert.Equal(0, r.GetProperty("frames_skipped_rate").GetInt64()));
+
+            // Nothing was lost to the queue: every captured frame up to the last result was inferred or skipped.
+            var last = results[^1];
+            Assert.Equal(last.GetProperty("seq").GetInt64() + 1, results.Count + skippedMotion[^1] + last.GetProperty("frames_dropped").GetInt64());
+            Assert.All(results, r => Assert.NotEqual(0, r.GetProperty("detections").GetArrayLength()));
+            await host.StopAsync(ct);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+}
