@@ -377,6 +377,9 @@ public enum SensorSourceKind
 {
     /// <summary>A simulated 3-axis accelerometer on a rotating machine with injected faults.</summary>
     SimulatedVibration,
+
+    /// <summary>A recorded stream replayed from a CSV/TSV file.</summary>
+    Csv,
 }
 
 /// <summary>Section <c>Sensors</c>: sensor streams by id.</summary>
@@ -412,6 +415,21 @@ public sealed class SensorSourceOptions
     /// <summary>SimulatedVibration: machine seed (each stream its own).</summary>
     public int Seed { get; set; } = 1;
 
-    /// <summary>Samples per second; 0 = the model's rate.</summary>
+    /// <summary>Samples per second of the source (SimulatedVibration: 0 = the model's rate; Csv without a timestamp column: the recording's rate). Streams at another rate than the model's are resampled.</summary>
     public double SampleRateHz { get; set; }
+
+    /// <summary>Csv: the file.</summary>
+    public string Path { get; set; } = string.Empty;
+
+    /// <summary>Csv: columns to read, by header name (a prefix before a space matches, "A_X" for "A_X [g]") or zero-based index, in the model's channel order.</summary>
+    public string[]? Columns { get; set; }
+
+    /// <summary>Csv: column with each sample's time (seconds or ISO 8601); empty for a fixed <see cref="SampleRateHz"/>.</summary>
+    public string TimestampColumn { get; set; } = string.Empty;
+
+    /// <summary>Csv: replay speed (1 = as recorded, 0 = as fast as the model steps).</summary>
+    public double Speed { get; set; } = 1;
+
+    /// <summary>Csv: start again at the end.</summary>
+    public bool Loop { get; set; } = true;
 }

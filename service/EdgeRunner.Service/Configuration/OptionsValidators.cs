@@ -322,6 +322,25 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
             }
 
             e.Range($"{key}:Source:SampleRateHz", stream.Source.SampleRateHz, 0, 1_000_000);
+            if (stream.Source.Kind == SensorSourceKind.Csv)
+            {
+                if (string.IsNullOrWhiteSpace(stream.Source.Path) || !File.Exists(stream.Source.Path))
+                {
+                    e.Add($"{key}:Source:Path", $"CSV file '{stream.Source.Path}' does not exist");
+                }
+
+                if (stream.Source.Columns is not { Length: > 0 })
+                {
+                    e.Add($"{key}:Source:Columns", "name the columns to read, in the model's channel order");
+                }
+
+                if (string.IsNullOrEmpty(stream.Source.TimestampColumn) && !(stream.Source.SampleRateHz > 0))
+                {
+                    e.Add($"{key}:Source:SampleRateHz", "give the recording's rate (or a TimestampColumn)");
+                }
+
+                e.Range($"{key}:Source:Speed", stream.Source.Speed, 0, 10_000);
+            }
         }
 
         return e.ToResult();

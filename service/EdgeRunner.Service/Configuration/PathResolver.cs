@@ -34,6 +34,14 @@ internal static class PathResolver
         }
     }
 
+    public static void ResolveSensors(SensorsOptions sensors)
+    {
+        foreach (var stream in sensors.Values)
+        {
+            stream.Source.Path = Resolve(stream.Source.Path);
+        }
+    }
+
     public static void ResolveCameras(CamerasOptions cameras)
     {
         foreach (var camera in cameras.Values)

@@ -111,6 +111,7 @@ public static class EdgeRunnerHost
         AddOptions<SensorsOptions, SensorsOptionsValidator>(services, configuration, SensorsOptions.SectionName);
         services.PostConfigure<ModelsOptions>(PathResolver.ResolveModels);
         services.PostConfigure<CamerasOptions>(PathResolver.ResolveCameras);
+        services.PostConfigure<SensorsOptions>(PathResolver.ResolveSensors);
         services.AddSingleton<Catalog.ModelCatalog>();
 
         services.AddSingleton(sp =>

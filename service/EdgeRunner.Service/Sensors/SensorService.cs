@@ -73,21 +73,34 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
             var (model, modelLock) = GetModel(resolved, streamId);
             var manifest = resolved.Manifest!;
             var processor = new SensorStreamProcessor(streamId, model, modelLock, manifest.Stream!, manifest.Labels);
-            var rate = options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : manifest.Stream!.SampleRateHz;
-            if (Math.Abs(rate - manifest.Stream!.SampleRateHz) > 1e-9)
+            var modelRate = manifest.Stream!.SampleRateHz;
+            ISensorSource source;
+            try
             {
-                throw new StartupException(
-                    $"Sensors:{streamId}:Source:SampleRateHz: {rate} Hz but model '{resolved.Id}' was trained at {manifest.Stream.SampleRateHz} Hz (resampling is not supported yet)",
-                    StartupException.ConfigError);
+                source = options.Source.Kind switch
+                {
+                    SensorSourceKind.SimulatedVibration => new SimulatedVibrationSource(
+                        options.Source.Seed, options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate, processor.ChunkSamples, _timeProvider),
+                    SensorSourceKind.Csv => new CsvSensorSource(
+                        new CsvSourceOptions
+                        {
+                            Path = options.Source.Path,
+                            Columns = options.Source.Columns ?? [],
+                            TimestampColumn = options.Source.TimestampColumn,
+                            SampleRateHz = options.Source.SampleRateHz,
+                            Speed = options.Source.Speed,
+                            Loop = options.Source.Loop,
+                        },
+                        _timeProvider,
+                        _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}")),
+                    _ => throw new StartupException($"Sensors:{streamId}:Source:Kind: unsupported kind {options.Source.Kind}", StartupException.ConfigError),
+                };
+            }
+            catch (SensorSourceException ex)
+            {
+                throw new StartupException($"Sensors:{streamId}:Source: {ex.Message}", StartupException.ConfigError, ex);
             }
 
-#pragma warning disable CA1859 // One kind today; CSV, MQTT, serial, audio, I2C and GPIO sources implement the same interface.
-            ISensorSource source = options.Source.Kind switch
-            {
-                SensorSourceKind.SimulatedVibration => new SimulatedVibrationSource(options.Source.Seed, rate, processor.ChunkSamples, _timeProvider),
-                _ => throw new StartupException($"Sensors:{streamId}:Source:Kind: unsupported kind {options.Source.Kind}", StartupException.ConfigError),
-            };
-#pragma warning restore CA1859
             if (source.Channels.Count != processor.Channels)
             {
                 throw new StartupException(
@@ -99,7 +112,7 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
                 streamId,
                 source,
                 processor,
-                manifest.Stream!.SampleRateHz,
+                modelRate,
                 new SensorResultWriter(streamId, resolved.Id, model.Sha256, manifest.Labels),
                 _publisher,
                 _topics.SensorResult(streamId),
