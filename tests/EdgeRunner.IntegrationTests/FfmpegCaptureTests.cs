@@ -585,7 +585,7 @@ public sealed class RtspCaptureTests
         }
     }
 
-    private static async Task<Process> StartServerAsync(string script, int port, CancellationToken cancellationToken)
+    internal static async Task<Process> StartServerAsync(string script, int port, CancellationToken cancellationToken)
     {
         var start = new ProcessStartInfo(Python, [script, port.ToString(CultureInfo.InvariantCulture), "--user", "viewer", "--password", "Rtsp#Secret1"])
         {
@@ -609,7 +609,7 @@ public sealed class RtspCaptureTests
         return process;
     }
 
-    private static async Task StopServerAsync(Process process)
+    internal static async Task StopServerAsync(Process process)
     {
         if (!process.HasExited)
         {
