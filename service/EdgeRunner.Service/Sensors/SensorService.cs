@@ -4,7 +4,6 @@ using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -13,9 +12,9 @@ namespace EdgeRunner.Service.Sensors;
 /// <summary>
 /// Runs every enabled sensor stream: source → one chunk → normalise → one step of the stream's
 /// stateful model (state kept per stream) → MQTT. Streams of the same model share one loaded
-/// session; each stream owns its state. Models load (and fail) in <see cref="Prepare"/>.
+/// session; each stream owns its state. Models load (and fail) in <see cref="UnitHostService{TUnit}.Prepare"/>.
 /// </summary>
-internal sealed partial class SensorService : IHostedService, IAsyncDisposable
+internal sealed class SensorService : UnitHostService<StreamRunner>
 {
     private readonly SensorsOptions _sensors;
     private readonly ModelCatalog _catalog;
@@ -24,13 +23,7 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
     private readonly MqttTopics _topics;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
-    private readonly ILogger<SensorService> _logger;
     private readonly Dictionary<string, (SequenceModel Model, object Lock)> _models = new(StringComparer.OrdinalIgnoreCase);
-    private readonly List<StreamRunner> _streams = [];
-    private readonly List<Task> _running = [];
-    private readonly CancellationTokenSource _stopping = new();
-    private bool _prepared;
-    private int _disposed;
 
     public SensorService(
         IOptions<SensorsOptions> sensors,
@@ -40,6 +33,7 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
         MqttTopics topics,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory)
+        : base(loggerFactory.CreateLogger<SensorService>())
     {
         _sensors = sensors.Value;
         _catalog = catalog;
@@ -48,20 +42,13 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
         _topics = topics;
         _timeProvider = timeProvider;
         _loggerFactory = loggerFactory;
-        _logger = loggerFactory.CreateLogger<SensorService>();
     }
 
-    /// <summary>Streams (for tests and metrics).</summary>
-    internal IReadOnlyList<StreamRunner> Streams => _streams;
+    /// <summary>The streams (for tests and metrics).</summary>
+    internal IReadOnlyList<StreamRunner> Streams => Units;
 
-    /// <summary>Loads every stream's model and opens its source. Throws <see cref="StartupException"/> naming the stream and model.</summary>
-    public void Prepare()
+    protected override IEnumerable<StreamRunner> CreateUnits()
     {
-        if (_prepared)
-        {
-            return;
-        }
-
         foreach (var (streamId, options) in _sensors)
         {
             if (!options.Enabled)
@@ -108,7 +95,7 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
                     StartupException.ConfigError);
             }
 
-            _streams.Add(new StreamRunner(
+            yield return new StreamRunner(
                 streamId,
                 source,
                 processor,
@@ -118,49 +105,23 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
                 _topics.SensorResult(streamId),
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,
-                _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}")));
+                _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"));
         }
 
-        _prepared = true;
     }
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    protected override Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken) => unit.RunAsync(cancellationToken);
+
+    protected override string Describe(StreamRunner unit) => $"Sensor stream {unit.StreamId}";
+
+    protected override ValueTask DisposeSharedAsync()
     {
-        Prepare();
-        foreach (var stream in _streams)
-        {
-            _running.Add(RunStreamAsync(stream, _stopping.Token));
-        }
-
-        return Task.CompletedTask;
-    }
-
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        await Task.WhenAll(_running).WaitAsync(cancellationToken);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync();
-        await Task.WhenAll(_running);
-        foreach (var stream in _streams)
-        {
-            await stream.DisposeAsync();
-        }
-
         foreach (var (model, _) in _models.Values)
         {
             model.Dispose();
         }
 
-        _stopping.Dispose();
+        return ValueTask.CompletedTask;
     }
 
     private (SequenceModel Model, object Lock) GetModel(ResolvedModel resolved, string streamId)
@@ -206,20 +167,4 @@ internal sealed partial class SensorService : IHostedService, IAsyncDisposable
             throw new StartupException($"{owner}: {ex.Message}", StartupException.ConfigError, ex);
         }
     }
-
-    private async Task RunStreamAsync(StreamRunner stream, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Run(() => stream.RunAsync(cancellationToken), CancellationToken.None);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // One stream failing must not take the others (or the daemon) down.
-            LogStreamCrashed(_logger, stream.StreamId, ex);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor stream {StreamId} stopped unexpectedly")]
-    private static partial void LogStreamCrashed(ILogger logger, string streamId, Exception exception);
 }

@@ -3,7 +3,6 @@ using EdgeRunner.Hardware.Cameras.Ffmpeg;
 using EdgeRunner.Hardware.Imaging;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -14,7 +13,7 @@ namespace EdgeRunner.Service.Vision;
 /// model, so "started" means ready to infer) and runs them until stop. A model that cannot be used
 /// stops startup with the model, file and reason named.
 /// </summary>
-internal sealed partial class VisionService : IHostedService, IAsyncDisposable
+internal sealed class VisionService : UnitHostService<VisionPipeline>
 {
     private readonly CamerasOptions _cameras;
     private readonly Catalog.ModelCatalog _catalog;
@@ -23,12 +22,6 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
     private readonly MqttTopics _topics;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
-    private readonly ILogger<VisionService> _logger;
-    private readonly List<VisionPipeline> _pipelines = [];
-    private readonly List<Task> _running = [];
-    private readonly CancellationTokenSource _stopping = new();
-    private int _disposed;
-    private bool _prepared;
 
     public VisionService(
         IOptions<CamerasOptions> cameras,
@@ -38,6 +31,7 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
         MqttTopics topics,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory)
+        : base(loggerFactory.CreateLogger<VisionService>())
     {
         _cameras = cameras.Value;
         _catalog = catalog;
@@ -46,75 +40,25 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
         _topics = topics;
         _timeProvider = timeProvider;
         _loggerFactory = loggerFactory;
-        _logger = loggerFactory.CreateLogger<VisionService>();
     }
 
-    /// <summary>Running pipelines (for tests and metrics).</summary>
-    internal IReadOnlyList<VisionPipeline> Pipelines => _pipelines;
+    /// <summary>The camera pipelines (for tests and metrics).</summary>
+    internal IReadOnlyList<VisionPipeline> Pipelines => Units;
 
-    /// <summary>
-    /// Loads and warms up every camera's model and opens its source, without starting anything.
-    /// Called by the daemon before the host starts so a bad model fails fast with one clear line;
-    /// <see cref="StartAsync"/> calls it when nobody did.
-    /// </summary>
-    /// <exception cref="StartupException">A model or source cannot be used.</exception>
-    public void Prepare()
+    protected override IEnumerable<VisionPipeline> CreateUnits()
     {
-        if (_prepared)
-        {
-            return;
-        }
-
         foreach (var (cameraId, camera) in _cameras)
         {
             if (camera.Enabled)
             {
-                _pipelines.Add(CreatePipeline(cameraId, camera));
+                yield return CreatePipeline(cameraId, camera);
             }
         }
-
-        _prepared = true;
     }
 
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        Prepare();
-        if (_pipelines.Count == 0)
-        {
-            LogNoCameras(_logger);
-        }
+    protected override Task RunUnitAsync(VisionPipeline unit, CancellationToken cancellationToken) => unit.RunAsync(cancellationToken);
 
-        foreach (var pipeline in _pipelines)
-        {
-            _running.Add(RunPipelineAsync(pipeline, _stopping.Token));
-        }
-
-        return Task.CompletedTask;
-    }
-
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        await Task.WhenAll(_running).WaitAsync(cancellationToken);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        // Disposed without a stop (the host failed or was torn down): stop the loops before their sessions go away.
-        await _stopping.CancelAsync();
-        await Task.WhenAll(_running);
-        foreach (var pipeline in _pipelines)
-        {
-            await pipeline.DisposeAsync();
-        }
-
-        _stopping.Dispose();
-    }
+    protected override string Describe(VisionPipeline unit) => $"Camera {unit.CameraId}";
 
     private VisionPipeline CreatePipeline(string cameraId, CameraOptions camera)
     {
@@ -222,23 +166,4 @@ internal sealed partial class VisionService : IHostedService, IAsyncDisposable
         var logger = _loggerFactory.CreateLogger($"EdgeRunner.Camera.{cameraId}");
         return new SupervisedFrameSource(() => new FfmpegFrameSource(options, pool, _timeProvider, logger), supervision, _timeProvider, logger);
     }
-
-    private async Task RunPipelineAsync(VisionPipeline pipeline, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await pipeline.RunAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // One camera failing must not take the others (or the daemon) down.
-            LogPipelineCrashed(_logger, pipeline.CameraId, ex);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "No enabled cameras configured")]
-    private static partial void LogNoCameras(ILogger logger);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: pipeline stopped unexpectedly")]
-    private static partial void LogPipelineCrashed(ILogger logger, string cameraId, Exception exception);
 }
