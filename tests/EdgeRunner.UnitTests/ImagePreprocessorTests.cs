@@ -169,4 +169,137 @@ public sealed class ImagePreprocessorTests
         var pre = new ImagePreprocessor(new ImagePreprocessingSpec { Width = 4, Height = 4 });
         Assert.Throws<ArgumentException>(() => pre.Run(new ImageView(pixels, 4, 4, 12, ImagePixelFormat.Rgb24), new float[10]));
     }
+
+    public static TheoryData<ResizeMode, TensorLayout, ChannelOrder> IntegerOutputCases => new()
+    {
+        { ResizeMode.Stretch, TensorLayout.Nchw, ChannelOrder.Rgb },
+        { ResizeMode.Stretch, TensorLayout.Nhwc, ChannelOrder.Bgr },
+        { ResizeMode.CenterCrop, TensorLayout.Nchw, ChannelOrder.Rgb },
+        { ResizeMode.CenterCrop, TensorLayout.Nhwc, ChannelOrder.Bgr },
+        { ResizeMode.Letterbox, TensorLayout.Nchw, ChannelOrder.Rgb },
+        { ResizeMode.Letterbox, TensorLayout.Nhwc, ChannelOrder.Bgr },
+    };
+
+    private static ImageView IntegerOutputView(byte[] pixels) => new(pixels, 50, 30, 200, ImagePixelFormat.Rgba32);
+
+    private static (ImagePreprocessingSpec Spec, byte[] Pixels) IntegerOutputSetup(ResizeMode resize, TensorLayout layout, ChannelOrder order)
+    {
+        // 50x30 RGBA gradient into a 23x19 input: non-integer factors on both axes, so values are fractional before rounding.
+        var pixels = Gradient(50, 30, 4);
+        var spec = new ImagePreprocessingSpec
+        {
+            Width = 23,
+            Height = 19,
+            Resize = resize,
+            ResizeShorterSide = 21,
+            PadValue = 114.5f,
+            Layout = layout,
+            ChannelOrder = order,
+        };
+        return (spec, pixels);
+    }
+
+    private static float[] FloatPixels(ImagePreprocessingSpec spec, ImageView view, out SourceMapping mapping)
+    {
+        // Scale 1, mean 0, std 1: the float output is the resampled pixel value itself.
+        var output = new float[spec.Width * spec.Height * 3];
+        mapping = new ImagePreprocessor(spec with { Scale = 1f, Mean = [0f, 0f, 0f], Std = [1f, 1f, 1f] }).Run(view, output);
+        return output;
+    }
+
+    [Theory]
+    [MemberData(nameof(IntegerOutputCases))]
+    public void Byte_output_is_the_rounded_unnormalised_float_output(ResizeMode resize, TensorLayout layout, ChannelOrder order)
+    {
+        var (spec, pixels) = IntegerOutputSetup(resize, layout, order);
+        var view = IntegerOutputView(pixels);
+        var expected = FloatPixels(spec, view, out var expectedMapping);
+        var output = new byte[expected.Length];
+
+        // The spec's own normalisation (ImageNet mean/std, 1/255) must not affect byte output.
+        var mapping = new ImagePreprocessor(spec with { Mean = [0.485f, 0.456f, 0.406f], Std = [0.229f, 0.224f, 0.225f] }).Run(view, output);
+
+        Assert.Equal(expectedMapping, mapping);
+        Assert.Contains(expected, v => v != MathF.Round(v)); // the comparison exercises rounding
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal((byte)MathF.Round(expected[i], MidpointRounding.AwayFromZero), output[i]);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(IntegerOutputCases))]
+    public void SByte_output_is_the_byte_output_minus_128(ResizeMode resize, TensorLayout layout, ChannelOrder order)
+    {
+        var (spec, pixels) = IntegerOutputSetup(resize, layout, order);
+        var view = IntegerOutputView(pixels);
+        var pre = new ImagePreprocessor(spec);
+        var bytes = new byte[pre.TensorLength];
+        var sbytes = new sbyte[pre.TensorLength];
+
+        pre.Run(view, bytes);
+        pre.Run(view, sbytes);
+
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            Assert.Equal(bytes[i] - 128, sbytes[i]);
+        }
+    }
+
+    [Fact]
+    public void Byte_output_of_a_same_size_BGR_NHWC_image_is_the_pixels_reordered()
+    {
+        var pixels = Gradient(2, 2, 4);
+        var spec = new ImagePreprocessingSpec { Width = 2, Height = 2, ChannelOrder = ChannelOrder.Bgr, Layout = TensorLayout.Nhwc };
+        var output = new byte[12];
+
+        new ImagePreprocessor(spec).Run(new ImageView(pixels, 2, 2, 8, ImagePixelFormat.Rgba32), output);
+
+        // Pixel (x=1, y=0): R=10, G=0, B=101; pixel (x=1, y=1): R=10, G=10, B=102 → tensor B, G, R.
+        Assert.Equal([101, 0, 10], output[3..6]);
+        Assert.Equal([102, 10, 10], output[9..12]);
+    }
+
+    [Fact]
+    public void Byte_and_sbyte_letterbox_padding_is_the_pad_value()
+    {
+        var pixels = new byte[200 * 100 * 3];
+        Array.Fill(pixels, (byte)50);
+        var pre = new ImagePreprocessor(new ImagePreprocessingSpec { Width = 100, Height = 100, Resize = ResizeMode.Letterbox, PadValue = 114 });
+        var view = new ImageView(pixels, 200, 100, 600, ImagePixelFormat.Rgb24);
+        var bytes = new byte[pre.TensorLength];
+        var sbytes = new sbyte[pre.TensorLength];
+
+        pre.Run(view, bytes);
+        pre.Run(view, sbytes);
+
+        Assert.Equal(114, bytes[(10 * 100) + 50]);
+        Assert.Equal(50, bytes[(50 * 100) + 50]);
+        Assert.Equal(114 - 128, sbytes[(90 * 100) + 50]);
+        Assert.Equal(50 - 128, sbytes[(50 * 100) + 50]);
+    }
+
+    [Fact]
+    public void Repeated_byte_and_sbyte_runs_with_a_steady_frame_size_allocate_nothing()
+    {
+        var pixels = Gradient(64, 48, 3);
+        var spec = new ImagePreprocessingSpec { Width = 32, Height = 32, Resize = ResizeMode.Letterbox, Layout = TensorLayout.Nhwc };
+        var pre = new ImagePreprocessor(spec);
+        var bytes = new byte[32 * 32 * 3];
+        var sbytes = new sbyte[32 * 32 * 3];
+        pre.Run(new ImageView(pixels, 64, 48, 192, ImagePixelFormat.Rgb24), bytes);
+        pre.Run(new ImageView(pixels, 64, 48, 192, ImagePixelFormat.Rgb24), sbytes);
+
+        AllocationAssert.SteadyStateIsZero(() => pre.Run(new ImageView(pixels, 64, 48, 192, ImagePixelFormat.Rgb24), bytes), callsPerRound: 10);
+        AllocationAssert.SteadyStateIsZero(() => pre.Run(new ImageView(pixels, 64, 48, 192, ImagePixelFormat.Rgb24), sbytes), callsPerRound: 10);
+    }
+
+    [Fact]
+    public void Too_small_byte_or_sbyte_destination_is_rejected()
+    {
+        var pixels = Gradient(4, 4, 3);
+        var pre = new ImagePreprocessor(new ImagePreprocessingSpec { Width = 4, Height = 4 });
+        Assert.Throws<ArgumentException>("destination", () => pre.Run(new ImageView(pixels, 4, 4, 12, ImagePixelFormat.Rgb24), new byte[47]));
+        Assert.Throws<ArgumentException>("destination", () => pre.Run(new ImageView(pixels, 4, 4, 12, ImagePixelFormat.Rgb24), new sbyte[47]));
+    }
 }

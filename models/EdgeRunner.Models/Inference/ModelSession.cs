@@ -7,8 +7,22 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace EdgeRunner.Models.Inference;
 
+/// <summary>Element type of a <see cref="ModelSession"/>'s image input.</summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1720:Identifier contains type name", Justification = "The members name ONNX tensor element types.")]
+public enum InputElementType
+{
+    /// <summary>float32: normalised values, written through <see cref="ModelSession.Input"/>.</summary>
+    Float32,
+
+    /// <summary>uint8: raw 0–255 pixels, written through <see cref="ModelSession.InputBytes"/>.</summary>
+    UInt8,
+
+    /// <summary>int8: pixels minus 128, written through <see cref="ModelSession.InputSBytes"/>.</summary>
+    Int8,
+}
+
 /// <summary>
-/// One loaded ONNX model with a single float32 image input, ready to run without allocating:
+/// One loaded ONNX model with a single float32, uint8 or int8 image input, ready to run without allocating:
 /// the input and output tensors are pinned buffers owned by this object and reused on every
 /// <see cref="Run"/>. Not thread-safe: one pipeline owns one session.
 /// </summary>
@@ -16,7 +30,9 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
-    private readonly float[] _input;
+    private readonly float[]? _input;
+    private readonly byte[]? _inputBytes;
+    private readonly sbyte[]? _inputSBytes;
     private readonly OrtValue _inputValue;
     private readonly string[] _outputNames;
     private readonly float[][] _outputs;
@@ -24,7 +40,7 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
     private readonly OrtValue[] _outputValues;
     private readonly OrtIoBinding _binding;
 
-    private ModelSession(ModelSessionOptions options, InferenceSession session, string sha256, string provider, string? fallbackReason, long[] inputShape)
+    private ModelSession(ModelSessionOptions options, InferenceSession session, string sha256, string provider, string? fallbackReason, long[] inputShape, InputElementType inputType)
     {
         Id = options.Id;
         Path = options.Path;
@@ -34,8 +50,23 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         _session = session;
         InputName = session.InputNames[0];
         InputShape = inputShape;
-        _input = new float[ShapeSize(inputShape)];
-        _inputValue = OrtValue.CreateTensorValueFromMemory(_input, inputShape);
+        InputElementType = inputType;
+        var inputLength = ShapeSize(inputShape);
+        switch (inputType)
+        {
+            case InputElementType.UInt8:
+                _inputBytes = new byte[inputLength];
+                _inputValue = OrtValue.CreateTensorValueFromMemory(_inputBytes, inputShape);
+                break;
+            case InputElementType.Int8:
+                _inputSBytes = new sbyte[inputLength];
+                _inputValue = OrtValue.CreateTensorValueFromMemory(_inputSBytes, inputShape);
+                break;
+            default:
+                _input = new float[inputLength];
+                _inputValue = OrtValue.CreateTensorValueFromMemory(_input, inputShape);
+                break;
+        }
 
         _outputNames = [.. session.OutputNames];
         _outputs = new float[_outputNames.Length][];
@@ -86,8 +117,20 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
     /// <summary>Concrete input shape fed on every run (batch 1).</summary>
     public IReadOnlyList<long> InputShape { get; }
 
-    /// <summary>The input tensor's memory: write the preprocessed image here before <see cref="Run"/>.</summary>
-    public Span<float> Input => _input;
+    /// <summary>Element type of the image input: selects which of <see cref="Input"/>, <see cref="InputBytes"/> or <see cref="InputSBytes"/> is the tensor.</summary>
+    public InputElementType InputElementType { get; }
+
+    /// <summary>The float32 input tensor's memory: write the preprocessed image here before <see cref="Run"/>.</summary>
+    /// <exception cref="InvalidOperationException">The model's input is not float32 (see <see cref="InputElementType"/>).</exception>
+    public Span<float> Input => _input ?? throw WrongInputType(InputElementType.Float32);
+
+    /// <summary>The uint8 input tensor's memory (0–255 pixels): write the preprocessed image here before <see cref="Run"/>.</summary>
+    /// <exception cref="InvalidOperationException">The model's input is not uint8 (see <see cref="InputElementType"/>).</exception>
+    public Span<byte> InputBytes => _inputBytes ?? throw WrongInputType(InputElementType.UInt8);
+
+    /// <summary>The int8 input tensor's memory (pixels minus 128): write the preprocessed image here before <see cref="Run"/>.</summary>
+    /// <exception cref="InvalidOperationException">The model's input is not int8 (see <see cref="InputElementType"/>).</exception>
+    public Span<sbyte> InputSBytes => _inputSBytes ?? throw WrongInputType(InputElementType.Int8);
 
     /// <summary>Output names in model order.</summary>
     public IReadOnlyList<string> OutputNames => _outputNames;
@@ -104,7 +147,7 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
     /// <summary>Shape of output <paramref name="index"/>.</summary>
     public IReadOnlyList<long> OutputShape(int index) => _outputShapes[index];
 
-    /// <summary>Runs the model on <see cref="Input"/>; results are in <see cref="Output"/>.</summary>
+    /// <summary>Runs the model on its input tensor (<see cref="Input"/>, <see cref="InputBytes"/> or <see cref="InputSBytes"/>); results are in <see cref="Output"/>.</summary>
     public void Run() => _session.RunWithBinding(_runOptions, _binding);
 
     /// <summary>
@@ -125,8 +168,8 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         var (session, provider, fallbackReason) = CreateSession(options, logger);
         try
         {
-            var inputShape = ResolveInputShape(options, session);
-            var model = new ModelSession(options, session, sha256, provider, fallbackReason, inputShape);
+            var (inputShape, inputType) = ResolveInput(options, session);
+            var model = new ModelSession(options, session, sha256, provider, fallbackReason, inputShape, inputType);
             try
             {
                 model.Run(); // Warm-up: first run allocates arenas and picks kernels; do it before reporting ready.
@@ -162,6 +205,9 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         _session.Dispose();
     }
 
+    private InvalidOperationException WrongInputType(InputElementType requested) => new(
+        $"Model '{Id}' ({Path}): input '{InputName}' is {InputElementType}, not {requested}; use the matching input span.");
+
     internal static string FormatShape(IReadOnlyList<long> shape) => "[" + string.Join(",", shape) + "]";
 
     private static string FormatShape(NodeMetadata meta, int[] dims)
@@ -176,7 +222,7 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         return "[" + string.Join(",", parts) + "]";
     }
 
-    private static long[] ResolveInputShape(ModelSessionOptions options, InferenceSession session)
+    private static (long[] Shape, InputElementType Type) ResolveInput(ModelSessionOptions options, InferenceSession session)
     {
         if (session.InputNames.Count != 1)
         {
@@ -186,10 +232,13 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
 
         var name = session.InputNames[0];
         var meta = session.InputMetadata[name];
-        if (meta.ElementDataType != TensorElementType.Float)
+        var type = meta.ElementDataType switch
         {
-            throw new ModelLoadException($"Model '{options.Id}' ({options.Path}): input '{name}' is {meta.ElementDataType}; float32 expected.");
-        }
+            TensorElementType.Float => InputElementType.Float32,
+            TensorElementType.UInt8 => InputElementType.UInt8,
+            TensorElementType.Int8 => InputElementType.Int8,
+            _ => throw new ModelLoadException($"Model '{options.Id}' ({options.Path}): input '{name}' is {meta.ElementDataType}; float32, uint8 or int8 expected."),
+        };
 
         var dims = meta.Dimensions;
         var expected = options.ExpectedInputShape;
@@ -201,7 +250,7 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
                     $"Model '{options.Id}' ({options.Path}): input '{name}' has shape {FormatShape(meta, dims)} with dynamic spatial dimensions; configure the preprocessing size.");
             }
 
-            return Array.ConvertAll(dims, d => d > 0 ? (long)d : 1L);
+            return (Array.ConvertAll(dims, d => d > 0 ? (long)d : 1L), type);
         }
 
         var matches = dims.Length == expected.Count;
@@ -216,7 +265,7 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
                 $"Model '{options.Id}' ({options.Path}): input '{name}' has shape {FormatShape(meta, dims)} but {options.ExpectedInputDescription} produces {FormatShape(expected)}.");
         }
 
-        return [.. expected];
+        return ([.. expected], type);
     }
 
     private static (InferenceSession Session, string Provider, string? FallbackReason) CreateSession(ModelSessionOptions options, ILogger logger)

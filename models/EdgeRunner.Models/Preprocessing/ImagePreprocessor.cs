@@ -16,7 +16,8 @@ public readonly record struct SourceMapping(float ScaleX, float OffsetX, float S
 }
 
 /// <summary>
-/// Resizes, crops or letterboxes 8-bit pixels into a float tensor with per-channel normalisation.
+/// Resizes, crops or letterboxes 8-bit pixels into a float tensor with per-channel normalisation, or into a
+/// uint8/int8 tensor of plain pixel values for models that take integer input.
 /// Resampling is separable with a triangle (bilinear) kernel widened by the downscale factor, as in
 /// Pillow's and torchvision's antialiased bilinear resize, so results match how models are usually
 /// evaluated. Filter tables are cached per source size: with a steady camera resolution nothing is
@@ -64,24 +65,60 @@ public sealed class ImagePreprocessor
     /// <summary>The spec this instance applies.</summary>
     public ImagePreprocessingSpec Spec => _spec;
 
-    /// <summary>Number of floats written by <see cref="Run"/>.</summary>
+    /// <summary>Number of elements (floats, bytes or sbytes) written by any <c>Run</c> overload.</summary>
     public int TensorLength => _spec.Width * _spec.Height * 3;
 
     /// <summary>Fills <paramref name="destination"/> from <paramref name="image"/> and returns how to map model coordinates back to it.</summary>
     public SourceMapping Run(ImageView image, Span<float> destination)
     {
-        if (destination.Length < TensorLength)
-        {
-            throw new ArgumentException($"Destination holds {destination.Length} floats; {TensorLength} needed.", nameof(destination));
-        }
+        CheckDestination(destination.Length, nameof(destination));
+        var sink = new FloatSink(destination, _multiplier, _offset);
+        return Run(image, ref sink);
+    }
 
+    /// <summary>
+    /// Fills <paramref name="destination"/> with the resized/cropped/letterboxed pixels for a uint8-input model:
+    /// the same resampling, layout and channel order as the float overload, each value rounded to the nearest
+    /// integer in 0–255. <see cref="ImagePreprocessingSpec.Scale"/>, <see cref="ImagePreprocessingSpec.Mean"/> and
+    /// <see cref="ImagePreprocessingSpec.Std"/> are ignored (the model normalises itself).
+    /// </summary>
+    public SourceMapping Run(ImageView image, Span<byte> destination)
+    {
+        CheckDestination(destination.Length, nameof(destination));
+        var sink = new ByteSink(destination);
+        return Run(image, ref sink);
+    }
+
+    /// <summary>
+    /// Fills <paramref name="destination"/> for an int8-input model: as the <see cref="byte"/> overload, minus 128
+    /// (pixel 0 → −128, pixel 255 → 127). <see cref="ImagePreprocessingSpec.Scale"/>, <see cref="ImagePreprocessingSpec.Mean"/>
+    /// and <see cref="ImagePreprocessingSpec.Std"/> are ignored.
+    /// </summary>
+    public SourceMapping Run(ImageView image, Span<sbyte> destination)
+    {
+        CheckDestination(destination.Length, nameof(destination));
+        var sink = new SByteSink(destination);
+        return Run(image, ref sink);
+    }
+
+    private void CheckDestination(int length, string paramName)
+    {
+        if (length < TensorLength)
+        {
+            throw new ArgumentException($"Destination holds {length} elements; {TensorLength} needed.", paramName);
+        }
+    }
+
+    private SourceMapping Run<TSink>(ImageView image, ref TSink sink)
+        where TSink : IPixelSink, allows ref struct
+    {
         if (image.Width != _cachedWidth || image.Height != _cachedHeight)
         {
             Prepare(image.Width, image.Height);
         }
 
         HorizontalPass(image);
-        VerticalPass(destination);
+        VerticalPass(ref sink);
         return _mapping;
     }
 
@@ -184,13 +221,15 @@ public sealed class ImagePreprocessor
         }
     }
 
-    private void VerticalPass(Span<float> destination)
+    private void VerticalPass<TSink>(ref TSink sink)
+        where TSink : IPixelSink, allows ref struct
     {
         int outW = _spec.Width, outH = _spec.Height;
         var plane = outW * outH;
         var nchw = _spec.Layout == TensorLayout.Nchw;
-        float m0 = _multiplier[0], m1 = _multiplier[1], m2 = _multiplier[2];
-        float o0 = _offset[0], o1 = _offset[1], o2 = _offset[2];
+        // Tensor indices of channels 0, 1, 2 of pixel i are i * step + channelStride * c.
+        var step = nchw ? 1 : 3;
+        var channelStride = nchw ? plane : 1;
         var filter = _vertical;
         ReadOnlySpan<float> rows = _rows;
         var pad = _spec.PadValue;
@@ -220,22 +259,61 @@ public sealed class ImagePreprocessor
                 s0 = Math.Clamp(s0, 0f, 255f);
                 s1 = Math.Clamp(s1, 0f, 255f);
                 s2 = Math.Clamp(s2, 0f, 255f);
-                var i = (y * outW) + x;
-                if (nchw)
-                {
-                    destination[i] = (s0 * m0) + o0;
-                    destination[plane + i] = (s1 * m1) + o1;
-                    destination[(2 * plane) + i] = (s2 * m2) + o2;
-                }
-                else
-                {
-                    destination[i * 3] = (s0 * m0) + o0;
-                    destination[(i * 3) + 1] = (s1 * m1) + o1;
-                    destination[(i * 3) + 2] = (s2 * m2) + o2;
-                }
+                var i = ((y * outW) + x) * step;
+                sink.Write(i, i + channelStride, i + (2 * channelStride), s0, s1, s2);
             }
         }
     }
+
+    /// <summary>The final write of one output pixel (channel values already clamped to 0–255) into a typed tensor.</summary>
+    private interface IPixelSink
+    {
+        void Write(int i0, int i1, int i2, float s0, float s1, float s2);
+    }
+
+    /// <summary>float32 tensor: <c>(v * Scale - Mean) / Std</c>.</summary>
+    private readonly ref struct FloatSink(Span<float> destination, float[] multiplier, float[] offset) : IPixelSink
+    {
+        private readonly Span<float> _destination = destination;
+        private readonly float _m0 = multiplier[0], _m1 = multiplier[1], _m2 = multiplier[2];
+        private readonly float _o0 = offset[0], _o1 = offset[1], _o2 = offset[2];
+
+        public void Write(int i0, int i1, int i2, float s0, float s1, float s2)
+        {
+            _destination[i0] = (s0 * _m0) + _o0;
+            _destination[i1] = (s1 * _m1) + _o1;
+            _destination[i2] = (s2 * _m2) + _o2;
+        }
+    }
+
+    /// <summary>uint8 tensor: the pixel value rounded.</summary>
+    private readonly ref struct ByteSink(Span<byte> destination) : IPixelSink
+    {
+        private readonly Span<byte> _destination = destination;
+
+        public void Write(int i0, int i1, int i2, float s0, float s1, float s2)
+        {
+            _destination[i0] = ToByte(s0);
+            _destination[i1] = ToByte(s1);
+            _destination[i2] = ToByte(s2);
+        }
+    }
+
+    /// <summary>int8 tensor: the pixel value rounded, minus 128.</summary>
+    private readonly ref struct SByteSink(Span<sbyte> destination) : IPixelSink
+    {
+        private readonly Span<sbyte> _destination = destination;
+
+        public void Write(int i0, int i1, int i2, float s0, float s1, float s2)
+        {
+            _destination[i0] = (sbyte)(ToByte(s0) - 128);
+            _destination[i1] = (sbyte)(ToByte(s1) - 128);
+            _destination[i2] = (sbyte)(ToByte(s2) - 128);
+        }
+    }
+
+    /// <summary>Rounds a value already clamped to 0–255 to the nearest pixel value (halves away from zero).</summary>
+    private static byte ToByte(float value) => (byte)MathF.Round(value, MidpointRounding.AwayFromZero);
 
     /// <summary>Per-output-pixel taps along one axis: which source pixels and with which weights.</summary>
     private readonly struct AxisFilter

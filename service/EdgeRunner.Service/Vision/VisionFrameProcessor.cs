@@ -11,7 +11,7 @@ internal readonly record struct FrameTimings(double PreprocessMilliseconds, doub
 
 /// <summary>
 /// The per-frame work shared by the daemon's pipelines and the <c>evaluate</c> command:
-/// preprocess into the session's input, run, decode into the head. Owns the model session.
+/// preprocess into the session's input (float32, uint8 or int8), run, decode into the head. Owns the model session.
 /// </summary>
 internal sealed class VisionFrameProcessor(ModelSession model, ImagePreprocessor preprocessor, IVisionHead head) : IDisposable
 {
@@ -25,7 +25,12 @@ internal sealed class VisionFrameProcessor(ModelSession model, ImagePreprocessor
     {
         var start = Stopwatch.GetTimestamp();
         var view = new ImageView(frame.Pixels, frame.Width, frame.Height, frame.Stride, ToImageFormat(frame.PixelFormat));
-        var mapping = preprocessor.Run(view, model.Input);
+        var mapping = model.InputElementType switch
+        {
+            InputElementType.UInt8 => preprocessor.Run(view, model.InputBytes),
+            InputElementType.Int8 => preprocessor.Run(view, model.InputSBytes),
+            _ => preprocessor.Run(view, model.Input),
+        };
         var preprocessed = Stopwatch.GetTimestamp();
         model.Run();
         var inferred = Stopwatch.GetTimestamp();
