@@ -34,7 +34,7 @@ public sealed record CsvSourceOptions
 /// parsed is skipped, counted and logged (rate-limited), and the replay goes on. Values that parse
 /// as NaN are passed through for the stream's own NaN policy to handle.
 /// </summary>
-public sealed partial class CsvSensorSource : ISensorSource
+public sealed partial class CsvSensorSource : IResumableSensorSource
 {
     private readonly CsvSourceOptions _options;
     private readonly TimeProvider _timeProvider;
@@ -49,6 +49,7 @@ public sealed partial class CsvSensorSource : ISensorSource
     private long _sampleIndex;
     private long _sampleIndexWithinPass;
     private double _firstSampleSeconds = double.NaN;
+    private double _fileFirstSeconds = double.NaN;
     private long _replayStartTimestamp;
     private double _loopOffsetSeconds;
     private double _lastSampleSeconds;
@@ -108,10 +109,27 @@ public sealed partial class CsvSensorSource : ISensorSource
             _startTime = _timeProvider.GetUtcNow();
         }
 
+        var firstIndex = _sampleIndex;
+        var (written, firstSeconds) = await ReadSamplesAsync(destination, cancellationToken).ConfigureAwait(false);
+        if (written > 0 && _options.Speed > 0)
+        {
+            // Deliver the block when its last sample would have been taken, at the replay speed.
+            var due = (_lastSampleSeconds - _firstSampleSeconds) / _options.Speed;
+            var elapsed = _timeProvider.GetElapsedTime(_replayStartTimestamp).TotalSeconds;
+            if (due > elapsed)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(due - elapsed), _timeProvider, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return new SensorBlock(written, _startTime + TimeSpan.FromSeconds(firstSeconds - (double.IsNaN(_firstSampleSeconds) ? 0 : _firstSampleSeconds)), firstIndex);
+    }
+
+    private async ValueTask<(int Written, double FirstSeconds)> ReadSamplesAsync(Memory<float> destination, CancellationToken cancellationToken)
+    {
         var channels = _channels.Length;
         var capacity = destination.Length / channels;
         var written = 0;
-        long firstIndex = _sampleIndex;
         double firstSeconds = 0;
         while (written < capacity)
         {
@@ -132,12 +150,18 @@ public sealed partial class CsvSensorSource : ISensorSource
                 continue;
             }
 
-            if (double.IsNaN(_firstSampleSeconds))
+            if (double.IsNaN(_fileFirstSeconds))
             {
-                _firstSampleSeconds = seconds;
+                _fileFirstSeconds = seconds;
             }
 
             seconds += _loopOffsetSeconds;
+            if (double.IsNaN(_firstSampleSeconds))
+            {
+                // First sample since the replay clock (re)started: pacing and block times count from it.
+                _firstSampleSeconds = seconds;
+            }
+
             _lastSampleSeconds = seconds;
             if (written == 0)
             {
@@ -148,18 +172,26 @@ public sealed partial class CsvSensorSource : ISensorSource
             _sampleIndex++;
         }
 
-        if (written > 0 && _options.Speed > 0)
+        return (written, firstSeconds);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SeekAsync(long sampleIndex, CancellationToken cancellationToken)
+    {
+        // Read and drop samples until the position is reached; the replay clock restarts at the next read.
+        var scratch = new float[_channels.Length * 256];
+        while (_sampleIndex < sampleIndex)
         {
-            // Deliver the block when its last sample would have been taken, at the replay speed.
-            var due = (_lastSampleSeconds - _firstSampleSeconds) / _options.Speed;
-            var elapsed = _timeProvider.GetElapsedTime(_replayStartTimestamp).TotalSeconds;
-            if (due > elapsed)
+            var want = (int)Math.Min(256, sampleIndex - _sampleIndex);
+            var (read, _) = await ReadSamplesAsync(scratch.AsMemory(0, want * _channels.Length), cancellationToken).ConfigureAwait(false);
+            if (read == 0)
             {
-                await Task.Delay(TimeSpan.FromSeconds(due - elapsed), _timeProvider, cancellationToken).ConfigureAwait(false);
+                break;
             }
         }
 
-        return new SensorBlock(written, _startTime + TimeSpan.FromSeconds(firstSeconds - (double.IsNaN(_firstSampleSeconds) ? 0 : _firstSampleSeconds)), firstIndex);
+        _replayStartTimestamp = 0;
+        _firstSampleSeconds = double.NaN;
     }
 
     /// <inheritdoc />
@@ -203,7 +235,7 @@ public sealed partial class CsvSensorSource : ISensorSource
             }
 
             // Loop: time continues one sample period after the last sample.
-            _loopOffsetSeconds = _lastSampleSeconds + (1.0 / SampleRateHz) - _firstSampleSeconds;
+            _loopOffsetSeconds = _lastSampleSeconds + (1.0 / SampleRateHz) - _fileFirstSeconds;
             _sampleIndexWithinPass = 0;
             _reader.Dispose();
             _reader = null;

@@ -28,3 +28,13 @@ public interface ISensorSource : IAsyncDisposable
     /// </summary>
     ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A source that can resume at a given sample (a replay, a simulator): after a restart the stream
+/// continues where its checkpoint left off instead of from the beginning.
+/// </summary>
+public interface IResumableSensorSource : ISensorSource
+{
+    /// <summary>Skips forward so that the next read starts at sample <paramref name="sampleIndex"/> (counted from the start).</summary>
+    ValueTask SeekAsync(long sampleIndex, CancellationToken cancellationToken);
+}

@@ -8,7 +8,7 @@ namespace EdgeRunner.Hardware.Sensors;
 /// delivering blocks at the real sample rate (or as fast as asked when not paced, for evaluation).
 /// The true machine state of the last block is available for evaluation; it never reaches a model.
 /// </summary>
-public sealed class SimulatedVibrationSource : ISensorSource
+public sealed class SimulatedVibrationSource : IResumableSensorSource
 {
     private static readonly string[] AxisNames = ["ax", "ay", "az"];
 
@@ -18,6 +18,7 @@ public sealed class SimulatedVibrationSource : ISensorSource
     private readonly int _blockSamples;
     private readonly MachineState[] _truth;
     private DateTimeOffset _start;
+    private bool _started;
     private int _lastSamples;
 
     /// <summary>Creates the source; <paramref name="paced"/> false reads as fast as the caller asks.</summary>
@@ -55,15 +56,33 @@ public sealed class SimulatedVibrationSource : ISensorSource
         }
 
         var first = _simulator.SampleIndex;
-        if (first == 0)
+        if (!_started)
         {
-            _start = _timeProvider.GetUtcNow();
+            // Time of sample 0, also when the stream resumed at a later sample.
+            _start = _timeProvider.GetUtcNow() - TimeSpan.FromSeconds(first / _simulator.SampleRateHz);
+            _started = true;
         }
 
         _simulator.ReadInterleaved(destination.Span[..(samples * 3)], _truth.AsSpan(0, samples));
         _lastSamples = samples;
         // Sample times follow the sample clock, not the wake-up time, so windows are exact.
         return new SensorBlock(samples, _start + TimeSpan.FromSeconds(first / _simulator.SampleRateHz), first);
+    }
+
+    /// <inheritdoc />
+    public ValueTask SeekAsync(long sampleIndex, CancellationToken cancellationToken)
+    {
+        // The simulator is a deterministic generator: run it forward and discard (200 Hz × hours is cheap).
+        var scratch = new float[3 * 1024];
+        var truth = new MachineState[1024];
+        while (_simulator.SampleIndex < sampleIndex)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var n = (int)Math.Min(1024, sampleIndex - _simulator.SampleIndex);
+            _simulator.ReadInterleaved(scratch.AsSpan(0, 3 * n), truth.AsSpan(0, n));
+        }
+
+        return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc />

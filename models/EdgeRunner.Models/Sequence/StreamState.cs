@@ -22,8 +22,8 @@ public sealed class StreamState
     /// <summary>The stream this state belongs to.</summary>
     public string StreamId { get; }
 
-    /// <summary>Steps run since creation or the last <see cref="Reset"/>.</summary>
-    public long Steps { get; internal set; }
+    /// <summary>Steps run since creation or the last <see cref="Reset"/> (set when a checkpoint is restored).</summary>
+    public long Steps { get; set; }
 
     /// <summary>Number of state tensors.</summary>
     public int Count => _buffers.Length;

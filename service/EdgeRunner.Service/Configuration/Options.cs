@@ -433,3 +433,15 @@ public sealed class SensorSourceOptions
     /// <summary>Csv: start again at the end.</summary>
     public bool Loop { get; set; } = true;
 }
+
+/// <summary>Section <c>State</c>: where stateful streams keep their checkpoints.</summary>
+public sealed class StateOptions
+{
+    public const string SectionName = "State";
+
+    /// <summary>Folder for per-stream state checkpoints; empty disables checkpoints (state starts fresh at every start).</summary>
+    public string Directory { get; set; } = string.Empty;
+
+    /// <summary>Seconds between periodic checkpoints of each stream (one is always written on a clean stop).</summary>
+    public double CheckpointIntervalSeconds { get; set; } = 60;
+}

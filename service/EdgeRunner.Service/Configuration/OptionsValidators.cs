@@ -346,3 +346,18 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
         return e.ToResult();
     }
 }
+
+internal sealed class StateOptionsValidator : IValidateOptions<StateOptions>
+{
+    public ValidateOptionsResult Validate(string? name, StateOptions options)
+    {
+        var e = new ValidationErrors();
+        e.Positive("State:CheckpointIntervalSeconds", options.CheckpointIntervalSeconds);
+        if (!string.IsNullOrEmpty(options.Directory) && File.Exists(options.Directory))
+        {
+            e.Add("State:Directory", $"'{options.Directory}' is a file, not a folder");
+        }
+
+        return e.ToResult();
+    }
+}

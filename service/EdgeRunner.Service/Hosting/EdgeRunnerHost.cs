@@ -23,7 +23,7 @@ public static class EdgeRunnerHost
     public const string EnvironmentPrefix = "EDGERUNNER__";
 
     private static readonly string[] Sections =
-        [DeviceOptions.SectionName, MqttOptions.SectionName, ModelsOptions.SectionName, CamerasOptions.SectionName, SensorsOptions.SectionName, "Logging"];
+        [DeviceOptions.SectionName, MqttOptions.SectionName, ModelsOptions.SectionName, CamerasOptions.SectionName, SensorsOptions.SectionName, StateOptions.SectionName, "Logging"];
 
     /// <summary>Builds the layered configuration. Throws <see cref="StartupException"/> for an unreadable or malformed file.</summary>
     public static IConfigurationRoot BuildConfiguration(string? configFile, IEnumerable<string> overrides)
@@ -67,6 +67,7 @@ public static class EdgeRunnerHost
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(ModelsOptions.SectionName), typeof(ModelsOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(CamerasOptions.SectionName), typeof(CamerasOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(SensorsOptions.SectionName), typeof(SensorsOptions), errors);
+        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(StateOptions.SectionName), typeof(StateOptions), errors);
         if (errors.Count > 0)
         {
             return errors;
@@ -78,6 +79,7 @@ public static class EdgeRunnerHost
         Resolve<ModelsOptions>(services, errors);
         Resolve<CamerasOptions>(services, errors);
         Resolve<SensorsOptions>(services, errors);
+        Resolve<StateOptions>(services, errors);
         return errors;
     }
 
@@ -109,6 +111,8 @@ public static class EdgeRunnerHost
         AddOptions<ModelsOptions, ModelsOptionsValidator>(services, configuration, ModelsOptions.SectionName);
         AddOptions<CamerasOptions, CamerasOptionsValidator>(services, configuration, CamerasOptions.SectionName);
         AddOptions<SensorsOptions, SensorsOptionsValidator>(services, configuration, SensorsOptions.SectionName);
+        AddOptions<StateOptions, StateOptionsValidator>(services, configuration, StateOptions.SectionName);
+        services.PostConfigure<StateOptions>(o => o.Directory = string.IsNullOrEmpty(o.Directory) ? o.Directory : Path.GetFullPath(o.Directory));
         services.PostConfigure<ModelsOptions>(PathResolver.ResolveModels);
         services.PostConfigure<CamerasOptions>(PathResolver.ResolveCameras);
         services.PostConfigure<SensorsOptions>(PathResolver.ResolveSensors);

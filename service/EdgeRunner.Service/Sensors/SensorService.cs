@@ -14,9 +14,10 @@ namespace EdgeRunner.Service.Sensors;
 /// stateful model (state kept per stream) → MQTT. Streams of the same model share one loaded
 /// session; each stream owns its state. Models load (and fail) in <see cref="UnitHostService{TUnit}.Prepare"/>.
 /// </summary>
-internal sealed class SensorService : UnitHostService<StreamRunner>
+internal sealed partial class SensorService : UnitHostService<StreamRunner>
 {
     private readonly SensorsOptions _sensors;
+    private readonly StateOptions _state;
     private readonly ModelCatalog _catalog;
     private readonly DeviceOptions _device;
     private readonly IResultPublisher _publisher;
@@ -27,6 +28,7 @@ internal sealed class SensorService : UnitHostService<StreamRunner>
 
     public SensorService(
         IOptions<SensorsOptions> sensors,
+        IOptions<StateOptions> state,
         ModelCatalog catalog,
         IOptions<DeviceOptions> device,
         IResultPublisher publisher,
@@ -36,6 +38,7 @@ internal sealed class SensorService : UnitHostService<StreamRunner>
         : base(loggerFactory.CreateLogger<SensorService>())
     {
         _sensors = sensors.Value;
+        _state = state.Value;
         _catalog = catalog;
         _device = device.Value;
         _publisher = publisher;
@@ -105,9 +108,34 @@ internal sealed class SensorService : UnitHostService<StreamRunner>
                 _topics.SensorResult(streamId),
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,
-                _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"));
+                _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"),
+                Checkpointing(streamId, processor, model.Sha256));
         }
 
+    }
+
+    /// <summary>Restores the stream's checkpoint when there is one for this exact model; says why not otherwise.</summary>
+    private StreamCheckpointing? Checkpointing(string streamId, SensorStreamProcessor processor, string modelSha256)
+    {
+        if (string.IsNullOrEmpty(_state.Directory))
+        {
+            return null;
+        }
+
+        Directory.CreateDirectory(_state.Directory);
+        var path = StreamCheckpoint.PathFor(_state.Directory, streamId);
+        long resume = 0;
+        if (StreamCheckpoint.TryRead(path, modelSha256, processor.State, out var position, out var reason))
+        {
+            resume = position;
+            LogRestored(Logger, streamId, processor.State.Steps, path);
+        }
+        else if (File.Exists(path))
+        {
+            LogNotRestored(Logger, streamId, path, reason);
+        }
+
+        return new StreamCheckpointing(path, TimeSpan.FromSeconds(_state.CheckpointIntervalSeconds), resume);
     }
 
     protected override Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken) => unit.RunAsync(cancellationToken);
@@ -167,4 +195,10 @@ internal sealed class SensorService : UnitHostService<StreamRunner>
             throw new StartupException($"{owner}: {ex.Message}", StartupException.ConfigError, ex);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: state restored at step {Steps} from {Path}")]
+    private static partial void LogRestored(ILogger logger, string streamId, long steps, string path);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: checkpoint {Path} not used ({Reason}); the state starts fresh")]
+    private static partial void LogNotRestored(ILogger logger, string streamId, string path, string reason);
 }

@@ -22,6 +22,9 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly double _modelRateHz;
+    private readonly StreamCheckpointing? _checkpointing;
+    private long _sourceSamples;
+    private long _lastCheckpoint;
     private readonly LinearResampler? _resampler;
     private readonly float[] _block;
     private readonly float[] _resampled;
@@ -43,9 +46,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         string topic,
         TimeSpan logInterval,
         TimeProvider timeProvider,
-        ILogger logger)
+        ILogger logger,
+        StreamCheckpointing? checkpointing = null)
     {
         _streamId = streamId;
+        _checkpointing = checkpointing;
         _source = source;
         _processor = processor;
         _modelRateHz = modelRateHz;
@@ -79,6 +84,20 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         LogStarted(_logger, _streamId, _source.Description, _processor.Model.Id, _topic);
         var channels = _processor.Channels;
         var chunk = _processor.ChunkSamples;
+        _lastCheckpoint = _timeProvider.GetTimestamp();
+        if (_checkpointing is { ResumeSourceSamples: > 0 } resume)
+        {
+            // Continue where the checkpoint left off: the same step numbers, and for a replayable
+            // source the same samples (a live sensor simply goes on).
+            _steps = _processor.State.Steps;
+            _modelSampleIndex = _steps * chunk;
+            _sourceSamples = resume.ResumeSourceSamples;
+            if (_source is IResumableSensorSource resumable)
+            {
+                await resumable.SeekAsync(resume.ResumeSourceSamples, cancellationToken);
+            }
+        }
+
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -107,17 +126,47 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                     Append(_resampled.AsSpan(0, produced * channels));
                 }
 
+                _sourceSamples += block.Samples;
                 while (_pendingSamples >= chunk)
                 {
                     Step(_pending.AsSpan(0, chunk * channels));
                     _pending.AsSpan(chunk * channels, (_pendingSamples - chunk) * channels).CopyTo(_pending);
                     _pendingSamples -= chunk;
                 }
+
+                if (_checkpointing is not null && _timeProvider.GetElapsedTime(_lastCheckpoint) >= _checkpointing.Interval)
+                {
+                    Checkpoint();
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Stopping.
+        }
+        finally
+        {
+            // On stop or end: the state survives a restart.
+            if (_checkpointing is not null)
+            {
+                Checkpoint();
+            }
+        }
+    }
+
+    private void Checkpoint()
+    {
+        _lastCheckpoint = _timeProvider.GetTimestamp();
+        // Samples waiting for the next chunk are not in the state yet: resume from the first of them.
+        var ratio = _resampler?.Ratio ?? 1.0;
+        var position = _sourceSamples - (long)Math.Round(_pendingSamples / ratio);
+        try
+        {
+            StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogCheckpointFailed(_logger, _streamId, _checkpointing!.Path, ex.Message);
         }
     }
 
@@ -163,6 +212,12 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId} step {Sequence}: {Label} {Score:0.000} ({LatencyMs:0.00} ms)")]
     private static partial void LogResult(ILogger logger, string streamId, long sequence, string label, float score, double latencyMs);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: cannot write checkpoint {Path}: {Reason}")]
+    private static partial void LogCheckpointFailed(ILogger logger, string streamId, string path, string reason);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: source ended")]
     private static partial void LogSourceEnded(ILogger logger, string streamId);
 }
+
+/// <summary>Where and how often a stream checkpoints its state, and where a restored checkpoint resumes.</summary>
+internal sealed record StreamCheckpointing(string Path, TimeSpan Interval, long ResumeSourceSamples);

@@ -1,0 +1,117 @@
+using EdgeRunner.Models.Sequence;
+
+namespace EdgeRunner.Service.Sensors;
+
+/// <summary>
+/// A stream's recurrent state on disk: the model's SHA-256 (state is only meaningful for the exact
+/// model that produced it), the steps run, the source position, and each state tensor. Written to a
+/// temporary file and renamed over the old one, so a crash mid-write never leaves a torn checkpoint.
+/// </summary>
+internal static class StreamCheckpoint
+{
+    private const int Magic = 0x4B435245; // "ERCK"
+    private const int Version = 1;
+
+    public static string PathFor(string directory, string streamId) => System.IO.Path.Combine(directory, $"{streamId}.state");
+
+    public static void Write(string path, string modelSha256, StreamState state, long sourceSamples)
+    {
+        var temporary = path + ".tmp";
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        using (var writer = new BinaryWriter(stream))
+        {
+            writer.Write(Magic);
+            writer.Write(Version);
+            writer.Write(modelSha256);
+            writer.Write(state.StreamId);
+            writer.Write(state.Steps);
+            writer.Write(sourceSamples);
+            writer.Write(state.Count);
+            for (var p = 0; p < state.Count; p++)
+            {
+                var tensor = state.Tensor(p);
+                writer.Write(tensor.Length);
+                foreach (var value in tensor)
+                {
+                    writer.Write(value);
+                }
+            }
+
+            writer.Flush();
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>Restores <paramref name="state"/> from <paramref name="path"/>; returns why not when it cannot (missing, other model, other shape, damaged).</summary>
+    public static bool TryRead(string path, string modelSha256, StreamState state, out long sourceSamples, out string reason)
+    {
+        sourceSamples = 0;
+        if (!File.Exists(path))
+        {
+            reason = "no checkpoint";
+            return false;
+        }
+
+        try
+        {
+            using var reader = new BinaryReader(File.OpenRead(path));
+            if (reader.ReadInt32() != Magic || reader.ReadInt32() != Version)
+            {
+                reason = "not a checkpoint of this version";
+                return false;
+            }
+
+            var sha = reader.ReadString();
+            if (!string.Equals(sha, modelSha256, StringComparison.OrdinalIgnoreCase))
+            {
+                reason = $"written for model sha256 {sha[..Math.Min(12, sha.Length)]}…, running {modelSha256[..12]}…";
+                return false;
+            }
+
+            _ = reader.ReadString();
+            var steps = reader.ReadInt64();
+            var position = reader.ReadInt64();
+            var count = reader.ReadInt32();
+            if (count != state.Count)
+            {
+                reason = $"{count} state tensors, the model has {state.Count}";
+                return false;
+            }
+
+            var restored = new float[count][];
+            for (var p = 0; p < count; p++)
+            {
+                var length = reader.ReadInt32();
+                if (length != state.Tensor(p).Length)
+                {
+                    reason = $"state tensor {p} has {length} values, the model's has {state.Tensor(p).Length}";
+                    return false;
+                }
+
+                restored[p] = new float[length];
+                for (var i = 0; i < length; i++)
+                {
+                    restored[p][i] = reader.ReadSingle();
+                }
+            }
+
+            // Only now that everything was read: a damaged file leaves the state untouched.
+            for (var p = 0; p < count; p++)
+            {
+                restored[p].CopyTo(state.Tensor(p));
+            }
+
+            state.Steps = steps;
+            sourceSamples = position;
+            reason = string.Empty;
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or EndOfStreamException or UnauthorizedAccessException)
+        {
+            reason = $"unreadable: {ex.Message}";
+            return false;
+        }
+    }
+}

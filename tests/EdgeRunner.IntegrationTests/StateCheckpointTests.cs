@@ -1,0 +1,103 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EdgeRunner.IntegrationTests.Infrastructure;
+using EdgeRunner.Service;
+using Microsoft.Extensions.Hosting;
+
+namespace EdgeRunner.IntegrationTests;
+
+/// <summary>Stateful streams survive a daemon restart: the state is checkpointed on stop and restored on start.</summary>
+public sealed class StateCheckpointTests
+{
+    private const int Steps = 14;
+
+    private static string Config(int brokerPort, string deviceId, string stateDirectory) => TestConfig.Write(new JsonObject
+    {
+        ["Device"] = new JsonObject { ["Id"] = deviceId },
+        ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = brokerPort },
+        ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+        ["Sensors"] = new JsonObject { ["press"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 31 } } },
+        ["State"] = new JsonObject { ["Directory"] = stateDirectory },
+    });
+
+    /// <summary>Runs the daemon until step <paramref name="untilSeq"/> is published; returns seq → probabilities.</summary>
+    private static async Task<Dictionary<long, double[]>> RunUntilAsync(int brokerPort, string deviceId, string config, long untilSeq, CancellationToken ct)
+    {
+        await using var probe = await MqttProbe.ConnectAsync(brokerPort, $"edgerunner/{deviceId}/sensors/press/result", TimeSpan.FromSeconds(5), ct);
+        var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
+        using var host = EdgeRunnerHost.Build(configuration);
+        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
+        await host.StartAsync(ct);
+        await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= untilSeq, TimeSpan.FromSeconds(60), ct);
+        await host.StopAsync(ct);
+        await Task.Delay(200, ct); // let the last drained messages arrive
+        return probe.Seen
+            .Select(m => JsonDocument.Parse(m.Payload).RootElement)
+            .ToDictionary(
+                r => r.GetProperty("seq").GetInt64(),
+                r => r.GetProperty("probabilities").EnumerateObject().Select(p => p.Value.GetDouble()).ToArray());
+    }
+
+    [Fact]
+    public async Task Outputs_after_a_restart_continue_as_if_the_daemon_never_stopped()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var root = Directory.CreateTempSubdirectory("edgerunner-state-").FullName;
+        try
+        {
+            var id = "ckpt-" + Guid.NewGuid().ToString("N")[..8];
+            var uninterrupted = await RunUntilAsync(broker.Port, id + "-a", Config(broker.Port, id + "-a", Path.Combine(root, "a")), Steps, ct);
+
+            var stateB = Path.Combine(root, "b");
+            var configB = Config(broker.Port, id + "-b", stateB);
+            var first = await RunUntilAsync(broker.Port, id + "-b", configB, Steps / 2, ct);
+            Assert.True(File.Exists(Path.Combine(stateB, "press.state")), "a checkpoint is written on stop");
+            var second = await RunUntilAsync(broker.Port, id + "-b", configB, Steps, ct);
+
+            // No step repeated or skipped across the restart, and the same outputs as without it.
+            Assert.Equal(first.Keys.Max() + 1, second.Keys.Min());
+            foreach (var (seq, probabilities) in first.Concat(second).Where(kv => kv.Key <= Steps))
+            {
+                Assert.True(uninterrupted.TryGetValue(seq, out var expected), $"uninterrupted run has step {seq}");
+                var difference = probabilities.Zip(expected, (x, y) => Math.Abs(x - y)).Max();
+                Assert.True(difference <= 1e-5, $"step {seq}: max |Δ| {difference}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_checkpoint_of_another_model_is_not_restored()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var state = Directory.CreateTempSubdirectory("edgerunner-state-").FullName;
+        try
+        {
+            var id = "ckpt-" + Guid.NewGuid().ToString("N")[..8];
+            var config = Config(broker.Port, id, state);
+            await RunUntilAsync(broker.Port, id, config, 2, ct);
+
+            // Pretend the checkpoint came from another model: overwrite its recorded SHA-256.
+            var path = Path.Combine(state, "press.state");
+            var bytes = await File.ReadAllBytesAsync(path, ct);
+            var sha = System.Text.Encoding.UTF8.GetBytes(BundledModels.Load("vibration-lstm").Sha256);
+            var at = bytes.AsSpan().IndexOf(sha);
+            Assert.True(at > 0);
+            bytes[at] = (byte)(bytes[at] == (byte)'0' ? '1' : '0');
+            await File.WriteAllBytesAsync(path, bytes, ct);
+
+            var restarted = await RunUntilAsync(broker.Port, id, config, 0, ct);
+
+            Assert.Equal(0, restarted.Keys.Min()); // started fresh at step 0
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+}
