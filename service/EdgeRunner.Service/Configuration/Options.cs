@@ -404,6 +404,31 @@ public sealed class SensorStreamOptions
 
     /// <summary>Where samples come from.</summary>
     public SensorSourceOptions Source { get; set; } = new();
+
+    /// <summary>What to do with a sample that is NaN, infinite or outside [<see cref="MinValue"/>, <see cref="MaxValue"/>]: Hold (repeat the channel's last good value), Drop (skip the sample) or Reset (start the stream's state afresh). Always counted.</summary>
+    public InvalidSamplePolicy InvalidSamples { get; set; } = InvalidSamplePolicy.Hold;
+
+    /// <summary>Smallest valid value of any channel (in the source's units).</summary>
+    public double MinValue { get; set; } = double.MinValue;
+
+    /// <summary>Largest valid value of any channel.</summary>
+    public double MaxValue { get; set; } = double.MaxValue;
+
+    /// <summary>A jump in the samples' timestamps larger than this resets the stream's state (logged, counted); 0 = never.</summary>
+    public double GapResetSeconds { get; set; } = 5;
+}
+
+/// <summary>How a stream treats invalid samples.</summary>
+public enum InvalidSamplePolicy
+{
+    /// <summary>Replace the invalid value with the channel's last good value.</summary>
+    Hold,
+
+    /// <summary>Skip the whole sample.</summary>
+    Drop,
+
+    /// <summary>Reset the stream's recurrent state and continue from the next good sample.</summary>
+    Reset,
 }
 
 /// <summary><c>Sensors:{id}:Source</c>.</summary>

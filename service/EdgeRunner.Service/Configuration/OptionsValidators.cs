@@ -322,6 +322,12 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
             }
 
             e.Range($"{key}:Source:SampleRateHz", stream.Source.SampleRateHz, 0, 1_000_000);
+            e.Range($"{key}:GapResetSeconds", stream.GapResetSeconds, 0, 1e9);
+            if (!(stream.MinValue < stream.MaxValue))
+            {
+                e.Add($"{key}:MinValue", $"must be smaller than {key}:MaxValue");
+            }
+
             if (stream.Source.Kind == SensorSourceKind.Csv)
             {
                 if (string.IsNullOrWhiteSpace(stream.Source.Path) || !File.Exists(stream.Source.Path))

@@ -21,6 +21,8 @@ internal sealed class SensorResultWriter : IDisposable
     private static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
     private static readonly JsonEncodedText Probabilities = JsonEncodedText.Encode("probabilities");
     private static readonly JsonEncodedText Steps = JsonEncodedText.Encode("state_steps");
+    private static readonly JsonEncodedText InvalidSamples = JsonEncodedText.Encode("invalid_samples");
+    private static readonly JsonEncodedText StateResets = JsonEncodedText.Encode("state_resets");
     private static readonly JsonEncodedText Latency = JsonEncodedText.Encode("latency_ms");
 
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
@@ -42,7 +44,7 @@ internal sealed class SensorResultWriter : IDisposable
     public void Dispose() => _writer.Dispose();
 
     /// <summary>Writes the payload; valid until the next call.</summary>
-    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SensorStreamProcessor processor, double latencyMs)
+    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SensorStreamProcessor processor, double latencyMs, long invalidSamples = 0, long stateResets = 0)
     {
         _buffer.ResetWrittenCount();
         _writer.Reset(_buffer);
@@ -71,6 +73,8 @@ internal sealed class SensorResultWriter : IDisposable
 
         w.WriteEndObject();
         w.WriteNumber(Steps, processor.State.Steps);
+        w.WriteNumber(InvalidSamples, invalidSamples);
+        w.WriteNumber(StateResets, stateResets);
         w.WriteNumber(Latency, Math.Round(latencyMs, 3));
         w.WriteEndObject();
         w.Flush();

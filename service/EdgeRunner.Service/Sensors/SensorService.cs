@@ -109,7 +109,12 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,
                 _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"),
-                Checkpointing(streamId, processor, model.Sha256));
+                Checkpointing(streamId, processor, model.Sha256),
+                new SampleValidation(
+                    options.InvalidSamples,
+                    (float)Math.Max(options.MinValue, float.MinValue),
+                    (float)Math.Min(options.MaxValue, float.MaxValue),
+                    options.GapResetSeconds));
         }
 
     }

@@ -23,6 +23,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly double _modelRateHz;
     private readonly StreamCheckpointing? _checkpointing;
+    private readonly SampleValidation _validation;
+    private readonly float[] _lastGood;
+    private DateTimeOffset _expectedNextSample;
+    private long _invalidSamples;
+    private long _stateResets;
     private long _sourceSamples;
     private long _lastCheckpoint;
     private readonly LinearResampler? _resampler;
@@ -47,10 +52,13 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         TimeSpan logInterval,
         TimeProvider timeProvider,
         ILogger logger,
-        StreamCheckpointing? checkpointing = null)
+        StreamCheckpointing? checkpointing = null,
+        SampleValidation? validation = null)
     {
         _streamId = streamId;
         _checkpointing = checkpointing;
+        _validation = validation ?? SampleValidation.Default;
+        _lastGood = new float[processor.Channels];
         _source = source;
         _processor = processor;
         _modelRateHz = modelRateHz;
@@ -114,8 +122,14 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                     _streamStart = block.FirstSampleTime;
                     _started = true;
                 }
+                else if (_validation.GapResetSeconds > 0 && (block.FirstSampleTime - _expectedNextSample).TotalSeconds > _validation.GapResetSeconds)
+                {
+                    ResetStream($"a {(block.FirstSampleTime - _expectedNextSample).TotalSeconds:0.0} s gap in the samples");
+                }
 
-                var input = _block.AsSpan(0, block.Samples * channels);
+                _expectedNextSample = block.FirstSampleTime + TimeSpan.FromSeconds(block.Samples / _source.SampleRateHz);
+                var kept = Sanitize(_block.AsSpan(0, block.Samples * channels));
+                var input = _block.AsSpan(0, kept * channels);
                 if (_resampler is null)
                 {
                     Append(input);
@@ -154,6 +168,72 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         }
     }
 
+    /// <summary>Applies the invalid-sample policy in place; returns how many samples remain.</summary>
+    private int Sanitize(Span<float> samples)
+    {
+        var channels = _processor.Channels;
+        var count = samples.Length / channels;
+        var kept = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var sample = samples.Slice(i * channels, channels);
+            var valid = true;
+            foreach (var v in sample)
+            {
+                valid &= float.IsFinite(v) && v >= _validation.MinValue && v <= _validation.MaxValue;
+            }
+
+            if (!valid)
+            {
+                _invalidSamples++;
+                if (_invalidSamples <= 10 || _invalidSamples % 1000 == 0)
+                {
+                    LogInvalidSample(_logger, _streamId, _invalidSamples, _validation.Policy.ToString());
+                }
+
+                switch (_validation.Policy)
+                {
+                    case Configuration.InvalidSamplePolicy.Drop:
+                        continue;
+                    case Configuration.InvalidSamplePolicy.Reset:
+                        ResetStream("an invalid sample");
+                        continue;
+                    default:
+                        // Hold: each bad channel repeats its last good value (0 before the first).
+                        for (var c = 0; c < channels; c++)
+                        {
+                            var v = sample[c];
+                            if (!(float.IsFinite(v) && v >= _validation.MinValue && v <= _validation.MaxValue))
+                            {
+                                sample[c] = _lastGood[c];
+                            }
+                        }
+
+                        break;
+                }
+            }
+
+            sample.CopyTo(_lastGood);
+            if (kept != i)
+            {
+                sample.CopyTo(samples.Slice(kept * channels, channels));
+            }
+
+            kept++;
+        }
+
+        return kept;
+    }
+
+    private void ResetStream(string reason)
+    {
+        _processor.State.Reset();
+        _pendingSamples = 0;
+        _resampler?.Reset();
+        _stateResets++;
+        LogStateReset(_logger, _streamId, reason, _stateResets);
+    }
+
     private void Checkpoint()
     {
         _lastCheckpoint = _timeProvider.GetTimestamp();
@@ -190,7 +270,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         var start = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
         _modelSampleIndex += _processor.ChunkSamples;
         var end = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
-        _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency));
+        _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency, _invalidSamples, _stateResets));
         MaybeLog(sequence, latency);
     }
 
@@ -212,6 +292,12 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId} step {Sequence}: {Label} {Score:0.000} ({LatencyMs:0.00} ms)")]
     private static partial void LogResult(ILogger logger, string streamId, long sequence, string label, float score, double latencyMs);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: invalid sample ({Count} so far), policy {Policy}")]
+    private static partial void LogInvalidSample(ILogger logger, string streamId, long count, string policy);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: state reset after {Reason} ({Count} resets so far)")]
+    private static partial void LogStateReset(ILogger logger, string streamId, string reason, long count);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: cannot write checkpoint {Path}: {Reason}")]
     private static partial void LogCheckpointFailed(ILogger logger, string streamId, string path, string reason);
 
@@ -221,3 +307,9 @@ internal sealed partial class StreamRunner : IAsyncDisposable
 
 /// <summary>Where and how often a stream checkpoints its state, and where a restored checkpoint resumes.</summary>
 internal sealed record StreamCheckpointing(string Path, TimeSpan Interval, long ResumeSourceSamples);
+
+/// <summary>What counts as a valid sample and what happens to the others.</summary>
+internal sealed record SampleValidation(Configuration.InvalidSamplePolicy Policy, float MinValue, float MaxValue, double GapResetSeconds)
+{
+    public static SampleValidation Default { get; } = new(Configuration.InvalidSamplePolicy.Hold, float.MinValue, float.MaxValue, 0);
+}

@@ -1,0 +1,89 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EdgeRunner.IntegrationTests.Infrastructure;
+using EdgeRunner.Service;
+using Microsoft.Extensions.Hosting;
+
+namespace EdgeRunner.IntegrationTests;
+
+/// <summary>Bad sensor input is counted and handled by policy; the stream and the daemon keep running.</summary>
+public sealed class SensorBadInputTests
+{
+    [Fact]
+    public async Task NaN_values_are_held_malformed_lines_skipped_and_a_timestamp_gap_resets_the_state()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var directory = Directory.CreateTempSubdirectory("edgerunner-bad-").FullName;
+        var csv = Path.Combine(directory, "machine.csv");
+        var text = new StringBuilder("t,ax,ay,az\n");
+        var random = new Random(5);
+        for (var i = 0; i < 2000; i++)
+        {
+            // 10 s at 200 Hz, then a 30 s hole in the recording, then 10 s more.
+            var t = (i / 200.0) + (i >= 1000 ? 30 : 0);
+            var value = i is 100 or 101 or 102 ? "NaN" : (0.05 * random.NextDouble()).ToString("0.0000", CultureInfo.InvariantCulture);
+            text.Append(CultureInfo.InvariantCulture, $"{t:0.000},{value},0.01,1.0\n");
+            if (i == 300)
+            {
+                text.Append("this line is not data\n");
+            }
+        }
+
+        await File.WriteAllTextAsync(csv, text.ToString(), ct);
+        try
+        {
+            await using var broker = await MosquittoBroker.StartAsync(ct);
+            var deviceId = "bad-" + Guid.NewGuid().ToString("N")[..8];
+            var config = TestConfig.Write(new JsonObject
+            {
+                ["Device"] = new JsonObject { ["Id"] = deviceId },
+                ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = broker.Port },
+                ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+                ["Sensors"] = new JsonObject
+                {
+                    ["replay"] = new JsonObject
+                    {
+                        ["Model"] = "lstm",
+                        ["InvalidSamples"] = "Hold",
+                        ["GapResetSeconds"] = 5,
+                        ["Source"] = new JsonObject
+                        {
+                            ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("ax", "ay", "az"),
+                            ["TimestampColumn"] = "t", ["Speed"] = 0, ["Loop"] = false,
+                        },
+                    },
+                },
+            });
+            await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/replay/result", TimeSpan.FromSeconds(5), ct);
+            var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
+            using var host = EdgeRunnerHost.Build(configuration);
+            await host.StartAsync(ct);
+
+            // 2000 good samples (one line skipped) = 40 steps of 50.
+            var results = new List<JsonElement>();
+            while (results.Count < 40)
+            {
+                var message = await probe.WaitForAsync(_ => true, TimeSpan.FromSeconds(60), ct);
+                results.Add(JsonDocument.Parse(message.Payload).RootElement);
+            }
+
+            await host.StopAsync(ct);
+
+            var last = results[^1];
+            Assert.Equal(3, last.GetProperty("invalid_samples").GetInt64());
+            Assert.Equal(1, last.GetProperty("state_resets").GetInt64());
+            // The state restarted at the gap: 20 steps before it, 20 after.
+            Assert.Equal(20, results[19].GetProperty("state_steps").GetInt64());
+            Assert.Equal(1, results[20].GetProperty("state_steps").GetInt64());
+            Assert.Equal(20, last.GetProperty("state_steps").GetInt64());
+            Assert.Equal(39, last.GetProperty("seq").GetInt64());
+            Assert.All(results, r => Assert.Equal(1.0, r.GetProperty("probabilities").EnumerateObject().Sum(p => p.Value.GetDouble()), 3));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}
