@@ -133,6 +133,12 @@ public sealed class ModelOptions
     /// <summary>ONNX Runtime intra-op threads (0 = its default).</summary>
     public int IntraOpThreads { get; set; }
 
+    /// <summary>Sequence models: most streams stepped together in one run.</summary>
+    public int MaxBatch { get; set; } = 64;
+
+    /// <summary>Sequence models: how long a step waits for other streams to join its batch (0 = batch only what is already waiting).</summary>
+    public double BatchWaitMilliseconds { get; set; }
+
     /// <summary>Image preprocessing (defaults when absent and there is no manifest).</summary>
     public PreprocessOptions? Preprocess { get; set; }
 

@@ -144,6 +144,8 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
             }
 
             e.Range($"{key}:IntraOpThreads", model.IntraOpThreads, 0, 1024);
+            e.Range($"{key}:MaxBatch", model.MaxBatch, 1, 4096);
+            e.Range($"{key}:BatchWaitMilliseconds", model.BatchWaitMilliseconds, 0, 10_000);
             e.Range($"{key}:DeviceId", model.DeviceId, 0, 64);
             if (model.Preprocess is { } p)
             {

@@ -24,7 +24,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     private readonly MqttTopics _topics;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
-    private readonly Dictionary<string, (SequenceModel Model, object Lock)> _models = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, (SequenceModel Model, object Lock, StepBatcher Batcher)> _models = new(StringComparer.OrdinalIgnoreCase);
 
     public SensorService(
         IOptions<SensorsOptions> sensors,
@@ -50,6 +50,9 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     /// <summary>The streams (for tests and metrics).</summary>
     internal IReadOnlyList<StreamRunner> Streams => Units;
 
+    /// <summary>One step batcher per loaded model (for tests and metrics).</summary>
+    internal IEnumerable<StepBatcher> Batchers => _models.Values.Select(m => m.Batcher);
+
     protected override IEnumerable<StreamRunner> CreateUnits()
     {
         foreach (var (streamId, options) in _sensors)
@@ -60,9 +63,9 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             }
 
             var resolved = _catalog.Get(options.Model);
-            var (model, modelLock) = GetModel(resolved, streamId);
+            var (model, modelLock, batcher) = GetModel(resolved, streamId);
             var manifest = resolved.Manifest!;
-            var processor = new SensorStreamProcessor(streamId, model, modelLock, manifest.Stream!, manifest.Labels);
+            var processor = new SensorStreamProcessor(streamId, model, modelLock, manifest.Stream!, manifest.Labels, batcher);
             var modelRate = manifest.Stream!.SampleRateHz;
             ISensorSource source;
             try
@@ -147,21 +150,22 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
     protected override string Describe(StreamRunner unit) => $"Sensor stream {unit.StreamId}";
 
-    protected override ValueTask DisposeSharedAsync()
+    protected override async ValueTask DisposeSharedAsync()
     {
-        foreach (var (model, _) in _models.Values)
+        foreach (var (model, _, batcher) in _models.Values)
         {
+            await batcher.DisposeAsync();
             model.Dispose();
         }
-
-        return ValueTask.CompletedTask;
     }
 
-    private (SequenceModel Model, object Lock) GetModel(ResolvedModel resolved, string streamId)
+    private (SequenceModel Model, object Lock, StepBatcher Batcher) GetModel(ResolvedModel resolved, string streamId)
     {
         if (!_models.TryGetValue(resolved.Id, out var loaded))
         {
-            loaded = (LoadModel(resolved, $"Sensors:{streamId}", _loggerFactory), new object());
+            var model = LoadModel(resolved, $"Sensors:{streamId}", _loggerFactory);
+            var batcher = new StepBatcher(model, resolved.Options.MaxBatch, TimeSpan.FromMilliseconds(resolved.Options.BatchWaitMilliseconds), _timeProvider);
+            loaded = (model, new object(), batcher);
             _models[resolved.Id] = loaded;
         }
 

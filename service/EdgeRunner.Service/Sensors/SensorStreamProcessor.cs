@@ -22,7 +22,10 @@ internal sealed class SensorStreamProcessor
     private readonly int _chunkSamples;
     private readonly bool _channelMajor;
 
-    public SensorStreamProcessor(string streamId, SequenceModel model, object modelLock, ManifestStreamInput stream, IReadOnlyList<string> labels)
+    private readonly StepBatcher? _batcher;
+    private readonly StepRequest _request;
+
+    public SensorStreamProcessor(string streamId, SequenceModel model, object modelLock, ManifestStreamInput stream, IReadOnlyList<string> labels, StepBatcher? batcher = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(stream);
@@ -59,6 +62,8 @@ internal sealed class SensorStreamProcessor
 
         // [channels, samples] (the demo LSTM) or [samples, channels]: decided by the model's own input shape.
         _channelMajor = ChannelMajor(stream, model);
+        _batcher = batcher;
+        _request = new StepRequest(State, _chunk, _result);
     }
 
     public string StreamId { get; }
@@ -81,8 +86,45 @@ internal sealed class SensorStreamProcessor
     /// <summary>Index of the largest value of the last result.</summary>
     public int TopClass { get; private set; }
 
-    /// <summary>Runs one step on <paramref name="interleaved"/> (exactly one chunk); returns milliseconds spent in the model.</summary>
+    /// <summary>Runs one step on <paramref name="interleaved"/> (exactly one chunk) right now; returns milliseconds spent in the model.</summary>
     public double Step(ReadOnlySpan<float> interleaved)
+    {
+        Normalize(interleaved);
+        var start = Stopwatch.GetTimestamp();
+        lock (_modelLock)
+        {
+            _model.Step(State, _chunk, _result);
+        }
+
+        var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        FindTop();
+        return elapsed;
+    }
+
+    /// <summary>
+    /// Runs one step, batched with the other streams of the model when a batcher is set; completes
+    /// with the milliseconds of the run it was part of.
+    /// </summary>
+    public ValueTask<double> StepAsync(ReadOnlySpan<float> interleaved)
+    {
+        if (_batcher is null)
+        {
+            return new ValueTask<double>(Step(interleaved));
+        }
+
+        Normalize(interleaved);
+        return AwaitBatchedAsync(_batcher.StepAsync(_request));
+    }
+
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<double> AwaitBatchedAsync(ValueTask<double> pending)
+    {
+        var milliseconds = await pending;
+        FindTop();
+        return milliseconds;
+    }
+
+    private void Normalize(ReadOnlySpan<float> interleaved)
     {
         for (var s = 0; s < _chunkSamples; s++)
         {
@@ -92,14 +134,10 @@ internal sealed class SensorStreamProcessor
                 _chunk[_channelMajor ? (c * _chunkSamples) + s : (s * _channels) + c] = v;
             }
         }
+    }
 
-        var start = Stopwatch.GetTimestamp();
-        lock (_modelLock)
-        {
-            _model.Step(State, _chunk, _result);
-        }
-
-        var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    private void FindTop()
+    {
         var best = 0;
         for (var i = 1; i < _result.Length; i++)
         {
@@ -110,7 +148,6 @@ internal sealed class SensorStreamProcessor
         }
 
         TopClass = best;
-        return elapsed;
     }
 
     private static bool ChannelMajor(ManifestStreamInput stream, SequenceModel model)

@@ -143,7 +143,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                 _sourceSamples += block.Samples;
                 while (_pendingSamples >= chunk)
                 {
-                    Step(_pending.AsSpan(0, chunk * channels));
+                    var latency = await _processor.StepAsync(_pending.AsSpan(0, chunk * channels));
+                    Publish(latency);
                     _pending.AsSpan(chunk * channels, (_pendingSamples - chunk) * channels).CopyTo(_pending);
                     _pendingSamples -= chunk;
                 }
@@ -262,9 +263,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         _pendingSamples += samples.Length / _processor.Channels;
     }
 
-    private void Step(ReadOnlySpan<float> interleaved)
+    private void Publish(double latency)
     {
-        var latency = _processor.Step(interleaved);
         var sequence = Interlocked.Increment(ref _steps) - 1;
         // Window times follow the model-rate sample clock from the stream's first sample.
         var start = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);

@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
+using EdgeRunner.Models.Sequence;
+
+namespace EdgeRunner.Service.Sensors;
+
+/// <summary>
+/// One step of one stream, waiting to be batched. Each stream owns one request and reuses it for
+/// every step (it awaits the previous step before submitting the next, so a stream is never twice in
+/// a batch); the request is its own awaitable, so a step allocates nothing.
+/// </summary>
+internal sealed class StepRequest(StreamState state, float[] chunk, float[] result) : IValueTaskSource<double>
+{
+    private ManualResetValueTaskSourceCore<double> _completion = new() { RunContinuationsAsynchronously = true };
+
+    public StreamState State => state;
+
+    public float[] Chunk => chunk;
+
+    public float[] Result => result;
+
+    public ValueTask<double> Start()
+    {
+        _completion.Reset();
+        return new ValueTask<double>(this, _completion.Version);
+    }
+
+    public void Complete(double milliseconds) => _completion.SetResult(milliseconds);
+
+    public void Fail(Exception exception) => _completion.SetException(exception);
+
+    public double GetResult(short token) => _completion.GetResult(token);
+
+    public ValueTaskSourceStatus GetStatus(short token) => _completion.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _completion.OnCompleted(continuation, state, token, flags);
+}
+
+/// <summary>
+/// Batches the steps of all streams of one model, as Triton's sequence batcher does: whatever steps
+/// are waiting (up to <c>maxBatch</c>, after an optional short wait for more) run in one ONNX Runtime
+/// call, each stream's state gathered along the model's batch axis and scattered back. Streams that
+/// arrive alone run alone. One worker per model, so the session is never used concurrently.
+/// </summary>
+internal sealed class StepBatcher : IAsyncDisposable
+{
+    private readonly SequenceModel _model;
+    private readonly int _maxBatch;
+    private readonly TimeSpan _maxWait;
+    private readonly TimeProvider _timeProvider;
+    private readonly Channel<StepRequest> _requests = Channel.CreateUnbounded<StepRequest>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly List<StepRequest> _batch = [];
+    private readonly List<StreamState> _states = [];
+    private readonly float[] _chunks;
+    private readonly float[] _results;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _worker;
+    private long _runs;
+    private long _steps;
+
+    public StepBatcher(SequenceModel model, int maxBatch, TimeSpan maxWait, TimeProvider timeProvider)
+    {
+        _model = model;
+        _maxBatch = maxBatch;
+        _maxWait = maxWait;
+        _timeProvider = timeProvider;
+        _chunks = new float[maxBatch * model.ChunkLength];
+        _results = new float[maxBatch * model.ResultLength];
+        _worker = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    /// <summary>ONNX Runtime calls made.</summary>
+    public long Runs => Interlocked.Read(ref _runs);
+
+    /// <summary>Stream steps run (Steps / Runs is the mean batch size).</summary>
+    public long Steps => Interlocked.Read(ref _steps);
+
+    /// <summary>Queues a step; completes with the milliseconds of the batched run it went into.</summary>
+    public ValueTask<double> StepAsync(StepRequest request)
+    {
+        var pending = request.Start();
+        if (!_requests.Writer.TryWrite(request))
+        {
+            request.Fail(new OperationCanceledException("The model's step batcher has stopped."));
+        }
+
+        return pending;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _requests.Writer.TryComplete();
+        await _stopping.CancelAsync();
+        try
+        {
+            await _worker;
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+
+        _stopping.Dispose();
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await BatchLoopAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Never leave a stream waiting on a dead worker: refuse new steps, fail the queued ones.
+            _requests.Writer.TryComplete(ex);
+            while (_requests.Reader.TryRead(out var request))
+            {
+                request.Fail(ex);
+            }
+
+            throw;
+        }
+    }
+
+    private async Task BatchLoopAsync(CancellationToken cancellationToken)
+    {
+        var reader = _requests.Reader;
+        while (await reader.WaitToReadAsync(cancellationToken))
+        {
+            if (_maxWait > TimeSpan.Zero && !(reader.CanCount && reader.Count >= _maxBatch))
+            {
+                // Give streams that are about to submit a moment to join this batch.
+                await Task.Delay(_maxWait, _timeProvider, cancellationToken);
+            }
+
+            _batch.Clear();
+            _states.Clear();
+            while (_batch.Count < _maxBatch && reader.TryRead(out var request))
+            {
+                request.Chunk.CopyTo(_chunks, _batch.Count * _model.ChunkLength);
+                _batch.Add(request);
+                _states.Add(request.State);
+            }
+
+            var count = _batch.Count;
+            var start = Stopwatch.GetTimestamp();
+            try
+            {
+                _model.StepBatch(_states, _chunks.AsSpan(0, count * _model.ChunkLength), _results.AsSpan(0, count * _model.ResultLength));
+            }
+            catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or ArgumentException)
+            {
+                foreach (var request in _batch)
+                {
+                    request.Fail(ex);
+                }
+
+                continue;
+            }
+
+            var milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            Interlocked.Increment(ref _runs);
+            Interlocked.Add(ref _steps, count);
+            for (var i = 0; i < count; i++)
+            {
+                _results.AsSpan(i * _model.ResultLength, _model.ResultLength).CopyTo(_batch[i].Result);
+                _batch[i].Complete(milliseconds);
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EdgeRunner.IntegrationTests.Infrastructure;
+using EdgeRunner.Service;
+using EdgeRunner.Service.Sensors;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace EdgeRunner.IntegrationTests;
+
+/// <summary>Streams of one model are stepped together in one run, and none sees another's state.</summary>
+public sealed class SensorBatchingTests
+{
+    private const int Steps = 10;
+
+    private static async Task<(Dictionary<long, double[]> Results, long Runs, long StreamSteps)> RunAsync(int brokerPort, int streams, CancellationToken ct)
+    {
+        var deviceId = "batch-" + Guid.NewGuid().ToString("N")[..8];
+        var sensors = new JsonObject();
+        for (var i = 0; i < streams; i++)
+        {
+            // Stream "m3" is the same machine (seed 303) whatever else runs beside it.
+            sensors[$"m{i + 3 - Math.Min(3, streams - 1)}"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 300 + i + 3 - Math.Min(3, streams - 1) } };
+        }
+
+        var config = TestConfig.Write(new JsonObject
+        {
+            ["Device"] = new JsonObject { ["Id"] = deviceId },
+            ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = brokerPort },
+            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm"), ["BatchWaitMilliseconds"] = 40 } },
+            ["Sensors"] = sensors,
+        });
+        await using var probe = await MqttProbe.ConnectAsync(brokerPort, $"edgerunner/{deviceId}/sensors/m3/result", TimeSpan.FromSeconds(5), ct);
+        var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
+        using var host = EdgeRunnerHost.Build(configuration);
+        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
+        await host.StartAsync(ct);
+        await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= Steps, TimeSpan.FromSeconds(60), ct);
+        var batcher = Assert.Single(host.Services.GetRequiredService<SensorService>().Batchers);
+        var (runs, streamSteps) = (batcher.Runs, batcher.Steps);
+        await host.StopAsync(ct);
+        var results = probe.Seen
+            .Select(m => JsonDocument.Parse(m.Payload).RootElement)
+            .GroupBy(r => r.GetProperty("seq").GetInt64())
+            .ToDictionary(g => g.Key, g => g.First().GetProperty("probabilities").EnumerateObject().Select(p => p.Value.GetDouble()).ToArray());
+        return (results, runs, streamSteps);
+    }
+
+    [Fact]
+    public async Task Eight_streams_are_batched_and_each_matches_the_same_machine_running_alone()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+
+        var alone = await RunAsync(broker.Port, streams: 1, ct);
+        var batched = await RunAsync(broker.Port, streams: 8, ct);
+
+        Assert.True(batched.StreamSteps >= 2 * batched.Runs, $"mean batch {(double)batched.StreamSteps / batched.Runs:0.0} ({batched.StreamSteps} steps in {batched.Runs} runs)");
+        for (long seq = 0; seq <= Steps; seq++)
+        {
+            var difference = batched.Results[seq].Zip(alone.Results[seq], (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(difference <= 1e-5, $"step {seq}: max |Δ| {difference}");
+        }
+    }
+}
