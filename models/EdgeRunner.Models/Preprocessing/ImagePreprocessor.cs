@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using EdgeRunner.Models.Imaging;
 
 namespace EdgeRunner.Models.Preprocessing;
@@ -36,6 +40,15 @@ public sealed class ImagePreprocessor
     private int _firstRow;
     private int _rowCount;
     private float[] _rows = [];
+    private float[] _accumulator = [];
+    private float[] _padRow = [];
+    private float[] _pixelRow = [];
+    private bool _horizontalIdentity;
+    private int _identityFirst;
+    private int _identityLength;
+    private int _identitySource;
+    private readonly Vector128<byte>[] _shuffleMasks = new Vector128<byte>[12];
+    private int _shuffleKey = -1;
 
     /// <summary>Creates a preprocessor for <paramref name="spec"/>.</summary>
     public ImagePreprocessor(ImagePreprocessingSpec spec)
@@ -176,10 +189,31 @@ public sealed class ImagePreprocessor
             _rows = new float[needed];
         }
 
+        var rowLength = outW * 3;
+        if (_accumulator.Length < rowLength)
+        {
+            _accumulator = new float[rowLength];
+            _padRow = new float[rowLength];
+        }
+
+        _padRow.AsSpan(0, rowLength).Fill(_spec.PadValue);
+        // Source row widened to 4 floats a pixel for the vector horizontal filter.
+        if (_pixelRow.Length < sourceWidth * 4)
+        {
+            _pixelRow = new float[sourceWidth * 4];
+        }
+
+        _horizontalIdentity = _horizontal.IsIdentity(out _identityFirst, out _identityLength, out _identitySource);
+
         _cachedWidth = sourceWidth;
         _cachedHeight = sourceHeight;
     }
 
+    /// <summary>
+    /// Filters the source rows that the vertical pass reads into <see cref="_rows"/>: one float row of
+    /// <c>3 * Width</c> values per source row, planar (R row, G row, B row) for NCHW output so that the vertical
+    /// pass and the final write run along contiguous single-channel runs, interleaved for NHWC.
+    /// </summary>
     private void HorizontalPass(ImageView image)
     {
         var (r, g, b) = image.ChannelOffsets;
@@ -187,102 +221,441 @@ public sealed class ImagePreprocessor
         int c0 = _spec.ChannelOrder == ChannelOrder.Rgb ? r : b, c1 = g, c2 = _spec.ChannelOrder == ChannelOrder.Rgb ? b : r;
         var bpp = image.BytesPerPixel;
         var outW = _spec.Width;
-        var filter = _horizontal;
+        var rowLength = outW * 3;
+        var planar = _spec.Layout == TensorLayout.Nchw;
+        // Row-buffer index of channel c of output pixel x: x * step + c * channelStride.
+        var step = planar ? 1 : 3;
+        var channelStride = planar ? outW : 1;
         var pixels = image.Pixels;
-        var rows = _rows.AsSpan();
+        var rows = _rows.AsSpan(0, _rowCount * rowLength);
+        var useShuffle = _horizontalIdentity && Ssse3.IsSupported && (bpp == 3 || bpp == 4) && _identityLength >= 16;
+        if (useShuffle)
+        {
+            PrepareShuffleMasks(bpp, c0, c1, c2, planar);
+        }
+
         for (var row = 0; row < _rowCount; row++)
         {
-            var src = pixels.Slice((_firstRow + row) * image.Stride);
-            var dst = rows.Slice(row * outW * 3, outW * 3);
-            for (var x = 0; x < outW; x++)
+            var src = pixels.Slice((_firstRow + row) * image.Stride, image.Width * bpp);
+            var dst = rows.Slice(row * rowLength, rowLength);
+            if (_horizontalIdentity)
             {
-                var start = filter.Start[x];
-                var count = filter.Count[x];
-                var weights = filter.Weights.AsSpan(x * filter.MaxTaps, count);
-                float s0 = 0, s1 = 0, s2 = 0;
-                var p = start * bpp;
-                for (var k = 0; k < weights.Length; k++, p += bpp)
-                {
-                    var w = weights[k];
-                    s0 += src[p + c0] * w;
-                    s1 += src[p + c1] * w;
-                    s2 += src[p + c2] * w;
-                }
-
-                if (count == 0)
-                {
-                    s0 = s1 = s2 = _spec.PadValue;
-                }
-
-                dst[x * 3] = s0;
-                dst[(x * 3) + 1] = s1;
-                dst[(x * 3) + 2] = s2;
+                IdentityRow(src, dst, bpp, c0, c1, c2, step, channelStride, useShuffle);
+            }
+            else
+            {
+                FilterRow(src, dst, bpp, c0, c1, c2, step, channelStride);
             }
         }
     }
 
+    /// <summary>
+    /// General horizontal filter of one source row (per-output-pixel tap lists). With AVX2 the row is first widened to
+    /// 4 floats per pixel (one 128-bit vector holding all channels), so each tap is one vector multiply-add; the sums
+    /// are formed in the same order as the scalar loop (<c>s += v * w</c>, no fused multiply-add), so the results are
+    /// bit-identical to it.
+    /// </summary>
+    private void FilterRow(ReadOnlySpan<byte> src, Span<float> dst, int bpp, int c0, int c1, int c2, int step, int channelStride)
+    {
+        var filter = _horizontal;
+        var outW = _spec.Width;
+        var pad = _spec.PadValue;
+        ref var d = ref MemoryMarshal.GetReference(dst);
+        ref var source = ref MemoryMarshal.GetReference(src);
+        ref var weightsRef = ref MemoryMarshal.GetArrayDataReference(filter.Weights);
+        var starts = filter.Start.AsSpan(0, outW);
+        var counts = filter.Count.AsSpan(0, outW);
+        var maxTaps = filter.MaxTaps;
+        var maxChannel = Math.Max(Math.Max(c0, c1), c2);
+        var width = src.Length / bpp;
+        var vector = Avx2.IsSupported && (bpp == 3 || bpp == 4);
+        if (vector)
+        {
+            WidenRow(src, _pixelRow.AsSpan(0, width * 4), bpp);
+        }
+
+        ref var widened = ref MemoryMarshal.GetArrayDataReference(_pixelRow);
+        Span<float> lanes = stackalloc float[4];
+        for (var x = 0; x < outW; x++)
+        {
+            var count = counts[x];
+            float s0 = 0, s1 = 0, s2 = 0;
+            if (count == 0)
+            {
+                s0 = s1 = s2 = pad;
+            }
+            else
+            {
+                var start = starts[x];
+                // Bounds of the row (checked once per output pixel, not per tap).
+                if (start < 0 || (uint)(((start + count - 1) * bpp) + maxChannel + 1) > (uint)src.Length)
+                {
+                    throw new InvalidOperationException("Filter taps outside the source row.");
+                }
+
+                ref var w = ref Unsafe.Add(ref weightsRef, x * maxTaps);
+                if (vector)
+                {
+                    ref var p = ref Unsafe.Add(ref widened, start * 4);
+                    var sum = Vector128<float>.Zero;
+                    for (var k = 0; k < count; k++)
+                    {
+                        sum += Vector128.LoadUnsafe(ref p, (nuint)(k * 4)) * Vector128.Create(Unsafe.Add(ref w, k));
+                    }
+
+                    sum.StoreUnsafe(ref MemoryMarshal.GetReference(lanes));
+                    s0 = lanes[c0];
+                    s1 = lanes[c1];
+                    s2 = lanes[c2];
+                }
+                else
+                {
+                    ref var p = ref Unsafe.Add(ref source, start * bpp);
+                    for (var k = 0; k < count; k++, p = ref Unsafe.Add(ref p, bpp))
+                    {
+                        var wk = Unsafe.Add(ref w, k);
+                        s0 += Unsafe.Add(ref p, c0) * wk;
+                        s1 += Unsafe.Add(ref p, c1) * wk;
+                        s2 += Unsafe.Add(ref p, c2) * wk;
+                    }
+                }
+            }
+
+            var i = x * step;
+            Unsafe.Add(ref d, i) = s0;
+            Unsafe.Add(ref d, i + channelStride) = s1;
+            Unsafe.Add(ref d, i + (2 * channelStride)) = s2;
+        }
+    }
+
+    /// <summary>Widens a row of 3- or 4-byte pixels to 4 floats per pixel (lane j = byte j; lane 3 of a 3-byte pixel is 0). Needs AVX2.</summary>
+    private static void WidenRow(ReadOnlySpan<byte> src, Span<float> dst, int bpp)
+    {
+        var width = dst.Length / 4;
+        ref var s = ref MemoryMarshal.GetReference(src);
+        ref var d = ref MemoryMarshal.GetReference(dst);
+        var x = 0;
+        if (bpp == 4)
+        {
+            for (; x + 2 <= width; x += 2)
+            {
+                var two = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref s, x * 4))).AsByte();
+                Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(two)).StoreUnsafe(ref d, (nuint)(x * 4));
+            }
+        }
+        else
+        {
+            // 4 pixels (12 bytes) from a 16-byte load: spread to 4 bytes each, then widen 2 pixels at a time.
+            var spread = Vector128.Create((byte)0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80, 9, 10, 11, 0x80);
+            for (; (x * 3) + 16 <= src.Length && x + 4 <= width; x += 4)
+            {
+                var four = Ssse3.Shuffle(Vector128.LoadUnsafe(ref Unsafe.Add(ref s, x * 3)), spread);
+                Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(four)).StoreUnsafe(ref d, (nuint)(x * 4));
+                Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(four, 8)))
+                    .StoreUnsafe(ref d, (nuint)((x * 4) + 8));
+            }
+        }
+
+        for (; x < width; x++)
+        {
+            ref var p = ref Unsafe.Add(ref s, x * bpp);
+            Unsafe.Add(ref d, x * 4) = p;
+            Unsafe.Add(ref d, (x * 4) + 1) = Unsafe.Add(ref p, 1);
+            Unsafe.Add(ref d, (x * 4) + 2) = Unsafe.Add(ref p, 2);
+            Unsafe.Add(ref d, (x * 4) + 3) = bpp == 4 ? Unsafe.Add(ref p, 3) : 0;
+        }
+    }
+
+    /// <summary>
+    /// Horizontal axis not resampled (scale 1, every output pixel one source pixel with weight 1): a byte → float
+    /// convert of the covered run (16 pixels at a time with SSSE3 byte shuffles) plus padding.
+    /// </summary>
+    private void IdentityRow(ReadOnlySpan<byte> src, Span<float> dst, int bpp, int c0, int c1, int c2, int step, int channelStride, bool useShuffle)
+    {
+        var outW = _spec.Width;
+        int first = _identityFirst, length = _identityLength;
+        if (first > 0 || first + length < outW)
+        {
+            var pad = _spec.PadValue;
+            for (var c = 0; c < 3; c++)
+            {
+                for (var x = 0; x < first; x++)
+                {
+                    dst[(x * step) + (c * channelStride)] = pad;
+                }
+
+                for (var x = first + length; x < outW; x++)
+                {
+                    dst[(x * step) + (c * channelStride)] = pad;
+                }
+            }
+        }
+
+        var run = src.Slice(_identitySource * bpp, length * bpp);
+        ref var s = ref MemoryMarshal.GetReference(run);
+        ref var d = ref MemoryMarshal.GetReference(dst);
+        var x0 = 0;
+        if (useShuffle)
+        {
+            var masks = _shuffleMasks;
+            var m00 = masks[0]; var m01 = masks[1]; var m02 = masks[2]; var m03 = masks[3];
+            var m10 = masks[4]; var m11 = masks[5]; var m12 = masks[6]; var m13 = masks[7];
+            var m20 = masks[8]; var m21 = masks[9]; var m22 = masks[10]; var m23 = masks[11];
+            // Chunk k of 16 output bytes goes to row-buffer offset k * chunkStride from the group's first value.
+            var chunkStride = step == 1 ? channelStride : 16;
+            for (; x0 + 16 <= length; x0 += 16)
+            {
+                ref var p = ref Unsafe.Add(ref s, x0 * bpp);
+                var in0 = Vector128.LoadUnsafe(ref p);
+                var in1 = Vector128.LoadUnsafe(ref p, 16);
+                var in2 = Vector128.LoadUnsafe(ref p, 32);
+                Vector128<byte> k0, k1, k2;
+                if (bpp == 4)
+                {
+                    var in3 = Vector128.LoadUnsafe(ref p, 48);
+                    k0 = Ssse3.Shuffle(in0, m00) | Ssse3.Shuffle(in1, m01) | Ssse3.Shuffle(in2, m02) | Ssse3.Shuffle(in3, m03);
+                    k1 = Ssse3.Shuffle(in0, m10) | Ssse3.Shuffle(in1, m11) | Ssse3.Shuffle(in2, m12) | Ssse3.Shuffle(in3, m13);
+                    k2 = Ssse3.Shuffle(in0, m20) | Ssse3.Shuffle(in1, m21) | Ssse3.Shuffle(in2, m22) | Ssse3.Shuffle(in3, m23);
+                }
+                else
+                {
+                    k0 = Ssse3.Shuffle(in0, m00) | Ssse3.Shuffle(in1, m01) | Ssse3.Shuffle(in2, m02);
+                    k1 = Ssse3.Shuffle(in0, m10) | Ssse3.Shuffle(in1, m11) | Ssse3.Shuffle(in2, m12);
+                    k2 = Ssse3.Shuffle(in0, m20) | Ssse3.Shuffle(in1, m21) | Ssse3.Shuffle(in2, m22);
+                }
+
+                ref var o = ref Unsafe.Add(ref d, step == 1 ? first + x0 : (first + x0) * 3);
+                StoreWidened(k0, ref o);
+                StoreWidened(k1, ref Unsafe.Add(ref o, chunkStride));
+                StoreWidened(k2, ref Unsafe.Add(ref o, 2 * chunkStride));
+            }
+        }
+
+        for (; x0 < length; x0++)
+        {
+            ref var p = ref Unsafe.Add(ref s, x0 * bpp);
+            var i = (first + x0) * step;
+            Unsafe.Add(ref d, i) = Unsafe.Add(ref p, c0);
+            Unsafe.Add(ref d, i + channelStride) = Unsafe.Add(ref p, c1);
+            Unsafe.Add(ref d, i + (2 * channelStride)) = Unsafe.Add(ref p, c2);
+        }
+    }
+
+    /// <summary>Stores 16 bytes as 16 floats.</summary>
+    private static void StoreWidened(Vector128<byte> bytes, ref float destination)
+    {
+        var lo = Vector128.WidenLower(bytes);
+        var hi = Vector128.WidenUpper(bytes);
+        Vector128.ConvertToSingle(Vector128.WidenLower(lo).AsInt32()).StoreUnsafe(ref destination);
+        Vector128.ConvertToSingle(Vector128.WidenUpper(lo).AsInt32()).StoreUnsafe(ref destination, 4);
+        Vector128.ConvertToSingle(Vector128.WidenLower(hi).AsInt32()).StoreUnsafe(ref destination, 8);
+        Vector128.ConvertToSingle(Vector128.WidenUpper(hi).AsInt32()).StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>
+    /// pshufb masks for 16 pixels: output chunk k (16 bytes) = OR over input chunk j of shuffle(input j, mask[k * 4 + j]).
+    /// Planar: chunk k is channel k of the 16 pixels. Interleaved: chunk k is bytes 16k..16k+15 of c0 c1 c2 c0 c1 c2 ….
+    /// </summary>
+    private void PrepareShuffleMasks(int bpp, int c0, int c1, int c2, bool planar)
+    {
+        var key = bpp | (c0 << 4) | (c1 << 8) | (c2 << 12) | (planar ? 1 << 16 : 0);
+        if (key == _shuffleKey)
+        {
+            return;
+        }
+
+        Span<byte> mask = stackalloc byte[16];
+        for (var k = 0; k < 3; k++)
+        {
+            for (var j = 0; j < 4; j++)
+            {
+                for (var lane = 0; lane < 16; lane++)
+                {
+                    var o = (k * 16) + lane;
+                    int pixel, channel;
+                    if (planar)
+                    {
+                        (pixel, channel) = (lane, k);
+                    }
+                    else
+                    {
+                        (pixel, channel) = (o / 3, o % 3);
+                    }
+
+                    var source = (pixel * bpp) + (channel == 0 ? c0 : channel == 1 ? c1 : c2) - (16 * j);
+                    mask[lane] = source is >= 0 and < 16 ? (byte)source : (byte)0x80;
+                }
+
+                _shuffleMasks[(k * 4) + j] = Vector128.Create((ReadOnlySpan<byte>)mask);
+            }
+        }
+
+        _shuffleKey = key;
+    }
+
+    /// <summary>
+    /// For each output row: a padding row, one source row as is (single tap of weight 1: no filtering), or the
+    /// weighted sum of whole rows of the row buffer (the taps are the same along a row), computed with vectors; then
+    /// clamp, normalise/convert and write the row into the tensor.
+    /// </summary>
     private void VerticalPass<TSink>(ref TSink sink)
         where TSink : IPixelSink, allows ref struct
     {
         int outW = _spec.Width, outH = _spec.Height;
+        var rowLength = outW * 3;
         var plane = outW * outH;
         var nchw = _spec.Layout == TensorLayout.Nchw;
-        // Tensor indices of channels 0, 1, 2 of pixel i are i * step + channelStride * c.
-        var step = nchw ? 1 : 3;
-        var channelStride = nchw ? plane : 1;
         var filter = _vertical;
-        ReadOnlySpan<float> rows = _rows;
-        var pad = _spec.PadValue;
+        ReadOnlySpan<float> rows = _rows.AsSpan(0, _rowCount * rowLength);
+        var acc = _accumulator.AsSpan(0, rowLength);
+        ReadOnlySpan<float> padRow = _padRow.AsSpan(0, rowLength);
         for (var y = 0; y < outH; y++)
         {
             var count = filter.Count[y];
-            var weights = filter.Weights.AsSpan(y * filter.MaxTaps, count);
-            var firstRow = filter.Start[y] - _firstRow;
-            for (var x = 0; x < outW; x++)
+            ReadOnlySpan<float> line;
+            if (count == 0)
             {
-                float s0 = 0, s1 = 0, s2 = 0;
-                var p = ((firstRow * outW) + x) * 3;
-                for (var k = 0; k < weights.Length; k++, p += outW * 3)
+                line = padRow;
+            }
+            else
+            {
+                var weights = filter.Weights.AsSpan(y * filter.MaxTaps, count);
+                var taps = rows.Slice((filter.Start[y] - _firstRow) * rowLength, count * rowLength);
+                if (count == 1 && weights[0] == 1f)
                 {
-                    var w = weights[k];
-                    s0 += rows[p] * w;
-                    s1 += rows[p + 1] * w;
-                    s2 += rows[p + 2] * w;
+                    line = taps;
                 }
-
-                if (count == 0)
+                else
                 {
-                    s0 = s1 = s2 = pad;
+                    Accumulate(taps, weights, acc, rowLength);
+                    line = acc;
                 }
+            }
 
-                // Clamp like an 8-bit resize would, so ringing-free values stay in the pixel range.
-                s0 = Math.Clamp(s0, 0f, 255f);
-                s1 = Math.Clamp(s1, 0f, 255f);
-                s2 = Math.Clamp(s2, 0f, 255f);
-                var i = ((y * outW) + x) * step;
-                sink.Write(i, i + channelStride, i + (2 * channelStride), s0, s1, s2);
+            if (nchw)
+            {
+                var i = y * outW;
+                sink.WritePlane(line[..outW], i, 0);
+                sink.WritePlane(line.Slice(outW, outW), plane + i, 1);
+                sink.WritePlane(line.Slice(2 * outW, outW), (2 * plane) + i, 2);
+            }
+            else
+            {
+                sink.WriteInterleaved(line, y * rowLength);
             }
         }
     }
 
-    /// <summary>The final write of one output pixel (channel values already clamped to 0–255) into a typed tensor.</summary>
-    private interface IPixelSink
+    /// <summary>
+    /// <c>acc = Σ_k weights[k] * row_k</c> over whole rows (row k at <c>taps[k * rowLength]</c>), in the same order
+    /// as a scalar loop (<c>((0 + r0*w0) + r1*w1) + …</c>, no fused multiply-add), so results are bit-identical.
+    /// </summary>
+    private static void Accumulate(ReadOnlySpan<float> taps, ReadOnlySpan<float> weights, Span<float> acc, int rowLength)
     {
-        void Write(int i0, int i1, int i2, float s0, float s1, float s2);
+        ref var t = ref MemoryMarshal.GetReference(taps);
+        ref var a = ref MemoryMarshal.GetReference(acc);
+        var n = weights.Length;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var w0 = Vector256.Create(weights[0]);
+            for (; i + Vector256<float>.Count <= rowLength; i += Vector256<float>.Count)
+            {
+                var s = Vector256.LoadUnsafe(ref t, (nuint)i) * w0;
+                for (var k = 1; k < n; k++)
+                {
+                    s += Vector256.LoadUnsafe(ref t, (nuint)((k * rowLength) + i)) * Vector256.Create(weights[k]);
+                }
+
+                s.StoreUnsafe(ref a, (nuint)i);
+            }
+        }
+
+        for (; i < rowLength; i++)
+        {
+            var s = 0f;
+            for (var k = 0; k < n; k++)
+            {
+                s += Unsafe.Add(ref t, (k * rowLength) + i) * weights[k];
+            }
+
+            Unsafe.Add(ref a, i) = s;
+        }
     }
 
-    /// <summary>float32 tensor: <c>(v * Scale - Mean) / Std</c>.</summary>
+    /// <summary>Writes rows of channel values (not yet clamped) into a typed tensor.</summary>
+    private interface IPixelSink
+    {
+        /// <summary>Contiguous values of one channel to tensor indices <paramref name="index"/>…</summary>
+        void WritePlane(ReadOnlySpan<float> values, int index, int channel);
+
+        /// <summary>Interleaved c0 c1 c2 values (starting at channel 0) to tensor indices <paramref name="index"/>…</summary>
+        void WriteInterleaved(ReadOnlySpan<float> values, int index);
+    }
+
+    /// <summary>float32 tensor: <c>(clamp(v, 0, 255) * Scale - Mean) / Std</c>.</summary>
     private readonly ref struct FloatSink(Span<float> destination, float[] multiplier, float[] offset) : IPixelSink
     {
         private readonly Span<float> _destination = destination;
         private readonly float _m0 = multiplier[0], _m1 = multiplier[1], _m2 = multiplier[2];
         private readonly float _o0 = offset[0], _o1 = offset[1], _o2 = offset[2];
 
-        public void Write(int i0, int i1, int i2, float s0, float s1, float s2)
+        public void WritePlane(ReadOnlySpan<float> values, int index, int channel)
         {
-            _destination[i0] = (s0 * _m0) + _o0;
-            _destination[i1] = (s1 * _m1) + _o1;
-            _destination[i2] = (s2 * _m2) + _o2;
+            var (m, o) = channel switch { 0 => (_m0, _o0), 1 => (_m1, _o1), _ => (_m2, _o2) };
+            var dst = _destination.Slice(index, values.Length);
+            ref var s = ref MemoryMarshal.GetReference(values);
+            ref var d = ref MemoryMarshal.GetReference(dst);
+            var i = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> vm = Vector256.Create(m), vo = Vector256.Create(o), lo = Vector256<float>.Zero, hi = Vector256.Create(255f);
+                for (; i + 8 <= values.Length; i += 8)
+                {
+                    var v = Vector256.Min(Vector256.Max(Vector256.LoadUnsafe(ref s, (nuint)i), lo), hi);
+                    ((v * vm) + vo).StoreUnsafe(ref d, (nuint)i);
+                }
+            }
+
+            for (; i < values.Length; i++)
+            {
+                Unsafe.Add(ref d, i) = (Math.Clamp(Unsafe.Add(ref s, i), 0f, 255f) * m) + o;
+            }
+        }
+
+        public void WriteInterleaved(ReadOnlySpan<float> values, int index)
+        {
+            var dst = _destination.Slice(index, values.Length);
+            ref var s = ref MemoryMarshal.GetReference(values);
+            ref var d = ref MemoryMarshal.GetReference(dst);
+            var i = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                // 24 floats = 8 pixels: the channel pattern repeats every 3 vectors.
+                var ma = Vector256.Create(_m0, _m1, _m2, _m0, _m1, _m2, _m0, _m1);
+                var mb = Vector256.Create(_m2, _m0, _m1, _m2, _m0, _m1, _m2, _m0);
+                var mc = Vector256.Create(_m1, _m2, _m0, _m1, _m2, _m0, _m1, _m2);
+                var oa = Vector256.Create(_o0, _o1, _o2, _o0, _o1, _o2, _o0, _o1);
+                var ob = Vector256.Create(_o2, _o0, _o1, _o2, _o0, _o1, _o2, _o0);
+                var oc = Vector256.Create(_o1, _o2, _o0, _o1, _o2, _o0, _o1, _o2);
+                Vector256<float> lo = Vector256<float>.Zero, hi = Vector256.Create(255f);
+                for (; i + 24 <= values.Length; i += 24)
+                {
+                    var a = Vector256.Min(Vector256.Max(Vector256.LoadUnsafe(ref s, (nuint)i), lo), hi);
+                    var b = Vector256.Min(Vector256.Max(Vector256.LoadUnsafe(ref s, (nuint)(i + 8)), lo), hi);
+                    var c = Vector256.Min(Vector256.Max(Vector256.LoadUnsafe(ref s, (nuint)(i + 16)), lo), hi);
+                    ((a * ma) + oa).StoreUnsafe(ref d, (nuint)i);
+                    ((b * mb) + ob).StoreUnsafe(ref d, (nuint)(i + 8));
+                    ((c * mc) + oc).StoreUnsafe(ref d, (nuint)(i + 16));
+                }
+            }
+
+            for (; i < values.Length; i += 3)
+            {
+                Unsafe.Add(ref d, i) = (Math.Clamp(Unsafe.Add(ref s, i), 0f, 255f) * _m0) + _o0;
+                Unsafe.Add(ref d, i + 1) = (Math.Clamp(Unsafe.Add(ref s, i + 1), 0f, 255f) * _m1) + _o1;
+                Unsafe.Add(ref d, i + 2) = (Math.Clamp(Unsafe.Add(ref s, i + 2), 0f, 255f) * _m2) + _o2;
+            }
         }
     }
 
@@ -291,25 +664,61 @@ public sealed class ImagePreprocessor
     {
         private readonly Span<byte> _destination = destination;
 
-        public void Write(int i0, int i1, int i2, float s0, float s1, float s2)
-        {
-            _destination[i0] = ToByte(s0);
-            _destination[i1] = ToByte(s1);
-            _destination[i2] = ToByte(s2);
-        }
+        public void WritePlane(ReadOnlySpan<float> values, int index, int channel) =>
+            ConvertToBytes(values, _destination.Slice(index, values.Length), 0);
+
+        public void WriteInterleaved(ReadOnlySpan<float> values, int index) =>
+            ConvertToBytes(values, _destination.Slice(index, values.Length), 0);
     }
 
     /// <summary>int8 tensor: the pixel value rounded, minus 128.</summary>
     private readonly ref struct SByteSink(Span<sbyte> destination) : IPixelSink
     {
-        private readonly Span<sbyte> _destination = destination;
+        private readonly Span<byte> _destination = MemoryMarshal.AsBytes(destination);
 
-        public void Write(int i0, int i1, int i2, float s0, float s1, float s2)
+        public void WritePlane(ReadOnlySpan<float> values, int index, int channel) =>
+            ConvertToBytes(values, _destination.Slice(index, values.Length), 0x80);
+
+        public void WriteInterleaved(ReadOnlySpan<float> values, int index) =>
+            ConvertToBytes(values, _destination.Slice(index, values.Length), 0x80);
+    }
+
+    /// <summary>
+    /// <c>destination[i] = ToByte(clamp(values[i], 0, 255)) ^ flip</c> (flip 0x80 turns a pixel byte into pixel − 128 as sbyte).
+    /// The vector path rounds halves away from zero exactly like <see cref="ToByte"/>: trunc(v) + (v − trunc(v) ≥ 0.5).
+    /// </summary>
+    private static void ConvertToBytes(ReadOnlySpan<float> values, Span<byte> destination, byte flip)
+    {
+        ref var s = ref MemoryMarshal.GetReference(values);
+        ref var d = ref MemoryMarshal.GetReference(destination);
+        var n = values.Length;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
         {
-            _destination[i0] = (sbyte)(ToByte(s0) - 128);
-            _destination[i1] = (sbyte)(ToByte(s1) - 128);
-            _destination[i2] = (sbyte)(ToByte(s2) - 128);
+            var vflip = Vector256.Create(flip);
+            for (; i + 32 <= n; i += 32)
+            {
+                var a = RoundToInt(Vector256.LoadUnsafe(ref s, (nuint)i));
+                var b = RoundToInt(Vector256.LoadUnsafe(ref s, (nuint)(i + 8)));
+                var c = RoundToInt(Vector256.LoadUnsafe(ref s, (nuint)(i + 16)));
+                var e = RoundToInt(Vector256.LoadUnsafe(ref s, (nuint)(i + 24)));
+                var bytes = Vector256.Narrow(Vector256.Narrow(a, b), Vector256.Narrow(c, e));
+                (bytes ^ vflip).StoreUnsafe(ref d, (nuint)i);
+            }
         }
+
+        for (; i < n; i++)
+        {
+            Unsafe.Add(ref d, i) = (byte)(ToByte(Math.Clamp(Unsafe.Add(ref s, i), 0f, 255f)) ^ flip);
+        }
+    }
+
+    private static Vector256<uint> RoundToInt(Vector256<float> value)
+    {
+        var v = Vector256.Min(Vector256.Max(value, Vector256<float>.Zero), Vector256.Create(255f));
+        var t = Vector256.Truncate(v);
+        var up = Vector256.GreaterThanOrEqual(v - t, Vector256.Create(0.5f)) & Vector256<float>.One;
+        return Vector256.ConvertToInt32(t + up).AsUInt32();
     }
 
     /// <summary>Rounds a value already clamped to 0–255 to the nearest pixel value (halves away from zero).</summary>
@@ -388,6 +797,47 @@ public sealed class ImagePreprocessor
             }
 
             return new AxisFilter { Start = start, Count = count, Weights = weights, MaxTaps = maxTaps };
+        }
+
+        /// <summary>
+        /// True when the axis is not resampled: outputs <paramref name="first"/>…+<paramref name="length"/> each read
+        /// exactly one source pixel (consecutive from <paramref name="source"/>) with weight 1, and all others are padding.
+        /// </summary>
+        public bool IsIdentity(out int first, out int length, out int source)
+        {
+            first = -1;
+            length = 0;
+            source = 0;
+            for (var i = 0; i < Start.Length; i++)
+            {
+                if (Count[i] == 0)
+                {
+                    continue;
+                }
+
+                if (Count[i] != 1 || Weights[i * MaxTaps] != 1f)
+                {
+                    return false;
+                }
+
+                if (first < 0)
+                {
+                    (first, source) = (i, Start[i]);
+                }
+                else if (i != first + length || Start[i] != source + length)
+                {
+                    return false;
+                }
+
+                length++;
+            }
+
+            if (first < 0)
+            {
+                first = 0;
+            }
+
+            return true;
         }
 
         /// <summary>The half-open range of source indices any output reads.</summary>
