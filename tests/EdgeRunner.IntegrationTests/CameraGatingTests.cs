@@ -104,10 +104,7 @@ public sealed class CameraGatingTests
         }));
         await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
         await using var snapshots = await BinarySubscriber.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/cam/snapshot", ct);
-        var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-        using var host = EdgeRunnerHost.Build(configuration);
-        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-        await host.StartAsync(ct);
+        using var host = await InProcessDaemon.StartAsync(config, ct);
 
         // 12 results at 2 fps take about 5.5 s; unlimited they would take about 1.1 s at 10 fps.
         var (results, seconds) = await CollectResultsAsync(probe, 12, ct);
@@ -180,10 +177,7 @@ public sealed class CameraGatingTests
                 ["Source"] = new JsonObject { ["Kind"] = "Images", ["Path"] = Path.Combine(work, "still.png"), ["Loop"] = true },
             }));
             await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
-            var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-            using var host = EdgeRunnerHost.Build(configuration);
-            Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-            await host.StartAsync(ct);
+            using var host = await InProcessDaemon.StartAsync(config, ct);
 
             // The first frame (nothing to compare with) and then one forced inference every 2 s: 4 results
             // take about 6 s, where every frame (5 fps) would take 0.6 s.

@@ -64,10 +64,7 @@ public sealed class CameraSourcesThroughDaemonTests
                 },
             });
             await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
-            var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-            using var host = EdgeRunnerHost.Build(configuration);
-            Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-            await host.StartAsync(ct);
+            using var host = await InProcessDaemon.StartAsync(config, ct);
 
             var missing = await probe.WaitForAsync(m => m.Topic.EndsWith("/missing/state", StringComparison.Ordinal) && m.Payload.Contains("reconnecting", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
             Assert.True(missing.Retain);

@@ -43,10 +43,7 @@ public sealed class ClassificationThroughDaemonTests
         });
 
         await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/#", TimeSpan.FromSeconds(5), ct);
-        var configuration = EdgeRunnerHost.BuildConfiguration(configFile, []);
-        using var host = EdgeRunnerHost.Build(configuration);
-        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-        await host.StartAsync(ct);
+        using var host = await InProcessDaemon.StartAsync(configFile, ct);
 
         var results = new Dictionary<string, JsonElement>();
         while (results.Count < expected.Count)

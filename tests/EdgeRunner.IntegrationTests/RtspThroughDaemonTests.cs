@@ -55,10 +55,7 @@ public sealed class RtspThroughDaemonTests
                 },
             });
             await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/gate/#", TimeSpan.FromSeconds(5), ct);
-            var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-            using var host = EdgeRunnerHost.Build(configuration);
-            Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-            await host.StartAsync(ct);
+            using var host = await InProcessDaemon.StartAsync(config, ct);
 
             static bool State(ReceivedMessage m, string state) => m.Topic.EndsWith("/state", StringComparison.Ordinal)
                 && JsonDocument.Parse(m.Payload).RootElement.GetProperty("state").GetString() == state;

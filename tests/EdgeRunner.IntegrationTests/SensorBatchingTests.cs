@@ -31,10 +31,7 @@ public sealed class SensorBatchingTests
             ["Sensors"] = sensors,
         });
         await using var probe = await MqttProbe.ConnectAsync(brokerPort, $"edgerunner/{deviceId}/sensors/m3/result", TimeSpan.FromSeconds(5), ct);
-        var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-        using var host = EdgeRunnerHost.Build(configuration);
-        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-        await host.StartAsync(ct);
+        using var host = await InProcessDaemon.StartAsync(config, ct);
         await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= Steps, TimeSpan.FromSeconds(60), ct);
         var batcher = Assert.Single(host.Services.GetRequiredService<SensorService>().Batchers);
         var (runs, streamSteps) = (batcher.Runs, batcher.Steps);

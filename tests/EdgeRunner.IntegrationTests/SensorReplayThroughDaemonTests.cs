@@ -41,10 +41,7 @@ public sealed class SensorReplayThroughDaemonTests
             },
         });
         await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-        using var host = EdgeRunnerHost.Build(configuration);
-        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-        await host.StartAsync(ct);
+        using var host = await InProcessDaemon.StartAsync(config, ct);
 
         var windows = new List<JsonElement>();
         while (windows.Count < 20)

@@ -24,10 +24,7 @@ public sealed class StateCheckpointTests
     private static async Task<Dictionary<long, double[]>> RunUntilAsync(int brokerPort, string deviceId, string config, long untilSeq, CancellationToken ct)
     {
         await using var probe = await MqttProbe.ConnectAsync(brokerPort, $"edgerunner/{deviceId}/sensors/press/result", TimeSpan.FromSeconds(5), ct);
-        var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-        using var host = EdgeRunnerHost.Build(configuration);
-        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-        await host.StartAsync(ct);
+        using var host = await InProcessDaemon.StartAsync(config, ct);
         await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= untilSeq, TimeSpan.FromSeconds(60), ct);
         await host.StopAsync(ct);
         await Task.Delay(200, ct); // let the last drained messages arrive

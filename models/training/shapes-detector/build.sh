@@ -7,7 +7,7 @@
 #
 # Environment: WORK (scratch, default /tmp/shapes-detector), ART (dotnet artifacts, default /tmp/det-art),
 # PYTHON (default /usr/bin/python3; needs torch 1.13, onnx 1.12, numpy, pillow), EPOCHS (default 10),
-# DEST (default models/bundled/shapes-detector), REUSE_DATA=1 keeps already dumped frames in $WORK; SKIP_TRAIN=1 (with REUSE_DATA=1) reuses $WORK/work/model.pt.
+# DEST (default models/bundled/shapes-detector), REUSE_DATA=1 keeps already dumped frames in $WORK; SKIP_TRAIN=1 (with REUSE_DATA=1) reuses $WORK/run/model.pt.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,7 +24,7 @@ SCENE_ARGS="--frames-per-scene 5 --stride 7"
 DEST="${DEST:-$REPO/models/bundled/shapes-detector}"
 
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
-mkdir -p "$WORK/work"
+mkdir -p "$WORK/run"
 cd "$REPO"
 
 echo "== build daemon"
@@ -40,20 +40,20 @@ dump() { # dir frames seed
 dump train $TRAIN_FRAMES $TRAIN_SEED
 dump calib $CALIB_FRAMES $CALIB_SEED
 dump eval $EVAL_FRAMES $EVAL_SEED
-[[ "${REUSE_DATA:-0}" == 1 ]] || rm -f "$WORK/work/train_u8.npy"
+[[ "${REUSE_DATA:-0}" == 1 ]] || rm -f "$WORK/run/train_u8.npy"
 
 cd "$HERE"
-if [[ "${SKIP_TRAIN:-0}" == 1 && -f "$WORK/work/model.pt" ]]; then
-  echo "== train: SKIP_TRAIN=1, reusing $WORK/work/model.pt"
+if [[ "${SKIP_TRAIN:-0}" == 1 && -f "$WORK/run/model.pt" ]]; then
+  echo "== train: SKIP_TRAIN=1, reusing $WORK/run/model.pt"
 else
   echo "== train"
-  "$PYTHON" train.py --train "$WORK/train" --work "$WORK/work" --epochs "$EPOCHS" --seed $SEED --threads 1
+  "$PYTHON" train.py --train "$WORK/train" --work "$WORK/run" --epochs "$EPOCHS" --seed $SEED --threads 1
 fi
 echo "== export FP32"
-"$PYTHON" export.py --work "$WORK/work" --out "$WORK/work/model.fp32.onnx"
+"$PYTHON" export.py --work "$WORK/run" --out "$WORK/run/model.fp32.onnx"
 echo "== quantize INT8 QDQ"
-"$PYTHON" quantize.py --work "$WORK/work" --fp32 "$WORK/work/model.fp32.onnx" --calib "$WORK/calib" \
-  --frames $CALIB_FRAMES --out "$WORK/work/model.onnx"
+"$PYTHON" quantize.py --work "$WORK/run" --fp32 "$WORK/run/model.fp32.onnx" --calib "$WORK/calib" \
+  --frames $CALIB_FRAMES --out "$WORK/run/model.onnx"
 
 echo "== ONNX Runtime harness (C#, built under $WORK)"
 rm -rf "$WORK/harness"; mkdir -p "$WORK/harness"
@@ -79,7 +79,7 @@ EOF
 dotnet build "$WORK/harness/Harness.csproj" --artifacts-path "$ART" -v q -nologo
 H="$ART/bin/Harness/debug_linux-x64/det-harness.dll"
 
-W="$WORK/work"
+W="$WORK/run"
 dotnet "$H" eval "$W/model.fp32.onnx" "$WORK/eval" "$W/ort_fp32.bin"
 dotnet "$H" eval "$W/model.onnx" "$WORK/eval" "$W/ort_int8.bin"
 dotnet "$H" optimize "$W/model.onnx" "$W/model.int8.optimized.onnx"
