@@ -34,10 +34,8 @@ public sealed class ClassificationThroughDaemonTests
 
         await using var broker = await MosquittoBroker.StartAsync(ct);
         var deviceId = "it-" + Guid.NewGuid().ToString("N")[..8];
-        var configFile = TestConfig.Write(new JsonObject
+        var configFile = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
         {
-            ["Device"] = new JsonObject { ["Id"] = deviceId },
-            ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = broker.Port },
             ["Models"] = new JsonObject { ["mobilenet"] = TestConfig.MobileNetModel() },
             ["Cameras"] = cameras,
         });

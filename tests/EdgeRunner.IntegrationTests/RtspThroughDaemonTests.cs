@@ -29,10 +29,8 @@ public sealed class RtspThroughDaemonTests
         {
             await using var broker = await MosquittoBroker.StartAsync(ct);
             var deviceId = "rtsp-" + Guid.NewGuid().ToString("N")[..8];
-            var config = TestConfig.Write(new JsonObject
+            var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
             {
-                ["Device"] = new JsonObject { ["Id"] = deviceId },
-                ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = broker.Port },
                 ["Models"] = new JsonObject { ["detector"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("shapes-detector") } },
                 ["Cameras"] = new JsonObject
                 {

@@ -23,10 +23,8 @@ public sealed class SensorBatchingTests
             sensors[$"m{i + 3 - Math.Min(3, streams - 1)}"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 300 + i + 3 - Math.Min(3, streams - 1) } };
         }
 
-        var config = TestConfig.Write(new JsonObject
+        var config = TestConfig.WriteForBroker(deviceId, brokerPort, new JsonObject
         {
-            ["Device"] = new JsonObject { ["Id"] = deviceId },
-            ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = brokerPort },
             ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm"), ["BatchWaitMilliseconds"] = 40 } },
             ["Sensors"] = sensors,
         });

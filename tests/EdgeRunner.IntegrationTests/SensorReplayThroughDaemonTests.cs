@@ -16,10 +16,8 @@ public sealed class SensorReplayThroughDaemonTests
         var recording = TestPaths.SharedFile("data/st-fan-vibration/fan_fault.txt");
         await using var broker = await MosquittoBroker.StartAsync(ct);
         var deviceId = "replay-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.Write(new JsonObject
+        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
         {
-            ["Device"] = new JsonObject { ["Id"] = deviceId },
-            ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = broker.Port },
             ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
             ["Sensors"] = new JsonObject
             {

@@ -11,10 +11,8 @@ public sealed class StateCheckpointTests
 {
     private const int Steps = 14;
 
-    private static string Config(int brokerPort, string deviceId, string stateDirectory) => TestConfig.Write(new JsonObject
+    private static string Config(int brokerPort, string deviceId, string stateDirectory) => TestConfig.WriteForBroker(deviceId, brokerPort, new JsonObject
     {
-        ["Device"] = new JsonObject { ["Id"] = deviceId },
-        ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = brokerPort },
         ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
         ["Sensors"] = new JsonObject { ["press"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 31 } } },
         ["State"] = new JsonObject { ["Directory"] = stateDirectory },

@@ -23,6 +23,14 @@ internal static class TestConfig
         ["Classification"] = new JsonObject { ["TopK"] = 3 },
     };
 
+    /// <summary>Writes <paramref name="sections"/> plus a <c>Device</c> id and a <c>Mqtt</c> section for the test's broker on 127.0.0.1.</summary>
+    public static string WriteForBroker(string deviceId, int brokerPort, JsonObject sections)
+    {
+        sections["Device"] = new JsonObject { ["Id"] = deviceId };
+        sections["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = brokerPort };
+        return Write(sections);
+    }
+
     public static string Write(JsonObject config)
     {
         var path = Path.Combine(Path.GetTempPath(), $"edgerunner-test-{Guid.NewGuid():N}.json");
