@@ -46,7 +46,7 @@ public class SequenceBenchmarks
                 Path = manifest.ModelPath,
                 StreamInput = manifest.Stream!.Input,
                 ResultOutput = manifest.Postprocess!.Output ?? manifest.Outputs[0].Name,
-                State = [.. manifest.State.Select(s => (s.Input, s.Output, s.BatchAxis))],
+                State = [.. manifest.State!.Select(s => (s.Input, s.Output, s.BatchAxis))],
                 IntraOpThreads = 1,
             },
             NullLogger.Instance);

@@ -20,7 +20,7 @@ public sealed class VibrationLstmTests
                 Path = manifest.ModelPath,
                 StreamInput = manifest.Stream!.Input,
                 ResultOutput = manifest.Postprocess!.Output!,
-                State = [.. manifest.State.Select(p => (p.Input, p.Output, p.BatchAxis))],
+                State = [.. manifest.State!.Select(p => (p.Input, p.Output, p.BatchAxis))],
             },
             NullLogger.Instance);
     }

@@ -268,7 +268,8 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         return ([.. expected], type);
     }
 
-    private static (InferenceSession Session, string Provider, string? FallbackReason) CreateSession(ModelSessionOptions options, ILogger logger)
+    /// <summary>Creates the session on the first usable provider in the preference order (CPU last), logging every provider passed over.</summary>
+    internal static (InferenceSession Session, string Provider, string? FallbackReason) CreateSession(ModelSessionOptions options, ILogger logger)
     {
         var preferences = options.ExecutionProviders.Count == 0 ? ["cpu"] : options.ExecutionProviders;
         string? fallbackReason = null;

@@ -22,7 +22,7 @@ public sealed record ModelManifest
     /// <summary>Lowercase hex SHA-256 of <see cref="File"/>.</summary>
     public required string Sha256 { get; init; }
 
-    /// <summary>classification, detection or sequence_classification.</summary>
+    /// <summary>classification, detection, or a sequence task: sequence_classification, sequence_score, sequence_forecast, sequence_reconstruction.</summary>
     public required string Task { get; init; }
 
     /// <summary>Model inputs.</summary>
@@ -41,7 +41,10 @@ public sealed record ModelManifest
     public ManifestPostprocess? Postprocess { get; init; }
 
     /// <summary>Recurrent state: input → output pairs.</summary>
-    public IReadOnlyList<ManifestStatePair> State { get; init; } = [];
+    public IReadOnlyList<ManifestStatePair>? State { get; init; }
+
+    /// <summary>Inputs fed the same value every step (e.g. <c>{"sr": 16000}</c>): a number or an array of numbers, any element type.</summary>
+    public IReadOnlyDictionary<string, JsonElement>? ConstantInputs { get; init; }
 
     /// <summary>Streaming input description (sequence models).</summary>
     public ManifestStreamInput? Stream { get; init; }
@@ -99,7 +102,7 @@ public sealed record ModelManifest
             throw new ManifestException($"Manifest '{fullPath}': model file '{modelPath}' does not exist.");
         }
 
-        foreach (var pair in manifest.State)
+        foreach (var pair in manifest.State ?? [])
         {
             if (manifest.Inputs.All(i => i.Name != pair.Input) || manifest.Outputs.All(o => o.Name != pair.Output))
             {
@@ -208,7 +211,7 @@ public sealed record ManifestPreprocess
 /// <summary>Post-processing as stored in a manifest.</summary>
 public sealed record ManifestPostprocess
 {
-    /// <summary>Decoder kind: classification, yolov8, yolov5, yolox, ssd, fastestdet, sequence_classification.</summary>
+    /// <summary>Decoder kind: classification, yolov8, yolov5, yolox, ssd, fastestdet; for sequence models the task's name.</summary>
     public required string Kind { get; init; }
 
     /// <summary>Detection score threshold.</summary>
@@ -225,6 +228,21 @@ public sealed record ManifestPostprocess
 
     /// <summary>Whether scores still need a softmax.</summary>
     public bool Softmax { get; init; }
+
+    /// <summary>Sequence models: axis of the output along which streams are stacked.</summary>
+    public int BatchAxis { get; init; }
+
+    /// <summary>Sequence score/forecast/reconstruction models: score at or above which an event is raised (none when absent).</summary>
+    public double? Threshold { get; init; }
+
+    /// <summary>Score below which a raised event clears (hysteresis); default the threshold.</summary>
+    public double? ClearThreshold { get; init; }
+
+    /// <summary>Consecutive steps at or above the threshold before raising.</summary>
+    public int RaiseSteps { get; init; } = 1;
+
+    /// <summary>Consecutive steps below the clear threshold before clearing.</summary>
+    public int ClearSteps { get; init; } = 1;
 }
 
 /// <summary>One recurrent state pair: feed output <see cref="Output"/> back as input <see cref="Input"/>.</summary>
@@ -257,6 +275,12 @@ public sealed record ManifestStreamInput
 
     /// <summary>Samples per channel in one step.</summary>
     public int ChunkSamples { get; init; }
+
+    /// <summary>Samples per channel of the previous chunk fed again before each chunk (zeros at the start), e.g. silero-vad's 64.</summary>
+    public int ContextSamples { get; init; }
+
+    /// <summary>Axis of the input along which streams are stacked.</summary>
+    public int BatchAxis { get; init; }
 
     /// <summary>Per-channel mean subtracted before feeding.</summary>
     public IReadOnlyList<float> Mean { get; init; } = [];

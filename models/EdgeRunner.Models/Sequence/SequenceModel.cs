@@ -29,17 +29,38 @@ public sealed record SequenceModelOptions
     /// <summary>The .onnx file.</summary>
     public required string Path { get; init; }
 
-    /// <summary>Input that takes the stream's samples: [batch, steps, ...chunk] or [batch, ...chunk].</summary>
+    /// <summary>Input that takes the stream's samples, e.g. [batch, steps, ...chunk], [batch, ...chunk] or [steps, batch, ...chunk].</summary>
     public required string StreamInput { get; init; }
 
-    /// <summary>Output read per step: [batch, steps, ...] or [batch, ...].</summary>
+    /// <summary>Output read per step, e.g. [batch, steps, ...] or [batch, ...].</summary>
     public required string ResultOutput { get; init; }
 
-    /// <summary>State pairs (input, output, batch axis).</summary>
-    public required IReadOnlyList<(string Input, string Output, int BatchAxis)> State { get; init; }
+    /// <summary>State pairs (input, output, batch axis); <see langword="null"/> infers them from names and shapes (logged).</summary>
+    public IReadOnlyList<(string Input, string Output, int BatchAxis)>? State { get; init; }
 
-    /// <summary>Execution providers in preference order.</summary>
+    /// <summary>Axis of <see cref="StreamInput"/> along which streams are stacked.</summary>
+    public int StreamBatchAxis { get; init; }
+
+    /// <summary>Axis of <see cref="ResultOutput"/> along which streams are stacked.</summary>
+    public int ResultBatchAxis { get; init; }
+
+    /// <summary>
+    /// Values one stream feeds per step (e.g. 64 context + 512 new samples = 576) when the stream input's
+    /// chunk dimension is dynamic; 0 = the input's fixed dimensions say it. Other dynamic dimensions are steps axes of 1.
+    /// </summary>
+    public int ValuesPerStep { get; init; }
+
+    /// <summary>Inputs given the same value at every step (e.g. a sample-rate scalar), any element type; one value fills the whole tensor.</summary>
+    public IReadOnlyDictionary<string, double[]> ConstantInputs { get; init; } = new Dictionary<string, double[]>();
+
+    /// <summary>Execution providers in preference order; CPU is always the last resort.</summary>
     public IReadOnlyList<string> ExecutionProviders { get; init; } = ["cpu"];
+
+    /// <summary>False: refuse to load instead of falling back from the first provider.</summary>
+    public bool AllowFallback { get; init; } = true;
+
+    /// <summary>GPU index for GPU providers.</summary>
+    public int DeviceId { get; init; }
 
     /// <summary>Intra-op threads (0 = ONNX Runtime's default).</summary>
     public int IntraOpThreads { get; init; }
@@ -57,26 +78,32 @@ public sealed partial class SequenceModel : IDisposable
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
     private readonly Dictionary<int, BatchBuffers> _batches = [];
-    private readonly bool _inputHasSteps;
-    private readonly bool _outputHasSteps;
-    private readonly long[] _chunkShape;
-    private readonly long[] _resultShape;
+    private readonly BatchedTensor _stream;
+    private readonly BatchedTensor _result;
+    private readonly int _inputStepsAxis;
+    private readonly int _outputStepsAxis;
+    private readonly IReadOnlyList<(string Name, OrtValue Value)> _constants;
 
-    private SequenceModel(SequenceModelOptions options, InferenceSession session, string sha256, IReadOnlyList<StatePair> state, long[] chunkShape, bool inputHasSteps, long[] resultShape, bool outputHasSteps)
+    private SequenceModel(SequenceModelOptions options, InferenceSession session, string sha256, string provider, WiredModel wired)
     {
         Id = options.Id;
         Path = options.Path;
         Sha256 = sha256;
+        ExecutionProvider = provider;
         StreamInput = options.StreamInput;
         ResultOutput = options.ResultOutput;
-        StatePairs = state;
+        StatePairs = wired.State;
+        StateInferred = wired.StateInferred;
+        MaxBatch = wired.MaxBatch;
         _session = session;
-        _chunkShape = chunkShape;
-        _inputHasSteps = inputHasSteps;
-        _resultShape = resultShape;
-        _outputHasSteps = outputHasSteps;
-        ChunkLength = checked((int)chunkShape.Aggregate(1L, (a, b) => a * b));
-        ResultLength = checked((int)resultShape.Aggregate(1L, (a, b) => a * b));
+        _stream = wired.Stream;
+        _result = wired.Result;
+        _inputStepsAxis = wired.InputStepsAxis;
+        _outputStepsAxis = wired.OutputStepsAxis;
+        _constants = wired.Constants;
+        ChunkShape = wired.ChunkShape;
+        ChunkLength = _stream.Size;
+        ResultLength = _result.Size;
     }
 
     /// <summary>Model name.</summary>
@@ -88,6 +115,9 @@ public sealed partial class SequenceModel : IDisposable
     /// <summary>SHA-256 of the model file.</summary>
     public string Sha256 { get; }
 
+    /// <summary>ONNX Runtime execution provider the session runs on (after any fallback).</summary>
+    public string ExecutionProvider { get; }
+
     /// <summary>The samples input.</summary>
     public string StreamInput { get; }
 
@@ -97,8 +127,14 @@ public sealed partial class SequenceModel : IDisposable
     /// <summary>State pairs in state-buffer order.</summary>
     public IReadOnlyList<StatePair> StatePairs { get; }
 
-    /// <summary>Shape of one stream's step input without batch and steps axes (e.g. [3, 50]).</summary>
-    public IReadOnlyList<long> ChunkShape => _chunkShape;
+    /// <summary>Whether the state pairs were inferred from names and shapes rather than given.</summary>
+    public bool StateInferred { get; }
+
+    /// <summary>Most streams one run can take: 1 for a model with a fixed batch of 1 (streams then run one at a time).</summary>
+    public int MaxBatch { get; }
+
+    /// <summary>Shape of one stream's step input without batch and steps axes (e.g. [3, 50], or [576]).</summary>
+    public IReadOnlyList<long> ChunkShape { get; }
 
     /// <summary>Floats in one step's input for one stream (e.g. 3 × 50).</summary>
     public int ChunkLength { get; }
@@ -106,8 +142,12 @@ public sealed partial class SequenceModel : IDisposable
     /// <summary>Floats in one step's result for one stream (e.g. 4 class probabilities).</summary>
     public int ResultLength { get; }
 
-    /// <summary>A fresh (zero) state for a stream.</summary>
-    public StreamState CreateState(string streamId) => new(streamId, [.. StatePairs.Select(p => p.Size)]);
+    /// <summary>
+    /// A fresh (zero) state for a stream. <paramref name="extraLengths"/> adds buffers the stream keeps
+    /// with its state (e.g. the context samples carried into the next chunk): reset and checkpointed with it.
+    /// </summary>
+    public StreamState CreateState(string streamId, params ReadOnlySpan<int> extraLengths) =>
+        new(streamId, [.. StatePairs.Select(p => p.Size), .. extraLengths]);
 
     /// <summary>Runs one step for one stream: <paramref name="chunk"/> in, <paramref name="result"/> out, state carried.</summary>
     public void Step(StreamState state, ReadOnlySpan<float> chunk, Span<float> result)
@@ -133,10 +173,21 @@ public sealed partial class SequenceModel : IDisposable
     /// <summary>
     /// Runs one step for several streams in one ONNX Runtime call: stream i's chunk is
     /// <c>chunks[i*ChunkLength..]</c> and its result goes to <c>results[i*ResultLength..]</c>.
+    /// More streams than <see cref="MaxBatch"/> run in several calls.
     /// </summary>
     public void StepBatch(IReadOnlyList<StreamState> states, ReadOnlySpan<float> chunks, Span<float> results)
     {
         ArgumentNullException.ThrowIfNull(states);
+        if (MaxBatch == 1)
+        {
+            for (var b = 0; b < states.Count; b++)
+            {
+                Step(states[b], chunks.Slice(b * ChunkLength, ChunkLength), results.Slice(b * ResultLength, ResultLength));
+            }
+
+            return;
+        }
+
         var batch = states.Count;
         if (batch == 0)
         {
@@ -144,24 +195,32 @@ public sealed partial class SequenceModel : IDisposable
         }
 
         var buffers = Buffers(batch);
-        chunks[..(batch * ChunkLength)].CopyTo(buffers.Chunk);
+        for (var b = 0; b < batch; b++)
+        {
+            Gather(_stream.Outer, _stream.Inner, chunks.Slice(b * ChunkLength, ChunkLength), buffers.Chunk, b, batch);
+        }
+
         for (var p = 0; p < StatePairs.Count; p++)
         {
             var pair = StatePairs[p];
             for (var b = 0; b < batch; b++)
             {
-                Gather(pair, states[b].Tensor(p), buffers.StateIn[p], b, batch);
+                Gather(pair.Outer, pair.Inner, states[b].Tensor(p), buffers.StateIn[p], b, batch);
             }
         }
 
         _session.RunWithBinding(_runOptions, buffers.Binding);
-        buffers.Result.AsSpan(0, batch * ResultLength).CopyTo(results);
+        for (var b = 0; b < batch; b++)
+        {
+            Scatter(_result.Outer, _result.Inner, buffers.Result, results.Slice(b * ResultLength, ResultLength), b, batch);
+        }
+
         for (var p = 0; p < StatePairs.Count; p++)
         {
             var pair = StatePairs[p];
             for (var b = 0; b < batch; b++)
             {
-                Scatter(pair, buffers.StateOut[p], states[b].Tensor(p), b, batch);
+                Scatter(pair.Outer, pair.Inner, buffers.StateOut[p], states[b].Tensor(p), b, batch);
             }
         }
 
@@ -179,7 +238,7 @@ public sealed partial class SequenceModel : IDisposable
     public float[] RunSequence(StreamState state, ReadOnlySpan<float> chunks, int steps)
     {
         ArgumentNullException.ThrowIfNull(state);
-        if (!_inputHasSteps || !_outputHasSteps)
+        if (_inputStepsAxis < 0 || _outputStepsAxis < 0)
         {
             throw new InvalidOperationException($"Model '{Id}' has no steps axis; run it step by step.");
         }
@@ -188,8 +247,10 @@ public sealed partial class SequenceModel : IDisposable
         var names = new List<string>();
         try
         {
+            var inputShape = _stream.ShapeForBatch1.ToArray();
+            inputShape[_inputStepsAxis] = steps;
             names.Add(StreamInput);
-            inputs.Add(OrtValue.CreateTensorValueFromMemory(chunks[..(steps * ChunkLength)].ToArray(), [1, steps, .. _chunkShape]));
+            inputs.Add(OrtValue.CreateTensorValueFromMemory(chunks[..(steps * ChunkLength)].ToArray(), inputShape));
             for (var p = 0; p < StatePairs.Count; p++)
             {
                 names.Add(StatePairs[p].Input);
@@ -198,7 +259,8 @@ public sealed partial class SequenceModel : IDisposable
 
             var outputNames = new List<string> { ResultOutput };
             outputNames.AddRange(StatePairs.Select(p => p.Output));
-            using var outputs = _session.Run(_runOptions, names, inputs, outputNames);
+            var allInputs = inputs.Concat(_constants.Select(c => c.Value)).ToList();
+            using var outputs = _session.Run(_runOptions, [.. names, .. _constants.Select(c => c.Name)], allInputs, outputNames);
             var result = outputs[0].GetTensorDataAsSpan<float>().ToArray();
             for (var p = 0; p < StatePairs.Count; p++)
             {
@@ -234,30 +296,46 @@ public sealed partial class SequenceModel : IDisposable
             sha256 = Convert.ToHexStringLower(SHA256.HashData(stream));
         }
 
-        using var sessionOptions = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = options.IntraOpThreads,
-            InterOpNumThreads = 1,
-        };
-        InferenceSession session;
-        try
-        {
-            session = new InferenceSession(options.Path, sessionOptions);
-        }
-        catch (OnnxRuntimeException ex)
-        {
-            throw new ModelLoadException($"Model '{options.Id}': cannot load '{options.Path}': {ex.Message}", ex);
-        }
+        var (session, provider, _) = ModelSession.CreateSession(
+            new ModelSessionOptions
+            {
+                Id = options.Id,
+                Path = options.Path,
+                ExecutionProviders = options.ExecutionProviders,
+                AllowFallback = options.AllowFallback,
+                DeviceId = options.DeviceId,
+                IntraOpThreads = options.IntraOpThreads,
+            },
+            logger);
 
+        WiredModel? wired = null;
         try
         {
-            var model = Wire(options, session, sha256);
-            LogLoaded(logger, options.Id, options.Path, model.ChunkLength, model.StatePairs.Count, sha256);
+            wired = Wire(options, session);
+            var model = new SequenceModel(options, session, sha256, provider, wired);
+            if (wired.StateInferred)
+            {
+                LogStateInferred(logger, options.Id, wired.InferenceDescription);
+            }
+
+            if (wired.MaxBatch == 1)
+            {
+                LogFixedBatch(logger, options.Id);
+            }
+
+            LogLoaded(logger, options.Id, options.Path, model.ChunkLength, model.StatePairs.Count, provider, sha256);
             return model;
         }
         catch
         {
+            if (wired is not null)
+            {
+                foreach (var (_, value) in wired.Constants)
+                {
+                    value.Dispose();
+                }
+            }
+
             session.Dispose();
             throw;
         }
@@ -271,83 +349,223 @@ public sealed partial class SequenceModel : IDisposable
             buffers.Dispose();
         }
 
+        foreach (var (_, value) in _constants)
+        {
+            value.Dispose();
+        }
+
         _runOptions.Dispose();
         _session.Dispose();
     }
 
-    private static SequenceModel Wire(SequenceModelOptions options, InferenceSession session, string sha256)
+    private static WiredModel Wire(SequenceModelOptions options, InferenceSession session)
     {
-        string Where() => $"Model '{options.Id}' ({options.Path})";
+        string where = $"Model '{options.Id}' ({options.Path})";
         NodeMetadata Input(string name) => session.InputMetadata.TryGetValue(name, out var m)
             ? m
-            : throw new ModelLoadException($"{Where()}: has no input '{name}' (inputs: {string.Join(", ", session.InputNames)}).");
+            : throw new ModelLoadException($"{where}: has no input '{name}' (inputs: {string.Join(", ", session.InputNames)}).");
         NodeMetadata Output(string name) => session.OutputMetadata.TryGetValue(name, out var m)
             ? m
-            : throw new ModelLoadException($"{Where()}: has no output '{name}' (outputs: {string.Join(", ", session.OutputNames)}).");
+            : throw new ModelLoadException($"{where}: has no output '{name}' (outputs: {string.Join(", ", session.OutputNames)}).");
 
         var wired = new HashSet<string>(StringComparer.Ordinal) { options.StreamInput };
+        var fixedBatch = false;
+
+        // Stream input: batch axis as configured; dynamic chunk dimension from ValuesPerStep; other dynamic dimensions are steps of 1.
         var streamMeta = Input(options.StreamInput);
-        RequireFloat(streamMeta, options.StreamInput, Where());
+        RequireFloat(streamMeta, options.StreamInput, where);
         var streamDims = streamMeta.Dimensions;
-        var inputHasSteps = streamDims.Length >= 3 && streamDims[1] <= 0;
-        var chunkDims = streamDims.Skip(inputHasSteps ? 2 : 1).ToArray();
-        if (chunkDims.Any(d => d <= 0))
+        CheckAxis(options.StreamBatchAxis, streamDims.Length, $"stream input '{options.StreamInput}'", where);
+        fixedBatch |= streamDims[options.StreamBatchAxis] > 0;
+        var fixedProduct = streamDims.Where((d, a) => a != options.StreamBatchAxis && d > 0).Aggregate(1L, (x, d) => x * d);
+        var dynamicAxes = Enumerable.Range(0, streamDims.Length).Where(a => a != options.StreamBatchAxis && streamDims[a] <= 0).ToList();
+        var streamShape = streamDims.Select(d => (long)d).ToArray();
+        streamShape[options.StreamBatchAxis] = 1;
+        var chunkAxis = -1;
+        if (options.ValuesPerStep > 0 && options.ValuesPerStep != fixedProduct)
         {
-            throw new ModelLoadException($"{Where()}: input '{options.StreamInput}' has dynamic chunk dimensions [{string.Join(",", streamDims)}]; the chunk size must be fixed.");
-        }
-
-        var resultMeta = Output(options.ResultOutput);
-        RequireFloat(resultMeta, options.ResultOutput, Where());
-        var resultDims = resultMeta.Dimensions;
-        var outputHasSteps = resultDims.Length >= 3 && resultDims[1] <= 0;
-        var resultShape = resultDims.Skip(outputHasSteps ? 2 : 1).Select(d => (long)Math.Max(d, 1)).ToArray();
-
-        var pairs = new List<StatePair>();
-        foreach (var (inputName, outputName, batchAxis) in options.State)
-        {
-            var inMeta = Input(inputName);
-            var outMeta = Output(outputName);
-            RequireFloat(inMeta, inputName, Where());
-            var inDims = inMeta.Dimensions;
-            var outDims = outMeta.Dimensions;
-            if (batchAxis < 0 || batchAxis >= inDims.Length)
-            {
-                throw new ModelLoadException($"{Where()}: state '{inputName}' has rank {inDims.Length}; batch axis {batchAxis} is out of range.");
-            }
-
-            var shape = new long[inDims.Length];
-            for (var a = 0; a < inDims.Length; a++)
-            {
-                var d = inDims[a] > 0 ? inDims[a] : (a < outDims.Length && outDims[a] > 0 ? outDims[a] : -1);
-                if (a == batchAxis)
-                {
-                    d = 1;
-                }
-                else if (d <= 0)
-                {
-                    throw new ModelLoadException($"{Where()}: state '{inputName}' has a dynamic dimension {a} that is not its batch axis ({batchAxis}).");
-                }
-
-                shape[a] = d;
-            }
-
-            if (outDims.Length != inDims.Length || outDims.Where((d, a) => a != batchAxis && d > 0 && d != shape[a]).Any())
+            if (dynamicAxes.Count == 0 || options.ValuesPerStep % fixedProduct != 0)
             {
                 throw new ModelLoadException(
-                    $"{Where()}: state output '{outputName}' [{string.Join(",", outDims)}] does not match state input '{inputName}' [{string.Join(",", inDims)}].");
+                    $"{where}: stream input '{options.StreamInput}' [{Dims(streamDims)}] cannot take {options.ValuesPerStep} values per step.");
             }
 
-            wired.Add(inputName);
-            pairs.Add(new StatePair(inputName, outputName, batchAxis, shape));
+            // The chunk is the last dynamic dimension (the samples); any before it are steps axes.
+            chunkAxis = dynamicAxes[^1];
+            streamShape[chunkAxis] = options.ValuesPerStep / fixedProduct;
         }
 
-        var unwired = session.InputNames.Where(n => !wired.Contains(n)).ToList();
-        if (unwired.Count > 0)
+        foreach (var axis in dynamicAxes.Where(a => a != chunkAxis))
         {
-            throw new ModelLoadException($"{Where()}: inputs {string.Join(", ", unwired)} are neither the stream input nor a state input.");
+            streamShape[axis] = 1;
         }
 
-        return new SequenceModel(options, session, sha256, pairs, [.. chunkDims.Select(d => (long)d)], inputHasSteps, resultShape, outputHasSteps);
+        var stepsAxes = dynamicAxes.Where(a => a != chunkAxis).ToList();
+        var chunkShape = streamShape.Where((_, a) => a != options.StreamBatchAxis && !stepsAxes.Contains(a)).ToArray();
+
+        // Result output: dynamic dimensions other than batch are steps axes of 1 (the result's size must be fixed).
+        var resultMeta = Output(options.ResultOutput);
+        RequireFloat(resultMeta, options.ResultOutput, where);
+        var resultDims = resultMeta.Dimensions;
+        CheckAxis(options.ResultBatchAxis, resultDims.Length, $"result output '{options.ResultOutput}'", where);
+        var resultShape = resultDims.Select(d => d > 0 ? (long)d : 1L).ToArray();
+        fixedBatch |= resultDims[options.ResultBatchAxis] > 1;
+        resultShape[options.ResultBatchAxis] = 1;
+        var resultStepsAxes = Enumerable.Range(0, resultDims.Length).Where(a => a != options.ResultBatchAxis && resultDims[a] <= 0).ToList();
+
+        // Constants: bound once, the same for every batch size.
+        var constants = new List<(string, OrtValue)>();
+        try
+        {
+            foreach (var (name, values) in options.ConstantInputs)
+            {
+                constants.Add((name, CreateConstant(name, values, Input(name), where)));
+                wired.Add(name);
+            }
+
+            // State: as given, or inferred from the inputs left over.
+            var stateInferred = options.State is null;
+            var description = string.Empty;
+            IReadOnlyList<(string Input, string Output, int BatchAxis)> statePairs;
+            if (options.State is { } given)
+            {
+                statePairs = given;
+            }
+            else
+            {
+                var candidates = session.InputNames.Where(n => !wired.Contains(n)).ToList();
+                var notFloat = candidates.Where(n => session.InputMetadata[n].ElementDataType != TensorElementType.Float).ToList();
+                if (notFloat.Count > 0)
+                {
+                    throw new ModelLoadException(
+                        $"{where}: input {string.Join(", ", notFloat.Select(n => $"'{n}' ({session.InputMetadata[n].ElementDataType} [{Dims(session.InputMetadata[n].Dimensions)}])"))} " +
+                        "is neither the stream input nor float state; give it a constant value (constant_inputs).");
+                }
+
+                var inferred = StatePairInference.Infer(
+                    [.. candidates.Select(n => new TensorDeclaration(n, session.InputMetadata[n].Dimensions))],
+                    [.. session.OutputNames.Select(n => new TensorDeclaration(n, session.OutputMetadata[n].Dimensions))],
+                    [options.ResultOutput],
+                    where);
+                statePairs = [.. inferred.Select(p => (p.Input, p.Output, p.BatchAxis))];
+                description = inferred.Count == 0
+                    ? "no state inputs (stateless)"
+                    : string.Join("; ", inferred.Select(p => $"{p.Input} → {p.Output} (batch axis {p.BatchAxis}, {p.Rule})"));
+            }
+
+            var pairs = new List<StatePair>();
+            foreach (var (inputName, outputName, batchAxis) in statePairs)
+            {
+                var inMeta = Input(inputName);
+                var outMeta = Output(outputName);
+                RequireFloat(inMeta, inputName, where);
+                RequireFloat(outMeta, outputName, where);
+                if (outputName == options.ResultOutput)
+                {
+                    throw new ModelLoadException($"{where}: output '{outputName}' cannot be both the result and state.");
+                }
+
+                var inDims = inMeta.Dimensions;
+                var outDims = outMeta.Dimensions;
+                CheckAxis(batchAxis, inDims.Length, $"state '{inputName}'", where);
+                fixedBatch |= inDims[batchAxis] > 0;
+                var shape = new long[inDims.Length];
+                for (var a = 0; a < inDims.Length; a++)
+                {
+                    var d = inDims[a] > 0 ? inDims[a] : (a < outDims.Length && outDims[a] > 0 ? outDims[a] : -1);
+                    if (a == batchAxis)
+                    {
+                        d = 1;
+                    }
+                    else if (d <= 0)
+                    {
+                        throw new ModelLoadException($"{where}: state '{inputName}' [{Dims(inDims)}] has a dynamic dimension {a} that is not its batch axis ({batchAxis}).");
+                    }
+
+                    shape[a] = d;
+                }
+
+                if (outDims.Length != inDims.Length || outDims.Where((d, a) => a != batchAxis && d > 0 && d != shape[a]).Any())
+                {
+                    throw new ModelLoadException(
+                        $"{where}: state output '{outputName}' [{Dims(outDims)}] does not match state input '{inputName}' [{Dims(inDims)}].");
+                }
+
+                wired.Add(inputName);
+                pairs.Add(new StatePair(inputName, outputName, batchAxis, shape));
+            }
+
+            var unwired = session.InputNames.Where(n => !wired.Contains(n)).ToList();
+            if (unwired.Count > 0)
+            {
+                throw new ModelLoadException(
+                    $"{where}: inputs {string.Join(", ", unwired)} are neither the stream input, a state input nor a constant; name them in the manifest's state pairs or constant_inputs.");
+            }
+
+            return new WiredModel(
+                new BatchedTensor(options.StreamBatchAxis, streamShape),
+                new BatchedTensor(options.ResultBatchAxis, resultShape),
+                chunkShape,
+                stepsAxes.Count == 1 ? stepsAxes[0] : -1,
+                resultStepsAxes.Count == 1 ? resultStepsAxes[0] : -1,
+                pairs,
+                stateInferred,
+                description,
+                fixedBatch ? 1 : int.MaxValue,
+                constants);
+        }
+        catch
+        {
+            foreach (var (_, value) in constants)
+            {
+                value.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    private static OrtValue CreateConstant(string name, double[] values, NodeMetadata meta, string where)
+    {
+        var shape = meta.Dimensions.Select(d => d > 0 ? (long)d : 1L).ToArray();
+        var count = checked((int)shape.Aggregate(1L, (a, b) => a * b));
+        if (values.Length != count && values.Length != 1)
+        {
+            throw new ModelLoadException($"{where}: constant input '{name}' [{Dims(meta.Dimensions)}] takes {count} values; {values.Length} given.");
+        }
+
+        double At(int i) => values[values.Length == 1 ? 0 : i];
+        T[] Fill<T>(Func<double, T> convert)
+        {
+            var array = new T[count];
+            for (var i = 0; i < count; i++)
+            {
+                array[i] = convert(At(i));
+            }
+
+            return array;
+        }
+
+        return meta.ElementDataType switch
+        {
+            TensorElementType.Float => OrtValue.CreateTensorValueFromMemory(Fill(v => (float)v), shape),
+            TensorElementType.Double => OrtValue.CreateTensorValueFromMemory(Fill(v => v), shape),
+            TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((long)v)), shape),
+            TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((int)v)), shape),
+            TensorElementType.Int16 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((short)v)), shape),
+            TensorElementType.Int8 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((sbyte)v)), shape),
+            TensorElementType.UInt8 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((byte)v)), shape),
+            TensorElementType.Bool => OrtValue.CreateTensorValueFromMemory(Fill(v => v != 0), shape),
+            _ => throw new ModelLoadException($"{where}: constant input '{name}' is {meta.ElementDataType}; numbers and booleans are supported."),
+        };
+    }
+
+    private static void CheckAxis(int axis, int rank, string what, string where)
+    {
+        if (axis < 0 || axis >= rank)
+        {
+            throw new ModelLoadException($"{where}: {what} has rank {rank}; batch axis {axis} is out of range.");
+        }
     }
 
     private static void RequireFloat(NodeMetadata meta, string name, string where)
@@ -357,6 +575,8 @@ public sealed partial class SequenceModel : IDisposable
             throw new ModelLoadException($"{where}: '{name}' is {meta.ElementDataType}; float32 expected.");
         }
     }
+
+    private static string Dims(IEnumerable<int> dims) => string.Join(",", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"));
 
     private BatchBuffers Buffers(int batch)
     {
@@ -370,19 +590,19 @@ public sealed partial class SequenceModel : IDisposable
     }
 
     // Stream b's slice of a batched tensor: for each outer index o, Inner floats at ((o * batch) + b) * Inner.
-    private static void Gather(StatePair pair, ReadOnlySpan<float> single, Span<float> batched, int b, int batch)
+    private static void Gather(int outer, int inner, ReadOnlySpan<float> single, Span<float> batched, int b, int batch)
     {
-        for (var o = 0; o < pair.Outer; o++)
+        for (var o = 0; o < outer; o++)
         {
-            single.Slice(o * pair.Inner, pair.Inner).CopyTo(batched.Slice(((o * batch) + b) * pair.Inner, pair.Inner));
+            single.Slice(o * inner, inner).CopyTo(batched.Slice(((o * batch) + b) * inner, inner));
         }
     }
 
-    private static void Scatter(StatePair pair, ReadOnlySpan<float> batched, Span<float> single, int b, int batch)
+    private static void Scatter(int outer, int inner, ReadOnlySpan<float> batched, Span<float> single, int b, int batch)
     {
-        for (var o = 0; o < pair.Outer; o++)
+        for (var o = 0; o < outer; o++)
         {
-            batched.Slice(((o * batch) + b) * pair.Inner, pair.Inner).CopyTo(single.Slice(o * pair.Inner, pair.Inner));
+            batched.Slice(((o * batch) + b) * inner, inner).CopyTo(single.Slice(o * inner, inner));
         }
     }
 
@@ -392,6 +612,29 @@ public sealed partial class SequenceModel : IDisposable
         shape[axis] = batch;
         return shape;
     }
+
+    /// <summary>A tensor stacked along a batch axis (the stream input, the result).</summary>
+    private sealed record BatchedTensor(int BatchAxis, long[] ShapeForBatch1)
+    {
+        public int Size { get; } = checked((int)ShapeForBatch1.Aggregate(1L, (a, b) => a * b));
+
+        public int Outer { get; } = checked((int)ShapeForBatch1.Take(BatchAxis).Aggregate(1L, (a, b) => a * b));
+
+        public int Inner { get; } = checked((int)ShapeForBatch1.Skip(BatchAxis + 1).Aggregate(1L, (a, b) => a * b));
+    }
+
+    /// <summary>What <see cref="Wire"/> found.</summary>
+    private sealed record WiredModel(
+        BatchedTensor Stream,
+        BatchedTensor Result,
+        long[] ChunkShape,
+        int InputStepsAxis,
+        int OutputStepsAxis,
+        IReadOnlyList<StatePair> State,
+        bool StateInferred,
+        string InferenceDescription,
+        int MaxBatch,
+        IReadOnlyList<(string Name, OrtValue Value)> Constants);
 
     /// <summary>Pinned tensors and OrtValues for one batch size (steps = 1).</summary>
     private sealed class BatchBuffers : IDisposable
@@ -404,14 +647,12 @@ public sealed partial class SequenceModel : IDisposable
             var inputNames = new List<string> { model.StreamInput };
             var inputValues = new List<OrtValue>();
             Chunk = new float[batch * model.ChunkLength];
-            long[] chunkShape = model._inputHasSteps ? [batch, 1, .. model._chunkShape] : [batch, .. model._chunkShape];
-            inputValues.Add(Own(OrtValue.CreateTensorValueFromMemory(Chunk, chunkShape)));
+            inputValues.Add(Own(OrtValue.CreateTensorValueFromMemory(Chunk, WithBatch(model._stream.ShapeForBatch1, model._stream.BatchAxis, batch))));
 
             var outputNames = new List<string> { model.ResultOutput };
             var outputValues = new List<OrtValue>();
             Result = new float[batch * model.ResultLength];
-            long[] resultShape = model._outputHasSteps ? [batch, 1, .. model._resultShape] : [batch, .. model._resultShape];
-            outputValues.Add(Own(OrtValue.CreateTensorValueFromMemory(Result, resultShape)));
+            outputValues.Add(Own(OrtValue.CreateTensorValueFromMemory(Result, WithBatch(model._result.ShapeForBatch1, model._result.BatchAxis, batch))));
 
             StateIn = new float[model.StatePairs.Count][];
             StateOut = new float[model.StatePairs.Count][];
@@ -431,6 +672,11 @@ public sealed partial class SequenceModel : IDisposable
             for (var i = 0; i < inputNames.Count; i++)
             {
                 Binding.BindInput(inputNames[i], inputValues[i]);
+            }
+
+            foreach (var (name, value) in model._constants)
+            {
+                Binding.BindInput(name, value);
             }
 
             for (var i = 0; i < outputNames.Count; i++)
@@ -465,6 +711,12 @@ public sealed partial class SequenceModel : IDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Sequence model {ModelId} loaded from {Path}: {ChunkLength} values per step, {StatePairs} state tensors, sha256 {Sha256}")]
-    private static partial void LogLoaded(ILogger logger, string modelId, string path, int chunkLength, int statePairs, string sha256);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sequence model {ModelId} loaded from {Path}: {ChunkLength} values per step, {StatePairs} state tensors, provider {Provider}, sha256 {Sha256}")]
+    private static partial void LogLoaded(ILogger logger, string modelId, string path, int chunkLength, int statePairs, string provider, string sha256);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sequence model {ModelId}: state pairs inferred from names and shapes: {Pairs}")]
+    private static partial void LogStateInferred(ILogger logger, string modelId, string pairs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sequence model {ModelId} takes a fixed batch of 1: its streams run one at a time")]
+    private static partial void LogFixedBatch(ILogger logger, string modelId);
 }

@@ -76,7 +76,7 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
                 Path = options.Path,
                 Task = task,
                 Options = options,
-                Image = task == ModelTask.SequenceClassification ? null : (options.Preprocess ?? new PreprocessOptions()).ToSpec(),
+                Image = task.IsSequence() ? null : (options.Preprocess ?? new PreprocessOptions()).ToSpec(),
                 DetectionDecoder = options.Detection?.Decoder ?? string.Empty,
                 ScoreThreshold = options.Detection?.ScoreThreshold ?? 0.25f,
                 IouThreshold = options.Detection?.IouThreshold ?? 0.45f,
@@ -99,11 +99,14 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
             "classification" => ModelTask.Classification,
             "detection" => ModelTask.Detection,
             "sequenceclassification" => ModelTask.SequenceClassification,
+            "sequencescore" => ModelTask.SequenceScore,
+            "sequenceforecast" => ModelTask.SequenceForecast,
+            "sequencereconstruction" => ModelTask.SequenceReconstruction,
             _ => throw new StartupException($"{key}:Manifest: '{manifest.ManifestPath}' has unknown task '{manifest.Task}'", StartupException.ConfigError),
         };
 
         ImagePreprocessingSpec? image = null;
-        if (manifestTask != ModelTask.SequenceClassification)
+        if (!manifestTask.IsSequence())
         {
             if (manifest.Preprocess is null)
             {

@@ -30,6 +30,9 @@ public sealed class MqttTopics
 
     /// <summary>Result topic of sensor stream <paramref name="streamId"/>.</summary>
     public string SensorResult(string streamId) => $"{Base}/sensors/{streamId}/result";
+
+    /// <summary>Raise/clear events of a sensor stream's score (QoS 1, not retained).</summary>
+    public string SensorEvent(string streamId) => $"{Base}/sensors/{streamId}/event";
 }
 
 /// <summary>Where pipelines hand their results. Implementations never block the caller.</summary>

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
+using EdgeRunner.Models.Postprocessing.Sequence;
+using EdgeRunner.Service.Configuration;
 
 namespace EdgeRunner.Service.Sensors;
 
@@ -16,7 +18,15 @@ internal sealed class SensorResultWriter : IDisposable
     private static readonly JsonEncodedText Id = JsonEncodedText.Encode("id");
     private static readonly JsonEncodedText Sha256 = JsonEncodedText.Encode("sha256");
     private static readonly JsonEncodedText Task = JsonEncodedText.Encode("task");
-    private static readonly JsonEncodedText TaskName = JsonEncodedText.Encode("sequence_classification");
+    private static readonly JsonEncodedText Values = JsonEncodedText.Encode("values");
+    private static readonly JsonEncodedText Forecast = JsonEncodedText.Encode("forecast");
+    private static readonly JsonEncodedText Active = JsonEncodedText.Encode("active");
+    private static readonly JsonEncodedText Event = JsonEncodedText.Encode("event");
+    private static readonly JsonEncodedText Raised = JsonEncodedText.Encode("raised");
+    private static readonly JsonEncodedText Cleared = JsonEncodedText.Encode("cleared");
+    private static readonly JsonEncodedText Threshold = JsonEncodedText.Encode("threshold");
+    private static readonly JsonEncodedText ClearThreshold = JsonEncodedText.Encode("clear_threshold");
+    private static readonly JsonEncodedText Time = JsonEncodedText.Encode("time");
     private static readonly JsonEncodedText Label = JsonEncodedText.Encode("label");
     private static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
     private static readonly JsonEncodedText Probabilities = JsonEncodedText.Encode("probabilities");
@@ -31,9 +41,19 @@ internal sealed class SensorResultWriter : IDisposable
     private readonly JsonEncodedText _modelId;
     private readonly JsonEncodedText _sha256;
     private readonly JsonEncodedText[] _labels;
+    private readonly JsonEncodedText _taskName;
+    private readonly ModelTask _task;
 
-    public SensorResultWriter(string streamId, string modelId, string sha256, IReadOnlyList<string> labels)
+    public SensorResultWriter(string streamId, string modelId, string sha256, IReadOnlyList<string> labels, ModelTask task = ModelTask.SequenceClassification)
     {
+        _task = task;
+        _taskName = JsonEncodedText.Encode(task switch
+        {
+            ModelTask.SequenceScore => "sequence_score",
+            ModelTask.SequenceForecast => "sequence_forecast",
+            ModelTask.SequenceReconstruction => "sequence_reconstruction",
+            _ => "sequence_classification",
+        });
         _writer = new Utf8JsonWriter(_buffer);
         _streamId = JsonEncodedText.Encode(streamId);
         _modelId = JsonEncodedText.Encode(modelId);
@@ -62,16 +82,49 @@ internal sealed class SensorResultWriter : IDisposable
         w.WriteString(Id, _modelId);
         w.WriteString(Sha256, _sha256);
         w.WriteEndObject();
-        w.WriteString(Task, TaskName);
-        w.WriteString(Label, _labels[processor.TopClass]);
-        w.WriteNumber(Score, Math.Round(result[processor.TopClass], 5));
-        w.WriteStartObject(Probabilities);
-        for (var i = 0; i < result.Length; i++)
+        w.WriteString(Task, _taskName);
+        switch (_task)
         {
-            w.WriteNumber(_labels[i], Math.Round(result[i], 5));
+            case ModelTask.SequenceClassification:
+                w.WriteString(Label, _labels[processor.TopClass]);
+                w.WriteNumber(Score, Math.Round(result[processor.TopClass], 5));
+                w.WriteStartObject(Probabilities);
+                for (var i = 0; i < result.Length; i++)
+                {
+                    w.WriteNumber(_labels[i], Math.Round(result[i], 5));
+                }
+
+                w.WriteEndObject();
+                break;
+            case ModelTask.SequenceScore:
+                WriteScore(w, processor);
+                if (result.Length > 1)
+                {
+                    w.WriteStartObject(Values);
+                    for (var i = 0; i < result.Length; i++)
+                    {
+                        w.WriteNumber(_labels[i], Math.Round(result[i], 5));
+                    }
+
+                    w.WriteEndObject();
+                }
+
+                break;
+            case ModelTask.SequenceForecast:
+                WriteScore(w, processor);
+                w.WriteStartArray(Forecast);
+                foreach (var v in result)
+                {
+                    w.WriteNumberValue(Math.Round(v, 5));
+                }
+
+                w.WriteEndArray();
+                break;
+            default:
+                WriteScore(w, processor);
+                break;
         }
 
-        w.WriteEndObject();
         w.WriteNumber(Steps, processor.State.Steps);
         w.WriteNumber(InvalidSamples, invalidSamples);
         w.WriteNumber(StateResets, stateResets);
@@ -79,5 +132,46 @@ internal sealed class SensorResultWriter : IDisposable
         w.WriteEndObject();
         w.Flush();
         return _buffer.WrittenSpan;
+    }
+
+    /// <summary>Writes the raise/clear event of the last step (<paramref name="processor"/>'s <see cref="SensorStreamProcessor.Transition"/>); valid until the next call.</summary>
+    public ReadOnlySpan<byte> WriteEvent(long sequence, DateTimeOffset time, SensorStreamProcessor processor)
+    {
+        _buffer.ResetWrittenCount();
+        _writer.Reset(_buffer);
+        var w = _writer;
+        var trigger = processor.Trigger!;
+        w.WriteStartObject();
+        w.WriteString(Stream, _streamId);
+        w.WriteString(Event, processor.Transition == TriggerTransition.Raised ? Raised : Cleared);
+        w.WriteNumber(Seq, sequence);
+        w.WriteString(Time, time);
+        w.WriteNumber(Score, Math.Round(processor.Score, 6));
+        w.WriteNumber(Threshold, trigger.Threshold);
+        w.WriteNumber(ClearThreshold, trigger.ClearThreshold);
+        w.WriteStartObject(Model);
+        w.WriteString(Id, _modelId);
+        w.WriteString(Sha256, _sha256);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.Flush();
+        return _buffer.WrittenSpan;
+    }
+
+    private static void WriteScore(Utf8JsonWriter w, SensorStreamProcessor processor)
+    {
+        if (double.IsNaN(processor.Score))
+        {
+            w.WriteNull(Score);
+        }
+        else
+        {
+            w.WriteNumber(Score, Math.Round(processor.Score, 6));
+        }
+
+        if (processor.Trigger is { } trigger)
+        {
+            w.WriteBoolean(Active, trigger.Active);
+        }
     }
 }

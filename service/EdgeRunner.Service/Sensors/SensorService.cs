@@ -65,7 +65,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             var resolved = _catalog.Get(options.Model);
             var (model, modelLock, batcher) = GetModel(resolved, streamId);
             var manifest = resolved.Manifest!;
-            var processor = new SensorStreamProcessor(streamId, model, modelLock, manifest.Stream!, manifest.Labels, batcher);
+            var processor = new SensorStreamProcessor(streamId, model, modelLock, manifest.Stream!, manifest.Labels, batcher, SequenceOutputSpec.From(resolved.Task, manifest.Postprocess));
             var modelRate = manifest.Stream!.SampleRateHz;
             ISensorSource source;
             try
@@ -106,9 +106,10 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                 source,
                 processor,
                 modelRate,
-                new SensorResultWriter(streamId, resolved.Id, model.Sha256, manifest.Labels),
+                new SensorResultWriter(streamId, resolved.Id, model.Sha256, processor.Labels, processor.Task),
                 _publisher,
                 _topics.SensorResult(streamId),
+                _topics.SensorEvent(streamId),
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,
                 _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"),
@@ -176,7 +177,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     internal static SequenceModel LoadModel(ResolvedModel resolved, string owner, ILoggerFactory loggerFactory)
     {
         var manifest = resolved.Manifest;
-        if (resolved.Task != ModelTask.SequenceClassification || manifest?.Stream is null || manifest.Postprocess?.Output is null)
+        if (!resolved.Task.IsSequence() || manifest?.Stream is null || manifest.Postprocess?.Output is null)
         {
             throw new StartupException(
                 $"{owner}:Model: '{resolved.Id}' is not a sequence model with a manifest 'stream' section and postprocess output",
@@ -186,15 +187,22 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         try
         {
             manifest.VerifySha256();
+            var stream = manifest.Stream;
             return SequenceModel.Load(
                 new SequenceModelOptions
                 {
                     Id = resolved.Id,
                     Path = resolved.Path,
-                    StreamInput = manifest.Stream.Input,
+                    StreamInput = stream.Input,
+                    StreamBatchAxis = stream.BatchAxis,
+                    ValuesPerStep = stream.Channels.Count * (stream.ChunkSamples + stream.ContextSamples),
                     ResultOutput = manifest.Postprocess.Output,
-                    State = [.. manifest.State.Select(p => (p.Input, p.Output, p.BatchAxis))],
+                    ResultBatchAxis = manifest.Postprocess.BatchAxis,
+                    State = manifest.State is { } state ? [.. state.Select(p => (p.Input, p.Output, p.BatchAxis))] : null,
+                    ConstantInputs = ConstantValues(manifest),
                     ExecutionProviders = resolved.Options.ExecutionProviders ?? ["cpu"],
+                    AllowFallback = resolved.Options.AllowFallback,
+                    DeviceId = resolved.Options.DeviceId,
                     IntraOpThreads = resolved.Options.IntraOpThreads,
                 },
                 loggerFactory.CreateLogger<SequenceModel>());
@@ -203,6 +211,28 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         {
             throw new StartupException($"{owner}: {ex.Message}", StartupException.ConfigError, ex);
         }
+    }
+
+    /// <summary>The manifest's constant inputs as numbers (a JSON number, boolean, or array of them).</summary>
+    private static Dictionary<string, double[]> ConstantValues(EdgeRunner.Models.Manifests.ModelManifest manifest)
+    {
+        var constants = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        foreach (var (name, value) in manifest.ConstantInputs ?? new Dictionary<string, System.Text.Json.JsonElement>())
+        {
+            static double Number(System.Text.Json.JsonElement e, string name, string path) => e.ValueKind switch
+            {
+                System.Text.Json.JsonValueKind.Number => e.GetDouble(),
+                System.Text.Json.JsonValueKind.True => 1,
+                System.Text.Json.JsonValueKind.False => 0,
+                _ => throw new EdgeRunner.Models.Manifests.ManifestException($"Manifest '{path}': constant_inputs.{name} must be a number, a boolean or an array of them."),
+            };
+
+            constants[name] = value.ValueKind == System.Text.Json.JsonValueKind.Array
+                ? [.. value.EnumerateArray().Select(e => Number(e, name, manifest.ManifestPath))]
+                : [Number(value, name, manifest.ManifestPath)];
+        }
+
+        return constants;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: state restored at step {Steps} from {Path}")]

@@ -1,14 +1,36 @@
 using System.Diagnostics;
 using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing.Sequence;
 using EdgeRunner.Models.Sequence;
+using EdgeRunner.Service.Configuration;
 
 namespace EdgeRunner.Service.Sensors;
 
+/// <summary>How a sequence model's per-step output is read.</summary>
+/// <param name="Task">Classification (probabilities per label), score (a value per step), forecast (the next chunk; the prediction error is the score) or reconstruction (the input chunk; the reconstruction error is the score).</param>
+/// <param name="Trigger">Raise/clear thresholds on the score, or <see langword="null"/> for none.</param>
+internal sealed record SequenceOutputSpec(ModelTask Task, HysteresisSettings? Trigger)
+{
+    public static SequenceOutputSpec Classification { get; } = new(ModelTask.SequenceClassification, null);
+
+    /// <summary>From a manifest's task and postprocess section.</summary>
+    public static SequenceOutputSpec From(ModelTask task, ManifestPostprocess? post) =>
+        new(task, post?.Threshold is { } threshold
+            ? new HysteresisSettings(threshold, post.ClearThreshold ?? threshold, post.RaiseSteps, post.ClearSteps)
+            : null);
+}
+
+/// <summary>Thresholds of a <see cref="HysteresisTrigger"/>.</summary>
+internal sealed record HysteresisSettings(double Threshold, double ClearThreshold, int RaiseSteps, int ClearSteps);
+
 /// <summary>
 /// The per-step work for one stream, shared by the daemon and the <c>evaluate</c> command:
-/// normalise one chunk of interleaved samples into the model's layout, run one step with this
-/// stream's own state, and keep the result. The model may be shared by several streams (calls are
-/// serialised on a lock shared by those streams); the state never is.
+/// normalise one chunk of interleaved samples into the model's layout (after the context carried
+/// from the previous chunk, when the model takes one), run one step with this stream's own state,
+/// and read the result (class probabilities, a score, a forecast or a reconstruction, with
+/// threshold events). The model may be shared by several streams (calls are serialised on a lock
+/// shared by those streams); the state never is. The carried context and the last forecast live in
+/// the stream's state, so they are reset and checkpointed with it.
 /// </summary>
 internal sealed class SensorStreamProcessor
 {
@@ -24,30 +46,58 @@ internal sealed class SensorStreamProcessor
 
     private readonly StepBatcher? _batcher;
     private readonly StepRequest _request;
+    private readonly int _contextSamples;
+    private readonly int _modelSamples;
+    private readonly int _contextIndex;
+    private readonly int _forecastIndex = -1;
+    private readonly SequenceOutputSpec _output;
 
-    public SensorStreamProcessor(string streamId, SequenceModel model, object modelLock, ManifestStreamInput stream, IReadOnlyList<string> labels, StepBatcher? batcher = null)
+    public SensorStreamProcessor(string streamId, SequenceModel model, object modelLock, ManifestStreamInput stream, IReadOnlyList<string> labels, StepBatcher? batcher = null, SequenceOutputSpec? output = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(stream);
         _model = model;
         _modelLock = modelLock;
+        _output = output ?? SequenceOutputSpec.Classification;
         _channels = stream.Channels.Count;
         _chunkSamples = stream.ChunkSamples;
-        if (_channels * _chunkSamples != model.ChunkLength)
+        _contextSamples = stream.ContextSamples;
+        _modelSamples = _chunkSamples + _contextSamples;
+        if (_channels * _modelSamples != model.ChunkLength)
         {
+            var context = _contextSamples > 0 ? $" (+ {_contextSamples} context)" : string.Empty;
             throw new StartupException(
-                $"Model '{model.Id}': manifest stream says {_channels} channels × {_chunkSamples} samples but input '{model.StreamInput}' takes {model.ChunkLength} values per step",
+                $"Model '{model.Id}': manifest stream says {_channels} channels × {_chunkSamples} samples{context} but input '{model.StreamInput}' takes {model.ChunkLength} values per step",
                 StartupException.ConfigError);
         }
 
-        if (labels.Count != model.ResultLength)
+        Labels = labels.Count > 0 ? labels : DefaultLabels(_output.Task, model.ResultLength);
+        switch (_output.Task)
         {
-            throw new StartupException($"Model '{model.Id}': {labels.Count} labels but output '{model.ResultOutput}' has {model.ResultLength} values per step", StartupException.ConfigError);
+            case ModelTask.SequenceClassification when Labels.Count != model.ResultLength:
+            case ModelTask.SequenceScore when Labels.Count != model.ResultLength:
+                throw new StartupException($"Model '{model.Id}': {Labels.Count} labels but output '{model.ResultOutput}' has {model.ResultLength} values per step", StartupException.ConfigError);
+            case ModelTask.SequenceForecast or ModelTask.SequenceReconstruction when model.ResultLength != _channels * _chunkSamples || _contextSamples > 0:
+                throw new StartupException(
+                    $"Model '{model.Id}': a {_output.Task} model's output '{model.ResultOutput}' must have one value per input value ({_channels * _chunkSamples}, no context); it has {model.ResultLength}",
+                    StartupException.ConfigError);
         }
 
         StreamId = streamId;
-        Labels = labels;
-        State = model.CreateState(streamId);
+        _contextIndex = model.StatePairs.Count;
+        State = _output.Task == ModelTask.SequenceForecast
+            ? model.CreateState(streamId, _channels * _contextSamples, model.ResultLength)
+            : model.CreateState(streamId, _channels * _contextSamples);
+        if (_output.Task == ModelTask.SequenceForecast)
+        {
+            _forecastIndex = _contextIndex + 1;
+        }
+
+        if (_output.Trigger is { } t)
+        {
+            Trigger = new HysteresisTrigger(t.Threshold, t.ClearThreshold, t.RaiseSteps, t.ClearSteps);
+        }
+
         _chunk = new float[model.ChunkLength];
         _result = new float[model.ResultLength];
         _scale = new float[_channels];
@@ -80,11 +130,32 @@ internal sealed class SensorStreamProcessor
     /// <summary>Channels per sample.</summary>
     public int Channels => _channels;
 
-    /// <summary>The last step's output (class probabilities).</summary>
+    /// <summary>The last step's output (class probabilities, scores, forecast or reconstruction).</summary>
     public ReadOnlySpan<float> Result => _result;
 
     /// <summary>Index of the largest value of the last result.</summary>
     public int TopClass { get; private set; }
+
+    /// <summary>How the output is read.</summary>
+    public ModelTask Task => _output.Task;
+
+    /// <summary>The last step's score: the first output (score models), the prediction or reconstruction error (mean square, normalised units); NaN when there is none yet (a forecast's first step) or for classification.</summary>
+    public double Score { get; private set; } = double.NaN;
+
+    /// <summary>Raise/clear events on <see cref="Score"/>, when thresholds are set.</summary>
+    public HysteresisTrigger? Trigger { get; }
+
+    /// <summary>What the last step did to <see cref="Trigger"/>.</summary>
+    public TriggerTransition Transition { get; private set; }
+
+    /// <summary>Starts the stream afresh: recurrent state, carried context, last forecast and raised events.</summary>
+    public void Reset()
+    {
+        State.Reset();
+        Trigger?.Reset();
+        Score = double.NaN;
+        Transition = TriggerTransition.None;
+    }
 
     /// <summary>Runs one step on <paramref name="interleaved"/> (exactly one chunk) right now; returns milliseconds spent in the model.</summary>
     public double Step(ReadOnlySpan<float> interleaved)
@@ -97,7 +168,7 @@ internal sealed class SensorStreamProcessor
         }
 
         var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        FindTop();
+        ReadResult();
         return elapsed;
     }
 
@@ -120,21 +191,84 @@ internal sealed class SensorStreamProcessor
     private async ValueTask<double> AwaitBatchedAsync(ValueTask<double> pending)
     {
         var milliseconds = await pending;
-        FindTop();
+        ReadResult();
         return milliseconds;
     }
 
     private void Normalize(ReadOnlySpan<float> interleaved)
     {
+        // Model sample m of channel c sits at [c, m] (channel-major) or [m, c]; the first
+        // _contextSamples of them are the end of the previous chunk, kept in the state.
+        var context = State.Tensor(_contextIndex);
+        for (var c = 0; c < _channels; c++)
+        {
+            for (var k = 0; k < _contextSamples; k++)
+            {
+                _chunk[Index(c, k)] = context[(c * _contextSamples) + k];
+            }
+        }
+
         for (var s = 0; s < _chunkSamples; s++)
         {
             for (var c = 0; c < _channels; c++)
             {
                 var v = (interleaved[(s * _channels) + c] * _scale[c]) + _offset[c];
-                _chunk[_channelMajor ? (c * _chunkSamples) + s : (s * _channels) + c] = v;
+                _chunk[Index(c, _contextSamples + s)] = v;
+            }
+        }
+
+        for (var c = 0; c < _channels; c++)
+        {
+            for (var k = 0; k < _contextSamples; k++)
+            {
+                context[(c * _contextSamples) + k] = _chunk[Index(c, _chunkSamples + k)];
             }
         }
     }
+
+    private int Index(int channel, int sample) => _channelMajor ? (channel * _modelSamples) + sample : (sample * _channels) + channel;
+
+    private void ReadResult()
+    {
+        FindTop();
+        switch (_output.Task)
+        {
+            case ModelTask.SequenceScore:
+                Score = _result[0];
+                break;
+            case ModelTask.SequenceReconstruction:
+                Score = MeanSquareError(_result, _chunk);
+                break;
+            case ModelTask.SequenceForecast:
+                // The forecast made at the previous step against what came; then keep this step's forecast for the next.
+                var previous = State.Tensor(_forecastIndex);
+                Score = State.Steps > 1 ? MeanSquareError(previous, _chunk) : double.NaN;
+                _result.CopyTo(previous);
+                break;
+            default:
+                return;
+        }
+
+        Transition = Trigger is null || double.IsNaN(Score) ? TriggerTransition.None : Trigger.Update(Score);
+    }
+
+    private static double MeanSquareError(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        double sum = 0;
+        for (var i = 0; i < a.Length; i++)
+        {
+            double d = a[i] - b[i];
+            sum += d * d;
+        }
+
+        return sum / a.Length;
+    }
+
+    private static string[] DefaultLabels(ModelTask task, int values) => task switch
+    {
+        ModelTask.SequenceScore when values == 1 => ["score"],
+        _ => [.. Enumerable.Range(0, values).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))],
+    };
 
     private void FindTop()
     {
@@ -154,7 +288,8 @@ internal sealed class SensorStreamProcessor
     {
         // Chunk dims are the input's last two: [channels, samples] unless they read [samples, channels].
         var shape = model.ChunkShape;
-        return !(shape.Count >= 2 && stream.ChunkSamples != stream.Channels.Count
-            && shape[^2] == stream.ChunkSamples && shape[^1] == stream.Channels.Count);
+        var samples = stream.ChunkSamples + stream.ContextSamples;
+        return !(shape.Count >= 2 && samples != stream.Channels.Count
+            && shape[^2] == samples && shape[^1] == stream.Channels.Count);
     }
 }

@@ -18,6 +18,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private readonly SensorResultWriter _writer;
     private readonly IResultPublisher _publisher;
     private readonly string _topic;
+    private readonly string _eventTopic;
     private readonly TimeSpan _logInterval;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
@@ -49,6 +50,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         SensorResultWriter writer,
         IResultPublisher publisher,
         string topic,
+        string eventTopic,
         TimeSpan logInterval,
         TimeProvider timeProvider,
         ILogger logger,
@@ -65,6 +67,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         _writer = writer;
         _publisher = publisher;
         _topic = topic;
+        _eventTopic = eventTopic;
         _logInterval = logInterval;
         _timeProvider = timeProvider;
         _logger = logger;
@@ -228,7 +231,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
 
     private void ResetStream(string reason)
     {
-        _processor.State.Reset();
+        _processor.Reset();
         _pendingSamples = 0;
         _resampler?.Reset();
         _stateResets++;
@@ -271,6 +274,12 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         _modelSampleIndex += _processor.ChunkSamples;
         var end = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
         _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency, _invalidSamples, _stateResets));
+        if (_processor.Transition != Models.Postprocessing.Sequence.TriggerTransition.None)
+        {
+            _publisher.TryPublish(_eventTopic, _writer.WriteEvent(sequence, end, _processor));
+            LogTransition(_logger, _streamId, _processor.Transition == Models.Postprocessing.Sequence.TriggerTransition.Raised ? "raised" : "cleared", sequence, _processor.Score);
+        }
+
         MaybeLog(sequence, latency);
     }
 
@@ -283,14 +292,27 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         }
 
         _lastLog = now;
-        LogResult(_logger, _streamId, sequence, _processor.Labels[_processor.TopClass], _processor.Result[_processor.TopClass], latencyMs);
+        if (_processor.Task == Configuration.ModelTask.SequenceClassification)
+        {
+            LogResult(_logger, _streamId, sequence, _processor.Labels[_processor.TopClass], _processor.Result[_processor.TopClass], latencyMs);
+        }
+        else
+        {
+            LogScore(_logger, _streamId, sequence, _processor.Score, _processor.Trigger?.Active ?? false, latencyMs);
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: event {Event} at step {Sequence}, score {Score:0.000}")]
+    private static partial void LogTransition(ILogger logger, string streamId, string @event, long sequence, double score);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: {Source} → model {ModelId} → {Topic}")]
     private static partial void LogStarted(ILogger logger, string streamId, string source, string modelId, string topic);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId} step {Sequence}: {Label} {Score:0.000} ({LatencyMs:0.00} ms)")]
     private static partial void LogResult(ILogger logger, string streamId, long sequence, string label, float score, double latencyMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId} step {Sequence}: score {Score:0.000}, active {Active} ({LatencyMs:0.00} ms)")]
+    private static partial void LogScore(ILogger logger, string streamId, long sequence, double score, bool active, double latencyMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: invalid sample ({Count} so far), policy {Policy}")]
     private static partial void LogInvalidSample(ILogger logger, string streamId, long count, string policy);
