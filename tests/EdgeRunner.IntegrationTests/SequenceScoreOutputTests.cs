@@ -1,0 +1,144 @@
+using EdgeRunner.IntegrationTests.Infrastructure;
+using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing.Sequence;
+using EdgeRunner.Models.Sequence;
+using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Sensors;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeRunner.IntegrationTests;
+
+/// <summary>
+/// Anomaly scores from the output of a sequence model, through the daemon's per-stream processor:
+/// the reconstruction error of an autoencoder-shaped model and the prediction error of a forecaster,
+/// with threshold/hysteresis raise and clear events. The models are small ONNX graphs written by the
+/// test (a half-scale "reconstruction", a persistence forecaster with a state pair), so the expected
+/// scores can be computed independently.
+/// </summary>
+public sealed class SequenceScoreOutputTests
+{
+    private const int Samples = 4;
+    private static readonly string[] Channels = ["x", "y", "z"];
+
+    private static readonly ManifestStreamInput Stream = new()
+    {
+        Input = "x",
+        SampleRateHz = 100,
+        Channels = Channels,
+        ChunkSamples = Samples,
+        Mean = [1f, 0f, -1f],
+        Std = [2f, 1f, 0.5f],
+    };
+
+    private static float[] Chunk(float amplitude, int step)
+    {
+        // Interleaved samples, as sources deliver them.
+        var chunk = new float[Samples * Channels.Length];
+        for (var s = 0; s < Samples; s++)
+        {
+            for (var c = 0; c < Channels.Length; c++)
+            {
+                // Normalised, this is amplitude × a sine: the score scales with amplitude².
+                chunk[(s * Channels.Length) + c] = Stream.Mean[c] + (Stream.Std[c] * amplitude * MathF.Sin((step * 1.3f) + s + (c * 0.7f)));
+            }
+        }
+
+        return chunk;
+    }
+
+    private static float[] Normalised(float[] interleaved)
+    {
+        // Channel-major [3, 4], the model's layout.
+        var result = new float[interleaved.Length];
+        for (var s = 0; s < Samples; s++)
+        {
+            for (var c = 0; c < Channels.Length; c++)
+            {
+                result[(c * Samples) + s] = (interleaved[(s * Channels.Length) + c] - Stream.Mean[c]) / Stream.Std[c];
+            }
+        }
+
+        return result;
+    }
+
+    private static double MeanSquare(IEnumerable<double> values) => values.Select(v => v * v).Average();
+
+    [Fact]
+    public void Reconstruction_error_is_the_score_and_raises_and_clears_with_hysteresis()
+    {
+        using var temp = new TempFolder();
+        var path = Path.Combine(temp.Path, "half.onnx");
+        File.WriteAllBytes(path, OnnxProto.WriteModel(
+            8,
+            [(string.Empty, 17)],
+            [new OnnxNode("Mul", string.Empty, ["x", "half"], ["reconstruction"], [])],
+            [new OnnxTensor("half", OnnxTensor.Float, [], [0.5f], [])],
+            [("x", OnnxTensor.Float, ["batch", 3, Samples])],
+            [("reconstruction", OnnxTensor.Float, ["batch", 3, Samples])]));
+        using var model = SequenceModel.Load(new SequenceModelOptions { Id = "half", Path = path, StreamInput = "x", ResultOutput = "reconstruction" }, NullLogger.Instance);
+        Assert.Empty(model.StatePairs);
+        var processor = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
+
+        var amplitudes = new[] { 0.1f, 0.2f, 6f, 3f, 6f, 0.2f, 6f, 0.1f, 0.1f };
+        var transitions = new List<char>();
+        for (var step = 0; step < amplitudes.Length; step++)
+        {
+            var chunk = Chunk(amplitudes[step], step);
+            processor.Step(chunk);
+            // reconstruction − input = −input/2 → error = mean(v²)/4 over the normalised chunk.
+            var expected = MeanSquare(Normalised(chunk).Select(v => (double)v)) / 4;
+            Assert.Equal(expected, processor.Score, 5);
+            transitions.Add(processor.Transition switch { TriggerTransition.Raised => 'R', TriggerTransition.Cleared => 'C', _ => '.' });
+        }
+
+        var scores = amplitudes.Select((a, i) => MeanSquare(Normalised(Chunk(a, i)).Select(v => (double)v)) / 4).ToArray();
+        Assert.True(scores[0] < 0.5 && scores[2] > 1 && scores[5] < 0.5 && scores[7] < 0.5, string.Join(", ", scores));
+        // Raised at the first large chunk; one quiet chunk (5) is not enough to clear (2 needed); two (7, 8) are.
+        Assert.Equal("..R.....C", new string([.. transitions]));
+    }
+
+    [Fact]
+    public void Forecast_error_compares_the_previous_steps_forecast_with_the_samples_that_came()
+    {
+        using var temp = new TempFolder();
+        var path = Path.Combine(temp.Path, "persistence.onnx");
+        // Forecast = this chunk (persistence); a state pair last → last_out keeps the previous chunk (inferred by name).
+        File.WriteAllBytes(path, OnnxProto.WriteModel(
+            8,
+            [(string.Empty, 17)],
+            [
+                new OnnxNode("Add", string.Empty, ["x", "zero"], ["forecast"], []),
+                new OnnxNode("Identity", string.Empty, ["x"], ["last_out"], []),
+                new OnnxNode("Identity", string.Empty, ["last"], ["unused"], []),
+            ],
+            [new OnnxTensor("zero", OnnxTensor.Float, [], [0f], [])],
+            [("x", OnnxTensor.Float, ["batch", 3, Samples]), ("last", OnnxTensor.Float, ["batch", 3, Samples])],
+            [("forecast", OnnxTensor.Float, ["batch", 3, Samples]), ("last_out", OnnxTensor.Float, ["batch", 3, Samples]), ("unused", OnnxTensor.Float, ["batch", 3, Samples])]));
+        using var model = SequenceModel.Load(new SequenceModelOptions { Id = "persistence", Path = path, StreamInput = "x", ResultOutput = "forecast" }, NullLogger.Instance);
+        Assert.Equal(("last", "last_out"), (model.StatePairs.Single().Input, model.StatePairs.Single().Output));
+        var processor = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceForecast, null));
+
+        float[]? previous = null;
+        for (var step = 0; step < 6; step++)
+        {
+            var chunk = Chunk(step < 3 ? 0.5f : 3f, step);
+            processor.Step(chunk);
+            var normalised = Normalised(chunk);
+            if (previous is null)
+            {
+                Assert.True(double.IsNaN(processor.Score), "no forecast exists before the first step");
+            }
+            else
+            {
+                Assert.Equal(MeanSquare(previous.Zip(normalised, (p, n) => (double)p - n)), processor.Score, 5);
+            }
+
+            previous = normalised;
+        }
+
+        // A reset forgets the last forecast: the next step has no score again.
+        processor.Reset();
+        processor.Step(Chunk(1, 9));
+        Assert.True(double.IsNaN(processor.Score));
+    }
+}
