@@ -18,6 +18,7 @@ var root = new RootCommand(
 root.Options.Add(configOption);
 root.Subcommands.Add(EdgeRunner.Service.Cli.DumpCommands.Create());
 root.Subcommands.Add(EdgeRunner.Service.Cli.EvaluateCommand.Create(configOption));
+root.Subcommands.Add(EdgeRunner.Service.Cli.InspectCommand.Create());
 root.SetAction((parseResult, cancellationToken) =>
     RunDaemonAsync(parseResult.GetValue(configOption)?.FullName, parseResult.UnmatchedTokens, cancellationToken));
 

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Sequence;
+using Microsoft.ML.OnnxRuntime;
+
+namespace EdgeRunner.Service.Cli;
+
+/// <summary>
+/// <c>edgerunner inspect MODEL</c>: what a field engineer needs before writing a configuration for an
+/// ONNX file — whether this ONNX Runtime can load it at all (and if not, its reason, verbatim), its
+/// inputs and outputs, the recurrent state pairs the runner would infer, and the inputs that need a
+/// constant value.
+/// </summary>
+internal static class InspectCommand
+{
+    /// <summary>Exit code when the model cannot be read or loaded (sysexits EX_DATAERR).</summary>
+    public const int ModelError = 65;
+
+    public static Command Create()
+    {
+        var model = new Argument<FileInfo>("model") { Description = "An .onnx file, or a model manifest (model.json)." };
+        var command = new Command("inspect", "Load a model with this ONNX Runtime and print its inputs, outputs and inferred state pairs, or why it cannot be loaded.")
+        {
+            model,
+        };
+        command.SetAction(parse =>
+        {
+            var (code, text) = Run(parse.GetValue(model)!.FullName);
+            (code == 0 ? Console.Out : Console.Error).Write(text);
+            return code;
+        });
+        return command;
+    }
+
+    /// <summary>The report (or the error) and the exit code.</summary>
+    internal static (int ExitCode, string Text) Run(string path)
+    {
+        var text = new StringBuilder();
+        var modelPath = path;
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                var manifest = ModelManifest.Load(path);
+                manifest.VerifySha256();
+                modelPath = manifest.ModelPath;
+                text.AppendLine(CultureInfo.InvariantCulture, $"manifest: {manifest.ManifestPath} (task {manifest.Task}, SHA-256 verified)");
+            }
+            catch (ManifestException ex)
+            {
+                return (ModelError, $"edgerunner: {ex.Message}\n");
+            }
+        }
+
+        if (!File.Exists(modelPath))
+        {
+            return (ModelError, $"edgerunner: model file '{modelPath}' does not exist\n");
+        }
+
+        string sha256;
+        using (var stream = File.OpenRead(modelPath))
+        {
+            sha256 = Convert.ToHexStringLower(SHA256.HashData(stream));
+        }
+
+        text.AppendLine(CultureInfo.InvariantCulture, $"model: {modelPath}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"sha256: {sha256}");
+        InferenceSession session;
+        try
+        {
+            // ONNX Runtime's own log line would repeat the error this command prints.
+            using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
+            session = new InferenceSession(modelPath, options);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            // ONNX Runtime's own reason (e.g. "Batchwise recurrent operations (layout == 1) are not supported") is the useful part.
+            return (ModelError, $"edgerunner: ONNX Runtime {OrtEnv.Instance().GetVersionString()} cannot load '{modelPath}' on the CPU provider: {ex.Message}\n");
+        }
+
+        using (session)
+        {
+            var metadata = session.ModelMetadata;
+            text.AppendLine(CultureInfo.InvariantCulture, $"producer: {metadata.ProducerName}, graph {metadata.GraphName}");
+            text.AppendLine("inputs:");
+            foreach (var (name, meta) in session.InputMetadata)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {name}: {Describe(meta)}");
+            }
+
+            text.AppendLine("outputs:");
+            foreach (var (name, meta) in session.OutputMetadata)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {name}: {Describe(meta)}");
+            }
+
+            // State pairs by name only: without a configuration it is unknown which input takes the samples.
+            var outputs = session.OutputMetadata.ToDictionary(o => o.Key, o => o.Value, StringComparer.OrdinalIgnoreCase);
+            var pairs = new List<string>();
+            var constants = new List<string>();
+            foreach (var (name, meta) in session.InputMetadata)
+            {
+                if (meta.ElementDataType != Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
+                {
+                    constants.Add($"{name} ({meta.ElementDataType} {Shape(meta)})");
+                    continue;
+                }
+
+                foreach (var (candidate, rule) in StatePairInference.CandidateNames(name))
+                {
+                    if (outputs.TryGetValue(candidate, out var output) && output.Dimensions.Length == meta.Dimensions.Length)
+                    {
+                        var dynamic = Enumerable.Range(0, meta.Dimensions.Length).Where(a => meta.Dimensions[a] <= 0).ToList();
+                        var axis = dynamic.Count == 1 ? $"batch axis {dynamic[0]}" : dynamic.Count == 0 ? "fixed batch" : "batch axis unclear: name it in the manifest";
+                        pairs.Add($"{name} → {outputs.Keys.First(k => string.Equals(k, candidate, StringComparison.OrdinalIgnoreCase))} ({axis}; rule {rule})");
+                        break;
+                    }
+                }
+            }
+
+            text.AppendLine(pairs.Count > 0 ? "state pairs by name:" : "state pairs by name: none (stateless, or name them in the manifest)");
+            foreach (var pair in pairs)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {pair}");
+            }
+
+            if (constants.Count > 0)
+            {
+                text.AppendLine("non-float inputs (give them constant_inputs in the manifest):");
+                foreach (var constant in constants)
+                {
+                    text.AppendLine(CultureInfo.InvariantCulture, $"  {constant}");
+                }
+            }
+        }
+
+        return (0, text.ToString());
+    }
+
+    private static string Describe(NodeMetadata meta) => $"{meta.ElementDataType} {Shape(meta)}";
+
+    private static string Shape(NodeMetadata meta) =>
+        "[" + string.Join(", ", meta.Dimensions.Select((d, i) => d > 0
+            ? d.ToString(CultureInfo.InvariantCulture)
+            : (meta.SymbolicDimensions is { } symbolic && i < symbolic.Length && symbolic[i].Length > 0 ? symbolic[i] : "?"))) + "]";
+}
