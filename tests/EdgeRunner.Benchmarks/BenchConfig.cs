@@ -59,7 +59,7 @@ internal sealed class SamplesPerSecondColumn : IColumn
 
     public UnitType UnitType => UnitType.Dimensionless;
 
-    public string Legend => "Sensor samples (per channel) consumed per second: Streams x 50 samples per step / mean time (stateless rows: one new 50-sample chunk per stream per step too)";
+    public string Legend => "Sensor samples (per channel) consumed per second: Streams x new samples per step (the benchmark's SamplesPerChunk: 50 for the vibration LSTM, 512 for silero-vad) / mean time";
 
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
 
@@ -72,7 +72,8 @@ internal sealed class SamplesPerSecondColumn : IColumn
             return "-";
         }
 
-        var perSecond = n * SequenceBenchmarks.SamplesPerChunk / (stats.Mean * 1e-9);
+        var samplesPerStep = benchmarkCase.Descriptor.Type.GetField("SamplesPerChunk")?.GetValue(null) is int perStep ? perStep : SequenceBenchmarks.SamplesPerChunk;
+        var perSecond = n * samplesPerStep / (stats.Mean * 1e-9);
         return perSecond.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
     }
 

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
+using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Sensors;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -160,5 +162,28 @@ public sealed class SileroVadStreamingTests
         var b = byStream["mic-b"].Select(r => r.GetProperty("score").GetDouble()).ToArray();
         Assert.True(a.Zip(b, (x, y) => Math.Abs(x - y)).Max() <= 1e-5, "the two streams differ");
         Assert.True(steps >= 610 && runs < steps, $"{steps} stream steps in {runs} runs: nothing was batched");
+    }
+
+    [Fact]
+    public void Silero_steps_with_a_constant_input_and_inferred_state_allocate_nothing()
+    {
+        using var model = SequenceModel.Load(
+            new SequenceModelOptions
+            {
+                Id = "silero-vad",
+                Path = TestPaths.SharedFile("models/silero-vad/model.onnx"),
+                StreamInput = "input",
+                ResultOutput = "output",
+                ValuesPerStep = 576,
+                ConstantInputs = new Dictionary<string, double[]> { ["sr"] = [16000] },
+            },
+            NullLogger.Instance);
+        Assert.Equal(("state", "stateN", 1), (model.StatePairs.Single().Input, model.StatePairs.Single().Output, model.StatePairs.Single().BatchAxis));
+        Assert.Equal([576L], model.ChunkShape);
+        var states = new[] { model.CreateState("a"), model.CreateState("b") };
+        var chunks = new float[2 * 576];
+        var results = new float[2];
+        AllocationAssert.SteadyStateIsZero(() => model.Step(states[0], chunks.AsSpan(0, 576), results.AsSpan(0, 1)));
+        AllocationAssert.SteadyStateIsZero(() => model.StepBatch(states, chunks, results));
     }
 }
