@@ -101,6 +101,47 @@ public sealed class RecurrentNodeStreamingTests
     }
 
     [Fact]
+    public void A_model_with_a_fixed_batch_of_one_runs_its_streams_one_at_a_time_with_their_own_state()
+    {
+        var rig = NodeRig.Create("test_gru_with_initial_bias");
+        using var temp = new TempFolder();
+        var path = Path.Combine(temp.Path, "batch1.onnx");
+        File.WriteAllBytes(path, rig.StreamingGraph(fixedBatchOfOne: true));
+        using var model = SequenceModel.Load(
+            new SequenceModelOptions { Id = "batch1", Path = path, StreamInput = "X", StreamBatchAxis = 1, ResultOutput = "Y", ResultBatchAxis = 2 },
+            NullLogger.Instance);
+        Assert.Equal(1, model.MaxBatch);
+
+        const int streams = 3;
+        var random = new Random(7);
+        var sequences = Enumerable.Range(0, streams).Select(_ => Enumerable.Range(0, Steps * rig.InputSize).Select(_ => (float)random.NextDouble()).ToArray()).ToArray();
+        var zeros = new float[rig.Hidden];
+        float[][] whole;
+        using (var session = new InferenceSession(path))
+        {
+            whole = [.. sequences.Select(x => rig.RunWhole(session, x, Steps, zeros, zeros, batch: 1).Y)];
+        }
+
+        var states = Enumerable.Range(0, streams).Select(i => model.CreateState($"s{i}")).ToList();
+        var chunks = new float[streams * rig.InputSize];
+        var results = new float[streams * rig.Hidden];
+        for (var t = 0; t < Steps; t++)
+        {
+            for (var i = 0; i < streams; i++)
+            {
+                sequences[i].AsSpan(t * rig.InputSize, rig.InputSize).CopyTo(chunks.AsSpan(i * rig.InputSize));
+            }
+
+            // More streams than the model's batch: the runner steps them one by one.
+            model.StepBatch(states, chunks, results);
+            for (var i = 0; i < streams; i++)
+            {
+                AssertClose(whole[i].AsSpan(t * rig.Hidden, rig.Hidden).ToArray(), results.AsSpan(i * rig.Hidden, rig.Hidden).ToArray(), 1e-5f, $"step {t}, stream {i}");
+            }
+        }
+    }
+
+    [Fact]
     public void A_node_model_whose_state_inputs_have_no_outputs_is_refused_naming_the_input()
     {
         // test_lstm_with_peepholes takes initial_h and initial_c but gives back only Y_h: initial_c cannot be carried.
@@ -229,8 +270,9 @@ public sealed class RecurrentNodeStreamingTests
         /// The node with X [T, batch, I] and its initial state as graph inputs, weights as
         /// initializers, Y [T, 1, batch, H] and Y_h (Y_c) as outputs.
         /// </summary>
-        public byte[] StreamingGraph(bool dropCellOutput = false)
+        public byte[] StreamingGraph(bool dropCellOutput = false, bool fixedBatchOfOne = false)
         {
+            object batch = fixedBatchOfOne ? 1 : "batch";
             string Input(int index) => index < _node.Inputs.Count ? _node.Inputs[index] : string.Empty;
             var weights = new[] { 1, 2, 3, 7 }.Select(Input).Where(n => n.Length > 0).Select(n => _inputs[n] with { Name = n }).ToList();
             var nodeInputs = new List<string> { "X", Input(1), Input(2), Input(3), string.Empty, "initial_h" };
@@ -250,36 +292,37 @@ public sealed class RecurrentNodeStreamingTests
             var node = _node with { Inputs = nodeInputs, Outputs = nodeOutputs };
             var graphInputs = new List<(string, int, object[])>
             {
-                ("X", OnnxTensor.Float, ["T", "batch", InputSize]),
-                ("initial_h", OnnxTensor.Float, [1, "batch", Hidden]),
+                ("X", OnnxTensor.Float, ["T", batch, InputSize]),
+                ("initial_h", OnnxTensor.Float, [1, batch, Hidden]),
             };
             var graphOutputs = new List<(string, int, object[])>
             {
-                ("Y", OnnxTensor.Float, ["T", 1, "batch", Hidden]),
-                ("Y_h", OnnxTensor.Float, [1, "batch", Hidden]),
+                ("Y", OnnxTensor.Float, ["T", 1, batch, Hidden]),
+                ("Y_h", OnnxTensor.Float, [1, batch, Hidden]),
             };
             if (HasCellState)
             {
-                graphInputs.Add(("initial_c", OnnxTensor.Float, [1, "batch", Hidden]));
+                graphInputs.Add(("initial_c", OnnxTensor.Float, [1, batch, Hidden]));
                 if (!dropCellOutput)
                 {
-                    graphOutputs.Add(("Y_c", OnnxTensor.Float, [1, "batch", Hidden]));
+                    graphOutputs.Add(("Y_c", OnnxTensor.Float, [1, batch, Hidden]));
                 }
             }
 
             return OnnxProto.WriteModel(_model.IrVersion, _model.Opsets, [node], weights, graphInputs, graphOutputs);
         }
 
-        public (float[] Y, float[] Yh) RunWhole(InferenceSession session, float[] x, long steps, float[] initialH, float[] initialC)
+        public (float[] Y, float[] Yh) RunWhole(InferenceSession session, float[] x, long steps, float[] initialH, float[] initialC, int? batch = null)
         {
+            var b = batch ?? Batch;
             var inputs = new Dictionary<string, OrtValue>
             {
-                ["X"] = OrtValue.CreateTensorValueFromMemory(x, [steps, Batch, InputSize]),
-                ["initial_h"] = OrtValue.CreateTensorValueFromMemory(initialH.ToArray(), [1, Batch, Hidden]),
+                ["X"] = OrtValue.CreateTensorValueFromMemory(x, [steps, b, InputSize]),
+                ["initial_h"] = OrtValue.CreateTensorValueFromMemory(initialH.ToArray(), [1, b, Hidden]),
             };
             if (HasCellState)
             {
-                inputs["initial_c"] = OrtValue.CreateTensorValueFromMemory(initialC.ToArray(), [1, Batch, Hidden]);
+                inputs["initial_c"] = OrtValue.CreateTensorValueFromMemory(initialC.ToArray(), [1, b, Hidden]);
             }
 
             try
