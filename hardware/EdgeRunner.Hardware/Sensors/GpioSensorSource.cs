@@ -79,6 +79,7 @@ public sealed partial class GpioSensorSource : ISensorSource
     private PeriodicTimer? _timer;
     private long _sampleIndex;
     private long _edgesIgnored;
+    private long _readFailures;
     private bool _disposed;
 
     /// <summary>Opens the pins as inputs and, for edge counting, registers for their edges. Throws <see cref="SensorSourceException"/> naming the pin when one cannot be opened.</summary>
@@ -180,6 +181,9 @@ public sealed partial class GpioSensorSource : ISensorSource
     /// <summary>Samples delivered since the start.</summary>
     public long SamplesRead => Interlocked.Read(ref _sampleIndex);
 
+    /// <summary>Level reads that failed (those samples are NaN).</summary>
+    public long ReadFailures => Interlocked.Read(ref _readFailures);
+
     /// <summary>Edges not counted because they came within the debounce time of the previous one.</summary>
     public long EdgesIgnored => Interlocked.Read(ref _edgesIgnored);
 
@@ -252,7 +256,11 @@ public sealed partial class GpioSensorSource : ISensorSource
                 {
                     // Like a failed bus read: an invalid sample for the stream's NaN policy, not the end of the stream.
                     sample[c] = float.NaN;
-                    LogReadFailed(_logger, ex, _where, _pins[c]);
+                    var failures = Interlocked.Increment(ref _readFailures);
+                    if (failures <= 10 || failures % 1000 == 0)
+                    {
+                        LogReadFailed(_logger, ex, _where, _pins[c], failures);
+                    }
                 }
             }
             else
@@ -330,8 +338,8 @@ public sealed partial class GpioSensorSource : ISensorSource
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: reading GPIO pin {Pin} failed; the sample is NaN")]
-    private static partial void LogReadFailed(ILogger logger, Exception exception, string source, int pin);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: reading GPIO pin {Pin} failed; the sample is NaN ({Count} failed reads so far)")]
+    private static partial void LogReadFailed(ILogger logger, Exception exception, string source, int pin, long count);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Source}: closing GPIO pin {Pin} failed")]
     private static partial void LogCloseFailed(ILogger logger, Exception exception, string source, int pin);
