@@ -76,8 +76,7 @@ public sealed partial class GpioSensorSource : ISensorSource
     private readonly long _debounceTicks;
     private readonly PinChangeEventHandler? _onEdge;
     private readonly string _where;
-    private PeriodicTimer? _timer;
-    private long _sampleIndex;
+    private readonly PacedSampler _sampler;
     private long _edgesIgnored;
     private long _readFailures;
     private bool _disposed;
@@ -122,6 +121,7 @@ public sealed partial class GpioSensorSource : ISensorSource
         };
         _channels = [.. _pins.Select(p => $"gpio{p}_{suffix}")];
         SampleRateHz = options.SampleRateHz;
+        _sampler = new PacedSampler(timeProvider, options.SampleRateHz, _pins.Length, TakeSample);
         var mode = options.Pull switch
         {
             GpioPull.Up => PinMode.InputPullUp,
@@ -179,7 +179,7 @@ public sealed partial class GpioSensorSource : ISensorSource
     public double SampleRateHz { get; }
 
     /// <summary>Samples delivered since the start.</summary>
-    public long SamplesRead => Interlocked.Read(ref _sampleIndex);
+    public long SamplesRead => _sampler.SamplesTaken;
 
     /// <summary>Level reads that failed (those samples are NaN).</summary>
     public long ReadFailures => Interlocked.Read(ref _readFailures);
@@ -188,44 +188,19 @@ public sealed partial class GpioSensorSource : ISensorSource
     public long EdgesIgnored => Interlocked.Read(ref _edgesIgnored);
 
     /// <inheritdoc />
-    public async ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken)
+    public ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var channels = _pins.Length;
-        var samples = destination.Length / channels;
-        if (samples == 0)
-        {
-            throw new ArgumentException($"The buffer holds no whole sample of {channels} channels.", nameof(destination));
-        }
-
-        if (_timer is null)
+        if (!_sampler.Started)
         {
             // The first period starts now: edges seen before the stream was first read are not counted.
-            _timer = new PeriodicTimer(TimeSpan.FromSeconds(1 / SampleRateHz), _timeProvider);
-            for (var c = 0; c < channels; c++)
+            for (var c = 0; c < _edgeCounts.Length; c++)
             {
                 Interlocked.Exchange(ref _edgeCounts[c], 0);
             }
         }
 
-        var firstIndex = _sampleIndex;
-        var firstTime = default(DateTimeOffset);
-        for (var i = 0; i < samples; i++)
-        {
-            // False only when the timer was disposed, i.e. the source was disposed while reading.
-            var ticked = await _timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false);
-            ObjectDisposedException.ThrowIf(!ticked, this);
-
-            if (i == 0)
-            {
-                firstTime = _timeProvider.GetUtcNow();
-            }
-
-            TakeSample(destination.Span.Slice(i * channels, channels));
-            Interlocked.Increment(ref _sampleIndex);
-        }
-
-        return new SensorBlock(samples, firstTime, firstIndex);
+        return _sampler.ReadAsync(destination, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -234,7 +209,7 @@ public sealed partial class GpioSensorSource : ISensorSource
         if (!_disposed)
         {
             _disposed = true;
-            _timer?.Dispose();
+            _sampler.Dispose();
             ClosePins(_pins);
             _controller.Dispose();
         }

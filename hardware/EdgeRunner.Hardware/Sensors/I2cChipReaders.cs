@@ -15,6 +15,7 @@ internal abstract class I2cChipReader : IDisposable
 {
     private static readonly string[] AccelerationChannels = ["ax", "ay", "az"];
     private static readonly string[] EnvironmentChannels = ["temperature", "pressure", "humidity"];
+    private static readonly int[] AccelerationRangesG = [2, 4, 8, 16];
 
     protected I2cChipReader(IReadOnlyList<string> channels) => Channels = channels;
 
@@ -88,6 +89,15 @@ internal abstract class I2cChipReader : IDisposable
 
     protected static string[] AccelerationChannelNames => AccelerationChannels;
 
+    /// <summary>The binding's setting for ±2, 4, 8 or 16 g (<paramref name="settings"/> in that order).</summary>
+    protected static T Range<T>(int rangeG, ReadOnlySpan<T> settings, string where)
+    {
+        var index = Array.IndexOf(AccelerationRangesG, rangeG);
+        return index >= 0
+            ? settings[index]
+            : throw new SensorSourceException($"{where}: the acceleration range must be 2, 4, 8 or 16 g (got {rangeG}).");
+    }
+
     protected static string[] EnvironmentChannelNames => EnvironmentChannels;
 }
 
@@ -101,14 +111,7 @@ internal sealed class Adxl345Reader : I2cChipReader
     public Adxl345Reader(I2cDevice device, int rangeG, string where)
         : base(AccelerationChannelNames)
     {
-        var range = rangeG switch
-        {
-            2 => GravityRange.Range02,
-            4 => GravityRange.Range04,
-            8 => GravityRange.Range08,
-            16 => GravityRange.Range16,
-            _ => throw new SensorSourceException($"{where}: ADXL345 range must be 2, 4, 8 or 16 g (got {rangeG})."),
-        };
+        var range = Range(rangeG, [GravityRange.Range02, GravityRange.Range04, GravityRange.Range08, GravityRange.Range16], where);
         CheckChipId(device, DeviceIdRegister, DeviceId, where);
         // The binding speaks SPI only; the ADXL345's register protocol is the same on both buses,
         // so a thin transport adapter lets the binding drive the chip over I2C.
@@ -141,14 +144,7 @@ internal sealed class Mpu6050Reader : I2cChipReader
     public Mpu6050Reader(I2cDevice device, int rangeG, string where)
         : base(AccelerationChannelNames)
     {
-        var range = rangeG switch
-        {
-            2 => AccelerometerRange.Range02G,
-            4 => AccelerometerRange.Range04G,
-            8 => AccelerometerRange.Range08G,
-            16 => AccelerometerRange.Range16G,
-            _ => throw new SensorSourceException($"{where}: MPU6050 range must be 2, 4, 8 or 16 g (got {rangeG})."),
-        };
+        var range = Range(rangeG, [AccelerometerRange.Range02G, AccelerometerRange.Range04G, AccelerometerRange.Range08G, AccelerometerRange.Range16G], where);
         CheckChipId(device, WhoAmIRegister, WhoAmI, where);
         // Resets and wakes the chip (the binding sleeps 200 ms doing so), then sets its defaults.
         _sensor = new Mpu6050(device);

@@ -54,10 +54,8 @@ public sealed partial class I2cSensorSource : ISensorSource
     private readonly I2cChipReader _chip;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
-    private readonly TimeSpan _period;
+    private readonly PacedSampler _sampler;
     private readonly string _where;
-    private PeriodicTimer? _timer;
-    private long _sampleIndex;
     private long _readFailures;
     private long _failuresSinceLog;
     private long _consecutiveFailures;
@@ -85,7 +83,7 @@ public sealed partial class I2cSensorSource : ISensorSource
         _chip = I2cChipReader.Open(device, options, _where);
         _timeProvider = timeProvider;
         _logger = logger;
-        _period = TimeSpan.FromSeconds(1 / options.SampleRateHz);
+        _sampler = new PacedSampler(timeProvider, options.SampleRateHz, _chip.Channels.Count, ReadSample);
         SampleRateHz = options.SampleRateHz;
         Description = _where + (options.Chip == I2cSensorChip.Bme280
             ? $" at {SampleRateHz:0.###} Hz"
@@ -102,7 +100,7 @@ public sealed partial class I2cSensorSource : ISensorSource
     public double SampleRateHz { get; }
 
     /// <summary>Samples delivered since the start (good or NaN).</summary>
-    public long SamplesRead => Interlocked.Read(ref _sampleIndex);
+    public long SamplesRead => _sampler.SamplesTaken;
 
     /// <summary>Samples that became NaN because the bus read failed.</summary>
     public long ReadFailures => Interlocked.Read(ref _readFailures);
@@ -133,37 +131,10 @@ public sealed partial class I2cSensorSource : ISensorSource
     }
 
     /// <inheritdoc />
-    public async ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken)
+    public ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var channels = _chip.Channels.Count;
-        var samples = destination.Length / channels;
-        if (samples == 0)
-        {
-            throw new ArgumentException($"The buffer holds no whole sample of {channels} channels.", nameof(destination));
-        }
-
-        // The period clock starts at the first read; PeriodicTimer keeps the rate without drift and,
-        // when the consumer fell behind, wakes once rather than bursting the missed samples.
-        _timer ??= new PeriodicTimer(_period, _timeProvider);
-        var firstIndex = _sampleIndex;
-        var firstTime = default(DateTimeOffset);
-        for (var i = 0; i < samples; i++)
-        {
-            // False only when the timer was disposed, i.e. the source was disposed while reading.
-            var ticked = await _timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false);
-            ObjectDisposedException.ThrowIf(!ticked, this);
-
-            if (i == 0)
-            {
-                firstTime = _timeProvider.GetUtcNow();
-            }
-
-            ReadSample(destination.Span.Slice(i * channels, channels));
-            Interlocked.Increment(ref _sampleIndex);
-        }
-
-        return new SensorBlock(samples, firstTime, firstIndex);
+        return _sampler.ReadAsync(destination, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -172,7 +143,7 @@ public sealed partial class I2cSensorSource : ISensorSource
         if (!_disposed)
         {
             _disposed = true;
-            _timer?.Dispose();
+            _sampler.Dispose();
             _chip.Dispose();
         }
 
