@@ -403,6 +403,12 @@ public enum SensorSourceKind
 
     /// <summary>A recorded stream replayed from a CSV/TSV file.</summary>
     Csv,
+
+    /// <summary>A sensor chip on an I2C bus (ADXL345, MPU6050, BME280), polled at <see cref="SensorSourceOptions.SampleRateHz"/>.</summary>
+    I2c,
+
+    /// <summary>GPIO digital inputs: one channel per pin, the level or an edge count per sample period.</summary>
+    Gpio,
 }
 
 /// <summary>Section <c>Sensors</c>: sensor streams by id.</summary>
@@ -480,6 +486,33 @@ public sealed class SensorSourceOptions
 
     /// <summary>Csv: start again at the end.</summary>
     public bool Loop { get; set; } = true;
+
+    /// <summary>I2c: the chip, Adxl345 or Mpu6050 (channels ax, ay, az in g) or Bme280 (temperature °C, pressure hPa, humidity %).</summary>
+    public EdgeRunner.Hardware.Sensors.I2cSensorChip? Device { get; set; }
+
+    /// <summary>I2c: bus number N of /dev/i2c-N.</summary>
+    public int BusId { get; set; } = 1;
+
+    /// <summary>I2c: 7-bit device address (decimal, or hex as a string such as "0x53"); 0 = the chip's usual address (ADXL345 0x53, MPU6050 0x68, BME280 0x77).</summary>
+    public int Address { get; set; }
+
+    /// <summary>I2c accelerometers: full-scale range in g, 2, 4, 8 or 16.</summary>
+    public int RangeG { get; set; } = 2;
+
+    /// <summary>Gpio: pin numbers (line offsets on the GPIO chip), one channel each, in the model's channel order.</summary>
+    public int[]? Pins { get; set; }
+
+    /// <summary>Gpio: GPIO chip number N of /dev/gpiochipN (through libgpiod); -1 = the board's default driver.</summary>
+    public int GpioChip { get; set; } = -1;
+
+    /// <summary>Gpio: None samples the pin level (0/1); Rising, Falling or Both count those edges per sample period.</summary>
+    public EdgeRunner.Hardware.Sensors.GpioEdge Edge { get; set; } = EdgeRunner.Hardware.Sensors.GpioEdge.None;
+
+    /// <summary>Gpio: internal bias of the pins, None, Up or Down.</summary>
+    public EdgeRunner.Hardware.Sensors.GpioPull Pull { get; set; } = EdgeRunner.Hardware.Sensors.GpioPull.None;
+
+    /// <summary>Gpio edge counting: edges of a pin closer than this to its last counted edge are contact bounce and not counted; 0 = count every edge.</summary>
+    public double DebounceMs { get; set; }
 }
 
 /// <summary>Section <c>State</c>: where stateful streams keep their checkpoints.</summary>

@@ -86,6 +86,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                         },
                         _timeProvider,
                         _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}")),
+                    SensorSourceKind.I2c or SensorSourceKind.Gpio => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"))!,
                     _ => throw new StartupException($"Sensors:{streamId}:Source:Kind: unsupported kind {options.Source.Kind}", StartupException.ConfigError),
                 };
             }
