@@ -49,7 +49,7 @@ internal sealed class Evaluator(CamerasOptions cameras, SensorsOptions sensors, 
 
     public IEnumerable<SensorEvaluation> EvaluateSensors(double seconds, int seed)
     {
-        foreach (var group in sensors.Where(s => s.Value.Enabled && s.Value.Source.Kind == SensorSourceKind.SimulatedVibration).GroupBy(s => s.Value.Model, StringComparer.OrdinalIgnoreCase))
+        foreach (var group in sensors.Where(s => s.Value.Enabled && s.Value.Source.Kind == SensorSourceKind.SimulatedVibration && catalog.Get(s.Value.Model).Task == ModelTask.SequenceClassification).GroupBy(s => s.Value.Model, StringComparer.OrdinalIgnoreCase))
         {
             yield return EvaluateSensorModel(catalog.Get(group.Key), [.. group.Select(g => g.Key)], seconds, seed);
         }
