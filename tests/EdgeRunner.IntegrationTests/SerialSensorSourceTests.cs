@@ -1,9 +1,7 @@
-using System.Runtime.InteropServices;
-using System.Text;
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
-using Microsoft.Win32.SafeHandles;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -197,57 +195,6 @@ public sealed class SerialSensorSourceTests
         while (!condition())
         {
             await Task.Delay(10, timeout.Token);
-        }
-    }
-
-    /// <summary>A pseudo-terminal pair: the test writes to the master, the source opens <see cref="SlavePath"/>.</summary>
-    private sealed partial class PseudoTerminal : IDisposable
-    {
-        private readonly FileStream _master;
-
-        private PseudoTerminal(FileStream master, string slavePath)
-        {
-            _master = master;
-            SlavePath = slavePath;
-        }
-
-        public string SlavePath { get; }
-
-        public static PseudoTerminal Open()
-        {
-            const int ReadWriteNoControllingTerminal = 0x2 | 0x100; // O_RDWR | O_NOCTTY
-            var fd = NativeMethods.PosixOpenpt(ReadWriteNoControllingTerminal);
-            Assert.True(fd >= 0, $"posix_openpt failed: errno {Marshal.GetLastPInvokeError()}");
-            var handle = new SafeFileHandle(fd, ownsHandle: true);
-            Assert.True(NativeMethods.Grantpt(fd) == 0 && NativeMethods.Unlockpt(fd) == 0, $"grantpt/unlockpt failed: errno {Marshal.GetLastPInvokeError()}");
-            var name = new byte[128];
-            Assert.Equal(0, NativeMethods.PtsnameR(fd, name, name.Length));
-            var slave = Encoding.ASCII.GetString(name, 0, Array.IndexOf(name, (byte)0));
-            return new PseudoTerminal(new FileStream(handle, FileAccess.ReadWrite, bufferSize: 0), slave);
-        }
-
-        public void Write(string text)
-        {
-            _master.Write(Encoding.ASCII.GetBytes(text));
-            _master.Flush();
-        }
-
-        /// <summary>Closing the master hangs up the terminal: the slave side sees the device go away.</summary>
-        public void Dispose() => _master.Dispose();
-
-        private static partial class NativeMethods
-        {
-            [DllImport("libc", EntryPoint = "posix_openpt", SetLastError = true)]
-            internal static extern int PosixOpenpt(int flags);
-
-            [DllImport("libc", EntryPoint = "grantpt", SetLastError = true)]
-            internal static extern int Grantpt(int fd);
-
-            [DllImport("libc", EntryPoint = "unlockpt", SetLastError = true)]
-            internal static extern int Unlockpt(int fd);
-
-            [DllImport("libc", EntryPoint = "ptsname_r", SetLastError = true)]
-            internal static extern int PtsnameR(int fd, byte[] buffer, nint length);
         }
     }
 }

@@ -349,6 +349,8 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
 
                 e.Range($"{key}:Source:Speed", stream.Source.Speed, 0, 10_000);
             }
+
+            Sensors.Sources.StreamSensorSources.Validate(key, stream.Source, e);
         }
 
         return e.ToResult();
