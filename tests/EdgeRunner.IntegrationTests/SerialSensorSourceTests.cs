@@ -157,6 +157,24 @@ public sealed class SerialSensorSourceTests
     }
 
     [Fact]
+    public async Task Cancelling_a_read_that_waits_for_a_silent_device_ends_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var device = PseudoTerminal.Open();
+        await using var source = new SerialSensorSource(
+            new SerialSourceOptions { Port = device.SlavePath, Columns = ["0"], SampleRateHz = 10 }, TimeProvider.System, NullLogger.Instance);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+
+        var pending = source.ReadAsync(new float[4], stop.Token).AsTask();
+        await WaitUntilAsync(() => source.Connections == 1 || pending.IsCompleted, ct);
+        await stop.CancelAsync();
+
+        // The daemon stops its streams by cancelling their reads: a read must not outlive its token.
+        // (The 30 s bound only turns a hang into a failure.)
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.WaitAsync(TimeSpan.FromSeconds(30), ct));
+    }
+
+    [Fact]
     public void A_missing_port_is_a_clear_error_naming_it()
     {
         var ex = Assert.Throws<SensorSourceException>(() => new SerialSensorSource(

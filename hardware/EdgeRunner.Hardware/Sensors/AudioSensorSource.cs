@@ -120,6 +120,7 @@ public sealed partial class AudioSensorSource : IResumableSensorSource
     private string? _failure;
     private bool _disposed;
     private int _restarts;
+    private int _failuresInARow;
 
     /// <summary>Checks the options; the capture program starts on the first read.</summary>
     /// <exception cref="SensorSourceException">The file does not exist, or an option cannot work (message names it).</exception>
@@ -303,6 +304,12 @@ public sealed partial class AudioSensorSource : IResumableSensorSource
 
         var channels = _options.Channels;
         var capacity = destination.Length / channels;
+        if (capacity == 0)
+        {
+            // Zero samples would read as "the source has ended".
+            throw new ArgumentException($"The buffer must hold at least one sample ({channels} values).", nameof(destination));
+        }
+
         var capacityBytes = capacity * _frameBytes;
         if (_bytes.Length < capacityBytes)
         {
@@ -367,7 +374,12 @@ public sealed partial class AudioSensorSource : IResumableSensorSource
             written += samples;
             _sampleIndex += samples;
             _passSamples += samples;
-            _deliveredAny |= samples > 0;
+            if (samples > 0)
+            {
+                _deliveredAny = true;
+                // Audio flows again: the next failure starts from the shortest delay.
+                _failuresInARow = 0;
+            }
         }
 
         return written;
@@ -465,7 +477,8 @@ public sealed partial class AudioSensorSource : IResumableSensorSource
 
         // It had worked: the device went away or the program crashed. Keep trying, as a camera does.
         _restarts++;
-        var delay = TimeSpan.FromTicks(Math.Min(_options.RestartMaxDelay.Ticks, _options.RestartMinDelay.Ticks << Math.Min(_restarts - 1, 20)));
+        var delay = TimeSpan.FromTicks(Math.Min(_options.RestartMaxDelay.Ticks, _options.RestartMinDelay.Ticks << Math.Min(_failuresInARow, 20)));
+        _failuresInARow++;
         LogRestarting(_logger, process.Id, exitCode, Description, reason, delay, _restarts);
         await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
         return true;

@@ -81,6 +81,7 @@ public sealed partial class SerialSensorSource : ISensorSource
     private SerialPort? _port;
     private Stream? _stream;
     private int _failedOpens;
+    private int _backoffStep;
     private bool _disconnected;
     private long _sampleIndex;
     private bool _anchored;
@@ -161,6 +162,12 @@ public sealed partial class SerialSensorSource : ISensorSource
         ObjectDisposedException.ThrowIf(_disposed, this);
         var channels = _channels.Length;
         var capacity = destination.Length / channels;
+        if (capacity == 0)
+        {
+            // Zero samples would read as "the source has ended".
+            throw new ArgumentException($"The buffer must hold at least one sample ({channels} values).", nameof(destination));
+        }
+
         var firstIndex = _sampleIndex;
         var firstTime = default(DateTimeOffset);
         var written = 0;
@@ -233,7 +240,8 @@ public sealed partial class SerialSensorSource : ISensorSource
 
             written++;
             _sampleIndex++;
-            _failedOpens = 0;
+            // Data flows again: the next disconnect starts from the shortest delay.
+            _backoffStep = 0;
         }
 
         return new SensorBlock(written, firstTime, firstIndex);
@@ -347,9 +355,11 @@ public sealed partial class SerialSensorSource : ISensorSource
         while (true)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_disconnected || _failedOpens > 0)
+            if (_disconnected)
             {
-                var delay = TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks << Math.Min(_failedOpens, 20)));
+                // Backoff also when opening succeeds but the port fails again before any sample: no hot loop.
+                var delay = TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks << Math.Min(_backoffStep, 20)));
+                _backoffStep++;
                 await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
             }
 
@@ -381,6 +391,7 @@ public sealed partial class SerialSensorSource : ISensorSource
                 _start = _end = 0;
                 _skipFirstLine = true;
                 _disconnected = false;
+                _failedOpens = 0;
                 Connections++;
                 if (Connections > 1)
                 {
@@ -404,6 +415,7 @@ public sealed partial class SerialSensorSource : ISensorSource
 
                 _failedOpens++;
                 LogReopenFailed(_logger, _options.Port, ex.Message, _failedOpens);
+                _disconnected = true;
             }
         }
     }
