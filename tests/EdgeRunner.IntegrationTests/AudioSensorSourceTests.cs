@@ -277,6 +277,62 @@ public sealed class AudioSensorSourceTests
         Assert.Throws<ArgumentException>(() => Process.GetProcessById(pid.Value));
     }
 
+    [Fact]
+    public async Task A_live_capture_that_dies_after_working_is_logged_with_its_stderr_and_restarted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // A stand-in for ffmpeg capturing a USB microphone that is then unplugged: 1600 samples of
+        // 0x0101 (257), its last words on stderr, exit 1.
+        var script = Path.Combine(Path.GetTempPath(), $"edgerunner-fake-capture-{Guid.NewGuid():N}.sh");
+        await File.WriteAllTextAsync(script, "#!/bin/sh\nhead -c 3200 /dev/zero | tr '\\0' '\\1'\necho 'fake capture: device unplugged' >&2\nexit 1\n", ct);
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var logger = new ListLogger();
+        try
+        {
+            await using var source = new AudioSensorSource(
+                new AudioSourceOptions { Kind = AudioInputKind.Alsa, Input = "hw:1,0", FfmpegPath = script, RestartMinDelay = TimeSpan.FromMilliseconds(10) },
+                TimeProvider.System,
+                logger);
+            var block = new float[1000];
+
+            var first = await source.ReadAsync(block, ct);
+            Assert.Equal(1000, first.Samples);
+            Assert.All(block, v => Assert.Equal(257 / 32768f, v));
+
+            // The rest of the first run, cut short by the failure: the block ends at the gap.
+            var second = await source.ReadAsync(block, ct);
+            Assert.Equal(600, second.Samples);
+            Assert.Equal(1000, second.FirstSampleIndex);
+            Assert.Equal(1, source.Restarts);
+            Assert.Contains(logger.Messages, m => m.Contains("exited with code 1", StringComparison.Ordinal) && m.Contains("fake capture: device unplugged", StringComparison.Ordinal));
+
+            // Restarted: audio flows again, sample indices continue.
+            var third = await source.ReadAsync(block, ct);
+            Assert.Equal(1000, third.Samples);
+            Assert.Equal(1600, third.FirstSampleIndex);
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+    }
+
+    /// <summary>Collects formatted log messages.</summary>
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _messages = new();
+
+        public IReadOnlyCollection<string> Messages => _messages;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _messages.Enqueue(formatter(state, exception));
+    }
+
     /// <summary>A minimal RIFF/WAVE reader and writer for PCM16, independent of ffmpeg.</summary>
     private static class RiffWav
     {
