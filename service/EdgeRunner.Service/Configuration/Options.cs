@@ -409,6 +409,12 @@ public enum SensorSourceKind
 
     /// <summary>GPIO digital inputs: one channel per pin, the level or an edge count per sample period.</summary>
     Gpio,
+
+    /// <summary>PCM audio: an audio file replayed, or live ALSA capture (through ffmpeg or arecord).</summary>
+    Audio,
+
+    /// <summary>A device on a serial line printing one sample per line (delimited numbers or JSON).</summary>
+    Serial,
 }
 
 /// <summary>Section <c>Sensors</c>: sensor streams by id.</summary>
@@ -469,26 +475,26 @@ public sealed class SensorSourceOptions
     /// <summary>SimulatedVibration: machine seed (each stream its own).</summary>
     public int Seed { get; set; } = 1;
 
-    /// <summary>Samples per second of the source (SimulatedVibration: 0 = the model's rate; Csv without a timestamp column: the recording's rate). Streams at another rate than the model's are resampled.</summary>
+    /// <summary>Samples per second of the source (SimulatedVibration and Audio: 0 = the model's rate; Csv without a timestamp column: the recording's rate; Serial: the device's nominal rate, required). Streams at another rate than the model's are resampled.</summary>
     public double SampleRateHz { get; set; }
 
-    /// <summary>Csv: the file.</summary>
+    /// <summary>Csv: the file; Audio: an audio file (WAV or anything ffmpeg decodes) to replay.</summary>
     public string Path { get; set; } = string.Empty;
 
-    /// <summary>Csv: columns to read, by header name (a prefix before a space matches, "A_X" for "A_X [g]") or zero-based index, in the model's channel order.</summary>
+    /// <summary>Csv: columns to read, by header name (a prefix before a space matches, "A_X" for "A_X [g]") or zero-based index, in the model's channel order. Serial: zero-based field indices or names (from the header line the device prints, or JSON field names), in channel order.</summary>
     public string[]? Columns { get; set; }
 
-    /// <summary>Csv: column with each sample's time (seconds or ISO 8601); empty for a fixed <see cref="SampleRateHz"/>.</summary>
+    /// <summary>Csv: column with each sample's time (seconds or ISO 8601); empty for a fixed <see cref="SampleRateHz"/>. Serial: the field with the device's time (seconds or ISO 8601); empty: samples are timed by their arrival.</summary>
     public string TimestampColumn { get; set; } = string.Empty;
 
-    /// <summary>Csv: replay speed (1 = as recorded, 0 = as fast as the model steps).</summary>
+    /// <summary>Csv and Audio files: replay speed (1 = as recorded, 0 = as fast as the model steps).</summary>
     public double Speed { get; set; } = 1;
 
-    /// <summary>Csv: start again at the end.</summary>
+    /// <summary>Csv and Audio files: start again at the end.</summary>
     public bool Loop { get; set; } = true;
 
     /// <summary>I2c: the chip, Adxl345 or Mpu6050 (channels ax, ay, az in g) or Bme280 (temperature °C, pressure hPa, humidity %).</summary>
-    public EdgeRunner.Hardware.Sensors.I2cSensorChip? Device { get; set; }
+    public EdgeRunner.Hardware.Sensors.I2cSensorChip? Chip { get; set; }
 
     /// <summary>I2c: bus number N of /dev/i2c-N.</summary>
     public int BusId { get; set; } = 1;
@@ -513,6 +519,21 @@ public sealed class SensorSourceOptions
 
     /// <summary>Gpio edge counting: edges of a pin closer than this to its last counted edge are contact bounce and not counted; 0 = count every edge.</summary>
     public double DebounceMs { get; set; }
+
+    /// <summary>Audio: the ALSA capture device (<c>hw:1,0</c>, <c>plughw:1,0</c>, <c>default</c>) for live capture; give either this or <see cref="Path"/> (an audio file).</summary>
+    public string Device { get; set; } = string.Empty;
+
+    /// <summary>Audio: program capturing the ALSA <see cref="Device"/>: <c>Ffmpeg</c> or <c>Arecord</c> (files are always decoded by ffmpeg).</summary>
+    public EdgeRunner.Hardware.Sensors.AudioCaptureBackend Backend { get; set; } = EdgeRunner.Hardware.Sensors.AudioCaptureBackend.Ffmpeg;
+
+    /// <summary>Audio: channels delivered (a file is down- or upmixed to it; the device is asked for it).</summary>
+    public int Channels { get; set; } = 1;
+
+    /// <summary>Serial: the port, e.g. <c>/dev/ttyUSB0</c> or a stable <c>/dev/serial/by-id/…</c> name.</summary>
+    public string Port { get; set; } = string.Empty;
+
+    /// <summary>Serial: line speed (8 data bits, no parity, one stop bit).</summary>
+    public int BaudRate { get; set; } = 115200;
 }
 
 /// <summary>Section <c>State</c>: where stateful streams keep their checkpoints.</summary>

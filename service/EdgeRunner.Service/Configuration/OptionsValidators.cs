@@ -351,6 +351,7 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
             }
 
             Sensors.Sources.BusSensorSources.Validate($"{key}:Source", stream.Source, e);
+            Sensors.Sources.StreamSensorSources.Validate(key, stream.Source, e);
         }
 
         return e.ToResult();

@@ -87,6 +87,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                         _timeProvider,
                         _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}")),
                     SensorSourceKind.I2c or SensorSourceKind.Gpio => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"))!,
+                    SensorSourceKind.Audio or SensorSourceKind.Serial => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
                     _ => throw new StartupException($"Sensors:{streamId}:Source:Kind: unsupported kind {options.Source.Kind}", StartupException.ConfigError),
                 };
             }

@@ -25,7 +25,7 @@ public sealed class BusSensorSourcesTests
         var config = Config(
             ("Sensors:vib:Model", "seq"),
             ("Sensors:vib:Source:Kind", "I2c"),
-            ("Sensors:vib:Source:Device", "Mpu6050"),
+            ("Sensors:vib:Source:Chip", "Mpu6050"),
             ("Sensors:vib:Source:BusId", "3"),
             ("Sensors:vib:Source:Address", "0x69"),
             ("Sensors:vib:Source:RangeG", "8"),
@@ -45,7 +45,7 @@ public sealed class BusSensorSourcesTests
 
         Assert.Empty(unknown);
         var vib = sensors["vib"].Source;
-        Assert.Equal((SensorSourceKind.I2c, I2cSensorChip.Mpu6050, 3, 0x69, 8), (vib.Kind, vib.Device, vib.BusId, vib.Address, vib.RangeG));
+        Assert.Equal((SensorSourceKind.I2c, I2cSensorChip.Mpu6050, 3, 0x69, 8), (vib.Kind, vib.Chip, vib.BusId, vib.Address, vib.RangeG));
         var door = sensors["door"].Source;
         Assert.Equal(new[] { 17, 27 }, door.Pins);
         Assert.Equal((SensorSourceKind.Gpio, 0, GpioEdge.Both, GpioPull.Up, 5.0), (door.Kind, door.GpioChip, door.Edge, door.Pull, door.DebounceMs));
@@ -58,12 +58,12 @@ public sealed class BusSensorSourcesTests
         var sensors = new SensorsOptions
         {
             ["env"] = new() { Model = "seq", Source = new() { Kind = SensorSourceKind.I2c, Address = 0x80, BusId = -1, SampleRateHz = 5000 } },
-            ["vib"] = new() { Model = "seq", Source = new() { Kind = SensorSourceKind.I2c, Device = I2cSensorChip.Adxl345, RangeG = 3 } },
+            ["vib"] = new() { Model = "seq", Source = new() { Kind = SensorSourceKind.I2c, Chip = I2cSensorChip.Adxl345, RangeG = 3 } },
         };
 
         var errors = Validate(sensors);
 
-        Assert.Contains(errors, e => e.StartsWith("Sensors:env:Source:Device:", StringComparison.Ordinal) && e.Contains("Adxl345", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Sensors:env:Source:Chip:", StringComparison.Ordinal) && e.Contains("Adxl345", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Sensors:env:Source:Address:", StringComparison.Ordinal) && e.Contains("0x80", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Sensors:env:Source:BusId:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Sensors:env:Source:SampleRateHz:", StringComparison.Ordinal) && e.Contains("1000", StringComparison.Ordinal));
@@ -94,14 +94,14 @@ public sealed class BusSensorSourcesTests
     [InlineData(I2cSensorChip.Bme280, 0x77)]
     public void Address_zero_means_the_chips_usual_address(I2cSensorChip chip, int expected)
     {
-        Assert.Equal(expected, BusSensorSources.AddressOf(new SensorSourceOptions { Kind = SensorSourceKind.I2c, Device = chip }));
-        Assert.Equal(0x76, BusSensorSources.AddressOf(new SensorSourceOptions { Kind = SensorSourceKind.I2c, Device = chip, Address = 0x76 }));
+        Assert.Equal(expected, BusSensorSources.AddressOf(new SensorSourceOptions { Kind = SensorSourceKind.I2c, Chip = chip }));
+        Assert.Equal(0x76, BusSensorSources.AddressOf(new SensorSourceOptions { Kind = SensorSourceKind.I2c, Chip = chip, Address = 0x76 }));
     }
 
     [Fact]
     public void Creating_an_I2c_source_on_a_missing_bus_names_the_bus_device()
     {
-        var options = new SensorSourceOptions { Kind = SensorSourceKind.I2c, Device = I2cSensorChip.Bme280, BusId = 250, SampleRateHz = 1 };
+        var options = new SensorSourceOptions { Kind = SensorSourceKind.I2c, Chip = I2cSensorChip.Bme280, BusId = 250, SampleRateHz = 1 };
 
         var error = Assert.Throws<SensorSourceException>(() => BusSensorSources.Create(options, 100, TimeProvider.System, NullLogger.Instance));
 

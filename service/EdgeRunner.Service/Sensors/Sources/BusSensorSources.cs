@@ -47,7 +47,7 @@ internal static class BusSensorSources
     public static ISensorSource? Create(SensorSourceOptions source, double modelRateHz, TimeProvider timeProvider, ILogger logger)
     {
         // SensorService prefixes every SensorSourceException with "Sensors:{id}:Source: ", so the
-        // messages built here name only the key below it (Device, GpioChip) and the bus or chip.
+        // messages built here name only the key below it (Chip, GpioChip) and the bus or chip.
         var rate = source.SampleRateHz > 0 ? source.SampleRateHz : modelRateHz;
         return source.Kind switch
         {
@@ -56,7 +56,7 @@ internal static class BusSensorSources
                 AddressOf(source),
                 new I2cSensorSourceOptions
                 {
-                    Chip = source.Device ?? throw new SensorSourceException("Device: is required for an I2c source"),
+                    Chip = source.Chip ?? throw new SensorSourceException("Chip: is required for an I2c source"),
                     SampleRateHz = rate,
                     AccelerationRangeG = source.RangeG,
                 },
@@ -81,7 +81,7 @@ internal static class BusSensorSources
     /// <summary>The configured address, or the chip's usual one when 0.</summary>
     public static int AddressOf(SensorSourceOptions source) => source.Address != 0
         ? source.Address
-        : source.Device switch
+        : source.Chip switch
         {
             I2cSensorChip.Adxl345 => 0x53,
             I2cSensorChip.Mpu6050 => 0x68,
@@ -91,9 +91,9 @@ internal static class BusSensorSources
 
     private static void ValidateI2c(string key, SensorSourceOptions source, ValidationErrors errors)
     {
-        if (source.Device is not { } chip || !Enum.IsDefined(chip))
+        if (source.Chip is not { } chip || !Enum.IsDefined(chip))
         {
-            errors.Add($"{key}:Device", $"name the chip: {string.Join(", ", Enum.GetNames<I2cSensorChip>())}");
+            errors.Add($"{key}:Chip", $"name the chip: {string.Join(", ", Enum.GetNames<I2cSensorChip>())}");
         }
         else if (chip != I2cSensorChip.Bme280 && source.RangeG is not (2 or 4 or 8 or 16))
         {
