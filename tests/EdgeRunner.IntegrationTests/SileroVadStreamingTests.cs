@@ -93,22 +93,36 @@ public sealed class SileroVadStreamingTests
         return path;
     }
 
-    [Fact]
-    public async Task Silero_vad_over_the_noisy_speech_file_reproduces_the_published_figures_for_two_batched_streams()
+    [Theory]
+    [InlineData("Audio")]
+    [InlineData("Csv")]
+    public async Task Silero_vad_over_the_noisy_speech_file_reproduces_the_published_figures_for_two_batched_streams(string sourceKind)
     {
         var ct = TestContext.Current.CancellationToken;
-        var samples = ReadPcm16Wav(TestPaths.SharedFile("audio/speech_noisy_16k.wav"));
+        var wav = TestPaths.SharedFile("audio/speech_noisy_16k.wav");
+        var samples = ReadPcm16Wav(wav);
         using var temp = new TempFolder();
         var manifest = WriteManifest(temp.Path);
 
-        // The audio as a one-column recording at 16 kHz (exact float round trip), replayed as fast as the model steps.
-        var csv = Path.Combine(temp.Path, "speech.csv");
-        await File.WriteAllLinesAsync(csv, ["audio", .. samples.Select(s => s.ToString("R", CultureInfo.InvariantCulture))], ct);
+        // Audio: the WAV decoded by ffmpeg (16-bit PCM / 32768, at the model's rate). Csv: the same
+        // samples as a one-column recording at 16 kHz (exact float round trip). Both as fast as the model steps.
+        JsonObject source;
+        if (sourceKind == "Audio")
+        {
+            source = new JsonObject { ["Kind"] = "Audio", ["Path"] = wav, ["Speed"] = 0, ["Loop"] = false };
+        }
+        else
+        {
+            var csv = Path.Combine(temp.Path, "speech.csv");
+            await File.WriteAllLinesAsync(csv, ["audio", .. samples.Select(s => s.ToString("R", CultureInfo.InvariantCulture))], ct);
+            source = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("audio"), ["SampleRateHz"] = 16000, ["Speed"] = 0, ["Loop"] = false };
+        }
+
         JsonObject Stream() => new()
         {
             ["Model"] = "vad",
             ["GapResetSeconds"] = 0,
-            ["Source"] = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("audio"), ["SampleRateHz"] = 16000, ["Speed"] = 0, ["Loop"] = false },
+            ["Source"] = source.DeepClone(),
         };
 
         await using var broker = await MosquittoBroker.StartAsync(ct);
