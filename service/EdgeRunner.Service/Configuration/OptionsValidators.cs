@@ -349,6 +349,11 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
 
                 e.Range($"{key}:Source:Speed", stream.Source.Speed, 0, 10_000);
             }
+
+            if (stream.Source.Kind == SensorSourceKind.Mqtt)
+            {
+                Sensors.MqttIngestValidation.Validate(key, stream.Source, e);
+            }
         }
 
         return e.ToResult();
