@@ -38,6 +38,8 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
     private readonly Lock _subscriptionsLock = new();
     // Copy-on-write: the receive loop reads it without a lock on every message.
     private Subscription[] _subscriptions = [];
+    // Filters the broker granted on the current connection.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _granted = new(StringComparer.Ordinal);
     private Task? _loop;
     private long _published;
     private long _dropped;
@@ -73,6 +75,9 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
 
     /// <summary>Whether the client is connected now.</summary>
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Whether every subscription asked for is granted on the current connection (for readiness checks and tests).</summary>
+    public bool AllSubscribed => _client.IsConnected && Volatile.Read(ref _subscriptions).All(s => _granted.ContainsKey(s.Filter));
 
     /// <inheritdoc />
     public bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false)
@@ -264,6 +269,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(_options.ConnectTimeoutSeconds));
+            _granted.Clear();
             var result = await _client.ConnectAsync(builder.Build(), timeout.Token);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
@@ -310,6 +316,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
         {
             if (item.ResultCode is MqttClientSubscribeResultCode.GrantedQoS0 or MqttClientSubscribeResultCode.GrantedQoS1 or MqttClientSubscribeResultCode.GrantedQoS2)
             {
+                _granted[item.TopicFilter.Topic] = true;
                 LogSubscribed(_logger, item.TopicFilter.Topic);
             }
             else
