@@ -359,6 +359,102 @@ public sealed class MqttIngestTests
         }
     }
 
+    [Fact]
+    public async Task A_configured_topic_is_one_stream_and_resets_reach_mqtt_and_simulated_streams()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        var config = Config(broker.Port, deviceId, new JsonObject
+        {
+            ["tank"] = MqttStream($"plant/{deviceId}/tank"),
+            ["pump"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 7 } },
+        });
+        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
+        using var host = await StartAsync(config, ct);
+        await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
+        var samples = Signal(3 * Chunk, seed: 8);
+
+        await sender.PublishAsync($"plant/{deviceId}/tank", JsonBatch(samples.Take(2 * Chunk)), ct);
+        await WaitForResultsAsync(probe, deviceId, new Dictionary<string, int> { ["tank"] = 2 }, ct);
+        await sender.PublishAsync($"edgerunner/{deviceId}/sensors/pump/reset", string.Empty, ct);
+        await sender.PublishAsync($"edgerunner/{deviceId}/sensors/tank/reset", "{\"reason\":\"refilled\"}", ct);
+        await sender.PublishAsync($"plant/{deviceId}/tank", JsonBatch(samples.Skip(2 * Chunk)), ct);
+
+        var pumpReset = await WaitForEventAsync(probe, deviceId, "pump", "reset", ct);
+        var tankReset = await WaitForEventAsync(probe, deviceId, "tank", "reset", ct);
+        await WaitForResultsAsync(probe, deviceId, new Dictionary<string, int> { ["tank"] = 3 }, ct);
+        var pumpAfterReset = await probe.WaitForAsync(
+            m => m.Topic.EndsWith("/sensors/pump/result", StringComparison.Ordinal) && JsonDocument.Parse(m.Payload).RootElement.GetProperty("state_resets").GetInt64() == 1,
+            Wait,
+            ct);
+
+        Assert.Equal("command", pumpReset.GetProperty("reason").GetString());
+        Assert.Equal("refilled", tankReset.GetProperty("reason").GetString());
+        var tank = Results(probe, deviceId, "tank");
+        Assert.Equal([1L, 2L, 1L], tank.Values.Select(r => r.GetProperty("state_steps").GetInt64()));
+        Assert.Equal(1, tank[2].GetProperty("state_resets").GetInt64());
+        // The first pump step after the reset starts from a zero state.
+        Assert.Equal(1, JsonDocument.Parse(pumpAfterReset.Payload).RootElement.GetProperty("state_steps").GetInt64());
+        await host.StopAsync(ct);
+    }
+
+    [Fact]
+    public async Task Subscriptions_are_made_again_after_the_broker_restarts()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var persistence = Directory.CreateTempSubdirectory("edgerunner-ingest-restart-").FullName;
+        try
+        {
+            var broker = await MosquittoBroker.StartAsync(ct, persistenceDirectory: persistence);
+            var port = broker.Port;
+            var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+            var prefix = $"plant/{deviceId}";
+            var config = TestConfig.Write(new JsonObject
+            {
+                ["Device"] = new JsonObject { ["Id"] = deviceId },
+                ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = port, ["ReconnectMaxDelaySeconds"] = 1 },
+                ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+                ["Sensors"] = new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel") },
+            });
+            var samples = Signal(4 * Chunk, seed: 9);
+            using var host = await StartAsync(config, ct);
+            var publisher = host.Services.GetRequiredService<EdgeRunner.Service.Mqtt.MqttPublisher>();
+            await using (var probe = await MqttProbe.ConnectAsync(port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct))
+            await using (var sender = await MqttSender.ConnectAsync(port, ct))
+            {
+                await sender.PublishAsync($"{prefix}/m1/accel", JsonBatch(samples.Take(2 * Chunk)), ct);
+                await WaitForResultsAsync(probe, deviceId, new Dictionary<string, int> { ["vib/m1"] = 2 }, ct);
+            }
+
+            await broker.StopGracefullyAsync(ct);
+            await broker.DisposeAsync();
+            broker = await MosquittoBroker.StartAsync(ct, port, persistence);
+            await using (broker)
+            {
+                var deadline = DateTime.UtcNow + Wait;
+                while (!(publisher.Connects >= 2 && publisher.AllSubscribed))
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "the daemon did not reconnect and subscribe again");
+                    await Task.Delay(20, ct);
+                }
+
+                await using var probe = await MqttProbe.ConnectAsync(port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
+                await using var sender = await MqttSender.ConnectAsync(port, ct);
+                await sender.PublishAsync($"{prefix}/m1/accel", JsonBatch(samples.Skip(2 * Chunk)), ct);
+                await WaitForResultsAsync(probe, deviceId, new Dictionary<string, int> { ["vib/m1"] = 4 }, ct);
+
+                var m1 = Results(probe, deviceId, "vib/m1");
+                Assert.Equal(4, m1[3].GetProperty("state_steps").GetInt64()); // the same stream, its state carried over the outage
+                await host.StopAsync(ct);
+            }
+        }
+        finally
+        {
+            Directory.Delete(persistence, recursive: true);
+        }
+    }
+
     /// <summary>A device publishing samples (QoS 1, in order).</summary>
     private sealed class MqttSender : IAsyncDisposable
     {

@@ -40,6 +40,10 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
     private Subscription[] _subscriptions = [];
     // Filters the broker granted on the current connection.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _granted = new(StringComparer.Ordinal);
+    private readonly Lock _connectionLock = new();
+    // Cancelled when the current connection drops: an idle loop (nothing to publish) must still notice,
+    // reconnect and subscribe again, or an ingest-only daemon would stop receiving for good.
+    private CancellationTokenSource _connectionLost = new();
     private Task? _loop;
     private long _published;
     private long _dropped;
@@ -62,6 +66,15 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             OnDropped);
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += OnMessageReceivedAsync;
+        _client.DisconnectedAsync += _ =>
+        {
+            lock (_connectionLock)
+            {
+                _connectionLost.Cancel();
+            }
+
+            return Task.CompletedTask;
+        };
     }
 
     /// <summary>Messages the broker acknowledged.</summary>
@@ -190,6 +203,10 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
         await _stopping.CancelAsync();
         _client.Dispose();
         _stopping.Dispose();
+        lock (_connectionLock)
+        {
+            _connectionLost.Dispose();
+        }
     }
 
     private int EffectivePort => string.IsNullOrWhiteSpace(_options.Host) ? _options.EmbeddedBroker.Port : _options.Port;
@@ -218,9 +235,30 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
                 {
                     if (!_queue.Reader.TryRead(out var next))
                     {
-                        if (!await _queue.Reader.WaitToReadAsync(cancellationToken))
+                        CancellationToken lost;
+                        lock (_connectionLock)
                         {
-                            return; // Completed and empty: everything delivered.
+                            if (_connectionLost.IsCancellationRequested && _client.IsConnected)
+                            {
+                                // A late signal of an earlier connection: this one is up, so wait on a fresh token (never spin).
+                                _connectionLost.Dispose();
+                                _connectionLost = new CancellationTokenSource();
+                            }
+
+                            lost = _connectionLost.Token;
+                        }
+
+                        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lost);
+                        try
+                        {
+                            if (!await _queue.Reader.WaitToReadAsync(wait.Token))
+                            {
+                                return; // Completed and empty: everything delivered.
+                            }
+                        }
+                        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                        {
+                            // The connection dropped while idle: reconnect (and subscribe again) now.
                         }
 
                         continue;
@@ -270,6 +308,15 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(_options.ConnectTimeoutSeconds));
             _granted.Clear();
+            lock (_connectionLock)
+            {
+                if (_connectionLost.IsCancellationRequested)
+                {
+                    _connectionLost.Dispose();
+                    _connectionLost = new CancellationTokenSource();
+                }
+            }
+
             var result = await _client.ConnectAsync(builder.Build(), timeout.Token);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {

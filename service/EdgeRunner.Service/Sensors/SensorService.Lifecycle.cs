@@ -24,6 +24,8 @@ internal sealed partial class SensorService
     private readonly Dictionary<string, MqttSensorSource> _pendingDynamicSources = new(StringComparer.Ordinal);
     private readonly List<Task> _lifecycleTasks = [];
     private LogRateLimiter? _commandLog;
+    // Set when the service is disposing: the models are about to go, so no new stream may start.
+    private bool _ingestClosed;
     private long _resetsRejected;
     private long _resetsAccepted;
 
@@ -213,7 +215,7 @@ internal sealed partial class SensorService
     private bool TryAdmit(MqttIngestRoute route, string topic, out LiveStream? live)
     {
         live = null;
-        if (!route.TryGetStreamId(topic, out var streamId))
+        if (_ingestClosed || !route.TryGetStreamId(topic, out var streamId))
         {
             return false;
         }
@@ -264,7 +266,7 @@ internal sealed partial class SensorService
 
                 runner = CreateRunners([new KeyValuePair<string, SensorStreamOptions>(live.StreamId, live.Route.Options)]).Single();
             }
-            catch (StartupException ex)
+            catch (Exception ex) when (ex is StartupException or ObjectDisposedException)
             {
                 LogDynamicStreamFailed(Logger, live.StreamId, live.Topic, ex.Message);
                 Forget(live);
@@ -455,6 +457,7 @@ internal sealed partial class SensorService
         Task[] pending;
         lock (_ingestLock)
         {
+            _ingestClosed = true;
             pending = [.. _lifecycleTasks];
         }
 
