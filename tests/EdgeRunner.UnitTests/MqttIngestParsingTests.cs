@@ -178,6 +178,41 @@ public sealed class MqttIngestParsingTests
     }
 
     [Fact]
+    public void Mqtt_source_keys_are_validated_by_name()
+    {
+        var sensors = new SensorsOptions
+        {
+            ["vib"] = new SensorStreamOptions
+            {
+                Model = "lstm",
+                Source = new SensorSourceOptions
+                {
+                    Kind = SensorSourceKind.Mqtt,
+                    Topic = "plant/#/accel",
+                    QueueCapacity = 0,
+                    MaxStreams = 0,
+                    IdleTimeoutSeconds = -1,
+                    Format = MqttPayloadFormat.Numbers,
+                    Columns = ["ax", "ay", "az"],
+                },
+            },
+        };
+        var models = new ModelsOptions { ["lstm"] = new ModelOptions { Manifest = "model.json" } };
+
+        var result = new SensorsOptionsValidator(Microsoft.Extensions.Options.Options.Create(models)).Validate(null, sensors);
+
+        Assert.Equal(
+            [
+                "Sensors:vib:Source:Topic: '#' must be the last level (got 'plant/#/accel')",
+                "Sensors:vib:Source:QueueCapacity: must be between 1 and 1000000 (got 0)",
+                "Sensors:vib:Source:MaxStreams: must be between 1 and 100000 (got 0)",
+                "Sensors:vib:Source:IdleTimeoutSeconds: must be between 0 and 10000000 (got -1)",
+                "Sensors:vib:Source:Columns: names JSON fields; plain-number payloads are always in the model's channel order",
+            ],
+            result.Failures!);
+    }
+
+    [Fact]
     public void Checkpoint_files_of_streams_spanning_levels_stay_in_the_state_folder()
     {
         Assert.Equal(Path.Combine("/state", "vib%2Fm1%2F50%25.state"), StreamCheckpoint.PathFor("/state", "vib/m1/50%"));
