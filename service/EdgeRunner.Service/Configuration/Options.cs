@@ -415,6 +415,22 @@ public enum SensorSourceKind
 
     /// <summary>A device on a serial line printing one sample per line (delimited numbers or JSON).</summary>
     Serial,
+
+    /// <summary>Samples published to an MQTT topic (filter with wildcards: one stream per matching topic), received over the daemon's own connection.</summary>
+    Mqtt,
+}
+
+/// <summary>How an MQTT ingest payload is read.</summary>
+public enum MqttPayloadFormat
+{
+    /// <summary>JSON when the payload starts with '{' or '[', plain numbers otherwise.</summary>
+    Auto,
+
+    /// <summary>Plain text numbers separated by commas, semicolons or white space; one sample per line.</summary>
+    Numbers,
+
+    /// <summary>A JSON object (named fields), an array of numbers (one sample), or an array of objects or of arrays (a batch).</summary>
+    Json,
 }
 
 /// <summary>Section <c>Sensors</c>: sensor streams by id.</summary>
@@ -534,6 +550,24 @@ public sealed class SensorSourceOptions
 
     /// <summary>Serial: line speed (8 data bits, no parity, one stop bit).</summary>
     public int BaudRate { get; set; } = 115200;
+
+    /// <summary>Mqtt: the topic filter subscribed to; with '+' or '#' every distinct matching topic is its own stream (<c>{id}/{matched levels}</c>).</summary>
+    public string Topic { get; set; } = string.Empty;
+
+    /// <summary>Mqtt: how payloads are read (Auto, Numbers or Json). JSON objects map their fields to channels by <see cref="Columns"/>.</summary>
+    public MqttPayloadFormat Format { get; set; } = MqttPayloadFormat.Auto;
+
+    /// <summary>Mqtt: JSON field with the sample's time (seconds since 1970 or ISO 8601); empty, or absent in a message: the arrival time.</summary>
+    public string TimestampField { get; set; } = string.Empty;
+
+    /// <summary>Mqtt: messages waiting per stream; when full the oldest is dropped and counted.</summary>
+    public int QueueCapacity { get; set; } = 1000;
+
+    /// <summary>Mqtt with a wildcard: most streams active at once; a new topic beyond it is rejected (logged, counted, one event).</summary>
+    public int MaxStreams { get; set; } = 100;
+
+    /// <summary>Mqtt with a wildcard: a stream without samples for this long is evicted (state checkpointed when State:Directory is set); 0 = never.</summary>
+    public double IdleTimeoutSeconds { get; set; } = 300;
 }
 
 /// <summary>Section <c>State</c>: where stateful streams keep their checkpoints.</summary>

@@ -352,6 +352,10 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
 
             Sensors.Sources.BusSensorSources.Validate($"{key}:Source", stream.Source, e);
             Sensors.Sources.StreamSensorSources.Validate(key, stream.Source, e);
+            if (stream.Source.Kind == SensorSourceKind.Mqtt)
+            {
+                Sensors.MqttIngestValidation.Validate(key, stream.Source, e);
+            }
         }
 
         return e.ToResult();

@@ -134,6 +134,7 @@ public static class EdgeRunnerHost
 
         services.AddSingleton<MqttPublisher>();
         services.AddSingleton<IResultPublisher>(sp => sp.GetRequiredService<MqttPublisher>());
+        services.AddSingleton<IMqttSubscriptions>(sp => sp.GetRequiredService<MqttPublisher>());
         services.AddHostedService(sp => sp.GetRequiredService<MqttPublisher>());
         services.AddSingleton<VisionService>();
         services.AddHostedService(sp => sp.GetRequiredService<VisionService>());

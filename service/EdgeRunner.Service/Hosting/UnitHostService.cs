@@ -7,7 +7,8 @@ namespace EdgeRunner.Service;
 /// Hosts independent units (camera pipelines, sensor streams): creates them all before anything
 /// starts, so a bad model or source fails startup with one clear line; runs each on its own loop;
 /// keeps one unit's crash from touching the others; on stop (or a dispose without stop) cancels the
-/// loops, waits for them, and only then disposes the units and what they share.
+/// loops, waits for them, and only then disposes the units and what they share. Units may also be
+/// added while running (streams that appear at run time) and removed when their loop ends.
 /// </summary>
 internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposable
     where TUnit : class, IAsyncDisposable
@@ -15,6 +16,9 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
     private readonly List<TUnit> _units = [];
     private readonly List<Task> _running = [];
     private readonly CancellationTokenSource _stopping = new();
+    // Guards _units and _running: units come and go at run time (dynamic sensor streams).
+    private readonly Lock _lock = new();
+    private bool _started;
     private bool _prepared;
     private int _disposed;
 
@@ -23,7 +27,16 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
     protected ILogger Logger { get; }
 
     /// <summary>The units (for tests and metrics).</summary>
-    internal IReadOnlyList<TUnit> Units => _units;
+    internal IReadOnlyList<TUnit> Units
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _units];
+            }
+        }
+    }
 
     /// <summary>Creates every unit without starting any. Called by the daemon before the host starts; <see cref="StartAsync"/> calls it when nobody did.</summary>
     /// <exception cref="StartupException">A unit cannot be created.</exception>
@@ -37,7 +50,10 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
         // Units created before one fails are kept, so DisposeAsync releases them.
         foreach (var unit in CreateUnits())
         {
-            _units.Add(unit);
+            lock (_lock)
+            {
+                _units.Add(unit);
+            }
         }
 
         _prepared = true;
@@ -46,18 +62,24 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
     public Task StartAsync(CancellationToken cancellationToken)
     {
         Prepare();
-        foreach (var unit in _units)
+        lock (_lock)
         {
-            _running.Add(RunGuardedAsync(unit, _stopping.Token));
+            foreach (var unit in _units)
+            {
+                _running.Add(RunGuardedAsync(unit, _stopping.Token));
+            }
+
+            _started = true;
         }
 
+        OnStarted();
         return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync();
-        await Task.WhenAll(_running).WaitAsync(cancellationToken);
+        await Task.WhenAll(Running()).WaitAsync(cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -69,8 +91,16 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
 
         // Disposed without a stop (the host failed or was torn down): stop the loops before their resources go.
         await _stopping.CancelAsync();
-        await Task.WhenAll(_running);
-        foreach (var unit in _units)
+        await Task.WhenAll(Running());
+        List<TUnit> units;
+        lock (_lock)
+        {
+            // Taken out under the lock: a unit removed at the same moment (TryRemoveUnit) is disposed by its remover.
+            units = [.. _units];
+            _units.Clear();
+        }
+
+        foreach (var unit in units)
         {
             await unit.DisposeAsync();
         }
@@ -88,8 +118,52 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
     /// <summary>The unit's name for logs ("camera front").</summary>
     protected abstract string Describe(TUnit unit);
 
+    /// <summary>Called once every unit created up front runs; units added from here on start at once.</summary>
+    protected virtual void OnStarted()
+    {
+    }
+
+    /// <summary>
+    /// Adds a unit after start and runs it like the others. Returns the task of its guarded loop
+    /// (never faults), or null when the service is not running (the caller keeps and disposes the unit).
+    /// </summary>
+    protected Task? TryRunUnit(TUnit unit)
+    {
+        lock (_lock)
+        {
+            if (!_started || _stopping.IsCancellationRequested)
+            {
+                return null;
+            }
+
+            // Finished loops of units that came and went are not kept forever.
+            _running.RemoveAll(t => t.IsCompleted);
+            _units.Add(unit);
+            var running = RunGuardedAsync(unit, _stopping.Token);
+            _running.Add(running);
+            return running;
+        }
+    }
+
+    /// <summary>Takes a unit whose loop has ended out of the list; true when the caller now owns (and must dispose) it.</summary>
+    protected bool TryRemoveUnit(TUnit unit)
+    {
+        lock (_lock)
+        {
+            return _units.Remove(unit);
+        }
+    }
+
     /// <summary>Releases what the units share (loaded models), after the units.</summary>
     protected virtual ValueTask DisposeSharedAsync() => ValueTask.CompletedTask;
+
+    private Task[] Running()
+    {
+        lock (_lock)
+        {
+            return [.. _running];
+        }
+    }
 
     private async Task RunGuardedAsync(TUnit unit, CancellationToken cancellationToken)
     {

@@ -19,8 +19,10 @@ namespace EdgeRunner.Service.Mqtt;
 /// being sent when the connection broke is sent again after reconnecting (at-least-once).
 /// The availability topic is retained "online" after every connect, "offline" on clean stop, and
 /// "offline" as the last will when the process dies.
+/// It also carries the daemon's subscriptions (sensor ingest, stream commands): they are made again
+/// after every connect, since the session is clean-start and a reconnect forgets them.
 /// </summary>
-public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IAsyncDisposable
+public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IMqttSubscriptions, IAsyncDisposable
 {
     private static readonly byte[] Online = "online"u8.ToArray();
     private static readonly byte[] Offline = "offline"u8.ToArray();
@@ -33,6 +35,15 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
     private readonly IMqttClient _client;
     private readonly string _clientId;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _subscriptionsLock = new();
+    // Copy-on-write: the receive loop reads it without a lock on every message.
+    private Subscription[] _subscriptions = [];
+    // Filters the broker granted on the current connection.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _granted = new(StringComparer.Ordinal);
+    private readonly Lock _connectionLock = new();
+    // Cancelled when the current connection drops: an idle loop (nothing to publish) must still notice,
+    // reconnect and subscribe again, or an ingest-only daemon would stop receiving for good.
+    private CancellationTokenSource _connectionLost = new();
     private Task? _loop;
     private long _published;
     private long _dropped;
@@ -54,6 +65,16 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
             new BoundedChannelOptions(_options.QueueCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true },
             OnDropped);
         _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnMessageReceivedAsync;
+        _client.DisconnectedAsync += _ =>
+        {
+            lock (_connectionLock)
+            {
+                _connectionLost.Cancel();
+            }
+
+            return Task.CompletedTask;
+        };
     }
 
     /// <summary>Messages the broker acknowledged.</summary>
@@ -68,6 +89,9 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
     /// <summary>Whether the client is connected now.</summary>
     public bool IsConnected => _client.IsConnected;
 
+    /// <summary>Whether every subscription asked for is granted on the current connection (for readiness checks and tests).</summary>
+    public bool AllSubscribed => _client.IsConnected && Volatile.Read(ref _subscriptions).All(s => _granted.ContainsKey(s.Filter));
+
     /// <inheritdoc />
     public bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false)
     {
@@ -81,6 +105,25 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
         ArrayPool<byte>.Shared.Return(buffer);
         Interlocked.Increment(ref _rejected);
         return false;
+    }
+
+    /// <inheritdoc />
+    public void Subscribe(string topicFilter, MqttMessageHandler handler)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(topicFilter);
+        ArgumentNullException.ThrowIfNull(handler);
+        var subscription = new Subscription(topicFilter, handler);
+        lock (_subscriptionsLock)
+        {
+            _subscriptions = [.. _subscriptions, subscription];
+        }
+
+        // Already connected: subscribe now. Otherwise (or if the connection drops meanwhile) the
+        // connect path subscribes everything; subscribing twice to one filter is harmless in MQTT.
+        if (_client.IsConnected && !_stopping.IsCancellationRequested)
+        {
+            _ = SubscribeNowAsync([subscription], _stopping.Token);
+        }
     }
 
     /// <inheritdoc />
@@ -160,6 +203,10 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
         await _stopping.CancelAsync();
         _client.Dispose();
         _stopping.Dispose();
+        lock (_connectionLock)
+        {
+            _connectionLost.Dispose();
+        }
     }
 
     private int EffectivePort => string.IsNullOrWhiteSpace(_options.Host) ? _options.EmbeddedBroker.Port : _options.Port;
@@ -188,9 +235,30 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
                 {
                     if (!_queue.Reader.TryRead(out var next))
                     {
-                        if (!await _queue.Reader.WaitToReadAsync(cancellationToken))
+                        CancellationToken lost;
+                        lock (_connectionLock)
                         {
-                            return; // Completed and empty: everything delivered.
+                            if (_connectionLost.IsCancellationRequested && _client.IsConnected)
+                            {
+                                // A late signal of an earlier connection: this one is up, so wait on a fresh token (never spin).
+                                _connectionLost.Dispose();
+                                _connectionLost = new CancellationTokenSource();
+                            }
+
+                            lost = _connectionLost.Token;
+                        }
+
+                        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lost);
+                        try
+                        {
+                            if (!await _queue.Reader.WaitToReadAsync(wait.Token))
+                            {
+                                return; // Completed and empty: everything delivered.
+                            }
+                        }
+                        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                        {
+                            // The connection dropped while idle: reconnect (and subscribe again) now.
                         }
 
                         continue;
@@ -239,6 +307,16 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(_options.ConnectTimeoutSeconds));
+            _granted.Clear();
+            lock (_connectionLock)
+            {
+                if (_connectionLost.IsCancellationRequested)
+                {
+                    _connectionLost.Dispose();
+                    _connectionLost = new CancellationTokenSource();
+                }
+            }
+
             var result = await _client.ConnectAsync(builder.Build(), timeout.Token);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
@@ -247,6 +325,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
             }
 
             await _client.PublishAsync(BuildMessage(_topics.Status, Online, Online.Length, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
+            await SubscribeAsync(Volatile.Read(ref _subscriptions), timeout.Token);
             var count = Interlocked.Increment(ref _connects);
             LogConnected(_logger, host, EffectivePort, count, _queue.Reader.Count);
             return true;
@@ -262,6 +341,76 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
 
         await DisconnectQuietlyAsync();
         return false;
+    }
+
+    /// <summary>Subscribes (QoS 1, no-local); throws when the connection fails, logs filters the broker refuses.</summary>
+    private async Task SubscribeAsync(Subscription[] subscriptions, CancellationToken cancellationToken)
+    {
+        if (subscriptions.Length == 0)
+        {
+            return;
+        }
+
+        var builder = new MqttClientSubscribeOptionsBuilder();
+        foreach (var subscription in subscriptions)
+        {
+            // No-local: a filter that overlaps the daemon's own topics (commands under sensors/#) must not echo its results back.
+            builder.WithTopicFilter(f => f.WithTopic(subscription.Filter).WithAtLeastOnceQoS().WithNoLocal(true));
+        }
+
+        var result = await _client.SubscribeAsync(builder.Build(), cancellationToken);
+        foreach (var item in result.Items)
+        {
+            if (item.ResultCode is MqttClientSubscribeResultCode.GrantedQoS0 or MqttClientSubscribeResultCode.GrantedQoS1 or MqttClientSubscribeResultCode.GrantedQoS2)
+            {
+                _granted[item.TopicFilter.Topic] = true;
+                LogSubscribed(_logger, item.TopicFilter.Topic);
+            }
+            else
+            {
+                LogSubscribeRefused(_logger, item.TopicFilter.Topic, item.ResultCode.ToString());
+            }
+        }
+    }
+
+    /// <summary>A subscription added while connected; a failure here is repaired by the next reconnect.</summary>
+    private async Task SubscribeNowAsync(Subscription[] subscriptions, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
+            await SubscribeAsync(subscriptions, timeout.Token);
+        }
+        catch (Exception ex) when (ex is MqttCommunicationException or OperationCanceledException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            LogSubscribeFailed(_logger, subscriptions[0].Filter, ex.Message);
+        }
+    }
+
+    private Task OnMessageReceivedAsync(MqttApplicationMessageReceivedEventArgs e)
+    {
+        var message = e.ApplicationMessage;
+        foreach (var subscription in Volatile.Read(ref _subscriptions))
+        {
+            if (MqttTopicFilterComparer.Compare(message.Topic, subscription.Filter) != MqttTopicFilterCompareResult.IsMatch)
+            {
+                continue;
+            }
+
+            try
+            {
+                subscription.Handler(message.Topic, message.Payload);
+            }
+#pragma warning disable CA1031 // A handler's bug must not take down the connection that every result goes through.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                LogHandlerFailed(_logger, message.Topic, ex);
+            }
+        }
+
+        return Task.CompletedTask;
     }
 
     private async Task<bool> TrySendAsync(OutgoingMessage message, MqttQualityOfServiceLevel qos, CancellationToken cancellationToken)
@@ -349,6 +498,20 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IA
     }
 
     private readonly record struct OutgoingMessage(string Topic, byte[] Buffer, int Length, bool Retain);
+
+    private sealed record Subscription(string Filter, MqttMessageHandler Handler);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "MQTT subscribed to {TopicFilter}")]
+    private static partial void LogSubscribed(ILogger logger, string topicFilter);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT broker refused the subscription to {TopicFilter}: {ResultCode}")]
+    private static partial void LogSubscribeRefused(ILogger logger, string topicFilter, string resultCode);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT subscribe to {TopicFilter} failed: {Reason}; it is made again after the next reconnect")]
+    private static partial void LogSubscribeFailed(ILogger logger, string topicFilter, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "MQTT handler for a message on {Topic} failed; the connection goes on")]
+    private static partial void LogHandlerFailed(ILogger logger, string topic, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "MQTT publisher for {Host}:{Port} as {ClientId}, availability on {StatusTopic}")]
     private static partial void LogStarting(ILogger logger, string host, int port, string clientId, string statusTopic);

@@ -31,8 +31,28 @@ public sealed class MqttTopics
     /// <summary>Result topic of sensor stream <paramref name="streamId"/>.</summary>
     public string SensorResult(string streamId) => $"{Base}/sensors/{streamId}/result";
 
-    /// <summary>Raise/clear events of a sensor stream's score (QoS 1, not retained).</summary>
+    /// <summary>Event topic of sensor stream <paramref name="streamId"/>: score raise/clear events, reset acknowledgements, evictions, rejections.</summary>
     public string SensorEvent(string streamId) => $"{Base}/sensors/{streamId}/event";
+
+    /// <summary>Reset command topic of sensor stream <paramref name="streamId"/>.</summary>
+    public string SensorReset(string streamId) => $"{Base}/sensors/{streamId}/reset";
+
+    /// <summary>The stream id of a reset command topic (<c>{Base}/sensors/{stream}/reset</c>, the stream may span levels); null for any other topic.</summary>
+    public string? StreamOfResetTopic(string topic)
+    {
+        ArgumentNullException.ThrowIfNull(topic);
+        const string Suffix = "/reset";
+        var prefixLength = Base.Length + "/sensors/".Length;
+        if (topic.Length <= prefixLength + Suffix.Length
+            || !topic.StartsWith(Base, StringComparison.Ordinal)
+            || !topic.AsSpan(Base.Length).StartsWith("/sensors/", StringComparison.Ordinal)
+            || !topic.EndsWith(Suffix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        return topic[prefixLength..^Suffix.Length];
+    }
 }
 
 /// <summary>Where pipelines hand their results. Implementations never block the caller.</summary>

@@ -26,7 +26,7 @@ internal sealed class SensorResultWriter : IDisposable
     private static readonly JsonEncodedText Cleared = JsonEncodedText.Encode("cleared");
     private static readonly JsonEncodedText Threshold = JsonEncodedText.Encode("threshold");
     private static readonly JsonEncodedText ClearThreshold = JsonEncodedText.Encode("clear_threshold");
-    private static readonly JsonEncodedText Time = JsonEncodedText.Encode("time");
+    private static readonly JsonEncodedText Time = JsonEncodedText.Encode("timestamp");
     private static readonly JsonEncodedText Label = JsonEncodedText.Encode("label");
     private static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
     private static readonly JsonEncodedText Probabilities = JsonEncodedText.Encode("probabilities");

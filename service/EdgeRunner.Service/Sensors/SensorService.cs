@@ -21,6 +21,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     private readonly ModelCatalog _catalog;
     private readonly DeviceOptions _device;
     private readonly IResultPublisher _publisher;
+    private readonly IMqttSubscriptions _subscriptions;
     private readonly MqttTopics _topics;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
@@ -32,6 +33,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         ModelCatalog catalog,
         IOptions<DeviceOptions> device,
         IResultPublisher publisher,
+        IMqttSubscriptions subscriptions,
         MqttTopics topics,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory)
@@ -42,6 +44,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         _catalog = catalog;
         _device = device.Value;
         _publisher = publisher;
+        _subscriptions = subscriptions;
         _topics = topics;
         _timeProvider = timeProvider;
         _loggerFactory = loggerFactory;
@@ -55,7 +58,14 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
     protected override IEnumerable<StreamRunner> CreateUnits()
     {
-        foreach (var (streamId, options) in _sensors)
+        // Streams of wildcard MQTT routes appear at run time (SensorService.Lifecycle.cs).
+        RegisterWildcardIngests();
+        return WithLifecycle(CreateRunners(_sensors.Where(s => !IsWildcardIngest(s.Value))));
+    }
+
+    private IEnumerable<StreamRunner> CreateRunners(IEnumerable<KeyValuePair<string, SensorStreamOptions>> streams)
+    {
+        foreach (var (streamId, options) in streams)
         {
             if (!options.Enabled)
             {
@@ -88,6 +98,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                         _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}")),
                     SensorSourceKind.I2c or SensorSourceKind.Gpio => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"))!,
                     SensorSourceKind.Audio or SensorSourceKind.Serial => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
+                    SensorSourceKind.Mqtt => MqttSourceFor(streamId, options, manifest.Stream.Channels, modelRate),
                     _ => throw new StartupException($"Sensors:{streamId}:Source:Kind: unsupported kind {options.Source.Kind}", StartupException.ConfigError),
                 };
             }
@@ -155,6 +166,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
     protected override async ValueTask DisposeSharedAsync()
     {
+        await DrainLifecycleAsync();
         foreach (var (model, _, batcher) in _models.Values)
         {
             await batcher.DisposeAsync();

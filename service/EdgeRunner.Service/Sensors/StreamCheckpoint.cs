@@ -12,7 +12,9 @@ internal static class StreamCheckpoint
     private const int Magic = 0x4B435245; // "ERCK"
     private const int Version = 1;
 
-    public static string PathFor(string directory, string streamId) => System.IO.Path.Combine(directory, $"{streamId}.state");
+    /// <summary>The checkpoint file of a stream; '%' and '/' are escaped (%25, %2F) since dynamic stream ids span topic levels.</summary>
+    public static string PathFor(string directory, string streamId) =>
+        System.IO.Path.Combine(directory, $"{streamId.Replace("%", "%25", StringComparison.Ordinal).Replace("/", "%2F", StringComparison.Ordinal)}.state");
 
     public static void Write(string path, string modelSha256, StreamState state, long sourceSamples)
     {

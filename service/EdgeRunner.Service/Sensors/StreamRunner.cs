@@ -41,6 +41,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private bool _started;
     private long _lastLog = long.MinValue / 2;
     private long _steps;
+    private string? _requestedReset;
 
     public StreamRunner(
         string streamId,
@@ -90,6 +91,25 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     /// <summary>Steps run (results published).</summary>
     public long Steps => Interlocked.Read(ref _steps);
 
+    /// <summary>State resets so far (gaps, invalid samples, commands).</summary>
+    public long StateResets => Interlocked.Read(ref _stateResets);
+
+    /// <summary>Called on the stream's loop once a <see cref="RequestReset"/> has been applied (to acknowledge it).</summary>
+    public Action<StreamRunner, string>? ResetApplied { get; set; }
+
+    /// <summary>Asks for a reset of the state and the pending partial chunk; applied by the stream's own loop before its next block.</summary>
+    public void RequestReset(string reason) => Volatile.Write(ref _requestedReset, reason);
+
+    /// <summary>Applies a requested reset. Only on the stream's loop (or from its source's ReadAsync, which that loop is awaiting).</summary>
+    internal void ApplyRequestedReset()
+    {
+        if (Interlocked.Exchange(ref _requestedReset, null) is { } reason)
+        {
+            ResetStream($"a reset command ({reason})");
+            ResetApplied?.Invoke(this, reason);
+        }
+    }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         LogStarted(_logger, _streamId, _source.Description, _processor.Model.Id, _topic);
@@ -114,6 +134,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
             while (!cancellationToken.IsCancellationRequested)
             {
                 var block = await _source.ReadAsync(_block, cancellationToken);
+                ApplyRequestedReset();
                 if (block.Samples == 0)
                 {
                     LogSourceEnded(_logger, _streamId);
@@ -234,7 +255,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         _processor.Reset();
         _pendingSamples = 0;
         _resampler?.Reset();
-        _stateResets++;
+        Interlocked.Increment(ref _stateResets);
         LogStateReset(_logger, _streamId, reason, _stateResets);
     }
 

@@ -1,0 +1,271 @@
+using EdgeRunner.Service.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeRunner.Service.Sensors;
+
+/// <summary>MQTT topic filters: checks and wildcard matching with the matched levels.</summary>
+internal static class MqttTopicFilter
+{
+    /// <summary>Why <paramref name="filter"/> is not a usable subscription filter, or null when it is.</summary>
+    public static string? Problem(string filter)
+    {
+        if (string.IsNullOrWhiteSpace(filter))
+        {
+            return "is required for Kind Mqtt (a topic filter such as plant/+/vibration)";
+        }
+
+        if (filter.StartsWith('$'))
+        {
+            return $"must not start with '$' (broker-internal topics; got '{filter}')";
+        }
+
+        var levels = filter.Split('/');
+        for (var i = 0; i < levels.Length; i++)
+        {
+            var level = levels[i];
+            if (level.Length > 1 && level.AsSpan().IndexOfAny("+#") >= 0)
+            {
+                return $"a wildcard must be a whole level (got '{filter}')";
+            }
+
+            if (level == "#" && i != levels.Length - 1)
+            {
+                return $"'#' must be the last level (got '{filter}')";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>True when the filter has a '+' or '#' level.</summary>
+    public static bool HasWildcard(string filter) => filter.AsSpan().IndexOfAny("+#") >= 0;
+
+    /// <summary>
+    /// Matches <paramref name="topic"/> against <paramref name="filter"/> and returns the topic levels the
+    /// wildcards matched, joined by '/' (<c>plant/+/vib/#</c> on <c>plant/m1/vib/x/y</c> gives <c>m1/x/y</c>).
+    /// </summary>
+    public static bool TryMatch(string filter, string topic, out string matchedLevels)
+    {
+        matchedLevels = string.Empty;
+        var filterLevels = filter.Split('/');
+        var topicLevels = topic.Split('/');
+        var matched = new List<string>(2);
+        for (var i = 0; i < filterLevels.Length; i++)
+        {
+            if (filterLevels[i] == "#")
+            {
+                matched.AddRange(topicLevels.Skip(i));
+                matchedLevels = string.Join('/', matched);
+                return true;
+            }
+
+            if (i >= topicLevels.Length)
+            {
+                return false;
+            }
+
+            if (filterLevels[i] == "+")
+            {
+                matched.Add(topicLevels[i]);
+            }
+            else if (!string.Equals(filterLevels[i], topicLevels[i], StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        if (topicLevels.Length != filterLevels.Length)
+        {
+            return false;
+        }
+
+        matchedLevels = string.Join('/', matched);
+        return true;
+    }
+}
+
+/// <summary>Checks of the <c>Sensors:{id}:Source</c> keys of Kind Mqtt.</summary>
+internal static class MqttIngestValidation
+{
+    public static void Validate(string key, SensorSourceOptions source, ValidationErrors e)
+    {
+        if (MqttTopicFilter.Problem(source.Topic) is { } problem)
+        {
+            e.Add($"{key}:Source:Topic", problem);
+        }
+
+        e.Range($"{key}:Source:QueueCapacity", source.QueueCapacity, 1, 1_000_000);
+        e.Range($"{key}:Source:MaxStreams", source.MaxStreams, 1, 100_000);
+        e.Range($"{key}:Source:IdleTimeoutSeconds", source.IdleTimeoutSeconds, 0, 1e7);
+        if (source.Format == MqttPayloadFormat.Numbers && source.Columns is { Length: > 0 })
+        {
+            e.Add($"{key}:Source:Columns", "names JSON fields; plain-number payloads are always in the model's channel order");
+        }
+
+        if (source.Format == MqttPayloadFormat.Numbers && !string.IsNullOrEmpty(source.TimestampField))
+        {
+            e.Add($"{key}:Source:TimestampField", "is a JSON field; plain-number payloads carry no timestamp");
+        }
+
+        if (source.Columns?.FirstOrDefault(string.IsNullOrWhiteSpace) is not null)
+        {
+            e.Add($"{key}:Source:Columns", "field names must not be empty");
+        }
+    }
+}
+
+/// <summary>
+/// One <c>Sensors:{id}</c> entry of Kind Mqtt: its filter, how its payloads are read, how topics map to
+/// stream ids, its cap, and its counters. A filter without wildcards is one stream named <c>{id}</c>;
+/// with wildcards each matching topic is a stream named <c>{id}/{matched levels}</c>.
+/// </summary>
+internal sealed partial class MqttIngestRoute
+{
+    private const int RememberedRejections = 10_000;
+    private readonly HashSet<string> _rejectedStreams = new(StringComparer.Ordinal);
+    private readonly LogRateLimiter _malformedLog;
+    private readonly ILogger _logger;
+    private long _malformedPayloads;
+    private long _streamsRejected;
+    private long _messagesRejected;
+
+    public MqttIngestRoute(string configId, SensorStreamOptions options, IReadOnlyList<string> channels, double modelRateHz, TimeProvider timeProvider, ILogger logger)
+    {
+        ConfigId = configId;
+        Options = options;
+        Filter = options.Source.Topic;
+        IsWildcard = MqttTopicFilter.HasWildcard(Filter);
+        var columns = options.Source.Columns ?? [];
+        if (columns.Length != 0 && columns.Length != channels.Count)
+        {
+            throw new StartupException(
+                $"Sensors:{configId}:Source:Columns: {columns.Length} fields for a model with {channels.Count} channels ({string.Join(", ", channels)})",
+                StartupException.ConfigError);
+        }
+
+        Channels = columns.Length == channels.Count ? columns : channels;
+        SampleRateHz = options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRateHz;
+        Parser = new MqttPayloadParser(channels.Count, options.Source.Format, columns, options.Source.TimestampField);
+        _logger = logger;
+        _malformedLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
+    }
+
+    public string ConfigId { get; }
+
+    public SensorStreamOptions Options { get; }
+
+    public string Filter { get; }
+
+    /// <summary>True: one stream per matching topic, created on its first message, evicted when idle, capped.</summary>
+    public bool IsWildcard { get; }
+
+    public IReadOnlyList<string> Channels { get; }
+
+    public double SampleRateHz { get; }
+
+    public MqttPayloadParser Parser { get; }
+
+    /// <summary>Streams of this route now active (guarded by the service's ingest lock).</summary>
+    public int ActiveStreams { get; set; }
+
+    /// <summary>Payloads that could not be read.</summary>
+    public long MalformedPayloads => Interlocked.Read(ref _malformedPayloads);
+
+    /// <summary>Distinct new streams refused because <c>MaxStreams</c> streams were active.</summary>
+    public long StreamsRejected => Interlocked.Read(ref _streamsRejected);
+
+    /// <summary>Messages dropped because their stream was refused.</summary>
+    public long MessagesRejected => Interlocked.Read(ref _messagesRejected);
+
+    /// <summary>The stream a topic belongs to; false when the topic does not match (overlapping subscriptions).</summary>
+    public bool TryGetStreamId(string topic, out string streamId)
+    {
+        if (!IsWildcard)
+        {
+            streamId = ConfigId;
+            return string.Equals(topic, Filter, StringComparison.Ordinal);
+        }
+
+        if (!MqttTopicFilter.TryMatch(Filter, topic, out var levels))
+        {
+            streamId = string.Empty;
+            return false;
+        }
+
+        streamId = levels.Length == 0 ? ConfigId : $"{ConfigId}/{levels}";
+        return true;
+    }
+
+    /// <summary>Counts and (rate-limited) logs a payload that could not be read.</summary>
+    public void RejectMalformed(string topic, string reason)
+    {
+        var count = Interlocked.Increment(ref _malformedPayloads);
+        if (_malformedLog.TryAcquire(out var suppressed))
+        {
+            LogMalformed(_logger, ConfigId, topic, reason, count, suppressed);
+        }
+    }
+
+    /// <summary>Counts a message of a refused stream; true the first time this stream is refused (log and publish the event then).</summary>
+    public bool RejectOverCap(string streamId)
+    {
+        Interlocked.Increment(ref _messagesRejected);
+        lock (_rejectedStreams)
+        {
+            if (_rejectedStreams.Count >= RememberedRejections)
+            {
+                // Bounded memory under a flood of topics: forget, at worst an event is published again.
+                _rejectedStreams.Clear();
+            }
+
+            if (!_rejectedStreams.Add(streamId))
+            {
+                return false;
+            }
+        }
+
+        Interlocked.Increment(ref _streamsRejected);
+        return true;
+    }
+
+    /// <summary>A stream got a slot: if it is refused again later, that is news again.</summary>
+    public void Admitted(string streamId)
+    {
+        lock (_rejectedStreams)
+        {
+            _rejectedStreams.Remove(streamId);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {ConfigId}: malformed payload on {Topic} rejected: {Reason} ({Count} rejected so far, {Suppressed} not logged since the last line)")]
+    private static partial void LogMalformed(ILogger logger, string configId, string topic, string reason, long count, long suppressed);
+}
+
+/// <summary>At most one log line per interval; counts what it held back.</summary>
+internal sealed class LogRateLimiter(TimeProvider timeProvider, TimeSpan interval)
+{
+    private readonly Lock _lock = new();
+    private long _last;
+    private bool _any;
+    private long _suppressed;
+
+    public bool TryAcquire(out long suppressed)
+    {
+        lock (_lock)
+        {
+            var now = timeProvider.GetTimestamp();
+            if (!_any || timeProvider.GetElapsedTime(_last, now) >= interval)
+            {
+                _any = true;
+                _last = now;
+                suppressed = _suppressed;
+                _suppressed = 0;
+                return true;
+            }
+
+            _suppressed++;
+            suppressed = 0;
+            return false;
+        }
+    }
+}

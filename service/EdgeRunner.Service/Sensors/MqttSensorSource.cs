@@ -1,0 +1,214 @@
+using System.Buffers;
+using System.Threading.Channels;
+using EdgeRunner.Hardware.Sensors;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeRunner.Service.Sensors;
+
+/// <summary>
+/// One MQTT-fed stream's samples, as an <see cref="ISensorSource"/>: the MQTT receive loop enqueues
+/// parsed messages (pooled buffers) into a bounded queue that drops the oldest and counts it, so a slow
+/// model never stalls the connection every result goes through; the stream's loop reads them in order.
+/// Reset commands travel through the same queue, so a reset lands exactly between the samples sent
+/// before and after it. Lives in the service (not hardware/) because it is fed by the daemon's MQTT connection.
+/// </summary>
+internal sealed partial class MqttSensorSource : ISensorSource
+{
+    private readonly Channel<IngestMessage> _queue;
+    private readonly TimeProvider _timeProvider;
+    private readonly TimeSpan _idleTimeout;
+    private readonly Func<bool>? _tryEvict;
+    private readonly ILogger _logger;
+    private readonly string _streamId;
+    private readonly int _channels;
+    private readonly LogRateLimiter _dropLog;
+    private IngestMessage _current;
+    private int _currentOffset;
+    private long _nextSampleIndex;
+    private long _dropped;
+    private string? _droppedReset;
+
+    /// <param name="streamId">The stream fed (for logs).</param>
+    /// <param name="topic">The MQTT topic it comes from (for logs).</param>
+    /// <param name="channels">Channel names in interleaving order.</param>
+    /// <param name="sampleRateHz">Rate the samples are taken at (evenly spaced from each message's first sample).</param>
+    /// <param name="capacity">Messages queued at most; the oldest is dropped beyond.</param>
+    /// <param name="idleTimeout">How long <see cref="ReadAsync"/> waits for a message before asking <paramref name="tryEvict"/>; zero waits forever.</param>
+    /// <param name="tryEvict">Called on the reading loop when idle; true ends the source (the stream is evicted).</param>
+    /// <param name="timeProvider">Clock for the idle timeout and log rate limits.</param>
+    /// <param name="logger">Where queue overflows are logged.</param>
+    public MqttSensorSource(
+        string streamId, string topic, IReadOnlyList<string> channels, double sampleRateHz, int capacity,
+        TimeSpan idleTimeout, Func<bool>? tryEvict, TimeProvider timeProvider, ILogger logger)
+    {
+        _streamId = streamId;
+        Description = $"MQTT {topic} ({sampleRateHz:0.###} Hz)";
+        Channels = channels;
+        SampleRateHz = sampleRateHz;
+        _channels = channels.Count;
+        _idleTimeout = idleTimeout;
+        _tryEvict = tryEvict;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _dropLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
+        _queue = Channel.CreateBounded<IngestMessage>(
+            new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = false },
+            OnDropped);
+    }
+
+    public string Description { get; }
+
+    public IReadOnlyList<string> Channels { get; }
+
+    public double SampleRateHz { get; }
+
+    /// <summary>Messages dropped because the queue was full.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Whether messages are waiting.</summary>
+    public bool HasQueued => _queue.Reader.Count > 0;
+
+    /// <summary>Called on the reading loop (inside <see cref="ReadAsync"/>) when a reset command comes out of the queue.</summary>
+    public Action<string>? ResetReached { get; set; }
+
+    /// <summary>Queues <paramref name="count"/> samples; the buffer (from <see cref="ArrayPool{T}.Shared"/>) now belongs to the source.</summary>
+    public bool TryEnqueue(float[] samples, int count, DateTimeOffset firstSampleTime)
+    {
+        if (_queue.Writer.TryWrite(new IngestMessage(samples, count, firstSampleTime, null)))
+        {
+            return true;
+        }
+
+        ArrayPool<float>.Shared.Return(samples);
+        return false;
+    }
+
+    /// <summary>Queues a reset between the samples before and after it.</summary>
+    public bool TryEnqueueReset(string reason) => _queue.Writer.TryWrite(new IngestMessage(null, 0, default, reason));
+
+    /// <summary>No more messages: the reader ends once the queue is empty.</summary>
+    public void Complete() => _queue.Writer.TryComplete();
+
+    public async ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken)
+    {
+        var capacity = destination.Length / _channels;
+        while (true)
+        {
+            if (_current.Samples is { } buffer && _currentOffset < _current.Count)
+            {
+                var take = Math.Min(capacity, _current.Count - _currentOffset);
+                buffer.AsSpan(_currentOffset * _channels, take * _channels).CopyTo(destination.Span);
+                // Samples of one message are evenly spaced at the source's rate from its first sample's time.
+                var time = _current.FirstSampleTime + TimeSpan.FromSeconds(_currentOffset / SampleRateHz);
+                _currentOffset += take;
+                var index = _nextSampleIndex;
+                _nextSampleIndex += take;
+                return new SensorBlock(take, time, index);
+            }
+
+            ReleaseCurrent();
+            if (Interlocked.Exchange(ref _droppedReset, null) is { } lostReset)
+            {
+                // The queue overflowed past a reset: still apply it, before the newer samples.
+                ResetReached?.Invoke(lostReset);
+            }
+
+            if (_queue.Reader.TryRead(out var next))
+            {
+                if (next.ResetReason is { } reason)
+                {
+                    ResetReached?.Invoke(reason);
+                }
+                else
+                {
+                    _current = next;
+                    _currentOffset = 0;
+                }
+
+                continue;
+            }
+
+            if (!await WaitForMessageAsync(cancellationToken))
+            {
+                return new SensorBlock(0, _timeProvider.GetUtcNow(), _nextSampleIndex);
+            }
+        }
+    }
+
+    /// <summary>Waits for the next message; false when the source ended (completed, or evicted after the idle timeout).</summary>
+    private async ValueTask<bool> WaitForMessageAsync(CancellationToken cancellationToken)
+    {
+        if (_idleTimeout <= TimeSpan.Zero || _tryEvict is null)
+        {
+            return await _queue.Reader.WaitToReadAsync(cancellationToken);
+        }
+
+        while (true)
+        {
+            using var idle = new CancellationTokenSource(_idleTimeout, _timeProvider);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
+            try
+            {
+                return await _queue.Reader.WaitToReadAsync(linked.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Idle: the owner decides under its lock, so a message routed at this moment is never lost.
+                if (_tryEvict())
+                {
+                    return false;
+                }
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        ReleaseCurrent();
+        while (_queue.Reader.TryRead(out var left))
+        {
+            if (left.Samples is { } buffer)
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private void ReleaseCurrent()
+    {
+        if (_current.Samples is { } buffer)
+        {
+            ArrayPool<float>.Shared.Return(buffer);
+        }
+
+        _current = default;
+        _currentOffset = 0;
+    }
+
+    private void OnDropped(IngestMessage message)
+    {
+        if (message.Samples is { } buffer)
+        {
+            ArrayPool<float>.Shared.Return(buffer);
+        }
+        else if (message.ResetReason is { } reason)
+        {
+            Volatile.Write(ref _droppedReset, reason);
+        }
+
+        var dropped = Interlocked.Increment(ref _dropped);
+        if (_dropLog.TryAcquire(out _))
+        {
+            LogQueueFull(_logger, _streamId, dropped);
+        }
+    }
+
+    /// <summary>A parsed message (pooled samples), or a reset command when <see cref="ResetReason"/> is set.</summary>
+    private readonly record struct IngestMessage(float[]? Samples, int Count, DateTimeOffset FirstSampleTime, string? ResetReason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: ingest queue full, oldest message dropped ({Dropped} dropped so far)")]
+    private static partial void LogQueueFull(ILogger logger, string streamId, long dropped);
+}

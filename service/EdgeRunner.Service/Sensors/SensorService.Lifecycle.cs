@@ -1,0 +1,497 @@
+using System.Buffers;
+using System.Text.Json;
+using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Mqtt;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeRunner.Service.Sensors;
+
+/// <summary>
+/// The sensor streams' life cycle over MQTT: ingest routes (Kind Mqtt), streams created per matching
+/// topic of a wildcard route, reset commands, idle eviction with checkpoint and restore, and the per-route
+/// cap. Kept apart from the stream construction in SensorService.cs, which it reuses for dynamic streams.
+/// </summary>
+internal sealed partial class SensorService
+{
+    private readonly Lock _ingestLock = new();
+    private readonly List<MqttIngestRoute> _routes = [];
+    // Both maps hold the active MQTT-fed streams (static and dynamic); guarded by _ingestLock.
+    private readonly Dictionary<string, LiveStream> _liveByTopic = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LiveStream> _liveById = new(StringComparer.Ordinal);
+    // A stream being evicted, until its last checkpoint is written: a returning stream waits for it before restoring.
+    private readonly Dictionary<string, Task> _endingById = new(StringComparer.Ordinal);
+    // Sources of dynamic streams handed to CreateRunners, which looks them up by stream id.
+    private readonly Dictionary<string, MqttSensorSource> _pendingDynamicSources = new(StringComparer.Ordinal);
+    private readonly List<Task> _lifecycleTasks = [];
+    private LogRateLimiter? _commandLog;
+    // Set when the service is disposing: the models are about to go, so no new stream may start.
+    private bool _ingestClosed;
+    private long _resetsRejected;
+    private long _resetsAccepted;
+
+    /// <summary>The MQTT ingest routes (for tests and metrics).</summary>
+    internal IReadOnlyList<MqttIngestRoute> IngestRoutes
+    {
+        get
+        {
+            lock (_ingestLock)
+            {
+                return [.. _routes];
+            }
+        }
+    }
+
+    /// <summary>Reset commands refused (unknown stream, unreadable payload).</summary>
+    internal long ResetsRejected => Interlocked.Read(ref _resetsRejected);
+
+    /// <summary>Reset commands accepted and handed to their stream.</summary>
+    internal long ResetsAccepted => Interlocked.Read(ref _resetsAccepted);
+
+    /// <summary>Messages dropped from full ingest queues of the active MQTT streams.</summary>
+    internal long IngestMessagesDropped
+    {
+        get
+        {
+            lock (_ingestLock)
+            {
+                return _liveById.Values.Sum(l => l.Source.Dropped);
+            }
+        }
+    }
+
+    private static bool IsWildcardIngest(SensorStreamOptions options) =>
+        options.Enabled && options.Source.Kind == SensorSourceKind.Mqtt && MqttTopicFilter.HasWildcard(options.Source.Topic);
+
+    /// <summary>Checks and registers every wildcard route at startup (its model is loaded now, so a bad one fails startup); its streams come later.</summary>
+    private void RegisterWildcardIngests()
+    {
+        foreach (var (configId, options) in _sensors.Where(s => IsWildcardIngest(s.Value)))
+        {
+            var resolved = _catalog.Get(options.Model);
+            _ = GetModel(resolved, configId);
+            AddRoute(configId, options, resolved.Manifest!.Stream!.Channels, resolved.Manifest.Stream.SampleRateHz);
+        }
+    }
+
+    private MqttIngestRoute AddRoute(string configId, SensorStreamOptions options, IReadOnlyList<string> channels, double modelRateHz)
+    {
+        var route = new MqttIngestRoute(configId, options, channels, modelRateHz, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{configId}"));
+        lock (_ingestLock)
+        {
+            _routes.Add(route);
+        }
+
+        return route;
+    }
+
+    /// <summary>The source of an MQTT-fed stream: the one prepared for a dynamic stream, or a new route for a configured exact topic.</summary>
+    private MqttSensorSource MqttSourceFor(string streamId, SensorStreamOptions options, IReadOnlyList<string> channels, double modelRateHz)
+    {
+        lock (_ingestLock)
+        {
+            if (_pendingDynamicSources.Remove(streamId, out var prepared))
+            {
+                return prepared;
+            }
+        }
+
+        var route = AddRoute(streamId, options, channels, modelRateHz);
+        var live = new LiveStream(route, streamId, route.Filter);
+        live.Source = NewSource(live, idleTimeout: TimeSpan.Zero);
+        lock (_ingestLock)
+        {
+            _liveByTopic[route.Filter] = live;
+            _liveById[streamId] = live;
+            route.ActiveStreams++;
+        }
+
+        return live.Source;
+    }
+
+    private MqttSensorSource NewSource(LiveStream live, TimeSpan idleTimeout) => new(
+        live.StreamId,
+        live.Topic,
+        live.Route.Channels,
+        live.Route.SampleRateHz,
+        live.Route.Options.Source.QueueCapacity,
+        idleTimeout,
+        idleTimeout > TimeSpan.Zero ? () => TryEvict(live) : null,
+        _timeProvider,
+        _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{live.Route.ConfigId}"));
+
+    /// <summary>Every runner gets the reset acknowledgement; MQTT-fed ones take resets from their queue, in order with the samples.</summary>
+    private IEnumerable<StreamRunner> WithLifecycle(IEnumerable<StreamRunner> runners)
+    {
+        foreach (var runner in runners)
+        {
+            Attach(runner);
+            yield return runner;
+        }
+    }
+
+    private void Attach(StreamRunner runner)
+    {
+        runner.ResetApplied = OnResetApplied;
+        LiveStream? live;
+        lock (_ingestLock)
+        {
+            _liveById.TryGetValue(runner.StreamId, out live);
+        }
+
+        if (live is not null)
+        {
+            // Runs inside the source's ReadAsync, i.e. on the stream's own loop: the reset is applied at once.
+            live.Source.ResetReached = reason =>
+            {
+                runner.RequestReset(reason);
+                runner.ApplyRequestedReset();
+            };
+        }
+    }
+
+    protected override void OnStarted()
+    {
+        // Subscribed only now that every configured stream runs: a message never finds a stream that is not there yet.
+        _commandLog = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
+        foreach (var route in IngestRoutes)
+        {
+            _subscriptions.Subscribe(route.Filter, (topic, payload) => OnIngestMessage(route, topic, payload));
+        }
+
+        if (Units.Count > 0 || _routes.Count > 0)
+        {
+            // Stream ids of wildcard routes span levels, so their reset topics need '#'; no-local keeps the
+            // daemon's own results under sensors/ from coming back to it.
+            var anyDynamic = IngestRoutes.Any(r => r.IsWildcard);
+            _subscriptions.Subscribe($"{_topics.Base}/sensors/{(anyDynamic ? "#" : "+/reset")}", OnCommand);
+        }
+    }
+
+    /// <summary>One ingest message, on the MQTT receive loop: parse into a pooled buffer, route to its stream's queue, return.</summary>
+    private void OnIngestMessage(MqttIngestRoute route, string topic, ReadOnlySequence<byte> payload)
+    {
+        var arrival = _timeProvider.GetUtcNow();
+        var length = (int)Math.Min(payload.Length, int.MaxValue / 4);
+        byte[]? copied = null;
+        ReadOnlySpan<byte> bytes;
+        if (payload.IsSingleSegment)
+        {
+            bytes = payload.FirstSpan;
+        }
+        else
+        {
+            copied = ArrayPool<byte>.Shared.Rent(length);
+            payload.Slice(0, length).CopyTo(copied);
+            bytes = copied.AsSpan(0, length);
+        }
+
+        var samples = ArrayPool<float>.Shared.Rent(route.Parser.MaxSamples(bytes.Length) * route.Parser.Channels);
+        var parsed = route.Parser.TryParse(bytes, samples, out var count, out var firstSampleTime, out var error);
+        if (copied is not null)
+        {
+            ArrayPool<byte>.Shared.Return(copied);
+        }
+
+        if (!parsed)
+        {
+            ArrayPool<float>.Shared.Return(samples);
+            route.RejectMalformed(topic, error);
+            return;
+        }
+
+        lock (_ingestLock)
+        {
+            if (!_liveByTopic.TryGetValue(topic, out var live) && !(route.IsWildcard && TryAdmit(route, topic, out live)))
+            {
+                ArrayPool<float>.Shared.Return(samples);
+                return;
+            }
+
+            live!.Source.TryEnqueue(samples, count, firstSampleTime ?? arrival);
+        }
+    }
+
+    /// <summary>A new topic of a wildcard route: a new stream, unless the route's cap is reached. Under <see cref="_ingestLock"/>.</summary>
+    private bool TryAdmit(MqttIngestRoute route, string topic, out LiveStream? live)
+    {
+        live = null;
+        if (_ingestClosed || !route.TryGetStreamId(topic, out var streamId))
+        {
+            return false;
+        }
+
+        if (route.ActiveStreams >= route.Options.Source.MaxStreams)
+        {
+            if (route.RejectOverCap(streamId))
+            {
+                LogStreamRejected(Logger, topic, route.ConfigId, route.Options.Source.MaxStreams, route.StreamsRejected);
+                PublishEvent(streamId, "rejected", $"Sensors:{route.ConfigId}:Source:MaxStreams ({route.Options.Source.MaxStreams}) streams are active", topic, extra: null);
+            }
+
+            return false;
+        }
+
+        live = new LiveStream(route, streamId, topic);
+        live.Source = NewSource(live, TimeSpan.FromSeconds(route.Options.Source.IdleTimeoutSeconds));
+        _liveByTopic[topic] = live;
+        _liveById[streamId] = live;
+        route.ActiveStreams++;
+        route.Admitted(streamId);
+        var previous = _endingById.GetValueOrDefault(streamId);
+        _lifecycleTasks.RemoveAll(t => t.IsCompleted);
+        _lifecycleTasks.Add(RunDynamicStreamAsync(live, previous, CancellationToken.None));
+        return true;
+    }
+
+    /// <summary>Creates, runs and finally removes one dynamic stream. Never throws.</summary>
+    private async Task RunDynamicStreamAsync(LiveStream live, Task? previous, CancellationToken cancellationToken)
+    {
+        // Off the MQTT receive loop (and out of the ingest lock) before any real work.
+        await Task.Yield();
+        try
+        {
+            if (previous is not null)
+            {
+                // The same stream's previous incarnation is still writing its checkpoint: restore what it wrote.
+                await previous.WaitAsync(cancellationToken);
+            }
+
+            StreamRunner runner;
+            try
+            {
+                lock (_ingestLock)
+                {
+                    _pendingDynamicSources[live.StreamId] = live.Source;
+                }
+
+                runner = CreateRunners([new KeyValuePair<string, SensorStreamOptions>(live.StreamId, live.Route.Options)]).Single();
+            }
+            catch (Exception ex) when (ex is StartupException or ObjectDisposedException)
+            {
+                LogDynamicStreamFailed(Logger, live.StreamId, live.Topic, ex.Message);
+                Forget(live);
+                await live.Source.DisposeAsync();
+                return;
+            }
+
+            Attach(runner);
+            LogStreamAdded(Logger, live.StreamId, live.Topic, live.Route.ConfigId, live.Route.ActiveStreams, live.Route.Options.Source.MaxStreams);
+            var running = TryRunUnit(runner);
+            if (running is null)
+            {
+                // The daemon is stopping.
+                Forget(live);
+                await runner.DisposeAsync();
+                return;
+            }
+
+            await running;
+            if (TryRemoveUnit(runner))
+            {
+                await runner.DisposeAsync();
+            }
+
+            Forget(live);
+            if (live.Evicted)
+            {
+                var checkpointed = !string.IsNullOrEmpty(_state.Directory);
+                LogEvicted(Logger, live.StreamId, live.Route.Options.Source.IdleTimeoutSeconds, checkpointed);
+                PublishEvent(live.StreamId, "evicted", $"no samples for {live.Route.Options.Source.IdleTimeoutSeconds:0.###} s", live.Topic, w => w.WriteBoolean("checkpointed", checkpointed));
+            }
+        }
+        finally
+        {
+            live.Ended.TrySetResult();
+            lock (_ingestLock)
+            {
+                if (_endingById.TryGetValue(live.StreamId, out var ending) && ending == live.Ended.Task)
+                {
+                    _endingById.Remove(live.StreamId);
+                }
+            }
+        }
+    }
+
+    /// <summary>Idle timeout of a dynamic stream, on its own loop: evict it unless a message arrived meanwhile.</summary>
+    private bool TryEvict(LiveStream live)
+    {
+        lock (_ingestLock)
+        {
+            if (live.Source.HasQueued)
+            {
+                return false;
+            }
+
+            live.Evicted = true;
+            Forget(live);
+            // Until its loop has written the last checkpoint, a returning stream of this id waits.
+            _endingById[live.StreamId] = live.Ended.Task;
+            live.Source.Complete();
+            return true;
+        }
+    }
+
+    /// <summary>Takes a stream out of the routing tables (once) and frees its slot.</summary>
+    private void Forget(LiveStream live)
+    {
+        lock (_ingestLock)
+        {
+            if (_liveById.TryGetValue(live.StreamId, out var current) && current == live)
+            {
+                _liveById.Remove(live.StreamId);
+                _liveByTopic.Remove(live.Topic);
+                live.Route.ActiveStreams--;
+            }
+        }
+    }
+
+    /// <summary>A message under the command filter: reset commands are handled, anything else ignored.</summary>
+    private void OnCommand(string topic, ReadOnlySequence<byte> payload)
+    {
+        if (_topics.StreamOfResetTopic(topic) is not { } streamId)
+        {
+            return;
+        }
+
+        if (!TryReadResetReason(payload, out var reason))
+        {
+            RejectReset(topic, streamId, "the payload is neither empty nor a JSON object with a \"reason\" string");
+            return;
+        }
+
+        lock (_ingestLock)
+        {
+            if (_liveById.TryGetValue(streamId, out var live))
+            {
+                Interlocked.Increment(ref _resetsAccepted);
+                live.Source.TryEnqueueReset(reason);
+                return;
+            }
+        }
+
+        var runner = Units.FirstOrDefault(u => string.Equals(u.StreamId, streamId, StringComparison.Ordinal));
+        if (runner is null)
+        {
+            RejectReset(topic, streamId, "no such stream");
+            return;
+        }
+
+        Interlocked.Increment(ref _resetsAccepted);
+        runner.RequestReset(reason);
+    }
+
+    private void RejectReset(string topic, string streamId, string why)
+    {
+        var count = Interlocked.Increment(ref _resetsRejected);
+        if (_commandLog?.TryAcquire(out var suppressed) ?? false)
+        {
+            LogResetRejected(Logger, topic, streamId, why, count, suppressed);
+        }
+    }
+
+    /// <summary>Empty payload: "command"; JSON object: its "reason" string (other fields ignored).</summary>
+    internal static bool TryReadResetReason(ReadOnlySequence<byte> payload, out string reason)
+    {
+        reason = "command";
+        if (payload.IsEmpty)
+        {
+            return true;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return false;
+            }
+
+            if (document.RootElement.TryGetProperty("reason", out var value))
+            {
+                if (value.ValueKind != JsonValueKind.String)
+                {
+                    return false;
+                }
+
+                var text = value.GetString()!;
+                reason = text.Length > 200 ? text[..200] : text;
+            }
+
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private void OnResetApplied(StreamRunner runner, string reason) =>
+        PublishEvent(runner.StreamId, "reset", reason, topic: null, w => w.WriteNumber("state_resets", runner.StateResets));
+
+    /// <summary>Publishes <c>{"stream","event","reason","timestamp",…}</c> on the stream's event topic. Events are rare: allocating is fine.</summary>
+    private void PublishEvent(string streamId, string eventName, string reason, string? topic, Action<Utf8JsonWriter>? extra)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("stream", streamId);
+            w.WriteString("event", eventName);
+            w.WriteString("reason", reason);
+            if (topic is not null)
+            {
+                w.WriteString("topic", topic);
+            }
+
+            extra?.Invoke(w);
+            w.WriteString("timestamp", _timeProvider.GetUtcNow());
+            w.WriteEndObject();
+        }
+
+        _publisher.TryPublish(_topics.SensorEvent(streamId), buffer.WrittenSpan);
+    }
+
+    /// <summary>Waits for dynamic streams being created or removed, before the models they use are disposed.</summary>
+    private async Task DrainLifecycleAsync()
+    {
+        Task[] pending;
+        lock (_ingestLock)
+        {
+            _ingestClosed = true;
+            pending = [.. _lifecycleTasks];
+        }
+
+        await Task.WhenAll(pending);
+    }
+
+    /// <summary>An active MQTT-fed stream: its route, id, topic and queue.</summary>
+    private sealed class LiveStream(MqttIngestRoute route, string streamId, string topic)
+    {
+        public MqttIngestRoute Route => route;
+
+        public string StreamId => streamId;
+
+        public string Topic => topic;
+
+        public MqttSensorSource Source { get; set; } = null!;
+
+        public bool Evicted { get; set; }
+
+        public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: new stream for topic {Topic} (Sensors:{ConfigId}, {Active} of at most {MaxStreams} active)")]
+    private static partial void LogStreamAdded(ILogger logger, string streamId, string topic, string configId, int active, int maxStreams);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor stream for topic {Topic} rejected: Sensors:{ConfigId}:Source:MaxStreams = {MaxStreams} streams are already active ({Rejected} streams rejected so far)")]
+    private static partial void LogStreamRejected(ILogger logger, string topic, string configId, int maxStreams, long rejected);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: evicted after {IdleSeconds} s without samples (state checkpointed: {Checkpointed})")]
+    private static partial void LogEvicted(ILogger logger, string streamId, double idleSeconds, bool checkpointed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: cannot create the stream for topic {Topic}: {Reason}")]
+    private static partial void LogDynamicStreamFailed(ILogger logger, string streamId, string topic, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reset command on {Topic} rejected for stream '{StreamId}': {Reason} ({Count} rejected so far, {Suppressed} not logged since the last line)")]
+    private static partial void LogResetRejected(ILogger logger, string topic, string streamId, string reason, long count, long suppressed);
+}
