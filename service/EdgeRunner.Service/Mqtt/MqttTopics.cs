@@ -34,6 +34,9 @@ public sealed class MqttTopics
     /// <summary>Event topic of sensor stream <paramref name="streamId"/>: score raise/clear events, reset acknowledgements, evictions, rejections.</summary>
     public string SensorEvent(string streamId) => $"{Base}/sensors/{streamId}/event";
 
+    /// <summary>Retained state of a device-backed sensor stream: streaming, unavailable (with the device's reason) or ended.</summary>
+    public string SensorState(string streamId) => $"{Base}/sensors/{streamId}/state";
+
     /// <summary>Reset command topic of sensor stream <paramref name="streamId"/>.</summary>
     public string SensorReset(string streamId) => $"{Base}/sensors/{streamId}/reset";
 

@@ -158,6 +158,23 @@ internal sealed class SensorResultWriter : IDisposable
         return _buffer.WrittenSpan;
     }
 
+    /// <summary>The retained state payload of a device-backed stream (rare: allocates).</summary>
+    public static byte[] WriteState(string streamId, EdgeRunner.Hardware.Sensors.SensorSourceState state, string reason, DateTimeOffset timestamp)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString(Stream, streamId);
+            w.WriteString("state", state.ToString().ToLowerInvariant());
+            w.WriteString("reason", reason);
+            w.WriteString(Time, timestamp);
+            w.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
     private static void WriteScore(Utf8JsonWriter w, SensorStreamProcessor processor)
     {
         if (double.IsNaN(processor.Score))

@@ -96,8 +96,25 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                         },
                         _timeProvider,
                         _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}")),
-                    SensorSourceKind.I2c or SensorSourceKind.Gpio => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"))!,
-                    SensorSourceKind.Audio or SensorSourceKind.Serial => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
+                    SensorSourceKind.I2c or SensorSourceKind.Gpio => Supervised(
+                        streamId,
+                        options.Source,
+                        () => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"))!,
+                        manifest.Stream.Channels,
+                        options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate),
+                    SensorSourceKind.Serial => Supervised(
+                        streamId,
+                        options.Source,
+                        () => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
+                        manifest.Stream.Channels,
+                        options.Source.SampleRateHz),
+                    SensorSourceKind.Audio when string.IsNullOrEmpty(options.Source.Path) => Supervised(
+                        streamId,
+                        options.Source,
+                        () => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
+                        manifest.Stream.Channels,
+                        Math.Round(options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate)),
+                    SensorSourceKind.Audio => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
                     SensorSourceKind.Mqtt => MqttSourceFor(streamId, options, manifest.Stream.Channels, modelRate),
                     _ => throw new StartupException($"Sensors:{streamId}:Source:Kind: unsupported kind {options.Source.Kind}", StartupException.ConfigError),
                 };
@@ -134,6 +151,29 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                     options.GapResetSeconds));
         }
 
+    }
+
+    /// <summary>
+    /// A device-backed source (I2C, GPIO, serial, live audio) that may be absent now or go away later:
+    /// it is opened through a <see cref="ReopeningSensorSource"/>, which retries with backoff while the
+    /// daemon runs, and its state is published retained on <c>.../sensors/{stream}/state</c>.
+    /// </summary>
+    private ReopeningSensorSource Supervised(string streamId, SensorSourceOptions options, Func<ISensorSource> open, IReadOnlyList<string> channels, double sampleRateHz)
+    {
+        var device = options.Kind switch
+        {
+            SensorSourceKind.I2c => $"I2C {options.Chip} at bus {options.BusId}",
+            SensorSourceKind.Gpio => $"GPIO pins {string.Join(",", options.Pins ?? [])}",
+            SensorSourceKind.Serial => $"serial port {options.Port}",
+            _ => $"ALSA device {options.Device}",
+        };
+        var source = new ReopeningSensorSource(device, open, channels, sampleRateHz, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"));
+        var topic = _topics.SensorState(streamId);
+        void Publish(SensorSourceState state, string reason) =>
+            _publisher.TryPublish(topic, SensorResultWriter.WriteState(streamId, state, reason, _timeProvider.GetUtcNow()), retain: true);
+        source.StateChanged += (_, e) => Publish(e.State, e.Reason);
+        Publish(source.State, source.Reason);
+        return source;
     }
 
     /// <summary>Restores the stream's checkpoint when there is one for this exact model; says why not otherwise.</summary>

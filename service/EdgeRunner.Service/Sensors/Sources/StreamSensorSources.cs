@@ -92,10 +92,8 @@ internal static class StreamSensorSources
             {
                 e.Add($"{key}:Source:Port", "is required for Kind Serial (e.g. /dev/ttyUSB0)");
             }
-            else if (!File.Exists(source.Port))
-            {
-                e.Add($"{key}:Source:Port", $"serial port '{source.Port}' does not exist (is the device plugged in? see 'ls /dev/serial/by-id/')");
-            }
+            // A port that does not exist yet is not a configuration error: the stream waits for the
+            // device (a USB adapter plugged in after boot) and says so on its state topic.
 
             e.Range($"{key}:Source:BaudRate", source.BaudRate, 50, 4_000_000);
             if (source.Columns is not { Length: > 0 and <= 64 })
