@@ -213,7 +213,7 @@ public sealed class RecurrentNodeStreamingTests
     }
 
     /// <summary>One node test: its operator and tensors, and the graph that exposes its state.</summary>
-    private sealed class NodeRig
+    internal sealed class NodeRig
     {
         private readonly OnnxModel _model;
         private readonly OnnxNode _node;

@@ -159,14 +159,14 @@ internal sealed class SensorResultWriter : IDisposable
     }
 
     /// <summary>The retained state payload of a device-backed stream (rare: allocates).</summary>
-    public static byte[] WriteState(string streamId, EdgeRunner.Hardware.Sensors.SensorSourceState state, string reason, DateTimeOffset timestamp)
+    public static byte[] WriteState(string streamId, string state, string reason, DateTimeOffset timestamp)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
             w.WriteString(Stream, streamId);
-            w.WriteString("state", state.ToString().ToLowerInvariant());
+            w.WriteString("state", state);
             w.WriteString("reason", reason);
             w.WriteString(Time, timestamp);
             w.WriteEndObject();

@@ -62,13 +62,17 @@ internal sealed partial class SensorService
     private static bool IsWildcardIngest(SensorStreamOptions options) =>
         options.Enabled && options.Source.Kind == SensorSourceKind.Mqtt && MqttTopicFilter.HasWildcard(options.Source.Topic);
 
-    /// <summary>Checks and registers every wildcard route at startup (its model is loaded now, so a bad one fails startup); its streams come later.</summary>
+    /// <summary>Checks and registers every wildcard route at startup (its model is loaded now; one that cannot be loaded marks the route failed); its streams come later.</summary>
     private void RegisterWildcardIngests()
     {
         foreach (var (configId, options) in _sensors.Where(s => IsWildcardIngest(s.Value)))
         {
             var resolved = _catalog.Get(options.Model);
-            _ = GetModel(resolved, configId);
+            if (!TryGetModel(resolved, configId, out _))
+            {
+                continue;
+            }
+
             AddRoute(configId, options, resolved.Manifest!.Stream!.Channels, resolved.Manifest.Stream.SampleRateHz);
         }
     }

@@ -26,6 +26,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
     private readonly Dictionary<string, (SequenceModel Model, object Lock, StepBatcher Batcher)> _models = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, string> _failedModels = new(StringComparer.OrdinalIgnoreCase);
 
     public SensorService(
         IOptions<SensorsOptions> sensors,
@@ -73,7 +74,12 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             }
 
             var resolved = _catalog.Get(options.Model);
-            var (model, modelLock, batcher) = GetModel(resolved, streamId);
+            if (!TryGetModel(resolved, streamId, out var loaded))
+            {
+                continue;
+            }
+
+            var (model, modelLock, batcher) = loaded;
             var manifest = resolved.Manifest!;
             var processor = new SensorStreamProcessor(streamId, model, modelLock, manifest.Stream!, manifest.Labels, batcher, SequenceOutputSpec.From(resolved.Task, manifest.Postprocess));
             var modelRate = manifest.Stream!.SampleRateHz;
@@ -170,7 +176,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         var source = new ReopeningSensorSource(device, open, channels, sampleRateHz, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"));
         var topic = _topics.SensorState(streamId);
         void Publish(SensorSourceState state, string reason) =>
-            _publisher.TryPublish(topic, SensorResultWriter.WriteState(streamId, state, reason, _timeProvider.GetUtcNow()), retain: true);
+            _publisher.TryPublish(topic, SensorResultWriter.WriteState(streamId, state.ToString().ToLowerInvariant(), reason, _timeProvider.GetUtcNow()), retain: true);
         source.StateChanged += (_, e) => Publish(e.State, e.Reason);
         Publish(source.State, source.Reason);
         return source;
@@ -212,6 +218,41 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             await batcher.DisposeAsync();
             model.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The stream's model, or false when it cannot be loaded (a bad file, a state input without its
+    /// output, a changed SHA-256): the stream is marked failed — logged with the model's file and the
+    /// reason, published retained on its state topic — and the other streams go on.
+    /// </summary>
+    private bool TryGetModel(ResolvedModel resolved, string streamId, out (SequenceModel Model, object Lock, StepBatcher Batcher) loaded)
+    {
+        if (_failedModels.TryGetValue(resolved.Id, out var failure))
+        {
+            StreamFailed(streamId, failure);
+            loaded = default;
+            return false;
+        }
+
+        try
+        {
+            loaded = GetModel(resolved, streamId);
+            return true;
+        }
+        catch (StartupException ex) when (ex.InnerException is ModelLoadException or EdgeRunner.Models.Manifests.ManifestException)
+        {
+            var reason = ex.InnerException!.Message;
+            _failedModels[resolved.Id] = reason;
+            StreamFailed(streamId, reason);
+            loaded = default;
+            return false;
+        }
+    }
+
+    private void StreamFailed(string streamId, string reason)
+    {
+        LogStreamFailed(Logger, streamId, reason);
+        _publisher.TryPublish(_topics.SensorState(streamId), SensorResultWriter.WriteState(streamId, "failed", reason, _timeProvider.GetUtcNow()), retain: true);
     }
 
     private (SequenceModel Model, object Lock, StepBatcher Batcher) GetModel(ResolvedModel resolved, string streamId)
@@ -288,6 +329,9 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
         return constants;
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId} failed: {Reason}; the other streams go on")]
+    private static partial void LogStreamFailed(ILogger logger, string streamId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: state restored at step {Steps} from {Path}")]
     private static partial void LogRestored(ILogger logger, string streamId, long steps, string path);
