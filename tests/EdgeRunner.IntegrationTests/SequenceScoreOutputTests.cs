@@ -95,6 +95,13 @@ public sealed class SequenceScoreOutputTests
         Assert.True(scores[0] < 0.5 && scores[2] > 1 && scores[5] < 0.5 && scores[7] < 0.5, string.Join(", ", scores));
         // Raised at the first large chunk; one quiet chunk (5) is not enough to clear (2 needed); two (7, 8) are.
         Assert.Equal("..R.....C", new string([.. transitions]));
+
+        // A reset while raised reports it (the runner then publishes a "cleared" event), and clears it.
+        processor.Step(Chunk(6f, 20));
+        Assert.Equal(TriggerTransition.Raised, processor.Transition);
+        Assert.True(processor.Reset());
+        Assert.False(processor.Trigger!.Active);
+        Assert.False(processor.Reset());
     }
 
     [Fact]
@@ -140,5 +147,28 @@ public sealed class SequenceScoreOutputTests
         processor.Reset();
         processor.Step(Chunk(1, 9));
         Assert.True(double.IsNaN(processor.Score));
+    }
+
+    [Fact]
+    public void A_non_finite_model_output_is_flagged_not_scored()
+    {
+        using var temp = new TempFolder();
+        var path = Path.Combine(temp.Path, "log.onnx");
+        // log of a negative sample is NaN: a stand-in for a model overflowing on extreme input.
+        File.WriteAllBytes(path, OnnxProto.WriteModel(
+            8,
+            [(string.Empty, 17)],
+            [new OnnxNode("Log", string.Empty, ["x"], ["y"], [])],
+            [],
+            [("x", OnnxTensor.Float, ["batch", 3, Samples])],
+            [("y", OnnxTensor.Float, ["batch", 3, Samples])]));
+        using var model = SequenceModel.Load(new SequenceModelOptions { Id = "log", Path = path, StreamInput = "x", ResultOutput = "y" }, NullLogger.Instance);
+        var processor = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1, 1, 1, 1)));
+
+        processor.Step(Chunk(1f, 0));
+
+        Assert.False(processor.ResultIsFinite);
+        Assert.True(double.IsNaN(processor.Score));
+        Assert.Equal(TriggerTransition.None, processor.Transition);
     }
 }

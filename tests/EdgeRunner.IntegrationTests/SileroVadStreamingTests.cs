@@ -201,3 +201,38 @@ public sealed class SileroVadStreamingTests
         AllocationAssert.SteadyStateIsZero(() => model.StepBatch(states, chunks, results));
     }
 }
+
+/// <summary>Manifest and constant-input mistakes on a real streaming model are refused at load, named.</summary>
+public sealed class SequenceManifestValidationTests
+{
+    [Fact]
+    public void A_clear_threshold_above_the_threshold_stops_startup_naming_the_manifest()
+    {
+        using var temp = new TempFolder();
+        var manifest = SileroVadStreamingTests.WriteManifest(temp.Path, threshold: 0.3, clearThreshold: 0.5);
+        var error = Assert.Throws<EdgeRunner.Service.StartupException>(() =>
+            EdgeRunner.Service.Catalog.ModelCatalog.Resolve("vad", new EdgeRunner.Service.Configuration.ModelOptions { Manifest = manifest }));
+        Assert.StartsWith("Models:vad:Manifest:", error.Message, StringComparison.Ordinal);
+        Assert.Contains("clear_threshold (0.5) must not be above postprocess.threshold (0.3)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(16000.5)]
+    [InlineData(1e30)]
+    public void An_integer_constant_input_that_is_not_a_whole_number_in_range_is_refused(double sampleRate)
+    {
+        var error = Assert.Throws<EdgeRunner.Models.Inference.ModelLoadException>(() => SequenceModel.Load(
+            new SequenceModelOptions
+            {
+                Id = "silero-vad",
+                Path = TestPaths.SharedFile("models/silero-vad/model.onnx"),
+                StreamInput = "input",
+                ResultOutput = "output",
+                ValuesPerStep = 576,
+                ConstantInputs = new Dictionary<string, double[]> { ["sr"] = [sampleRate] },
+            },
+            NullLogger.Instance));
+        Assert.Contains("constant input 'sr' is Int64", error.Message, StringComparison.Ordinal);
+        Assert.Contains("not a whole number", error.Message, StringComparison.Ordinal);
+    }
+}

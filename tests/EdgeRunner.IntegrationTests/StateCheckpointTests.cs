@@ -25,7 +25,14 @@ public sealed class StateCheckpointTests
         using var host = await InProcessDaemon.StartAsync(config, ct);
         await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= untilSeq, TimeSpan.FromSeconds(60), ct);
         await host.StopAsync(ct);
+        var stoppedAt = DateTimeOffset.UtcNow;
         await Task.Delay(200, ct); // let the last drained messages arrive
+
+        // The simulated machine is paced by the clock and hands over each 0.25 s block as its period
+        // starts, so a window ends at most one chunk after the daemon stopped (a resumed stream once
+        // stamped its windows steps × 0.25 s in the future: 1.75 s by step 7).
+        var lastWindowEnd = probe.Seen.Max(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("window").GetProperty("end").GetDateTimeOffset());
+        Assert.True(lastWindowEnd <= stoppedAt + TimeSpan.FromSeconds(0.5), $"window ends at {lastWindowEnd:O}, the daemon stopped at {stoppedAt:O}");
         return probe.Seen
             .Select(m => JsonDocument.Parse(m.Payload).RootElement)
             .ToDictionary(
@@ -94,5 +101,61 @@ public sealed class StateCheckpointTests
         {
             Directory.Delete(state, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task A_damaged_checkpoint_is_reported_and_the_stream_starts_fresh()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        using var temp = new TempFolder();
+        var id = "damaged-" + Guid.NewGuid().ToString("N")[..8];
+        // The right magic and version, then a corrupt length prefix where the model's SHA-256 string should be.
+        await File.WriteAllBytesAsync(Path.Combine(temp.Path, "press.state"), [0x45, 0x52, 0x43, 0x4B, 2, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], ct);
+        var results = await RunUntilAsync(broker.Port, id, Config(broker.Port, id, temp.Path), 2, ct);
+        Assert.Contains(0L, results.Keys);
+    }
+
+    [Fact]
+    public void A_checkpoint_written_by_the_previous_format_is_still_restored()
+    {
+        var manifest = BundledModels.Load("vibration-lstm");
+        using var model = EdgeRunner.Models.Sequence.SequenceModel.Load(
+            new EdgeRunner.Models.Sequence.SequenceModelOptions
+            {
+                Id = manifest.Id,
+                Path = manifest.ModelPath,
+                StreamInput = manifest.Stream!.Input,
+                ResultOutput = manifest.Postprocess!.Output!,
+                State = [.. manifest.State!.Select(p => (p.Input, p.Output, p.BatchAxis))],
+            },
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        using var temp = new TempFolder();
+        var path = Path.Combine(temp.Path, "old.state");
+        using (var writer = new BinaryWriter(File.Create(path)))
+        {
+            // Version 1: magic, version, sha, stream, steps, position, tensors — no last-sample time.
+            writer.Write(0x4B435245);
+            writer.Write(1);
+            writer.Write(model.Sha256);
+            writer.Write("press");
+            writer.Write(42L);
+            writer.Write(2100L);
+            writer.Write(model.StatePairs.Count);
+            foreach (var pair in model.StatePairs)
+            {
+                writer.Write(pair.Size);
+                for (var i = 0; i < pair.Size; i++)
+                {
+                    writer.Write(i * 0.001f);
+                }
+            }
+        }
+
+        var state = model.CreateState("press");
+        Assert.True(EdgeRunner.Service.Sensors.StreamCheckpoint.TryRead(path, model.Sha256, state, out var position, out var lastSampleTime, out var reason), reason);
+        Assert.Equal((42L, 2100L), (state.Steps, position));
+        Assert.Null(lastSampleTime);
+        Assert.Equal(5 * 0.001f, state.Tensor(1)[5]);
     }
 }

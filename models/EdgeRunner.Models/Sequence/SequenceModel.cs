@@ -546,15 +546,20 @@ public sealed partial class SequenceModel : IDisposable
             return array;
         }
 
+        // Integer inputs take whole numbers in their type's range; anything else is refused, named, never truncated.
+        long Integer(double v, long min, long max) => double.IsInteger(v) && v >= min && v <= max
+            ? (long)v
+            : throw new ModelLoadException($"{where}: constant input '{name}' is {meta.ElementDataType}; {v.ToString(System.Globalization.CultureInfo.InvariantCulture)} is not a whole number in [{min}, {max}].");
+
         return meta.ElementDataType switch
         {
             TensorElementType.Float => OrtValue.CreateTensorValueFromMemory(Fill(v => (float)v), shape),
             TensorElementType.Double => OrtValue.CreateTensorValueFromMemory(Fill(v => v), shape),
-            TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((long)v)), shape),
-            TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((int)v)), shape),
-            TensorElementType.Int16 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((short)v)), shape),
-            TensorElementType.Int8 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((sbyte)v)), shape),
-            TensorElementType.UInt8 => OrtValue.CreateTensorValueFromMemory(Fill(v => checked((byte)v)), shape),
+            TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(Fill(v => Integer(v, -(1L << 53), 1L << 53)), shape),
+            TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(Fill(v => (int)Integer(v, int.MinValue, int.MaxValue)), shape),
+            TensorElementType.Int16 => OrtValue.CreateTensorValueFromMemory(Fill(v => (short)Integer(v, short.MinValue, short.MaxValue)), shape),
+            TensorElementType.Int8 => OrtValue.CreateTensorValueFromMemory(Fill(v => (sbyte)Integer(v, sbyte.MinValue, sbyte.MaxValue)), shape),
+            TensorElementType.UInt8 => OrtValue.CreateTensorValueFromMemory(Fill(v => (byte)Integer(v, byte.MinValue, byte.MaxValue)), shape),
             TensorElementType.Bool => OrtValue.CreateTensorValueFromMemory(Fill(v => v != 0), shape),
             _ => throw new ModelLoadException($"{where}: constant input '{name}' is {meta.ElementDataType}; numbers and booleans are supported."),
         };

@@ -35,7 +35,6 @@ public static class StatePairInference
         ArgumentNullException.ThrowIfNull(stateInputs);
         ArgumentNullException.ThrowIfNull(outputs);
         ArgumentNullException.ThrowIfNull(excludedOutputs);
-        var byName = outputs.ToDictionary(o => o.Name, StringComparer.OrdinalIgnoreCase);
         var claimed = new HashSet<string>(excludedOutputs, StringComparer.OrdinalIgnoreCase);
         var pairs = new List<InferredStatePair>();
         var unmatched = new List<TensorDeclaration>();
@@ -43,12 +42,10 @@ public static class StatePairInference
         // Names first, for every input, so that a shape fallback never takes an output a name would have claimed.
         foreach (var input in stateInputs)
         {
-            var match = CandidateNames(input.Name).Select(c => (Name: c.Name, c.Rule, Found: byName.TryGetValue(c.Name, out var o) ? o : (TensorDeclaration?)null))
-                .FirstOrDefault(c => c.Found is { } o && !claimed.Contains(o.Name) && ShapesCompatible(input, o));
-            if (match.Found is { } output)
+            if (MatchByName(input, outputs, claimed, where) is { } pair)
             {
-                claimed.Add(output.Name);
-                pairs.Add(new InferredStatePair(input.Name, output.Name, BatchAxis(input, where), match.Rule));
+                claimed.Add(pair.Output);
+                pairs.Add(pair);
             }
             else
             {
@@ -75,6 +72,31 @@ public static class StatePairInference
 
         // In input order, as the model declares them.
         return [.. stateInputs.Select(i => pairs.First(p => p.Input == i.Name))];
+    }
+
+    /// <summary>
+    /// The output that carries <paramref name="input"/>'s next value by the naming conventions (and a
+    /// compatible shape), with the batch axis, or null. Throws <see cref="ModelLoadException"/> when the
+    /// input's batch axis cannot be told.
+    /// </summary>
+    public static InferredStatePair? MatchByName(TensorDeclaration input, IReadOnlyList<TensorDeclaration> outputs, IReadOnlyCollection<string> excludedOutputs, string where)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        ArgumentNullException.ThrowIfNull(excludedOutputs);
+        foreach (var (name, rule) in CandidateNames(input.Name))
+        {
+            foreach (var output in outputs)
+            {
+                if (string.Equals(output.Name, name, StringComparison.OrdinalIgnoreCase)
+                    && !excludedOutputs.Contains(output.Name, StringComparer.OrdinalIgnoreCase)
+                    && ShapesCompatible(input, output))
+                {
+                    return new InferredStatePair(input.Name, output.Name, BatchAxis(input, where), rule);
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Output names that conventionally carry input <paramref name="input"/>'s next value, with the rule's description.</summary>

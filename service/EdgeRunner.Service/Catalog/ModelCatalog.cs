@@ -105,6 +105,11 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
             _ => throw new StartupException($"{key}:Manifest: '{manifest.ManifestPath}' has unknown task '{manifest.Task}'", StartupException.ConfigError),
         };
 
+        if (manifestTask.IsSequence() && SequenceManifestProblem(manifestTask, manifest) is { } problem)
+        {
+            throw new StartupException($"{key}:Manifest: '{manifest.ManifestPath}': {problem}", StartupException.ConfigError);
+        }
+
         ImagePreprocessingSpec? image = null;
         if (!manifestTask.IsSequence())
         {
@@ -138,5 +143,58 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
             IouThreshold = options.Detection?.IouThreshold ?? post?.IouThreshold ?? 0.45f,
             MaxDetections = options.Detection?.MaxDetections ?? post?.MaxDetections ?? 100,
         };
+    }
+
+    /// <summary>What is wrong with a sequence model's stream and trigger settings, or null.</summary>
+    private static string? SequenceManifestProblem(ModelTask task, ModelManifest manifest)
+    {
+        if (manifest.Stream is { } stream)
+        {
+            if (stream.ChunkSamples < 1)
+            {
+                return $"stream.chunk_samples must be at least 1 (got {stream.ChunkSamples})";
+            }
+
+            if (stream.ContextSamples < 0)
+            {
+                return $"stream.context_samples must not be negative (got {stream.ContextSamples})";
+            }
+
+            if (!(stream.SampleRateHz > 0))
+            {
+                return $"stream.sample_rate_hz must be positive (got {stream.SampleRateHz})";
+            }
+        }
+
+        if (manifest.Postprocess is not { } post)
+        {
+            return null;
+        }
+
+        if (post.Threshold is { } threshold)
+        {
+            if (task == ModelTask.SequenceClassification)
+            {
+                return "postprocess.threshold applies to sequence_score, sequence_forecast and sequence_reconstruction models, not to classification";
+            }
+
+            if (!double.IsFinite(threshold))
+            {
+                return "postprocess.threshold must be a finite number";
+            }
+
+            if (post.ClearThreshold is { } clear && !(clear <= threshold))
+            {
+                return $"postprocess.clear_threshold ({clear}) must not be above postprocess.threshold ({threshold})";
+            }
+        }
+        else if (post.ClearThreshold is not null)
+        {
+            return "postprocess.clear_threshold needs a postprocess.threshold";
+        }
+
+        return post.RaiseSteps < 1 || post.ClearSteps < 1
+            ? $"postprocess.raise_steps and clear_steps must be at least 1 (got {post.RaiseSteps} and {post.ClearSteps})"
+            : null;
     }
 }

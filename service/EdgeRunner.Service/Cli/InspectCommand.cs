@@ -61,9 +61,14 @@ internal static class InspectCommand
         }
 
         string sha256;
-        using (var stream = File.OpenRead(modelPath))
+        try
         {
+            using var stream = File.OpenRead(modelPath);
             sha256 = Convert.ToHexStringLower(SHA256.HashData(stream));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return (ModelError, $"edgerunner: cannot read '{modelPath}': {ex.Message}\n");
         }
 
         text.AppendLine(CultureInfo.InvariantCulture, $"model: {modelPath}");
@@ -97,8 +102,9 @@ internal static class InspectCommand
                 text.AppendLine(CultureInfo.InvariantCulture, $"  {name}: {Describe(meta)}");
             }
 
-            // State pairs by name only: without a configuration it is unknown which input takes the samples.
-            var outputs = session.OutputMetadata.ToDictionary(o => o.Key, o => o.Value, StringComparer.OrdinalIgnoreCase);
+            // State pairs by name only (as the runner tries them first): without a configuration it is
+            // unknown which input takes the samples, so the shape fallback is not attempted here.
+            var outputs = session.OutputMetadata.Select(o => new TensorDeclaration(o.Key, o.Value.Dimensions)).ToList();
             var pairs = new List<string>();
             var constants = new List<string>();
             foreach (var (name, meta) in session.InputMetadata)
@@ -109,15 +115,17 @@ internal static class InspectCommand
                     continue;
                 }
 
-                foreach (var (candidate, rule) in StatePairInference.CandidateNames(name))
+                try
                 {
-                    if (outputs.TryGetValue(candidate, out var output) && output.Dimensions.Length == meta.Dimensions.Length)
+                    if (StatePairInference.MatchByName(new TensorDeclaration(name, meta.Dimensions), outputs, [], modelPath) is { } pair)
                     {
-                        var dynamic = Enumerable.Range(0, meta.Dimensions.Length).Where(a => meta.Dimensions[a] <= 0).ToList();
-                        var axis = dynamic.Count == 1 ? $"batch axis {dynamic[0]}" : dynamic.Count == 0 ? "fixed batch" : "batch axis unclear: name it in the manifest";
-                        pairs.Add($"{name} → {outputs.Keys.First(k => string.Equals(k, candidate, StringComparison.OrdinalIgnoreCase))} ({axis}; rule {rule})");
-                        break;
+                        var fixedBatch = meta.Dimensions.All(d => d > 0) ? ", fixed batch: one stream per run" : string.Empty;
+                        pairs.Add($"{pair.Input} → {pair.Output} (batch axis {pair.BatchAxis}{fixedBatch}; rule {pair.Rule})");
                     }
+                }
+                catch (EdgeRunner.Models.Inference.ModelLoadException ex)
+                {
+                    pairs.Add($"{name}: {ex.Message}");
                 }
             }
 

@@ -33,6 +33,8 @@ internal sealed class SensorResultWriter : IDisposable
     private static readonly JsonEncodedText Steps = JsonEncodedText.Encode("state_steps");
     private static readonly JsonEncodedText InvalidSamples = JsonEncodedText.Encode("invalid_samples");
     private static readonly JsonEncodedText StateResets = JsonEncodedText.Encode("state_resets");
+    private static readonly JsonEncodedText NonFiniteOutputs = JsonEncodedText.Encode("non_finite_outputs");
+    private static readonly JsonEncodedText Reason = JsonEncodedText.Encode("reason");
     private static readonly JsonEncodedText Latency = JsonEncodedText.Encode("latency_ms");
 
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
@@ -64,7 +66,7 @@ internal sealed class SensorResultWriter : IDisposable
     public void Dispose() => _writer.Dispose();
 
     /// <summary>Writes the payload; valid until the next call.</summary>
-    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SensorStreamProcessor processor, double latencyMs, long invalidSamples = 0, long stateResets = 0)
+    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SensorStreamProcessor processor, double latencyMs, long invalidSamples = 0, long stateResets = 0, long nonFiniteOutputs = 0)
     {
         _buffer.ResetWrittenCount();
         _writer.Reset(_buffer);
@@ -128,6 +130,11 @@ internal sealed class SensorResultWriter : IDisposable
         w.WriteNumber(Steps, processor.State.Steps);
         w.WriteNumber(InvalidSamples, invalidSamples);
         w.WriteNumber(StateResets, stateResets);
+        if (nonFiniteOutputs > 0)
+        {
+            w.WriteNumber(NonFiniteOutputs, nonFiniteOutputs);
+        }
+
         w.WriteNumber(Latency, Math.Round(latencyMs, 3));
         w.WriteEndObject();
         w.Flush();
@@ -135,7 +142,7 @@ internal sealed class SensorResultWriter : IDisposable
     }
 
     /// <summary>Writes the raise/clear event of the last step (<paramref name="processor"/>'s <see cref="SensorStreamProcessor.Transition"/>); valid until the next call.</summary>
-    public ReadOnlySpan<byte> WriteEvent(long sequence, DateTimeOffset time, SensorStreamProcessor processor)
+    public ReadOnlySpan<byte> WriteEvent(long sequence, DateTimeOffset time, SensorStreamProcessor processor, TriggerTransition transition, string? reason = null)
     {
         _buffer.ResetWrittenCount();
         _writer.Reset(_buffer);
@@ -143,10 +150,15 @@ internal sealed class SensorResultWriter : IDisposable
         var trigger = processor.Trigger!;
         w.WriteStartObject();
         w.WriteString(Stream, _streamId);
-        w.WriteString(Event, processor.Transition == TriggerTransition.Raised ? Raised : Cleared);
+        w.WriteString(Event, transition == TriggerTransition.Raised ? Raised : Cleared);
         w.WriteNumber(Seq, sequence);
         w.WriteString(Time, time);
-        w.WriteNumber(Score, Math.Round(processor.Score, 6));
+        WriteFinite(w, Score, processor.Score, 6);
+        if (reason is not null)
+        {
+            w.WriteString(Reason, reason);
+        }
+
         w.WriteNumber(Threshold, trigger.Threshold);
         w.WriteNumber(ClearThreshold, trigger.ClearThreshold);
         w.WriteStartObject(Model);
@@ -156,6 +168,19 @@ internal sealed class SensorResultWriter : IDisposable
         w.WriteEndObject();
         w.Flush();
         return _buffer.WrittenSpan;
+    }
+
+    /// <summary>A number, or null when it is NaN or infinite (which JSON cannot carry).</summary>
+    private static void WriteFinite(Utf8JsonWriter w, JsonEncodedText name, double value, int digits)
+    {
+        if (double.IsFinite(value))
+        {
+            w.WriteNumber(name, Math.Round(value, digits));
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
     }
 
     /// <summary>The retained state payload of a device-backed stream (rare: allocates).</summary>
@@ -177,15 +202,7 @@ internal sealed class SensorResultWriter : IDisposable
 
     private static void WriteScore(Utf8JsonWriter w, SensorStreamProcessor processor)
     {
-        if (double.IsNaN(processor.Score))
-        {
-            w.WriteNull(Score);
-        }
-        else
-        {
-            w.WriteNumber(Score, Math.Round(processor.Score, 6));
-        }
-
+        WriteFinite(w, Score, processor.Score, 6);
         if (processor.Trigger is { } trigger)
         {
             w.WriteBoolean(Active, trigger.Active);

@@ -193,7 +193,8 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         Directory.CreateDirectory(_state.Directory);
         var path = StreamCheckpoint.PathFor(_state.Directory, streamId);
         long resume = 0;
-        if (StreamCheckpoint.TryRead(path, modelSha256, processor.State, out var position, out var reason))
+        DateTimeOffset? lastSampleTime = null;
+        if (StreamCheckpoint.TryRead(path, modelSha256, processor.State, out var position, out lastSampleTime, out var reason))
         {
             resume = position;
             LogRestored(Logger, streamId, processor.State.Steps, path);
@@ -203,7 +204,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             LogNotRestored(Logger, streamId, path, reason);
         }
 
-        return new StreamCheckpointing(path, TimeSpan.FromSeconds(_state.CheckpointIntervalSeconds), resume);
+        return new StreamCheckpointing(path, TimeSpan.FromSeconds(_state.CheckpointIntervalSeconds), resume, lastSampleTime);
     }
 
     protected override Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken) => unit.RunAsync(cancellationToken);

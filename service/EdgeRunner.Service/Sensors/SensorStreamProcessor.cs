@@ -48,7 +48,7 @@ internal sealed class SensorStreamProcessor
     private readonly StepRequest _request;
     private readonly int _contextSamples;
     private readonly int _modelSamples;
-    private readonly int _contextIndex;
+    private readonly int _contextIndex = -1;
     private readonly int _forecastIndex = -1;
     private readonly SequenceOutputSpec _output;
 
@@ -84,14 +84,22 @@ internal sealed class SensorStreamProcessor
         }
 
         StreamId = streamId;
-        _contextIndex = model.StatePairs.Count;
-        State = _output.Task == ModelTask.SequenceForecast
-            ? model.CreateState(streamId, _channels * _contextSamples, model.ResultLength)
-            : model.CreateState(streamId, _channels * _contextSamples);
+
+        // Extra state buffers only when used, so a plain model's state (and its checkpoints) is just its pairs.
+        var extra = new List<int>();
+        if (_contextSamples > 0)
+        {
+            _contextIndex = model.StatePairs.Count + extra.Count;
+            extra.Add(_channels * _contextSamples);
+        }
+
         if (_output.Task == ModelTask.SequenceForecast)
         {
-            _forecastIndex = _contextIndex + 1;
+            _forecastIndex = model.StatePairs.Count + extra.Count;
+            extra.Add(model.ResultLength);
         }
+
+        State = model.CreateState(streamId, [.. extra]);
 
         if (_output.Trigger is { } t)
         {
@@ -148,13 +156,18 @@ internal sealed class SensorStreamProcessor
     /// <summary>What the last step did to <see cref="Trigger"/>.</summary>
     public TriggerTransition Transition { get; private set; }
 
-    /// <summary>Starts the stream afresh: recurrent state, carried context, last forecast and raised events.</summary>
-    public void Reset()
+    /// <summary>Whether every value of the last result is finite (a model fed extreme input can overflow).</summary>
+    public bool ResultIsFinite { get; private set; } = true;
+
+    /// <summary>Starts the stream afresh: recurrent state, carried context, last forecast and raised events. Returns whether a raised event was active (it is now cleared).</summary>
+    public bool Reset()
     {
+        var wasActive = Trigger?.Active ?? false;
         State.Reset();
         Trigger?.Reset();
         Score = double.NaN;
         Transition = TriggerTransition.None;
+        return wasActive;
     }
 
     /// <summary>Runs one step on <paramref name="interleaved"/> (exactly one chunk) right now; returns milliseconds spent in the model.</summary>
@@ -199,7 +212,7 @@ internal sealed class SensorStreamProcessor
     {
         // Model sample m of channel c sits at [c, m] (channel-major) or [m, c]; the first
         // _contextSamples of them are the end of the previous chunk, kept in the state.
-        var context = State.Tensor(_contextIndex);
+        var context = _contextSamples > 0 ? State.Tensor(_contextIndex) : [];
         for (var c = 0; c < _channels; c++)
         {
             for (var k = 0; k < _contextSamples; k++)
@@ -230,6 +243,14 @@ internal sealed class SensorStreamProcessor
 
     private void ReadResult()
     {
+        ResultIsFinite = IsAllFinite(_result);
+        if (!ResultIsFinite)
+        {
+            Score = double.NaN;
+            Transition = TriggerTransition.None;
+            return;
+        }
+
         FindTop();
         switch (_output.Task)
         {
@@ -250,6 +271,19 @@ internal sealed class SensorStreamProcessor
         }
 
         Transition = Trigger is null || double.IsNaN(Score) ? TriggerTransition.None : Trigger.Update(Score);
+    }
+
+    private static bool IsAllFinite(ReadOnlySpan<float> values)
+    {
+        foreach (var v in values)
+        {
+            if (!float.IsFinite(v))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static double MeanSquareError(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

@@ -26,6 +26,9 @@ internal sealed class StepRequest(StreamState state, float[] chunk, float[] resu
         return new ValueTask<double>(this, _completion.Version);
     }
 
+    /// <summary>Whether the step has been started and not yet completed or failed.</summary>
+    public bool IsPending => _completion.GetStatus(_completion.Version) == ValueTaskSourceStatus.Pending;
+
     public void Complete(double milliseconds) => _completion.SetResult(milliseconds);
 
     public void Fail(Exception exception) => _completion.SetException(exception);
@@ -58,6 +61,7 @@ internal sealed class StepBatcher : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _worker;
     private long _runs;
+    private Exception? _failure;
     private long _steps;
 
     public StepBatcher(SequenceModel model, int maxBatch, TimeSpan maxWait, TimeProvider timeProvider)
@@ -83,7 +87,10 @@ internal sealed class StepBatcher : IAsyncDisposable
         var pending = request.Start();
         if (!_requests.Writer.TryWrite(request))
         {
-            request.Fail(new OperationCanceledException("The model's step batcher has stopped."));
+            // Stopping: the stream stops with it. Failed: the stream fails loudly, never waits forever.
+            request.Fail(_failure is { } failure
+                ? new InvalidOperationException($"The step batcher of model '{_model.Id}' failed: {failure.Message}", failure)
+                : new OperationCanceledException("The model's step batcher has stopped."));
         }
 
         return pending;
@@ -113,11 +120,21 @@ internal sealed class StepBatcher : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // Never leave a stream waiting on a dead worker: refuse new steps, fail the queued ones.
+            // Never leave a stream waiting on a dead worker: refuse new steps, fail the taken and the queued ones.
+            _failure = ex;
             _requests.Writer.TryComplete(ex);
+            var failure = new InvalidOperationException($"The step batcher of model '{_model.Id}' failed: {ex.Message}", ex);
+            foreach (var request in _batch)
+            {
+                if (request.IsPending)
+                {
+                    request.Fail(failure);
+                }
+            }
+
             while (_requests.Reader.TryRead(out var request))
             {
-                request.Fail(ex);
+                request.Fail(failure);
             }
 
             throw;
@@ -150,8 +167,9 @@ internal sealed class StepBatcher : IAsyncDisposable
             {
                 _model.StepBatch(_states, _chunks.AsSpan(0, count * _model.ChunkLength), _results.AsSpan(0, count * _model.ResultLength));
             }
-            catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or ArgumentException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                // One bad run fails the steps in it (their streams report it); the batcher goes on for the next.
                 foreach (var request in _batch)
                 {
                     request.Fail(ex);

@@ -4,19 +4,22 @@ namespace EdgeRunner.Service.Sensors;
 
 /// <summary>
 /// A stream's recurrent state on disk: the model's SHA-256 (state is only meaningful for the exact
-/// model that produced it), the steps run, the source position, and each state tensor. Written to a
-/// temporary file and renamed over the old one, so a crash mid-write never leaves a torn checkpoint.
+/// model that produced it), the steps run, the source position, the time of the last sample the
+/// state has seen, and each state tensor. Written to a temporary file and renamed over the old one,
+/// so a crash mid-write never leaves a torn checkpoint; a damaged file is reported, never thrown.
 /// </summary>
 internal static class StreamCheckpoint
 {
     private const int Magic = 0x4B435245; // "ERCK"
-    private const int Version = 1;
+
+    // 2 added the last sample time; version 1 files (without it) are still read.
+    private const int Version = 2;
 
     /// <summary>The checkpoint file of a stream; '%' and '/' are escaped (%25, %2F) since dynamic stream ids span topic levels.</summary>
     public static string PathFor(string directory, string streamId) =>
         System.IO.Path.Combine(directory, $"{streamId.Replace("%", "%25", StringComparison.Ordinal).Replace("/", "%2F", StringComparison.Ordinal)}.state");
 
-    public static void Write(string path, string modelSha256, StreamState state, long sourceSamples)
+    public static void Write(string path, string modelSha256, StreamState state, long sourceSamples, DateTimeOffset? lastSampleTime = null)
     {
         var temporary = path + ".tmp";
         using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
@@ -28,6 +31,7 @@ internal static class StreamCheckpoint
             writer.Write(state.StreamId);
             writer.Write(state.Steps);
             writer.Write(sourceSamples);
+            writer.Write(lastSampleTime?.UtcTicks ?? 0L);
             writer.Write(state.Count);
             for (var p = 0; p < state.Count; p++)
             {
@@ -47,9 +51,14 @@ internal static class StreamCheckpoint
     }
 
     /// <summary>Restores <paramref name="state"/> from <paramref name="path"/>; returns why not when it cannot (missing, other model, other shape, damaged).</summary>
-    public static bool TryRead(string path, string modelSha256, StreamState state, out long sourceSamples, out string reason)
+    public static bool TryRead(string path, string modelSha256, StreamState state, out long sourceSamples, out string reason) =>
+        TryRead(path, modelSha256, state, out sourceSamples, out _, out reason);
+
+    /// <summary>As <see cref="TryRead(string, string, StreamState, out long, out string)"/>, also giving the time of the last sample the state has seen (null when unknown).</summary>
+    public static bool TryRead(string path, string modelSha256, StreamState state, out long sourceSamples, out DateTimeOffset? lastSampleTime, out string reason)
     {
         sourceSamples = 0;
+        lastSampleTime = null;
         if (!File.Exists(path))
         {
             reason = "no checkpoint";
@@ -59,9 +68,11 @@ internal static class StreamCheckpoint
         try
         {
             using var reader = new BinaryReader(File.OpenRead(path));
-            if (reader.ReadInt32() != Magic || reader.ReadInt32() != Version)
+            var magic = reader.ReadInt32();
+            var version = reader.ReadInt32();
+            if (magic != Magic || version is < 1 or > Version)
             {
-                reason = "not a checkpoint of this version";
+                reason = magic == Magic ? $"checkpoint version {version}, this daemon reads 1 to {Version}" : "not a checkpoint file";
                 return false;
             }
 
@@ -75,6 +86,7 @@ internal static class StreamCheckpoint
             _ = reader.ReadString();
             var steps = reader.ReadInt64();
             var position = reader.ReadInt64();
+            var lastTicks = version >= 2 ? reader.ReadInt64() : 0;
             var count = reader.ReadInt32();
             if (count != state.Count)
             {
@@ -107,12 +119,15 @@ internal static class StreamCheckpoint
 
             state.Steps = steps;
             sourceSamples = position;
+            lastSampleTime = lastTicks > 0 ? new DateTimeOffset(lastTicks, TimeSpan.Zero) : null;
             reason = string.Empty;
             return true;
         }
-        catch (Exception ex) when (ex is IOException or EndOfStreamException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentException or OverflowException)
         {
-            reason = $"unreadable: {ex.Message}";
+            // Truncated (EndOfStream is an IOException), a corrupt length prefix (Format), bad text (Argument):
+            // the stream starts fresh and the log says why, instead of the daemon failing to start.
+            reason = $"damaged: {ex.Message}";
             return false;
         }
     }

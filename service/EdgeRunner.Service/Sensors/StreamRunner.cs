@@ -29,6 +29,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private DateTimeOffset _expectedNextSample;
     private long _invalidSamples;
     private long _stateResets;
+    private long _nonFiniteOutputs;
     private long _sourceSamples;
     private long _lastCheckpoint;
     private readonly LinearResampler? _resampler;
@@ -39,6 +40,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private long _modelSampleIndex;
     private DateTimeOffset _streamStart;
     private bool _started;
+    private bool _resumed;
+    private DateTimeOffset? _resumedAfter;
     private long _lastLog = long.MinValue / 2;
     private long _steps;
     private string? _requestedReset;
@@ -123,9 +126,15 @@ internal sealed partial class StreamRunner : IAsyncDisposable
             _steps = _processor.State.Steps;
             _modelSampleIndex = _steps * chunk;
             _sourceSamples = resume.ResumeSourceSamples;
+            _resumed = true;
             if (_source is IResumableSensorSource resumable)
             {
                 await resumable.SeekAsync(resume.ResumeSourceSamples, cancellationToken);
+            }
+            else
+            {
+                // A live source goes on from now: the time since the checkpoint is a gap like any other.
+                _resumedAfter = resume.LastSampleTime;
             }
         }
 
@@ -143,8 +152,14 @@ internal sealed partial class StreamRunner : IAsyncDisposable
 
                 if (!_started)
                 {
-                    _streamStart = block.FirstSampleTime;
+                    // Window stamps follow the model-rate sample clock; a resumed stream's clock started
+                    // _modelSampleIndex samples before this block, not at it.
+                    _streamStart = block.FirstSampleTime - (_resumed ? TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz) : TimeSpan.Zero);
                     _started = true;
+                    if (_resumedAfter is { } last && _validation.GapResetSeconds > 0 && (block.FirstSampleTime - last).TotalSeconds > _validation.GapResetSeconds)
+                    {
+                        ResetStream($"a {(block.FirstSampleTime - last).TotalSeconds:0.0} s gap since the checkpoint");
+                    }
                 }
                 else if (_validation.GapResetSeconds > 0 && (block.FirstSampleTime - _expectedNextSample).TotalSeconds > _validation.GapResetSeconds)
                 {
@@ -168,7 +183,18 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                 while (_pendingSamples >= chunk)
                 {
                     var latency = await _processor.StepAsync(_pending.AsSpan(0, chunk * channels));
-                    Publish(latency);
+                    if (_processor.ResultIsFinite)
+                    {
+                        Publish(latency);
+                    }
+                    else
+                    {
+                        // NaN/Inf out of the model (overflowed on extreme input): its state is poisoned too.
+                        // Nothing is published for this chunk; the stream starts afresh and says so.
+                        _nonFiniteOutputs++;
+                        ResetStream("a non-finite model output");
+                    }
+
                     _pending.AsSpan(chunk * channels, (_pendingSamples - chunk) * channels).CopyTo(_pending);
                     _pendingSamples -= chunk;
                 }
@@ -252,7 +278,12 @@ internal sealed partial class StreamRunner : IAsyncDisposable
 
     private void ResetStream(string reason)
     {
-        _processor.Reset();
+        if (_processor.Reset())
+        {
+            // A raised condition must not stay latched at the subscriber: the reset clears it.
+            _publisher.TryPublish(_eventTopic, _writer.WriteEvent(Interlocked.Read(ref _steps) - 1, _expectedNextSample, _processor, Models.Postprocessing.Sequence.TriggerTransition.Cleared, $"reset: {reason}"));
+        }
+
         _pendingSamples = 0;
         _resampler?.Reset();
         Interlocked.Increment(ref _stateResets);
@@ -267,7 +298,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         var position = _sourceSamples - (long)Math.Round(_pendingSamples / ratio);
         try
         {
-            StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position);
+            StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position, _started ? _expectedNextSample : null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -294,10 +325,10 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         var start = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
         _modelSampleIndex += _processor.ChunkSamples;
         var end = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
-        _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency, _invalidSamples, _stateResets));
+        _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency, _invalidSamples, _stateResets, _nonFiniteOutputs));
         if (_processor.Transition != Models.Postprocessing.Sequence.TriggerTransition.None)
         {
-            _publisher.TryPublish(_eventTopic, _writer.WriteEvent(sequence, end, _processor));
+            _publisher.TryPublish(_eventTopic, _writer.WriteEvent(sequence, end, _processor, _processor.Transition));
             LogTransition(_logger, _streamId, _processor.Transition == Models.Postprocessing.Sequence.TriggerTransition.Raised ? "raised" : "cleared", sequence, _processor.Score);
         }
 
@@ -349,7 +380,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
 }
 
 /// <summary>Where and how often a stream checkpoints its state, and where a restored checkpoint resumes.</summary>
-internal sealed record StreamCheckpointing(string Path, TimeSpan Interval, long ResumeSourceSamples);
+/// <param name="Path">The checkpoint file.</param>
+/// <param name="Interval">Time between periodic checkpoints.</param>
+/// <param name="ResumeSourceSamples">Source position of a restored checkpoint (0: none restored).</param>
+/// <param name="LastSampleTime">Time of the last sample the restored state had seen, when known.</param>
+internal sealed record StreamCheckpointing(string Path, TimeSpan Interval, long ResumeSourceSamples, DateTimeOffset? LastSampleTime = null);
 
 /// <summary>What counts as a valid sample and what happens to the others.</summary>
 internal sealed record SampleValidation(Configuration.InvalidSamplePolicy Policy, float MinValue, float MaxValue, double GapResetSeconds)

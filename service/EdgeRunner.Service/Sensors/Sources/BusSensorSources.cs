@@ -62,8 +62,18 @@ internal static class BusSensorSources
                 },
                 timeProvider,
                 logger),
-            SensorSourceKind.Gpio => new GpioSensorSource(
-                OpenGpioController(source.GpioChip),
+            SensorSourceKind.Gpio => CreateGpio(source, rate, timeProvider, logger),
+            _ => null,
+        };
+    }
+
+    private static GpioSensorSource CreateGpio(SensorSourceOptions source, double rate, TimeProvider timeProvider, ILogger logger)
+    {
+        var controller = OpenGpioController(source.GpioChip);
+        try
+        {
+            return new GpioSensorSource(
+                controller,
                 new GpioSensorSourceOptions
                 {
                     Pins = source.Pins ?? [],
@@ -73,9 +83,15 @@ internal static class BusSensorSources
                     Debounce = TimeSpan.FromMilliseconds(source.DebounceMs),
                 },
                 timeProvider,
-                logger),
-            _ => null,
-        };
+                logger);
+        }
+        catch
+        {
+            // The source owns the controller only once constructed; a pin that cannot be opened must not
+            // leak the chip handle (the stream retries the open with backoff).
+            controller.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The configured address, or the chip's usual one when 0.</summary>
