@@ -70,6 +70,16 @@ public sealed class DaemonProcessTests
     }
 
     [Fact]
+    public async Task Source_key_of_another_kind_from_the_environment_stops_startup_naming_it()
+    {
+        // pump-1 is a SimulatedVibration stream in the built-in appsettings.json; Pins is a Gpio key.
+        await using var daemon = DaemonProcess.Start([], new Dictionary<string, string> { ["EDGERUNNER__Sensors__pump-1__Source__Pins__0"] = "17" });
+
+        Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        Assert.Contains("Sensors:pump-1:Source:Pins: not used by Kind SimulatedVibration (it is for Gpio)", daemon.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Missing_model_file_stops_startup_naming_the_key_and_file()
     {
         var missing = Path.Combine(Path.GetTempPath(), $"no-such-model-{Guid.NewGuid():N}.onnx");

@@ -67,6 +67,7 @@ public static class EdgeRunnerHost
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(ModelsOptions.SectionName), typeof(ModelsOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(CamerasOptions.SectionName), typeof(CamerasOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(SensorsOptions.SectionName), typeof(SensorsOptions), errors);
+        SensorSourceKeyChecker.CollectKeysOfOtherKinds(configuration.GetSection(SensorsOptions.SectionName), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(StateOptions.SectionName), typeof(StateOptions), errors);
         if (errors.Count > 0)
         {
