@@ -20,10 +20,7 @@ internal sealed partial class PcmCaptureProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly ILogger _logger;
     private readonly TimeSpan _exitTimeout;
-    private readonly string[] _stderr;
-    private readonly Lock _stderrLock = new();
-    private int _stderrNext;
-    private int _stderrCount;
+    private readonly Processes.StderrTail _stderr;
     private bool _stopped;
 
     private PcmCaptureProcess(Process process, int stderrLines, TimeSpan exitTimeout, ILogger logger)
@@ -31,7 +28,7 @@ internal sealed partial class PcmCaptureProcess : IAsyncDisposable
         _process = process;
         _logger = logger;
         _exitTimeout = exitTimeout;
-        _stderr = new string[Math.Max(1, stderrLines)];
+        _stderr = new Processes.StderrTail(Math.Max(1, stderrLines));
     }
 
     /// <summary>The program's stdout, the PCM stream.</summary>
@@ -81,23 +78,7 @@ internal sealed partial class PcmCaptureProcess : IAsyncDisposable
     }
 
     /// <summary>The last stderr lines, oldest first.</summary>
-    public IReadOnlyList<string> RecentErrors
-    {
-        get
-        {
-            lock (_stderrLock)
-            {
-                var lines = new string[_stderrCount];
-                var start = (_stderrNext - _stderrCount + _stderr.Length) % _stderr.Length;
-                for (var i = 0; i < lines.Length; i++)
-                {
-                    lines[i] = _stderr[(start + i) % _stderr.Length];
-                }
-
-                return lines;
-            }
-        }
-    }
+    public IReadOnlyList<string> RecentErrors => _stderr.Lines;
 
     /// <summary>The program's explanation: its last (up to 3) distinct stderr lines.</summary>
     public string Reason()
@@ -136,7 +117,7 @@ internal sealed partial class PcmCaptureProcess : IAsyncDisposable
         _stopped = true;
         if (killFirst)
         {
-            Kill(_process);
+            Processes.ChildProcess.KillTree(_process);
         }
 
         using (var timeout = new CancellationTokenSource(_exitTimeout))
@@ -149,7 +130,7 @@ internal sealed partial class PcmCaptureProcess : IAsyncDisposable
             catch (OperationCanceledException)
             {
                 LogExitTimeout(_logger, Id, _exitTimeout);
-                Kill(_process);
+                Processes.ChildProcess.KillTree(_process);
                 await _process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
             }
         }
@@ -159,43 +140,15 @@ internal sealed partial class PcmCaptureProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static void Kill(Process process)
-    {
-        try
-        {
-            process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already exited.
-        }
-        catch (Win32Exception)
-        {
-            // Exiting right now.
-        }
-    }
-
     private void OnStderr(object sender, DataReceivedEventArgs e)
     {
-        if (string.IsNullOrWhiteSpace(e.Data))
+        if (_stderr.Add(e.Data) is not { } line)
         {
             return;
         }
 
-        var line = AddressNoise().Replace(e.Data.Trim(), "]");
-        lock (_stderrLock)
-        {
-            _stderr[_stderrNext] = line;
-            _stderrNext = (_stderrNext + 1) % _stderr.Length;
-            _stderrCount = Math.Min(_stderrCount + 1, _stderr.Length);
-        }
-
         LogStderr(_logger, Id, line);
     }
-
-    /// <summary>The " @ 0x55d0c0ffee00" in "[alsa @ 0x55d0c0ffee00]": a heap address, noise in a message.</summary>
-    [GeneratedRegex(@" @ 0x[0-9a-fA-F]+\]", RegexOptions.CultureInvariant)]
-    private static partial Regex AddressNoise();
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "capture[{Pid}]: {Line}")]
     private static partial void LogStderr(ILogger logger, int pid, string line);

@@ -48,10 +48,7 @@ public sealed partial class FfmpegFrameSource : IFrameSource
     private readonly List<string> _arguments;
     private readonly CredentialRedactor _redactor;
     private readonly int _frameBytes;
-    private readonly string[] _stderr;
-    private readonly Lock _stderrLock = new();
-    private int _stderrNext;
-    private int _stderrCount;
+    private readonly Processes.StderrTail _stderr;
     private Process? _process;
     private Stream? _stdout;
     private long _sequence;
@@ -74,8 +71,8 @@ public sealed partial class FfmpegFrameSource : IFrameSource
         _timeProvider = timeProvider;
         _logger = logger;
         _frameBytes = checked(options.Width * options.Height * options.PixelFormat.BytesPerPixel());
-        _stderr = new string[options.StderrLines];
         (_input, _redactor) = FfmpegCommandLine.ResolveInput(options);
+        _stderr = new Processes.StderrTail(options.StderrLines, _redactor.Redact);
         _arguments = FfmpegCommandLine.Build(options, _input);
         CommandLine = FfmpegCommandLine.Format(options.FfmpegPath, _arguments, _redactor);
         var kind = options.Kind switch
@@ -105,23 +102,7 @@ public sealed partial class FfmpegFrameSource : IFrameSource
     public int? ExitCode { get; private set; }
 
     /// <summary>ffmpeg's last stderr lines, oldest first, credentials redacted.</summary>
-    public IReadOnlyList<string> RecentErrors
-    {
-        get
-        {
-            lock (_stderrLock)
-            {
-                var lines = new string[_stderrCount];
-                var start = (_stderrNext - _stderrCount + _stderr.Length) % _stderr.Length;
-                for (var i = 0; i < lines.Length; i++)
-                {
-                    lines[i] = _stderr[(start + i) % _stderr.Length];
-                }
-
-                return lines;
-            }
-        }
-    }
+    public IReadOnlyList<string> RecentErrors => _stderr.Lines;
 
     /// <inheritdoc />
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -294,7 +275,7 @@ public sealed partial class FfmpegFrameSource : IFrameSource
     {
         if (killFirst)
         {
-            Kill(process);
+            Processes.ChildProcess.KillTree(process);
         }
 
         using (var timeout = new CancellationTokenSource(_options.ExitTimeout, _timeProvider))
@@ -311,24 +292,8 @@ public sealed partial class FfmpegFrameSource : IFrameSource
             }
         }
 
-        Kill(process);
+        Processes.ChildProcess.KillTree(process);
         await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-    }
-
-    private static void Kill(Process process)
-    {
-        try
-        {
-            process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already exited.
-        }
-        catch (Win32Exception)
-        {
-            // Exiting right now.
-        }
     }
 
     private void ReleaseProcess()
@@ -345,17 +310,9 @@ public sealed partial class FfmpegFrameSource : IFrameSource
 
     private void OnStderr(object sender, DataReceivedEventArgs e)
     {
-        if (string.IsNullOrWhiteSpace(e.Data))
+        if (_stderr.Add(e.Data) is not { } line)
         {
             return;
-        }
-
-        var line = _redactor.Redact(AddressNoise().Replace(e.Data.Trim(), "]"));
-        lock (_stderrLock)
-        {
-            _stderr[_stderrNext] = line;
-            _stderrNext = (_stderrNext + 1) % _stderr.Length;
-            _stderrCount = Math.Min(_stderrCount + 1, _stderr.Length);
         }
 
         LogStderr(_logger, ProcessId ?? 0, line);
@@ -372,10 +329,6 @@ public sealed partial class FfmpegFrameSource : IFrameSource
 
         return string.Join("; ", lines.Skip(Math.Max(0, lines.Count - 3)).Distinct(StringComparer.Ordinal));
     }
-
-    /// <summary>The " @ 0x55d0c0ffee00" in "[tcp @ 0x55d0c0ffee00]": a heap address, noise in a message.</summary>
-    [GeneratedRegex(@" @ 0x[0-9a-fA-F]+\]", RegexOptions.CultureInvariant)]
-    private static partial Regex AddressNoise();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Starting {Source}: {CommandLine}")]
     private static partial void LogStarting(ILogger logger, string source, string commandLine);
