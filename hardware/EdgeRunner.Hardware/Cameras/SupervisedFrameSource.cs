@@ -176,11 +176,7 @@ public sealed partial class SupervisedFrameSource : IFrameSource
     public static TimeSpan ComputeBackoff(SupervisionOptions options, int consecutiveFailures, double sample)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentOutOfRangeException.ThrowIfLessThan(consecutiveFailures, 1);
-        var exponent = Math.Min(consecutiveFailures - 1, 1000);
-        var seconds = Math.Min(options.InitialBackoff.TotalSeconds * Math.Pow(options.BackoffMultiplier, exponent), options.MaxBackoff.TotalSeconds);
-        seconds *= 1 - (options.Jitter * Math.Clamp(sample, 0, 1));
-        return TimeSpan.FromSeconds(seconds);
+        return Supervision.Backoff.Exponential(options.InitialBackoff, options.MaxBackoff, consecutiveFailures, options.BackoffMultiplier, options.Jitter, sample);
     }
 
     /// <inheritdoc />

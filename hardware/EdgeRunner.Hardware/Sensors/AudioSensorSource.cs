@@ -477,7 +477,7 @@ public sealed partial class AudioSensorSource : IResumableSensorSource
 
         // It had worked: the device went away or the program crashed. Keep trying, as a camera does.
         _restarts++;
-        var delay = TimeSpan.FromTicks(Math.Min(_options.RestartMaxDelay.Ticks, _options.RestartMinDelay.Ticks << Math.Min(_failuresInARow, 20)));
+        var delay = Supervision.Backoff.Exponential(_options.RestartMinDelay, _options.RestartMaxDelay, _failuresInARow + 1);
         _failuresInARow++;
         LogRestarting(_logger, process.Id, exitCode, Description, reason, delay, _restarts);
         await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);

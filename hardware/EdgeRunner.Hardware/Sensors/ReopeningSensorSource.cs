@@ -37,6 +37,7 @@ public sealed partial class ReopeningSensorSource : ISensorSource
     private readonly double _sampleRateHz;
     private ISensorSource? _inner;
     private TimeSpan _backoff;
+    private int _failures;
     private long _delivered;
     private long _reopens;
 
@@ -147,7 +148,7 @@ public sealed partial class ReopeningSensorSource : ISensorSource
                 return block;
             }
 
-            _backoff = _initialBackoff;
+            _failures = 0;
             SetState(SensorSourceState.Streaming, "reading");
             var first = _delivered;
             _delivered += block.Samples;
@@ -187,10 +188,10 @@ public sealed partial class ReopeningSensorSource : ISensorSource
 
     private async Task WaitBackoffAsync(CancellationToken cancellationToken)
     {
-        // ±20 % jitter so that several streams on one bus do not retry in lockstep.
-        var jittered = _backoff * (0.8 + (0.4 * Random.Shared.NextDouble()));
-        await Task.Delay(jittered, _timeProvider, cancellationToken);
-        _backoff = TimeSpan.FromTicks(Math.Min(_maxBackoff.Ticks, _backoff.Ticks * 2));
+        // Up to 20 % shorter at random, so that several streams on one bus do not retry in lockstep.
+        _failures++;
+        _backoff = Supervision.Backoff.Exponential(_initialBackoff, _maxBackoff, _failures, jitter: 0.2, sample: Random.Shared.NextDouble());
+        await Task.Delay(_backoff, _timeProvider, cancellationToken);
     }
 
     private async ValueTask CloseAsync()

@@ -358,8 +358,8 @@ public sealed partial class SerialSensorSource : ISensorSource
             if (_disconnected)
             {
                 // Backoff also when opening succeeds but the port fails again before any sample: no hot loop.
-                var delay = TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks << Math.Min(_backoffStep, 20)));
                 _backoffStep++;
+                var delay = Supervision.Backoff.Exponential(_options.ReconnectMinDelay, _options.ReconnectMaxDelay, _backoffStep);
                 await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
             }
 
