@@ -523,6 +523,23 @@ public sealed class MqttIngestTests
         Assert.Contains("3 labels but output 'probs' has 4 values per step", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_ingest_topic_under_the_daemons_command_topics_fails_at_startup()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        // With a wildcard route the daemon subscribes to edgerunner/{device}/sensors/#: every sample
+        // published here would arrive twice (one copy per matching subscription).
+        var config = Config(broker.Port, deviceId, new JsonObject { ["vib"] = MqttStream($"edgerunner/{deviceId}/sensors/+/accel") });
+
+        var ex = await Assert.ThrowsAsync<EdgeRunner.Service.StartupException>(async () => (await InProcessDaemon.StartAsync(config, ct)).Dispose());
+
+        Assert.Equal(
+            $"Sensors:vib:Source:Topic: overlaps the daemon's command topics 'edgerunner/{deviceId}/sensors/#' (both match 'edgerunner/{deviceId}/sensors/x/accel'); publish samples outside edgerunner/{deviceId}/sensors/",
+            ex.Message);
+    }
+
     private sealed class MqttSender : IAsyncDisposable
     {
         private readonly IMqttClient _client;

@@ -70,6 +70,7 @@ internal sealed partial class SensorService
     /// </summary>
     private void RegisterWildcardIngests()
     {
+        RejectIngestOverCommands();
         foreach (var (configId, options) in _sensors.Where(s => IsWildcardIngest(s.Value)))
         {
             var resolved = _catalog.Get(options.Model);
@@ -90,6 +91,26 @@ internal sealed partial class SensorService
             }
 
             AddRoute(configId, options, resolved.Manifest!.Stream!.Channels, resolved.Manifest.Stream.SampleRateHz);
+        }
+    }
+
+    /// <summary>
+    /// An ingest filter must not overlap the daemon's own command subscription (made in <see cref="OnStarted"/>):
+    /// the broker would deliver a copy of each such message per subscription, and each copy goes to every
+    /// matching handler, so its samples would run twice. Options validation checks the entries against each
+    /// other; this check needs the device's topic base, known here.
+    /// </summary>
+    private void RejectIngestOverCommands()
+    {
+        var commands = $"{_topics.Base}/sensors/{(_sensors.Any(s => IsWildcardIngest(s.Value)) ? "#" : "+/reset")}";
+        foreach (var (configId, options) in _sensors.Where(s => s.Value.Enabled && s.Value.Source.Kind == SensorSourceKind.Mqtt))
+        {
+            if (MqttFilterOverlap.Overlaps(options.Source.Topic, commands, out var example))
+            {
+                throw new StartupException(
+                    $"Sensors:{configId}:Source:Topic: overlaps the daemon's command topics '{commands}' (both match '{example}'); publish samples outside {_topics.Base}/sensors/",
+                    StartupException.ConfigError);
+            }
         }
     }
 
