@@ -456,6 +456,90 @@ public sealed class MqttIngestTests
     }
 
     /// <summary>A device publishing samples (QoS 1, in order).</summary>
+    [Fact]
+    public async Task A_stream_that_cannot_be_created_frees_its_slot_and_the_service_still_disposes()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        var prefix = $"plant/{deviceId}";
+        using var temp = new TempFolder();
+        // A state folder below a plain file cannot be created: every dynamic stream fails at its first
+        // checkpoint set-up (IOException), independently of what a checkpoint file holds.
+        var blocker = Path.Combine(temp.Path, "a-file");
+        await File.WriteAllTextAsync(blocker, "not a folder", ct);
+        var config = Config(
+            broker.Port,
+            deviceId,
+            new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel", new JsonObject { ["MaxStreams"] = 1 }) },
+            stateDirectory: Path.Combine(blocker, "state"));
+        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
+        using var host = await StartAsync(config, ct);
+        await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
+        var service = host.Services.GetRequiredService<SensorService>();
+
+        await sender.PublishAsync($"{prefix}/m1/accel", JsonBatch(Signal(Chunk, seed: 5)), ct);
+        var m1 = await WaitForEventAsync(probe, deviceId, "vib/m1", "failed", ct);
+        // MaxStreams is 1: only a freed slot lets m2 in (it fails the same way) instead of being rejected.
+        await sender.PublishAsync($"{prefix}/m2/accel", JsonBatch(Signal(Chunk, seed: 6)), ct);
+        var m2 = await WaitForEventAsync(probe, deviceId, "vib/m2", "failed", ct);
+
+        Assert.Equal($"{prefix}/m1/accel", m1.GetProperty("topic").GetString());
+        Assert.Equal($"{prefix}/m2/accel", m2.GetProperty("topic").GetString());
+        var route = service.IngestRoutes.Single();
+        Assert.Equal(0, route.ActiveStreams);
+        Assert.Equal(2, route.StreamsFailed);
+        Assert.Equal(0, route.StreamsRejected);
+        Assert.Empty(service.Streams);
+        Assert.Empty(Results(probe, deviceId, "vib/m1"));
+        await host.StopAsync(ct);
+        // The lifecycle tasks ended normally: disposing (models and batchers included) does not throw.
+        await service.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_wildcard_route_whose_model_does_not_fit_fails_at_startup()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        using var temp = new TempFolder();
+        // The bundled LSTM with 3 labels for its 4 outputs: a configured stream fails at startup for this.
+        var manifest = JsonNode.Parse(await File.ReadAllTextAsync(BundledModels.ManifestPath("vibration-lstm"), ct))!.AsObject();
+        manifest["file"] = Path.Combine(BundledModels.Folder, "vibration-lstm", manifest["file"]!.GetValue<string>());
+        manifest["labels"] = new JsonArray("normal", "imbalance", "bearing_wear");
+        var manifestPath = Path.Combine(temp.Path, "model.json");
+        await File.WriteAllTextAsync(manifestPath, manifest.ToJsonString(), ct);
+        var config = TestConfig.WriteForBroker(
+            "ingest-" + Guid.NewGuid().ToString("N")[..8],
+            broker.Port,
+            new JsonObject
+            {
+                ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = manifestPath } },
+                ["Sensors"] = new JsonObject { ["vib"] = MqttStream("plant/+/accel") },
+            });
+
+        var ex = await Assert.ThrowsAsync<EdgeRunner.Service.StartupException>(async () => (await InProcessDaemon.StartAsync(config, ct)).Dispose());
+
+        Assert.Contains("3 labels but output 'probs' has 4 values per step", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_ingest_topic_under_the_daemons_command_topics_fails_at_startup()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        // With a wildcard route the daemon subscribes to edgerunner/{device}/sensors/#: every sample
+        // published here would arrive twice (one copy per matching subscription).
+        var config = Config(broker.Port, deviceId, new JsonObject { ["vib"] = MqttStream($"edgerunner/{deviceId}/sensors/+/accel") });
+
+        var ex = await Assert.ThrowsAsync<EdgeRunner.Service.StartupException>(async () => (await InProcessDaemon.StartAsync(config, ct)).Dispose());
+
+        Assert.Equal(
+            $"Sensors:vib:Source:Topic: overlaps the daemon's command topics 'edgerunner/{deviceId}/sensors/#' (both match 'edgerunner/{deviceId}/sensors/x/accel'); publish samples outside edgerunner/{deviceId}/sensors/",
+            ex.Message);
+    }
+
     private sealed class MqttSender : IAsyncDisposable
     {
         private readonly IMqttClient _client;

@@ -212,6 +212,62 @@ public sealed class MqttIngestParsingTests
             result.Failures!);
     }
 
+    [Theory]
+    [InlineData("plant/x/+", "plant/x/tank", true, "plant/x/tank")]
+    [InlineData("plant/x/tank", "plant/x/tank", true, "plant/x/tank")]
+    [InlineData("plant/+/c", "plant/b/+", true, "plant/b/c")]
+    [InlineData("plant/#", "plant", true, "plant")] // '#' matches the parent level too
+    [InlineData("#", "a/+/b", true, "a/x/b")]
+    [InlineData("a/+/#", "a/b/c/d", true, "a/b/c/d")]
+    [InlineData("+/+", "a/b/c", false, "")]
+    [InlineData("plant/+", "plant", false, "")] // '+' needs exactly one level
+    [InlineData("plant/a/+", "plant/b/+", false, "")]
+    [InlineData("plant/+/accel", "plant/+/temp", false, "")]
+    [InlineData("a/b", "a/b/c", false, "")]
+    [InlineData("a//b", "a/+/b", true, "a//b")] // an empty level is a level
+    public void Topic_filters_overlap_when_some_topic_matches_both(string a, string b, bool overlap, string example)
+    {
+        Assert.Equal(overlap, MqttFilterOverlap.Overlaps(a, b, out var shown));
+        Assert.Equal(overlap, MqttFilterOverlap.Overlaps(b, a, out _)); // symmetric
+        Assert.Equal(example, overlap ? shown : string.Empty);
+        if (overlap)
+        {
+            // The example really matches both (the daemon's own matcher).
+            Assert.True(MqttTopicFilter.TryMatch(a, shown, out _));
+            Assert.True(MqttTopicFilter.TryMatch(b, shown, out _));
+        }
+    }
+
+    [Fact]
+    public void Overlapping_or_duplicate_ingest_topics_across_entries_are_rejected_naming_both_keys()
+    {
+        static SensorStreamOptions Mqtt(string topic, bool enabled = true) => new()
+        {
+            Model = "lstm",
+            Enabled = enabled,
+            Source = new SensorSourceOptions { Kind = SensorSourceKind.Mqtt, Topic = topic },
+        };
+        var sensors = new SensorsOptions
+        {
+            ["tank"] = Mqtt("plant/X/tank"),
+            ["vib"] = Mqtt("plant/X/+"),
+            ["tank2"] = Mqtt("plant/X/tank"),
+            ["other"] = Mqtt("plant/Y/+"),
+            ["off"] = Mqtt("plant/#", enabled: false), // disabled entries subscribe to nothing
+        };
+        var models = new ModelsOptions { ["lstm"] = new ModelOptions { Manifest = "model.json" } };
+
+        var result = new SensorsOptionsValidator(Microsoft.Extensions.Options.Options.Create(models)).Validate(null, sensors);
+
+        Assert.Equal(
+            [
+                "Sensors:vib:Source:Topic: overlaps Sensors:tank:Source:Topic ('plant/X/+' matches 'plant/X/tank'); a message must feed one stream only",
+                "Sensors:tank2:Source:Topic: overlaps Sensors:tank:Source:Topic (both are 'plant/X/tank'); a message must feed one stream only",
+                "Sensors:tank2:Source:Topic: overlaps Sensors:vib:Source:Topic ('plant/X/+' matches 'plant/X/tank'); a message must feed one stream only",
+            ],
+            result.Failures!);
+    }
+
     [Fact]
     public void Checkpoint_files_of_streams_spanning_levels_stay_in_the_state_folder()
     {

@@ -358,6 +358,7 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
             }
         }
 
+        Sensors.MqttFilterOverlap.Validate(options, e);
         return e.ToResult();
     }
 }

@@ -123,11 +123,13 @@ internal sealed partial class MqttIngestRoute
 {
     private const int RememberedRejections = 10_000;
     private readonly HashSet<string> _rejectedStreams = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _failedStreams = new(StringComparer.Ordinal);
     private readonly LogRateLimiter _malformedLog;
     private readonly ILogger _logger;
     private long _malformedPayloads;
     private long _streamsRejected;
     private long _messagesRejected;
+    private long _streamsFailed;
 
     public MqttIngestRoute(string configId, SensorStreamOptions options, IReadOnlyList<string> channels, double modelRateHz, TimeProvider timeProvider, ILogger logger)
     {
@@ -148,6 +150,7 @@ internal sealed partial class MqttIngestRoute
         Parser = new MqttPayloadParser(channels.Count, options.Source.Format, columns, options.Source.TimestampField);
         _logger = logger;
         _malformedLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
+        FailureLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
     }
 
     public string ConfigId { get; }
@@ -176,6 +179,36 @@ internal sealed partial class MqttIngestRoute
 
     /// <summary>Messages dropped because their stream was refused.</summary>
     public long MessagesRejected => Interlocked.Read(ref _messagesRejected);
+
+    /// <summary>Streams of this route that could not be created (each is retried by the topic's next message).</summary>
+    public long StreamsFailed => Interlocked.Read(ref _streamsFailed);
+
+    /// <summary>Limits the log lines of failed stream creations (each message of a failing topic tries again).</summary>
+    public LogRateLimiter FailureLog { get; }
+
+    /// <summary>Counts a stream that could not be created; true the first time this stream fails (publish the event then).</summary>
+    public bool StreamFailed(string streamId, out long count)
+    {
+        count = Interlocked.Increment(ref _streamsFailed);
+        lock (_failedStreams)
+        {
+            if (_failedStreams.Count >= RememberedRejections)
+            {
+                _failedStreams.Clear();
+            }
+
+            return _failedStreams.Add(streamId);
+        }
+    }
+
+    /// <summary>A stream was created: if it fails again later, that is news again.</summary>
+    public void Created(string streamId)
+    {
+        lock (_failedStreams)
+        {
+            _failedStreams.Remove(streamId);
+        }
+    }
 
     /// <summary>The stream a topic belongs to; false when the topic does not match (overlapping subscriptions).</summary>
     public bool TryGetStreamId(string topic, out string streamId)

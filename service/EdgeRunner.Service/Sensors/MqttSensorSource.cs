@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using EdgeRunner.Hardware.Sensors;
 using Microsoft.Extensions.Logging;
@@ -27,6 +28,9 @@ internal sealed partial class MqttSensorSource : ISensorSource
     private long _nextSampleIndex;
     private long _dropped;
     private string? _droppedReset;
+    // The idle timer, reused by every wait (TryReset + CancelAfter): a wildcard stream fed one sample per
+    // message waits once per message, and two token sources (one with a timer) per wait added up.
+    private CancellationTokenSource? _idle;
 
     /// <param name="streamId">The stream fed (for logs).</param>
     /// <param name="topic">The MQTT topic it comes from (for logs).</param>
@@ -89,6 +93,8 @@ internal sealed partial class MqttSensorSource : ISensorSource
     /// <summary>No more messages: the reader ends once the queue is empty.</summary>
     public void Complete() => _queue.Writer.TryComplete();
 
+    // Pooled: the read completes asynchronously once per message when the queue runs empty.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken)
     {
         var capacity = destination.Length / _channels;
@@ -136,6 +142,7 @@ internal sealed partial class MqttSensorSource : ISensorSource
     }
 
     /// <summary>Waits for the next message; false when the source ended (completed, or evicted after the idle timeout).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> WaitForMessageAsync(CancellationToken cancellationToken)
     {
         if (_idleTimeout <= TimeSpan.Zero || _tryEvict is null)
@@ -145,11 +152,13 @@ internal sealed partial class MqttSensorSource : ISensorSource
 
         while (true)
         {
-            using var idle = new CancellationTokenSource(_idleTimeout, _timeProvider);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
+            var idle = RearmIdle();
+            // The caller's token cancels the idle source too: one token to wait on, no linked source per wait
+            // (the registration's node is reused by the caller's source once freed).
+            using var stop = cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), idle);
             try
             {
-                return await _queue.Reader.WaitToReadAsync(linked.Token);
+                return await _queue.Reader.WaitToReadAsync(idle.Token);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -162,9 +171,25 @@ internal sealed partial class MqttSensorSource : ISensorSource
         }
     }
 
+    /// <summary>The idle source, reset and set to fire after the idle timeout from now (a fired one is replaced).</summary>
+    private CancellationTokenSource RearmIdle()
+    {
+        if (_idle is null || !_idle.TryReset())
+        {
+            _idle?.Dispose();
+            // Infinite until armed: the timer comes from the injected TimeProvider, and CancelAfter re-arms it.
+            _idle = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _timeProvider);
+        }
+
+        _idle.CancelAfter(_idleTimeout);
+        return _idle;
+    }
+
     public ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
+        _idle?.Dispose();
+        _idle = null;
         ReleaseCurrent();
         while (_queue.Reader.TryRead(out var left))
         {

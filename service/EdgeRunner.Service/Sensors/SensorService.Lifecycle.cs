@@ -62,18 +62,55 @@ internal sealed partial class SensorService
     private static bool IsWildcardIngest(SensorStreamOptions options) =>
         options.Enabled && options.Source.Kind == SensorSourceKind.Mqtt && MqttTopicFilter.HasWildcard(options.Source.Topic);
 
-    /// <summary>Checks and registers every wildcard route at startup (its model is loaded now; one that cannot be loaded marks the route failed); its streams come later.</summary>
+    /// <summary>
+    /// Checks and registers every wildcard route at startup (its model is loaded now; one that cannot be
+    /// loaded marks the route failed); its streams come later. A throwaway processor runs the checks a
+    /// configured stream gets at startup (labels against the output, forecast/reconstruction sizes,
+    /// trigger settings): without it a misconfigured route started fine and then failed at every message.
+    /// </summary>
     private void RegisterWildcardIngests()
     {
+        RejectIngestOverCommands();
         foreach (var (configId, options) in _sensors.Where(s => IsWildcardIngest(s.Value)))
         {
             var resolved = _catalog.Get(options.Model);
-            if (!TryGetModel(resolved, configId, out _))
+            if (!TryGetModel(resolved, configId, out var loaded))
             {
                 continue;
             }
 
+            var manifest = resolved.Manifest!;
+            try
+            {
+                _ = new SensorStreamProcessor(configId, loaded.Model, loaded.Lock, manifest.Stream!, manifest.Labels, batcher: null, SequenceOutputSpec.From(resolved.Task, manifest.Postprocess));
+            }
+            catch (ArgumentException ex)
+            {
+                // Bad trigger settings (HysteresisTrigger's checks); the other checks throw StartupException already.
+                throw new StartupException($"Sensors:{configId}:Model: '{resolved.Id}': {ex.Message}", StartupException.ConfigError, ex);
+            }
+
             AddRoute(configId, options, resolved.Manifest!.Stream!.Channels, resolved.Manifest.Stream.SampleRateHz);
+        }
+    }
+
+    /// <summary>
+    /// An ingest filter must not overlap the daemon's own command subscription (made in <see cref="OnStarted"/>):
+    /// the broker would deliver a copy of each such message per subscription, and each copy goes to every
+    /// matching handler, so its samples would run twice. Options validation checks the entries against each
+    /// other; this check needs the device's topic base, known here.
+    /// </summary>
+    private void RejectIngestOverCommands()
+    {
+        var commands = $"{_topics.Base}/sensors/{(_sensors.Any(s => IsWildcardIngest(s.Value)) ? "#" : "+/reset")}";
+        foreach (var (configId, options) in _sensors.Where(s => s.Value.Enabled && s.Value.Source.Kind == SensorSourceKind.Mqtt))
+        {
+            if (MqttFilterOverlap.Overlaps(options.Source.Topic, commands, out var example))
+            {
+                throw new StartupException(
+                    $"Sensors:{configId}:Source:Topic: overlaps the daemon's command topics '{commands}' (both match '{example}'); publish samples outside {_topics.Base}/sensors/",
+                    StartupException.ConfigError);
+            }
         }
     }
 
@@ -205,7 +242,12 @@ internal sealed partial class SensorService
 
         lock (_ingestLock)
         {
-            if (!_liveByTopic.TryGetValue(topic, out var live) && !(route.IsWildcard && TryAdmit(route, topic, out live)))
+            // Only a stream of the route whose handler runs: when another route's filter also matches the
+            // topic (startup rejects that, but the broker may still deliver one copy per matching
+            // subscription), that route's own handler feeds its stream, and a sample must run once.
+            if (_liveByTopic.TryGetValue(topic, out var live)
+                ? live.Route != route
+                : !(route.IsWildcard && TryAdmit(route, topic, out live)))
             {
                 ArrayPool<float>.Shared.Return(samples);
                 return;
@@ -260,7 +302,8 @@ internal sealed partial class SensorService
                 await previous.WaitAsync(cancellationToken);
             }
 
-            StreamRunner runner;
+            StreamRunner? runner = null;
+            Exception? failure = null;
             try
             {
                 lock (_ingestLock)
@@ -268,16 +311,42 @@ internal sealed partial class SensorService
                     _pendingDynamicSources[live.StreamId] = live.Source;
                 }
 
-                runner = CreateRunners([new KeyValuePair<string, SensorStreamOptions>(live.StreamId, live.Route.Options)]).Single();
+                // A model that cannot be loaded yields no runner (its failure is logged and published by TryGetModel).
+                runner = CreateRunners([new KeyValuePair<string, SensorStreamOptions>(live.StreamId, live.Route.Options)]).SingleOrDefault()
+                    ?? throw new InvalidOperationException($"model '{live.Route.Options.Model}' could not be loaded");
             }
-            catch (Exception ex) when (ex is StartupException or ObjectDisposedException)
+#pragma warning disable CA1031 // Anything creating one stream can throw (a damaged checkpoint, an unwritable state folder, a bad setting) must fail that stream only: an escaping exception left it routed, its slot taken and the service's disposal throwing.
+            catch (Exception ex) when (!IsFatal(ex))
+#pragma warning restore CA1031
             {
-                LogDynamicStreamFailed(Logger, live.StreamId, live.Topic, ex.Message);
-                Forget(live);
-                await live.Source.DisposeAsync();
+                failure = ex;
+            }
+            finally
+            {
+                if (runner is null)
+                {
+                    // Never created: free the slot and the queued samples; the next message of the topic tries again.
+                    lock (_ingestLock)
+                    {
+                        if (_pendingDynamicSources.TryGetValue(live.StreamId, out var pending) && pending == live.Source)
+                        {
+                            _pendingDynamicSources.Remove(live.StreamId);
+                        }
+                    }
+
+                    Forget(live);
+                    await live.Source.DisposeAsync();
+                }
+            }
+
+            if (runner is null)
+            {
+                // Reported once the slot is free: whoever sees the event sees the route as it is after it.
+                DynamicStreamFailed(live, failure!);
                 return;
             }
 
+            live.Route.Created(live.StreamId);
             Attach(runner);
             LogStreamAdded(Logger, live.StreamId, live.Topic, live.Route.ConfigId, live.Route.ActiveStreams, live.Route.Options.Source.MaxStreams);
             var running = TryRunUnit(runner);
@@ -303,8 +372,16 @@ internal sealed partial class SensorService
                 PublishEvent(live.StreamId, "evicted", $"no samples for {live.Route.Options.Source.IdleTimeoutSeconds:0.###} s", live.Topic, w => w.WriteBoolean("checkpointed", checkpointed));
             }
         }
+#pragma warning disable CA1031 // The lifecycle task must not fault: the service's disposal awaits it before releasing the models.
+        catch (Exception ex) when (!IsFatal(ex))
+#pragma warning restore CA1031
+        {
+            LogDynamicStreamEndFailed(Logger, live.StreamId, ex);
+        }
         finally
         {
+            // Whatever happened, the stream leaves the routing tables (a no-op when it already has).
+            Forget(live);
             live.Ended.TrySetResult();
             lock (_ingestLock)
             {
@@ -313,6 +390,28 @@ internal sealed partial class SensorService
                     _endingById.Remove(live.StreamId);
                 }
             }
+        }
+    }
+
+    private static bool IsFatal(Exception ex) => ex is OutOfMemoryException or StackOverflowException or AccessViolationException;
+
+    /// <summary>
+    /// Counts a dynamic stream that could not be created; logs it rate-limited per route and publishes a
+    /// "failed" event the first time that stream fails: the topic's every message tries again, so a
+    /// lasting failure must not log or publish per message.
+    /// </summary>
+    private void DynamicStreamFailed(LiveStream live, Exception ex)
+    {
+        var route = live.Route;
+        var first = route.StreamFailed(live.StreamId, out var count);
+        if (route.FailureLog.TryAcquire(out var suppressed))
+        {
+            LogDynamicStreamFailed(Logger, live.StreamId, live.Topic, ex.Message, count, suppressed);
+        }
+
+        if (first)
+        {
+            PublishEvent(live.StreamId, "failed", ex.Message, live.Topic, extra: null);
         }
     }
 
@@ -493,8 +592,11 @@ internal sealed partial class SensorService
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: evicted after {IdleSeconds} s without samples (state checkpointed: {Checkpointed})")]
     private static partial void LogEvicted(ILogger logger, string streamId, double idleSeconds, bool checkpointed);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: cannot create the stream for topic {Topic}: {Reason}")]
-    private static partial void LogDynamicStreamFailed(ILogger logger, string streamId, string topic, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: cannot create the stream for topic {Topic}: {Reason} ({Count} failed so far, {Suppressed} not logged since the last line)")]
+    private static partial void LogDynamicStreamFailed(ILogger logger, string streamId, string topic, string reason, long count, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: ending the stream failed")]
+    private static partial void LogDynamicStreamEndFailed(ILogger logger, string streamId, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reset command on {Topic} rejected for stream '{StreamId}': {Reason} ({Count} rejected so far, {Suppressed} not logged since the last line)")]
     private static partial void LogResetRejected(ILogger logger, string topic, string streamId, string reason, long count, long suppressed);
