@@ -101,11 +101,11 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                             Loop = options.Source.Loop,
                         },
                         _timeProvider,
-                        _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}")),
+                        SensorLogger(streamId)),
                     SensorSourceKind.I2c or SensorSourceKind.Gpio => Supervised(
                         streamId,
                         options.Source,
-                        () => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"))!,
+                        () => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, SensorLogger(streamId))!,
                         manifest.Stream.Channels,
                         options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate),
                     SensorSourceKind.Serial => Supervised(
@@ -148,7 +148,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                 _topics.SensorEvent(streamId),
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,
-                _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"),
+                SensorLogger(streamId),
                 Checkpointing(streamId, processor, model.Sha256),
                 new SampleValidation(
                     options.InvalidSamples,
@@ -173,13 +173,24 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             SensorSourceKind.Serial => $"serial port {options.Port}",
             _ => $"ALSA device {options.Device}",
         };
-        var source = new ReopeningSensorSource(device, open, channels, sampleRateHz, _timeProvider, _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{streamId}"));
+        var source = new ReopeningSensorSource(device, open, channels, sampleRateHz, _timeProvider, SensorLogger(streamId));
         var topic = _topics.SensorState(streamId);
         void Publish(SensorSourceState state, string reason) =>
             _publisher.TryPublish(topic, SensorResultWriter.WriteState(streamId, state.ToString().ToLowerInvariant(), reason, _timeProvider.GetUtcNow()), retain: true);
         source.StateChanged += (_, e) => Publish(e.State, e.Reason);
         Publish(source.State, source.Reason);
         return source;
+    }
+
+    /// <summary>
+    /// The logger of a stream, by its <c>Sensors</c> entry: a dynamic stream (<c>vib/m17</c>) logs under
+    /// its entry's category (<c>EdgeRunner.Sensor.vib</c>) with its own id in every message, because
+    /// the logger factory keeps every category it has made for good, and MQTT topics come and go.
+    /// </summary>
+    private ILogger SensorLogger(string streamId)
+    {
+        var slash = streamId.IndexOf('/', StringComparison.Ordinal);
+        return _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{(slash < 0 ? streamId : streamId[..slash])}");
     }
 
     /// <summary>Restores the stream's checkpoint when there is one for this exact model; says why not otherwise.</summary>
