@@ -99,6 +99,19 @@ public sealed class SequenceScoreOutputTests
         // A reset while raised reports it (the runner then publishes a "cleared" event), and clears it.
         processor.Step(Chunk(6f, 20));
         Assert.Equal(TriggerTransition.Raised, processor.Transition);
+
+        // The raised condition is part of the stream's state: a stream restored from it (a restart) is raised
+        // too, so a large chunk raises nothing new and two quiet ones clear it.
+        var restored = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
+        processor.State.CopyTo(restored.State);
+        restored.StateRestored();
+        Assert.True(restored.Trigger!.Active);
+        restored.Step(Chunk(6f, 21));
+        Assert.Equal(TriggerTransition.None, restored.Transition);
+        restored.Step(Chunk(0.1f, 22));
+        restored.Step(Chunk(0.1f, 23));
+        Assert.Equal(TriggerTransition.Cleared, restored.Transition);
+
         Assert.True(processor.Reset());
         Assert.False(processor.Trigger!.Active);
         Assert.False(processor.Reset());

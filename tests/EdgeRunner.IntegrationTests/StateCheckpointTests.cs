@@ -11,9 +11,9 @@ public sealed class StateCheckpointTests
 {
     private const int Steps = 14;
 
-    private static string Config(int brokerPort, string deviceId, string stateDirectory) => TestConfig.WriteForBroker(deviceId, brokerPort, new JsonObject
+    private static string Config(int brokerPort, string deviceId, string stateDirectory, string? manifest = null) => TestConfig.WriteForBroker(deviceId, brokerPort, new JsonObject
     {
-        ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+        ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = manifest ?? BundledModels.ManifestPath("vibration-lstm") } },
         ["Sensors"] = new JsonObject { ["press"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 31 } } },
         ["State"] = new JsonObject { ["Directory"] = stateDirectory },
     });
@@ -157,5 +157,48 @@ public sealed class StateCheckpointTests
         Assert.Equal((42L, 2100L), (state.Steps, position));
         Assert.Null(lastSampleTime);
         Assert.Equal(5 * 0.001f, state.Tensor(1)[5]);
+    }
+
+    /// <summary>
+    /// A new version of the model (other bytes, same architecture) whose manifest lists the old SHA-256
+    /// in <c>state_compatible_with</c>; without that line its own manifest would start the streams afresh.
+    /// </summary>
+    private static async Task<string> WriteNewModelVersionAsync(string folder, bool declareCompatible, CancellationToken ct)
+    {
+        var bundled = BundledModels.Load("vibration-lstm");
+        // Appending a ModelProto doc_string (field 6) changes the file, not the graph: a stand-in for retrained weights.
+        var bytes = (await File.ReadAllBytesAsync(bundled.ModelPath, ct)).Concat(new byte[] { 0x32, 0x02, (byte)'v', (byte)'2' }).ToArray();
+        var model = Path.Combine(folder, "vibration-lstm-v2.onnx");
+        await File.WriteAllBytesAsync(model, bytes, ct);
+        var manifest = JsonNode.Parse(await File.ReadAllTextAsync(bundled.ManifestPath, ct))!.AsObject();
+        manifest["file"] = model;
+        manifest["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+        if (declareCompatible)
+        {
+            manifest["state_compatible_with"] = new JsonArray(bundled.Sha256);
+        }
+
+        var path = Path.Combine(folder, declareCompatible ? "v2-compatible.json" : "v2.json");
+        await File.WriteAllTextAsync(path, manifest.ToJsonString(), ct);
+        return path;
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_new_model_version_carries_the_state_on_only_when_its_manifest_declares_it_compatible(bool declareCompatible)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        using var state = new TempFolder();
+        using var models = new TempFolder();
+        var id = "swap-" + Guid.NewGuid().ToString("N")[..8];
+        var first = await RunUntilAsync(broker.Port, id, Config(broker.Port, id, state.Path), 4, ct);
+
+        var v2 = await WriteNewModelVersionAsync(models.Path, declareCompatible, ct);
+        var afterSwap = await RunUntilAsync(broker.Port, id, Config(broker.Port, id, state.Path, v2), first.Keys.Max() + 2, ct);
+
+        // Compatible: the steps go on where the old model stopped. Not declared: a fresh start at step 0.
+        Assert.Equal(declareCompatible ? first.Keys.Max() + 1 : 0, afterSwap.Keys.Min());
     }
 }

@@ -43,6 +43,13 @@ public sealed record ModelManifest
     /// <summary>Recurrent state: input → output pairs.</summary>
     public IReadOnlyList<ManifestStatePair>? State { get; init; }
 
+    /// <summary>
+    /// SHA-256 of earlier versions of this model whose recurrent state this one can carry on (same
+    /// architecture and state layout, e.g. retrained weights): their checkpoints are restored instead
+    /// of starting the streams afresh.
+    /// </summary>
+    public IReadOnlyList<string> StateCompatibleWith { get; init; } = [];
+
     /// <summary>Inputs fed the same value every step (e.g. <c>{"sr": 16000}</c>): a number or an array of numbers, any element type.</summary>
     public IReadOnlyDictionary<string, JsonElement>? ConstantInputs { get; init; }
 

@@ -149,7 +149,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,
                 SensorLogger(streamId),
-                Checkpointing(streamId, processor, model.Sha256),
+                Checkpointing(streamId, processor, model.Sha256, manifest.StateCompatibleWith),
                 new SampleValidation(
                     options.InvalidSamples,
                     (float)Math.Max(options.MinValue, float.MinValue),
@@ -194,7 +194,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     }
 
     /// <summary>Restores the stream's checkpoint when there is one for this exact model; says why not otherwise.</summary>
-    private StreamCheckpointing? Checkpointing(string streamId, SensorStreamProcessor processor, string modelSha256)
+    private StreamCheckpointing? Checkpointing(string streamId, SensorStreamProcessor processor, string modelSha256, IReadOnlyList<string> compatibleSha256)
     {
         if (string.IsNullOrEmpty(_state.Directory))
         {
@@ -205,10 +205,18 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         var path = StreamCheckpoint.PathFor(_state.Directory, streamId);
         long resume = 0;
         DateTimeOffset? lastSampleTime = null;
-        if (StreamCheckpoint.TryRead(path, modelSha256, processor.State, out var position, out lastSampleTime, out var reason))
+        if (StreamCheckpoint.TryRead(path, [modelSha256, .. compatibleSha256], processor.State, out var position, out lastSampleTime, out var writtenBy, out var reason))
         {
             resume = position;
-            LogRestored(Logger, streamId, processor.State.Steps, path);
+            processor.StateRestored();
+            if (string.Equals(writtenBy, modelSha256, StringComparison.OrdinalIgnoreCase))
+            {
+                LogRestored(Logger, streamId, processor.State.Steps, path);
+            }
+            else
+            {
+                LogRestoredFromCompatible(Logger, streamId, processor.State.Steps, path, writtenBy);
+            }
         }
         else if (File.Exists(path))
         {
@@ -344,6 +352,9 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId} failed: {Reason}; the other streams go on")]
     private static partial void LogStreamFailed(ILogger logger, string streamId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: state restored at step {Steps} from {Path}, written by the compatible model sha256 {WrittenBy} (manifest state_compatible_with)")]
+    private static partial void LogRestoredFromCompatible(ILogger logger, string streamId, long steps, string path, string writtenBy);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: state restored at step {Steps} from {Path}")]
     private static partial void LogRestored(ILogger logger, string streamId, long steps, string path);

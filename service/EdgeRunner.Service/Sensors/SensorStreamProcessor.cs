@@ -50,6 +50,7 @@ internal sealed class SensorStreamProcessor
     private readonly int _modelSamples;
     private readonly int _contextIndex = -1;
     private readonly int _forecastIndex = -1;
+    private readonly int _triggerIndex = -1;
     private readonly SequenceOutputSpec _output;
 
     public SensorStreamProcessor(string streamId, SequenceModel model, object modelLock, ManifestStreamInput stream, IReadOnlyList<string> labels, StepBatcher? batcher = null, SequenceOutputSpec? output = null)
@@ -97,6 +98,13 @@ internal sealed class SensorStreamProcessor
         {
             _forecastIndex = model.StatePairs.Count + extra.Count;
             extra.Add(model.ResultLength);
+        }
+
+        if (_output.Trigger is not null)
+        {
+            // [active, pending steps]: the raised condition is part of the stream's state, checkpointed with it.
+            _triggerIndex = model.StatePairs.Count + extra.Count;
+            extra.Add(2);
         }
 
         State = model.CreateState(streamId, [.. extra]);
@@ -155,6 +163,16 @@ internal sealed class SensorStreamProcessor
 
     /// <summary>What the last step did to <see cref="Trigger"/>.</summary>
     public TriggerTransition Transition { get; private set; }
+
+    /// <summary>Takes the raised condition from the state just restored from a checkpoint.</summary>
+    public void StateRestored()
+    {
+        if (Trigger is not null)
+        {
+            var saved = State.Tensor(_triggerIndex);
+            Trigger.Restore(saved[0] > 0.5f, (int)saved[1]);
+        }
+    }
 
     /// <summary>Whether every value of the last result is finite (a model fed extreme input can overflow).</summary>
     public bool ResultIsFinite { get; private set; } = true;
@@ -271,6 +289,12 @@ internal sealed class SensorStreamProcessor
         }
 
         Transition = Trigger is null || double.IsNaN(Score) ? TriggerTransition.None : Trigger.Update(Score);
+        if (Trigger is not null)
+        {
+            var saved = State.Tensor(_triggerIndex);
+            saved[0] = Trigger.Active ? 1 : 0;
+            saved[1] = Trigger.PendingSteps;
+        }
     }
 
     private static bool IsAllFinite(ReadOnlySpan<float> values)

@@ -55,8 +55,19 @@ internal static class StreamCheckpoint
         TryRead(path, modelSha256, state, out sourceSamples, out _, out reason);
 
     /// <summary>As <see cref="TryRead(string, string, StreamState, out long, out string)"/>, also giving the time of the last sample the state has seen (null when unknown).</summary>
-    public static bool TryRead(string path, string modelSha256, StreamState state, out long sourceSamples, out DateTimeOffset? lastSampleTime, out string reason)
+    public static bool TryRead(string path, string modelSha256, StreamState state, out long sourceSamples, out DateTimeOffset? lastSampleTime, out string reason) =>
+        TryRead(path, [modelSha256], state, out sourceSamples, out lastSampleTime, out _, out reason);
+
+    /// <summary>
+    /// Restores a checkpoint written by any of the models in <paramref name="acceptedSha256"/> (the running
+    /// model first, then those its manifest declares state-compatible); <paramref name="writtenBy"/> says which.
+    /// Tensor counts and sizes must match in every case.
+    /// </summary>
+    public static bool TryRead(string path, IReadOnlyList<string> acceptedSha256, StreamState state, out long sourceSamples, out DateTimeOffset? lastSampleTime, out string writtenBy, out string reason)
     {
+        ArgumentNullException.ThrowIfNull(acceptedSha256);
+        var modelSha256 = acceptedSha256[0];
+        writtenBy = string.Empty;
         sourceSamples = 0;
         lastSampleTime = null;
         if (!File.Exists(path))
@@ -77,9 +88,10 @@ internal static class StreamCheckpoint
             }
 
             var sha = reader.ReadString();
-            if (!string.Equals(sha, modelSha256, StringComparison.OrdinalIgnoreCase))
+            if (!acceptedSha256.Contains(sha, StringComparer.OrdinalIgnoreCase))
             {
-                reason = $"written for model sha256 {sha[..Math.Min(12, sha.Length)]}…, running {modelSha256[..12]}…";
+                reason = $"written for model sha256 {sha[..Math.Min(12, sha.Length)]}…, running {modelSha256[..Math.Min(12, modelSha256.Length)]}…"
+                    + (acceptedSha256.Count > 1 ? " (not among its manifest's state_compatible_with)" : " (list the old one in the new manifest's state_compatible_with if its state carries over)");
                 return false;
             }
 
@@ -120,6 +132,7 @@ internal static class StreamCheckpoint
             state.Steps = steps;
             sourceSamples = position;
             lastSampleTime = lastTicks > 0 ? new DateTimeOffset(lastTicks, TimeSpan.Zero) : null;
+            writtenBy = sha;
             reason = string.Empty;
             return true;
         }

@@ -82,6 +82,16 @@ public sealed class HysteresisTrigger
         return TriggerTransition.None;
     }
 
+    /// <summary>Consecutive steps counted so far towards the next raise (or clear).</summary>
+    public int PendingSteps => _run;
+
+    /// <summary>Restores a saved condition (from a stream's checkpoint), so a restart neither repeats a raise nor forgets one.</summary>
+    public void Restore(bool active, int pendingSteps)
+    {
+        Active = active;
+        _run = Math.Max(0, pendingSteps);
+    }
+
     /// <summary>Back to not raised (a stream reset).</summary>
     public void Reset()
     {
