@@ -580,4 +580,7 @@ public sealed class StateOptions
 
     /// <summary>Seconds between periodic checkpoints of each stream (one is always written on a clean stop).</summary>
     public double CheckpointIntervalSeconds { get; set; } = 60;
+
+    /// <summary>Checkpoints of dynamic (MQTT wildcard) streams not written for this many days are deleted at start, so topics that come and go do not fill the disk; 0 keeps them.</summary>
+    public double DynamicStreamRetentionDays { get; set; } = 30;
 }

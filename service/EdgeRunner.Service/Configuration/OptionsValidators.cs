@@ -369,6 +369,7 @@ internal sealed class StateOptionsValidator : IValidateOptions<StateOptions>
     {
         var e = new ValidationErrors();
         e.Positive("State:CheckpointIntervalSeconds", options.CheckpointIntervalSeconds);
+        e.Range("State:DynamicStreamRetentionDays", options.DynamicStreamRetentionDays, 0, 36500);
         if (!string.IsNullOrEmpty(options.Directory) && File.Exists(options.Directory))
         {
             e.Add("State:Directory", $"'{options.Directory}' is a file, not a folder");

@@ -60,6 +60,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     protected override IEnumerable<StreamRunner> CreateUnits()
     {
         // Streams of wildcard MQTT routes appear at run time (SensorService.Lifecycle.cs).
+        PruneDynamicCheckpoints();
         RegisterWildcardIngests();
         return WithLifecycle(CreateRunners(_sensors.Where(s => !IsWildcardIngest(s.Value))));
     }
@@ -191,6 +192,43 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     {
         var slash = streamId.IndexOf('/', StringComparison.Ordinal);
         return _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{(slash < 0 ? streamId : streamId[..slash])}");
+    }
+
+    /// <summary>
+    /// Deletes checkpoints of dynamic streams (ids with a '/', escaped %2F in the file name) that nothing
+    /// has written for <see cref="StateOptions.DynamicStreamRetentionDays"/>: each MQTT topic that ever
+    /// published leaves one, and on a gateway whose devices come and go they would fill the disk.
+    /// Configured streams' checkpoints are never pruned.
+    /// </summary>
+    private void PruneDynamicCheckpoints()
+    {
+        if (string.IsNullOrEmpty(_state.Directory) || _state.DynamicStreamRetentionDays <= 0 || !Directory.Exists(_state.Directory))
+        {
+            return;
+        }
+
+        var cutoff = _timeProvider.GetUtcNow().UtcDateTime - TimeSpan.FromDays(_state.DynamicStreamRetentionDays);
+        var pruned = 0;
+        foreach (var file in Directory.EnumerateFiles(_state.Directory, "*%2F*.state"))
+        {
+            try
+            {
+                if (File.GetLastWriteTimeUtc(file) < cutoff)
+                {
+                    File.Delete(file);
+                    pruned++;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogPruneFailed(Logger, file, ex.Message);
+            }
+        }
+
+        if (pruned > 0)
+        {
+            LogPruned(Logger, pruned, _state.DynamicStreamRetentionDays, _state.Directory);
+        }
     }
 
     /// <summary>Restores the stream's checkpoint when there is one for this exact model; says why not otherwise.</summary>
@@ -349,6 +387,12 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
         return constants;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Count} checkpoints of dynamic streams not seen for {Days} days from {Directory}")]
+    private static partial void LogPruned(ILogger logger, int count, double days, string directory);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot delete the old checkpoint {Path}: {Reason}")]
+    private static partial void LogPruneFailed(ILogger logger, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId} failed: {Reason}; the other streams go on")]
     private static partial void LogStreamFailed(ILogger logger, string streamId, string reason);
