@@ -69,5 +69,21 @@ public sealed class SensorModelFailureTests
         await probe.WaitForAsync(m => m.Topic.EndsWith("/pump/result", StringComparison.Ordinal) && JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= 2, TimeSpan.FromSeconds(30), ct);
         Assert.DoesNotContain(probe.Seen, m => m.Topic.EndsWith("/valve/result", StringComparison.Ordinal));
         await host.StopAsync(ct);
+
+        // Fixed (another model) and restarted: the retained state no longer says failed.
+        var fixedConfig = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
+        {
+            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Sensors"] = new JsonObject { ["valve"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 4 } } },
+        });
+        using (var restarted = await InProcessDaemon.StartAsync(fixedConfig, ct))
+        {
+            await probe.WaitForAsync(m => m.Topic.EndsWith("/valve/result", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
+            await restarted.StopAsync(ct);
+        }
+
+        await using var dashboard = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/valve/state", TimeSpan.FromSeconds(5), ct);
+        var now = await dashboard.WaitForAsync(m => m.Retain, TimeSpan.FromSeconds(10), ct);
+        Assert.Equal("streaming", JsonDocument.Parse(now.Payload).RootElement.GetProperty("state").GetString());
     }
 }

@@ -138,6 +138,12 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                     StartupException.ConfigError);
             }
 
+            if (source is not ReopeningSensorSource && !IsDynamic(streamId))
+            {
+                // Replaces whatever an earlier run left retained (e.g. "failed" before the model was fixed).
+                PublishState(streamId, "streaming", "started");
+            }
+
             yield return new StreamRunner(
                 streamId,
                 source,
@@ -175,9 +181,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             _ => $"ALSA device {options.Device}",
         };
         var source = new ReopeningSensorSource(device, open, channels, sampleRateHz, _timeProvider, SensorLogger(streamId));
-        var topic = _topics.SensorState(streamId);
-        void Publish(SensorSourceState state, string reason) =>
-            _publisher.TryPublish(topic, SensorResultWriter.WriteState(streamId, state.ToString().ToLowerInvariant(), reason, _timeProvider.GetUtcNow()), retain: true);
+        void Publish(SensorSourceState state, string reason) => PublishState(streamId, state.ToString().ToLowerInvariant(), reason);
         source.StateChanged += (_, e) => Publish(e.State, e.Reason);
         Publish(source.State, source.Reason);
         return source;
@@ -264,7 +268,21 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         return new StreamCheckpointing(path, TimeSpan.FromSeconds(_state.CheckpointIntervalSeconds), resume, lastSampleTime);
     }
 
-    protected override Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken) => unit.RunAsync(cancellationToken);
+    protected override async Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken)
+    {
+        await unit.RunAsync(cancellationToken);
+        if (!cancellationToken.IsCancellationRequested && !IsDynamic(unit.StreamId))
+        {
+            PublishState(unit.StreamId, "ended", "the source ended");
+        }
+    }
+
+    /// <summary>A stream created at run time for one topic of an MQTT wildcard (its id spans topic levels).</summary>
+    private static bool IsDynamic(string streamId) => streamId.Contains('/', StringComparison.Ordinal);
+
+    /// <summary>Publishes a configured stream's retained state: streaming, unavailable, ended or failed, with the reason.</summary>
+    private void PublishState(string streamId, string state, string reason) =>
+        _publisher.TryPublish(_topics.SensorState(streamId), SensorResultWriter.WriteState(streamId, state, reason, _timeProvider.GetUtcNow()), retain: true);
 
     protected override string Describe(StreamRunner unit) => $"Sensor stream {unit.StreamId}";
 
@@ -310,7 +328,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     private void StreamFailed(string streamId, string reason)
     {
         LogStreamFailed(Logger, streamId, reason);
-        _publisher.TryPublish(_topics.SensorState(streamId), SensorResultWriter.WriteState(streamId, "failed", reason, _timeProvider.GetUtcNow()), retain: true);
+        PublishState(streamId, "failed", reason);
     }
 
     private (SequenceModel Model, object Lock, StepBatcher Batcher) GetModel(ResolvedModel resolved, string streamId)
