@@ -78,10 +78,73 @@ public sealed class SensorBadInputTests
             Assert.Equal(20, last.GetProperty("state_steps").GetInt64());
             Assert.Equal(39, last.GetProperty("seq").GetInt64());
             Assert.All(results, r => Assert.Equal(1.0, r.GetProperty("probabilities").EnumerateObject().Sum(p => p.Value.GetDouble()), 3));
+
+            // The window clock jumps with the samples: step 20 starts 30 s after step 19 ended, where its samples are.
+            static DateTimeOffset At(JsonElement r, string edge) => r.GetProperty("window").GetProperty(edge).GetDateTimeOffset();
+            Assert.Equal(30.0, (At(results[20], "start") - At(results[19], "end")).TotalSeconds, 2);
+            Assert.Equal(0.25, (At(results[21], "start") - At(results[20], "start")).TotalSeconds, 6);
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task A_non_finite_model_output_resets_the_stream_which_goes_on()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        // log(x): NaN for the negative samples of the first chunk, finite afterwards.
+        var model = Path.Combine(temp.Path, "log.onnx");
+        await File.WriteAllBytesAsync(model, OnnxProto.WriteModel(
+            8,
+            [(string.Empty, 17)],
+            [new OnnxNode("Log", string.Empty, ["x"], ["y"], [])],
+            [],
+            [("x", OnnxTensor.Float, ["batch", 1, 4])],
+            [("y", OnnxTensor.Float, ["batch", 1, 4])]), ct);
+        var manifest = Path.Combine(temp.Path, "log.json");
+        await File.WriteAllTextAsync(manifest, new JsonObject
+        {
+            ["schema"] = 1,
+            ["id"] = "log",
+            ["file"] = "log.onnx",
+            ["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(model, ct))),
+            ["task"] = "sequence_reconstruction",
+            ["state"] = new JsonArray(),
+            ["stream"] = new JsonObject { ["input"] = "x", ["sample_rate_hz"] = 100, ["channels"] = new JsonArray("v"), ["chunk_samples"] = 4 },
+            ["postprocess"] = new JsonObject { ["kind"] = "sequence_reconstruction", ["output"] = "y" },
+        }.ToJsonString(), ct);
+        var csv = Path.Combine(temp.Path, "values.csv");
+        await File.WriteAllLinesAsync(csv, ["v", "-1", "-2", "-3", "-4", .. Enumerable.Range(1, 8).Select(i => (i * 0.5).ToString(CultureInfo.InvariantCulture))], ct);
+
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "nan-" + Guid.NewGuid().ToString("N")[..8];
+        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
+        {
+            ["Models"] = new JsonObject { ["log"] = new JsonObject { ["Manifest"] = manifest } },
+            ["Sensors"] = new JsonObject
+            {
+                ["probe"] = new JsonObject
+                {
+                    ["Model"] = "log",
+                    ["Source"] = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("v"), ["SampleRateHz"] = 100, ["Speed"] = 0, ["Loop"] = false },
+                },
+            },
+        });
+        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/probe/#", TimeSpan.FromSeconds(5), ct);
+        using var host = await InProcessDaemon.StartAsync(config, ct);
+        await probe.WaitForAsync(m => m.Topic.EndsWith("/state", StringComparison.Ordinal) && m.Payload.Contains("\"ended\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
+        await host.StopAsync(ct);
+
+        // The NaN chunk published nothing; the two finite chunks after it did, with the reset counted.
+        var results = probe.Seen.Where(m => m.Topic.EndsWith("/result", StringComparison.Ordinal)).Select(m => JsonDocument.Parse(m.Payload).RootElement).ToList();
+        Assert.Equal([0L, 1L], results.Select(r => r.GetProperty("seq").GetInt64()));
+        Assert.All(results, r => Assert.Equal(1, r.GetProperty("non_finite_outputs").GetInt64()));
+        Assert.All(results, r => Assert.Equal(1, r.GetProperty("state_resets").GetInt64()));
+        // Their windows are where their samples are: after the 4 samples of the dropped chunk (0.04 s at 100 Hz).
+        var first = results[0].GetProperty("window");
+        Assert.Equal(0.04, (first.GetProperty("end").GetDateTimeOffset() - first.GetProperty("start").GetDateTimeOffset()).TotalSeconds, 6);
     }
 }

@@ -141,7 +141,8 @@ public sealed class StateCheckpointTests
             writer.Write("press");
             writer.Write(42L);
             writer.Write(2100L);
-            writer.Write(model.StatePairs.Count);
+            // What the builds of that format wrote: the pairs, then an empty context placeholder.
+            writer.Write(model.StatePairs.Count + 1);
             foreach (var pair in model.StatePairs)
             {
                 writer.Write(pair.Size);
@@ -150,6 +151,8 @@ public sealed class StateCheckpointTests
                     writer.Write(i * 0.001f);
                 }
             }
+
+            writer.Write(0);
         }
 
         var state = model.CreateState("press");

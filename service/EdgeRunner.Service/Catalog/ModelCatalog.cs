@@ -148,6 +148,20 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
     /// <summary>What is wrong with a sequence model's stream and trigger settings, or null.</summary>
     private static string? SequenceManifestProblem(ModelTask task, ModelManifest manifest)
     {
+        // JSON null gets past the serializer's non-nullable declaration.
+        if (manifest.StateCompatibleWith is null)
+        {
+            return "state_compatible_with must be a list of SHA-256 strings";
+        }
+
+        foreach (var sha in manifest.StateCompatibleWith)
+        {
+            if (sha is not { Length: 64 } || !sha.All(char.IsAsciiHexDigit))
+            {
+                return $"state_compatible_with: '{sha}' is not a SHA-256 (64 hexadecimal digits)";
+            }
+        }
+
         if (manifest.Stream is { } stream)
         {
             if (stream.ChunkSamples < 1)

@@ -32,6 +32,11 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<MqttPublisher> _logger;
     private readonly Channel<OutgoingMessage> _queue;
+
+    /// <summary>Most retained topics remembered for re-sending after a reconnect (states, snapshots: a few per camera and stream).</summary>
+    private const int MaxRetainedTopics = 4096;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _retainedLatest = new(StringComparer.Ordinal);
     private readonly IMqttClient _client;
     private readonly string _clientId;
     private readonly CancellationTokenSource _stopping = new();
@@ -95,6 +100,16 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
     /// <inheritdoc />
     public bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false)
     {
+        if (retain && !_stopping.IsCancellationRequested)
+        {
+            // States are retained and published only when they change: keep the latest per topic so a
+            // reconnect can send it again, even if the bounded queue dropped it during a long outage.
+            if (_retainedLatest.Count < MaxRetainedTopics || _retainedLatest.ContainsKey(topic))
+            {
+                _retainedLatest[topic] = payload.ToArray();
+            }
+        }
+
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, payload.Length));
         payload.CopyTo(buffer);
         if (_queue.Writer.TryWrite(new OutgoingMessage(topic, buffer, payload.Length, retain)))
@@ -105,6 +120,16 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
         ArrayPool<byte>.Shared.Return(buffer);
         Interlocked.Increment(ref _rejected);
         return false;
+    }
+
+    private void EnqueueRetained(string topic, byte[] payload)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, payload.Length));
+        payload.CopyTo(buffer, 0);
+        if (!_queue.Writer.TryWrite(new OutgoingMessage(topic, buffer, payload.Length, Retain: true)))
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <inheritdoc />
@@ -328,6 +353,15 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             await SubscribeAsync(Volatile.Read(ref _subscriptions), timeout.Token);
             var count = Interlocked.Increment(ref _connects);
             LogConnected(_logger, host, EffectivePort, count, _queue.Reader.Count);
+            if (count > 1)
+            {
+                // Behind whatever is still queued, so the latest state is the one the broker keeps.
+                foreach (var (topic, payload) in _retainedLatest)
+                {
+                    EnqueueRetained(topic, payload);
+                }
+            }
+
             return true;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

@@ -131,10 +131,13 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                 throw new StartupException($"Sensors:{streamId}:Source: {ex.Message}", StartupException.ConfigError, ex);
             }
 
-            if (source.Channels.Count != processor.Channels)
+            var configuredChannels = ConfiguredChannels(options.Source) ?? source.Channels.Count;
+            if (source.Channels.Count != processor.Channels || configuredChannels != processor.Channels)
             {
+                // Checked from the configuration too: a device absent at start must not pass a check it would fail present.
+                source.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 throw new StartupException(
-                    $"Sensors:{streamId}: source has {source.Channels.Count} channels but model '{resolved.Id}' takes {processor.Channels}",
+                    $"Sensors:{streamId}: source has {configuredChannels} channels but model '{resolved.Id}' takes {processor.Channels}",
                     StartupException.ConfigError);
             }
 
@@ -180,7 +183,41 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             SensorSourceKind.Serial => $"serial port {options.Port}",
             _ => $"ALSA device {options.Device}",
         };
-        var source = new ReopeningSensorSource(device, open, channels, sampleRateHz, _timeProvider, SensorLogger(streamId));
+        if (options.Kind == SensorSourceKind.Audio)
+        {
+            // Live capture starts its program on the first read; a missing one is an installation error, not an absent device.
+            var (program, package) = options.Backend == AudioCaptureBackend.Arecord ? ("arecord", "alsa-utils") : ("ffmpeg", "ffmpeg");
+            if (!IsOnPath(program))
+            {
+                throw new StartupException($"Sensors:{streamId}:Source:Backend: '{program}' is not installed (install the Debian package '{package}')", StartupException.ConfigError);
+            }
+        }
+
+        // One attempt here first: a missing ffmpeg/arecord or libgpiod will not appear by waiting, so that
+        // stops startup saying what to install; an absent device is waited for by the wrapper.
+        ISensorSource? opened = null;
+        try
+        {
+            opened = open();
+        }
+        catch (Exception ex) when (ex is SensorSourceException or IOException or UnauthorizedAccessException && IsInstallationProblem(ex))
+        {
+            throw new StartupException($"Sensors:{streamId}:Source: {ex.Message}", StartupException.ConfigError, ex);
+        }
+        catch (Exception ex) when (ex is SensorSourceException or IOException or UnauthorizedAccessException)
+        {
+            // Absent now: the wrapper reports it and retries.
+        }
+
+        ISensorSource OpenFirstThenAgain()
+        {
+            var first = opened;
+            opened = null;
+            return first ?? open();
+        }
+
+        var source = new ReopeningSensorSource(device, OpenFirstThenAgain, channels, sampleRateHz, _timeProvider, SensorLogger(streamId));
+
         void Publish(SensorSourceState state, string reason) => PublishState(streamId, state.ToString().ToLowerInvariant(), reason);
         source.StateChanged += (_, e) => Publish(e.State, e.Reason);
         Publish(source.State, source.Reason);
@@ -270,12 +307,51 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
     protected override async Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken)
     {
-        await unit.RunAsync(cancellationToken);
+        try
+        {
+            await unit.RunAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && !IsDynamic(unit.StreamId))
+        {
+            // The host logs the crash; subscribers must not go on seeing "streaming".
+            PublishState(unit.StreamId, "failed", ex.Message);
+            throw;
+        }
+
         if (!cancellationToken.IsCancellationRequested && !IsDynamic(unit.StreamId))
         {
             PublishState(unit.StreamId, "ended", "the source ended");
         }
     }
+
+    private static bool IsOnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Any(directory => File.Exists(Path.Combine(directory, program)));
+
+    private static bool IsInstallationProblem(Exception error)
+    {
+        for (var e = (Exception?)error; e is not null; e = e.InnerException)
+        {
+            if (e is DllNotFoundException or EntryPointNotFoundException
+                || (e is System.ComponentModel.Win32Exception win32 && win32.NativeErrorCode == 2)) // ENOENT starting a program
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>How many channels a device-backed source's configuration gives (null for kinds whose source says it once opened).</summary>
+    private static int? ConfiguredChannels(SensorSourceOptions source) => source.Kind switch
+    {
+        SensorSourceKind.I2c => 3, // ADXL345/MPU6050: ax, ay, az; BME280: temperature, pressure, humidity
+        SensorSourceKind.Gpio => source.Pins?.Length ?? 0,
+        SensorSourceKind.Serial => source.Columns?.Length ?? 0,
+        SensorSourceKind.Audio => source.Channels,
+        _ => null,
+    };
 
     /// <summary>A stream created at run time for one topic of an MQTT wildcard (its id spans topic levels).</summary>
     private static bool IsDynamic(string streamId) => streamId.Contains('/', StringComparison.Ordinal);

@@ -100,31 +100,56 @@ internal static class StreamCheckpoint
             var position = reader.ReadInt64();
             var lastTicks = version >= 2 ? reader.ReadInt64() : 0;
             var count = reader.ReadInt32();
-            if (count != state.Count)
+            if (count < 0 || count > 1024)
             {
-                reason = $"{count} state tensors, the model has {state.Count}";
+                reason = $"damaged: {count} state tensors";
                 return false;
             }
 
-            var restored = new float[count][];
+            var read = new List<float[]>(count);
             for (var p = 0; p < count; p++)
             {
                 var length = reader.ReadInt32();
-                if (length != state.Tensor(p).Length)
+                if (length < 0 || length > (1 << 26))
                 {
-                    reason = $"state tensor {p} has {length} values, the model's has {state.Tensor(p).Length}";
+                    reason = $"damaged: state tensor {p} of {length} values";
                     return false;
                 }
 
-                restored[p] = new float[length];
+                var values = new float[length];
                 for (var i = 0; i < length; i++)
                 {
-                    restored[p][i] = reader.ReadSingle();
+                    values[i] = reader.ReadSingle();
+                }
+
+                // Version 1 writers could leave zero-length placeholders (an unused context buffer): not state.
+                if (length > 0 || version >= 2)
+                {
+                    read.Add(values);
                 }
             }
 
+            // The model's state pairs come first; a version 1 file may lack the extra buffers added since
+            // (a trigger's condition), which then start at zero like a fresh stream's.
+            var matches = read.Count == state.Count || (version == 1 && read.Count < state.Count);
+            for (var p = 0; matches && p < read.Count; p++)
+            {
+                if (read[p].Length != state.Tensor(p).Length)
+                {
+                    reason = $"state tensor {p} has {read[p].Length} values, the model's has {state.Tensor(p).Length}";
+                    return false;
+                }
+            }
+
+            if (!matches)
+            {
+                reason = $"{read.Count} state tensors, the model has {state.Count}";
+                return false;
+            }
+
+            var restored = read;
             // Only now that everything was read: a damaged file leaves the state untouched.
-            for (var p = 0; p < count; p++)
+            for (var p = 0; p < restored.Count; p++)
             {
                 restored[p].CopyTo(state.Tensor(p));
             }

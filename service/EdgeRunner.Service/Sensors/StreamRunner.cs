@@ -156,14 +156,18 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                     // _modelSampleIndex samples before this block, not at it.
                     _streamStart = block.FirstSampleTime - (_resumed ? TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz) : TimeSpan.Zero);
                     _started = true;
-                    if (_resumedAfter is { } last && _validation.GapResetSeconds > 0 && (block.FirstSampleTime - last).TotalSeconds > _validation.GapResetSeconds)
+                    if (_resumedAfter is { } last && IsGap(block.FirstSampleTime - last))
                     {
                         ResetStream($"a {(block.FirstSampleTime - last).TotalSeconds:0.0} s gap since the checkpoint");
                     }
                 }
-                else if (_validation.GapResetSeconds > 0 && (block.FirstSampleTime - _expectedNextSample).TotalSeconds > _validation.GapResetSeconds)
+                else if (IsGap(block.FirstSampleTime - _expectedNextSample))
                 {
                     ResetStream($"a {(block.FirstSampleTime - _expectedNextSample).TotalSeconds:0.0} s gap in the samples");
+
+                    // The window clock jumps with the samples: the next window starts at this block, not
+                    // where the clock would be had the samples never stopped.
+                    _streamStart = block.FirstSampleTime - TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
                 }
 
                 _expectedNextSample = block.FirstSampleTime + TimeSpan.FromSeconds(block.Samples / _source.SampleRateHz);
@@ -190,9 +194,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                     else
                     {
                         // NaN/Inf out of the model (overflowed on extreme input): its state is poisoned too.
-                        // Nothing is published for this chunk; the stream starts afresh and says so.
+                        // Nothing is published for this chunk; the state starts afresh and the stream says
+                        // so, keeping the samples after the chunk and the window clock.
                         _nonFiniteOutputs++;
-                        ResetStream("a non-finite model output");
+                        _modelSampleIndex += chunk;
+                        ResetStream("a non-finite model output", dropPending: false);
                     }
 
                     _pending.AsSpan(chunk * channels, (_pendingSamples - chunk) * channels).CopyTo(_pending);
@@ -276,16 +282,26 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         return kept;
     }
 
-    private void ResetStream(string reason)
+    /// <summary>A jump in the sample times, either way (a clock stepped back is as stale as one that jumped ahead), beyond the stream's limit.</summary>
+    private bool IsGap(TimeSpan jump) => _validation.GapResetSeconds > 0 && Math.Abs(jump.TotalSeconds) > _validation.GapResetSeconds;
+
+    /// <summary>The time to stamp an event with: the last sample's, else the restored checkpoint's, else now.</summary>
+    private DateTimeOffset LastKnownSampleTime => _started ? _expectedNextSample : _checkpointing?.LastSampleTime ?? _timeProvider.GetUtcNow();
+
+    private void ResetStream(string reason, bool dropPending = true)
     {
         if (_processor.Reset())
         {
             // A raised condition must not stay latched at the subscriber: the reset clears it.
-            _publisher.TryPublish(_eventTopic, _writer.WriteEvent(Interlocked.Read(ref _steps) - 1, _expectedNextSample, _processor, Models.Postprocessing.Sequence.TriggerTransition.Cleared, $"reset: {reason}"));
+            _publisher.TryPublish(_eventTopic, _writer.WriteEvent(Interlocked.Read(ref _steps) - 1, LastKnownSampleTime, _processor, Models.Postprocessing.Sequence.TriggerTransition.Cleared, $"reset: {reason}"));
         }
 
-        _pendingSamples = 0;
-        _resampler?.Reset();
+        if (dropPending)
+        {
+            _pendingSamples = 0;
+            _resampler?.Reset();
+        }
+
         Interlocked.Increment(ref _stateResets);
         LogStateReset(_logger, _streamId, reason, _stateResets);
     }
@@ -298,7 +314,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         var position = _sourceSamples - (long)Math.Round(_pendingSamples / ratio);
         try
         {
-            StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position, _started ? _expectedNextSample : null);
+            // Not started since a restore: keep the restored time, so the gap rule still applies after another restart.
+            StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position, _started ? _expectedNextSample : _checkpointing.LastSampleTime);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
