@@ -225,6 +225,9 @@ public sealed class MqttIngestParsingTests
     [InlineData("plant/+/accel", "plant/+/temp", false, "")]
     [InlineData("a/b", "a/b/c", false, "")]
     [InlineData("a//b", "a/+/b", true, "a//b")] // an empty level is a level
+    [InlineData("#", "$SYS/broker/load", false, "")] // a leading wildcard never matches a '$' topic
+    [InlineData("+/broker/load", "$SYS/broker/load", false, "")]
+    [InlineData("$SYS/#", "$SYS/broker/load", true, "$SYS/broker/load")]
     public void Topic_filters_overlap_when_some_topic_matches_both(string a, string b, bool overlap, string example)
     {
         Assert.Equal(overlap, MqttFilterOverlap.Overlaps(a, b, out var shown));

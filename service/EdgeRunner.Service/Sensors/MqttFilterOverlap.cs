@@ -17,6 +17,16 @@ internal static class MqttFilterOverlap
     /// </summary>
     public static bool Overlaps(string a, string b, out string example)
     {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+
+        // A filter starting with a wildcard matches no topic starting with '$' (MQTT 4.7.2): '#' and '$SYS/x' never meet.
+        if ((IsWildcard(a) && b.StartsWith('$')) || (IsWildcard(b) && a.StartsWith('$')))
+        {
+            example = string.Empty;
+            return false;
+        }
+
         var x = a.Split('/');
         var y = b.Split('/');
         var levels = new List<string>(Math.Max(x.Length, y.Length));
@@ -48,6 +58,8 @@ internal static class MqttFilterOverlap
             levels.Add(x[i] != "+" ? x[i] : y[i] != "+" ? y[i] : "x");
         }
     }
+
+    private static bool IsWildcard(string filter) => filter.StartsWith('#') || filter.StartsWith('+');
 
     /// <summary>Reports every enabled Kind Mqtt entry whose filter overlaps an earlier one's, naming both keys.</summary>
     public static void Validate(SensorsOptions sensors, ValidationErrors e)
