@@ -241,6 +241,8 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     /// published leaves one, and on a gateway whose devices come and go they would fill the disk.
     /// Configured streams' checkpoints are never pruned.
     /// </summary>
+    private static readonly DateTime PlausibleClock = new(2024, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
     private void PruneDynamicCheckpoints()
     {
         if (string.IsNullOrEmpty(_state.Directory) || _state.DynamicStreamRetentionDays <= 0 || !Directory.Exists(_state.Directory))
@@ -248,13 +250,22 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             return;
         }
 
-        var cutoff = _timeProvider.GetUtcNow().UtcDateTime - TimeSpan.FromDays(_state.DynamicStreamRetentionDays);
+        // A board without a real-time clock boots in 1970 until NTP sets it: ages measured across that are
+        // meaningless, so nothing is pruned on such a clock, nor a file written while it was wrong.
+        var now = _timeProvider.GetUtcNow().UtcDateTime;
+        if (now < PlausibleClock)
+        {
+            return;
+        }
+
+        var cutoff = now - TimeSpan.FromDays(_state.DynamicStreamRetentionDays);
         var pruned = 0;
         foreach (var file in Directory.EnumerateFiles(_state.Directory, "*%2F*.state"))
         {
             try
             {
-                if (File.GetLastWriteTimeUtc(file) < cutoff)
+                var written = File.GetLastWriteTimeUtc(file);
+                if (written < cutoff && written >= PlausibleClock)
                 {
                     File.Delete(file);
                     pruned++;
