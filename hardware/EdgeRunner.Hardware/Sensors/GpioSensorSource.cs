@@ -73,7 +73,9 @@ public sealed record GpioSensorSourceOptions
 /// samples is missed), optionally debounced. A level read that fails (<see cref="IOException"/>) gives a
 /// NaN sample; when samples keep failing for <see cref="GpioSensorSourceOptions.DeviceLostAfter"/>
 /// (max(3, ⌈DeviceLostAfter × rate⌉) in a row) the read throws <see cref="SensorSourceException"/>
-/// with the error, so that the stream is reported unavailable and reopened. Timestamps are the end of each sample's period. The
+/// with the error, so that the stream is reported unavailable and reopened; so does a failure before
+/// the first successful level read after opening (opening does not touch the pins, so only a read
+/// tells that the chip is there). Timestamps are the end of each sample's period. The
 /// source owns the <see cref="GpioController"/> and disposes it.
 /// </summary>
 public sealed partial class GpioSensorSource : ISensorSource
@@ -92,6 +94,7 @@ public sealed partial class GpioSensorSource : ISensorSource
     private readonly PacedSampler _sampler;
     private readonly long _lostAfterFailures;
     private long _consecutiveFailures;
+    private bool _levelsAnswered;
     private long _edgesIgnored;
     private long _readFailures;
     private bool _disposed;
@@ -236,6 +239,7 @@ public sealed partial class GpioSensorSource : ISensorSource
     private void TakeSample(Span<float> sample)
     {
         IOException? failed = null;
+        var failedPin = 0;
         for (var c = 0; c < _pins.Length; c++)
         {
             if (_options.Edge == GpioEdge.None)
@@ -249,6 +253,7 @@ public sealed partial class GpioSensorSource : ISensorSource
                     // Like a failed bus read: an invalid sample for the stream's NaN policy, not the end of the stream.
                     sample[c] = float.NaN;
                     failed = ex;
+                    failedPin = _pins[c];
                     var failures = Interlocked.Increment(ref _readFailures);
                     if (failures <= 10 || failures % 1000 == 0)
                     {
@@ -266,7 +271,17 @@ public sealed partial class GpioSensorSource : ISensorSource
         if (failed is null)
         {
             _consecutiveFailures = 0;
+            _levelsAnswered = true;
             return;
+        }
+
+        if (!_levelsAnswered)
+        {
+            // Opening does not read the pins, so a chip that is still gone opens fine and fails its first
+            // read: that is no glitch, and allowing it NaN samples would turn the stream "streaming" for a
+            // moment at every reopening attempt while the device is absent.
+            LogLost(_logger, _where, 1);
+            throw new SensorSourceException($"{_where}: reading GPIO pin {failedPin} failed right after opening: {failed.Message}", failed);
         }
 
         // A pin that never reads again is a lost device even if the others still answer: its channel
