@@ -280,9 +280,10 @@ public sealed partial class ReopeningSensorSource : ISensorSource
 
         if (Mismatch(opened) is { } reason)
         {
-            // Awaited, not blocked on: closing an audio capture waits for its process to exit.
-            cancellationToken.ThrowIfCancellationRequested();
+            // Awaited, not blocked on: closing an audio capture waits for its process to exit. Disposed
+            // even when cancelled, then the cancellation ends the read instead of a backoff wait.
             await DisposeQuietlyAsync(opened).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
             return reason;
         }
 

@@ -221,7 +221,7 @@ internal sealed class ScriptedGpioDriver : GpioDriver
     /// <summary>When set, every level read fails with it (the GPIO chip went away).</summary>
     public IOException? ReadFailure { get; set; }
 
-    /// <summary>Level reads that fail with <see cref="ReadFailure"/>-like errors before reads work again (a glitch).</summary>
+    /// <summary>How many level reads fail with an I/O error before reads work again (a glitch).</summary>
     public int FailingReads { get; set; }
 
     /// <summary>Sets the level of an input; a change raises the matching edge callbacks.</summary>
