@@ -317,6 +317,57 @@ public sealed class AudioSensorSourceTests
         }
     }
 
+    [Fact]
+    public async Task A_live_capture_that_dies_turns_the_wrapper_unavailable_until_audio_flows_again()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // The same stand-in: 1600 samples, its last words on stderr, exit 1; restarted, it delivers again.
+        var script = Path.Combine(Path.GetTempPath(), $"edgerunner-fake-capture-{Guid.NewGuid():N}.sh");
+        await File.WriteAllTextAsync(script, "#!/bin/sh\nhead -c 3200 /dev/zero | tr '\\0' '\\1'\necho 'fake capture: device unplugged' >&2\nexit 1\n", ct);
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            await using var source = new ReopeningSensorSource(
+                "ALSA device hw:1,0",
+                () => new AudioSensorSource(
+                    new AudioSourceOptions { Kind = AudioInputKind.Alsa, Input = "hw:1,0", FfmpegPath = script, RestartMinDelay = TimeSpan.FromMilliseconds(10) },
+                    TimeProvider.System,
+                    NullLogger.Instance),
+                ["audio"],
+                16000,
+                TimeProvider.System,
+                NullLogger.Instance);
+            var states = new List<(SensorSourceState State, string Reason)>();
+            source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
+            // Constructed, capture not started: not "streaming" yet.
+            Assert.Equal(SensorSourceState.Opening, source.State);
+            var block = new float[1000];
+
+            Assert.Equal(1000, (await source.ReadAsync(block, ct)).Samples);
+            Assert.Equal(SensorSourceState.Streaming, source.State);
+
+            // The rest of the run, cut by the capture's death: handed out, but the device is gone.
+            var tail = await source.ReadAsync(block, ct);
+            Assert.Equal(600, tail.Samples);
+            Assert.Equal(SensorSourceState.Unavailable, source.State);
+            Assert.Contains("exited with code 1", source.Reason, StringComparison.Ordinal);
+            Assert.Contains("fake capture: device unplugged", source.Reason, StringComparison.Ordinal);
+
+            // Restarted: audio flows, streaming again.
+            var again = await source.ReadAsync(block, ct);
+            Assert.Equal(1000, again.Samples);
+            Assert.Equal(1600, again.FirstSampleIndex);
+            Assert.All(block, v => Assert.Equal(257 / 32768f, v));
+            Assert.Equal(SensorSourceState.Streaming, source.State);
+            Assert.Equal([SensorSourceState.Streaming, SensorSourceState.Unavailable, SensorSourceState.Streaming], states.Select(s => s.State));
+            Assert.Equal(0, source.Reopens);
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+    }
+
     /// <summary>Collects formatted log messages.</summary>
     private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
     {

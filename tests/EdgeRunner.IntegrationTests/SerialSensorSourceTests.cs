@@ -157,6 +157,80 @@ public sealed class SerialSensorSourceTests
     }
 
     [Fact]
+    public async Task A_port_unplugged_while_streaming_turns_the_wrapper_unavailable_until_samples_flow_again()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var folder = Directory.CreateTempSubdirectory("edgerunner-serial-");
+        var port = Path.Combine(folder.FullName, "ttyDEVICE");
+        try
+        {
+            var first = PseudoTerminal.Open();
+            File.CreateSymbolicLink(port, first.SlavePath);
+            var opened = new List<SerialSensorSource>();
+            await using var source = new ReopeningSensorSource(
+                $"serial port {port}",
+                () =>
+                {
+                    opened.Add(new SerialSensorSource(
+                        new SerialSourceOptions
+                        {
+                            Port = port,
+                            Columns = ["0"],
+                            SampleRateHz = 10,
+                            ReconnectMinDelay = TimeSpan.FromMilliseconds(20),
+                            ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
+                        },
+                        TimeProvider.System,
+                        NullLogger.Instance));
+                    return opened[^1];
+                },
+                ["0"],
+                10,
+                TimeProvider.System,
+                NullLogger.Instance);
+            var states = new System.Collections.Concurrent.ConcurrentQueue<(SensorSourceState State, string Reason)>();
+            source.StateChanged += (_, e) => states.Enqueue((e.State, e.Reason));
+            Assert.Equal(SensorSourceState.Opening, source.State);
+            var block = new float[2];
+
+            var pending = source.ReadAsync(block, ct).AsTask();
+            await WaitUntilAsync(() => opened[0].Connections == 1 || pending.IsCompleted, ct);
+            first.Write("skip\n1\n2\n");
+            Assert.Equal(2, (await pending).Samples);
+            Assert.Equal(SensorSourceState.Streaming, source.State);
+
+            // Unplugged: the source waits to reopen the port, and the wrapper says why.
+            pending = source.ReadAsync(block, ct).AsTask();
+            File.Delete(port);
+            first.Dispose();
+            await WaitUntilAsync(() => source.State == SensorSourceState.Unavailable, ct);
+            Assert.Contains($"Serial port '{port}' went away", source.Reason, StringComparison.Ordinal);
+            Assert.False(pending.IsCompleted);
+
+            // Plugged back in (a new terminal behind the same name): streaming again once samples arrive.
+            using var second = PseudoTerminal.Open();
+            File.CreateSymbolicLink(port, second.SlavePath);
+            await WaitUntilAsync(() => opened[0].Connections == 2 || pending.IsCompleted, ct);
+            Assert.Equal(SensorSourceState.Unavailable, source.State);
+            second.Write("skip\n3\n4\n");
+            var read = await pending;
+
+            Assert.Equal(2, read.Samples);
+            Assert.Equal(2, read.FirstSampleIndex);
+            Assert.Equal([3f, 4f], block);
+            Assert.Equal(SensorSourceState.Streaming, source.State);
+            Assert.Equal([SensorSourceState.Streaming, SensorSourceState.Unavailable, SensorSourceState.Streaming], states.Select(s => s.State));
+            // The source reconnected by itself: the wrapper neither closed nor reopened it.
+            Assert.Single(opened);
+            Assert.Equal(0, source.Reopens);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Cancelling_a_read_that_waits_for_a_silent_device_ends_it()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -91,11 +91,13 @@ public sealed record AudioSourceOptions
 /// Live capture that fails before delivering any audio (no such device, busy, unsupported rate) throws
 /// <see cref="SensorSourceException"/> with the program's own words. Once it has delivered audio, a
 /// capture that dies (USB microphone unplugged) is logged with its stderr and restarted with backoff;
-/// the block after the gap carries its real time, so the stream sees the gap. Reads reuse one byte
+/// the block after the gap carries its real time, so the stream sees the gap. Since the read then
+/// waits instead of failing, the loss is told through <see cref="AvailabilityChanged"/> (unavailable
+/// with the program's last words when it dies, available when audio flows again). Reads reuse one byte
 /// buffer: no allocation per read. Not thread-safe: one reader at a time.
 /// </para>
 /// </remarks>
-public sealed partial class AudioSensorSource : IResumableSensorSource
+public sealed partial class AudioSensorSource : IResumableSensorSource, IDeviceAvailability
 {
     private const float Scale = 1f / 32768f;
     private readonly AudioSourceOptions _options;
@@ -121,6 +123,7 @@ public sealed partial class AudioSensorSource : IResumableSensorSource
     private bool _disposed;
     private int _restarts;
     private int _failuresInARow;
+    private bool _reportedLost;
 
     /// <summary>Checks the options; the capture program starts on the first read.</summary>
     /// <exception cref="SensorSourceException">The file does not exist, or an option cannot work (message names it).</exception>
@@ -185,6 +188,9 @@ public sealed partial class AudioSensorSource : IResumableSensorSource
 
     /// <inheritdoc />
     public double SampleRateHz => _options.SampleRateHz;
+
+    /// <inheritdoc />
+    public event EventHandler<DeviceAvailabilityChangedEventArgs>? AvailabilityChanged;
 
     /// <summary>Live: how many times the capture was restarted after it died.</summary>
     public int Restarts => _restarts;
@@ -379,6 +385,11 @@ public sealed partial class AudioSensorSource : IResumableSensorSource
                 _deliveredAny = true;
                 // Audio flows again: the next failure starts from the shortest delay.
                 _failuresInARow = 0;
+                if (_reportedLost)
+                {
+                    _reportedLost = false;
+                    AvailabilityChanged?.Invoke(this, new DeviceAvailabilityChangedEventArgs(true, "reading"));
+                }
             }
         }
 
@@ -480,6 +491,13 @@ public sealed partial class AudioSensorSource : IResumableSensorSource
         var delay = Supervision.Backoff.Exponential(_options.RestartMinDelay, _options.RestartMaxDelay, _failuresInARow + 1);
         _failuresInARow++;
         LogRestarting(_logger, process.Id, exitCode, Description, reason, delay, _restarts);
+        if (!_reportedLost)
+        {
+            // The read now waits and restarts the capture instead of failing, so nothing else would tell.
+            _reportedLost = true;
+            AvailabilityChanged?.Invoke(this, new DeviceAvailabilityChangedEventArgs(false, $"{Description}: capture exited with code {exitCode}: {reason}; restarting"));
+        }
+
         await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
         return true;
     }

@@ -52,6 +52,16 @@ public sealed record GpioSensorSourceOptions
 
     /// <summary>How errors name this source, e.g. the configuration key <c>Sensors:door:Source</c>.</summary>
     public string Name { get; init; } = string.Empty;
+
+    /// <summary>
+    /// Level reads: how long the reads must fail (a sample counts as failed when any pin's read failed)
+    /// before the GPIO chip counts as gone rather than glitching: the read then throws
+    /// <see cref="SensorSourceException"/>, so that a <see cref="ReopeningSensorSource"/> reports the
+    /// stream unavailable and reopens it with backoff instead of the stream holding a frozen level.
+    /// Counted in sample periods, at least 3. Default 1 s; <see cref="Timeout.InfiniteTimeSpan"/>: never
+    /// (every failed read stays a NaN sample). Edge counting does not read the pins.
+    /// </summary>
+    public TimeSpan DeviceLostAfter { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -60,7 +70,12 @@ public sealed record GpioSensorSourceOptions
 /// A sample is either each pin's level (0/1) at the end of the period, or the number of edges the
 /// controller reported for the pin during the period (through
 /// <see cref="GpioController.RegisterCallbackForPinValueChangedEvent"/>, so no edge between two
-/// samples is missed), optionally debounced. Timestamps are the end of each sample's period. The
+/// samples is missed), optionally debounced. A level read that fails (<see cref="IOException"/>) gives a
+/// NaN sample; when samples keep failing for <see cref="GpioSensorSourceOptions.DeviceLostAfter"/>
+/// (max(3, ⌈DeviceLostAfter × rate⌉) in a row) the read throws <see cref="SensorSourceException"/>
+/// with the error, so that the stream is reported unavailable and reopened; so does a failure before
+/// the first successful level read after opening (opening does not touch the pins, so only a read
+/// tells that the chip is there). Timestamps are the end of each sample's period. The
 /// source owns the <see cref="GpioController"/> and disposes it.
 /// </summary>
 public sealed partial class GpioSensorSource : ISensorSource
@@ -77,6 +92,9 @@ public sealed partial class GpioSensorSource : ISensorSource
     private readonly PinChangeEventHandler? _onEdge;
     private readonly string _where;
     private readonly PacedSampler _sampler;
+    private readonly long _lostAfterFailures;
+    private long _consecutiveFailures;
+    private bool _levelsAnswered;
     private long _edgesIgnored;
     private long _readFailures;
     private bool _disposed;
@@ -104,6 +122,7 @@ public sealed partial class GpioSensorSource : ISensorSource
             throw new SensorSourceException($"{_where}: a pin is listed twice ({string.Join(", ", options.Pins)}).");
         }
 
+        _lostAfterFailures = DeviceLostRule.ConsecutiveFailures(options.DeviceLostAfter, options.SampleRateHz, _where);
         _controller = controller;
         _options = options;
         _timeProvider = timeProvider;
@@ -219,6 +238,8 @@ public sealed partial class GpioSensorSource : ISensorSource
 
     private void TakeSample(Span<float> sample)
     {
+        IOException? failed = null;
+        var failedPin = 0;
         for (var c = 0; c < _pins.Length; c++)
         {
             if (_options.Edge == GpioEdge.None)
@@ -231,6 +252,8 @@ public sealed partial class GpioSensorSource : ISensorSource
                 {
                     // Like a failed bus read: an invalid sample for the stream's NaN policy, not the end of the stream.
                     sample[c] = float.NaN;
+                    failed = ex;
+                    failedPin = _pins[c];
                     var failures = Interlocked.Increment(ref _readFailures);
                     if (failures <= 10 || failures % 1000 == 0)
                     {
@@ -243,6 +266,31 @@ public sealed partial class GpioSensorSource : ISensorSource
                 // Counts are taken and zeroed atomically: an edge arriving now falls in this period or the next, never in both.
                 sample[c] = Interlocked.Exchange(ref _edgeCounts[c], 0);
             }
+        }
+
+        if (failed is null)
+        {
+            _consecutiveFailures = 0;
+            _levelsAnswered = true;
+            return;
+        }
+
+        if (!_levelsAnswered)
+        {
+            // Opening does not read the pins, so a chip that is still gone opens fine and fails its first
+            // read: that is no glitch, and allowing it NaN samples would turn the stream "streaming" for a
+            // moment at every reopening attempt while the device is absent.
+            LogLost(_logger, _where, 1);
+            throw new SensorSourceException($"{_where}: reading GPIO pin {failedPin} failed right after opening: {failed.Message}", failed);
+        }
+
+        // A pin that never reads again is a lost device even if the others still answer: its channel
+        // would be held at a frozen level under a "streaming" state. Throwing lets the wrapper report
+        // the stream unavailable and reopen the pins; this block's samples are dropped with it.
+        if (++_consecutiveFailures >= _lostAfterFailures)
+        {
+            LogLost(_logger, _where, _consecutiveFailures);
+            throw new SensorSourceException($"{_where}: GPIO reads failed for {_consecutiveFailures} samples in a row: {failed.Message}", failed);
         }
     }
 
@@ -315,6 +363,9 @@ public sealed partial class GpioSensorSource : ISensorSource
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: reading GPIO pin {Pin} failed; the sample is NaN ({Count} failed reads so far)")]
     private static partial void LogReadFailed(ILogger logger, Exception exception, string source, int pin, long count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: GPIO reads failed for {Count} samples in a row; the device is taken as gone")]
+    private static partial void LogLost(ILogger logger, string source, long count);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Source}: closing GPIO pin {Pin} failed")]
     private static partial void LogCloseFailed(ILogger logger, Exception exception, string source, int pin);

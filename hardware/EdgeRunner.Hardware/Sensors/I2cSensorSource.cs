@@ -34,6 +34,16 @@ public sealed record I2cSensorSourceOptions
     /// empty: errors name only the chip, bus and address.
     /// </summary>
     public string Name { get; init; } = string.Empty;
+
+    /// <summary>
+    /// How long every read must fail before the chip counts as gone (unplugged, powered off) rather
+    /// than glitching: the read then throws <see cref="SensorSourceException"/>, so that a
+    /// <see cref="ReopeningSensorSource"/> reports the stream unavailable and reopens the chip with
+    /// backoff instead of the stream holding a frozen value. Counted in sample periods, at least 3
+    /// (see <see cref="I2cSensorSource"/>). Default 1 s; <see cref="Timeout.InfiniteTimeSpan"/>: never
+    /// (every failed read stays a NaN sample).
+    /// </summary>
+    public TimeSpan DeviceLostAfter { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -44,7 +54,10 @@ public sealed record I2cSensorSourceOptions
 /// answers. A read that fails on the bus (<see cref="IOException"/>) does not end the stream: the
 /// sample becomes NaN in every channel (the stream's invalid-sample policy handles it), the failure
 /// is counted in <see cref="ReadFailures"/> and logged at most once per
-/// <see cref="FailureLogInterval"/>. The source owns the <see cref="I2cDevice"/> and disposes it.
+/// <see cref="FailureLogInterval"/>. When every read fails for
+/// <see cref="I2cSensorSourceOptions.DeviceLostAfter"/> (max(3, ⌈DeviceLostAfter × rate⌉) samples in a
+/// row) the chip is taken as gone and the read throws <see cref="SensorSourceException"/> with the bus
+/// error, so that the stream is reported unavailable and the chip reopened. The source owns the <see cref="I2cDevice"/> and disposes it.
 /// </summary>
 public sealed partial class I2cSensorSource : ISensorSource
 {
@@ -56,6 +69,7 @@ public sealed partial class I2cSensorSource : ISensorSource
     private readonly ILogger _logger;
     private readonly PacedSampler _sampler;
     private readonly string _where;
+    private readonly long _lostAfterFailures;
     private long _readFailures;
     private long _failuresSinceLog;
     private long _consecutiveFailures;
@@ -78,6 +92,16 @@ public sealed partial class I2cSensorSource : ISensorSource
         {
             device.Dispose();
             throw new SensorSourceException($"{_where}: the sample rate must be a positive number of samples per second (got {options.SampleRateHz}).");
+        }
+
+        try
+        {
+            _lostAfterFailures = DeviceLostRule.ConsecutiveFailures(options.DeviceLostAfter, options.SampleRateHz, _where);
+        }
+        catch (SensorSourceException)
+        {
+            device.Dispose();
+            throw;
         }
 
         _chip = I2cChipReader.Open(device, options, _where);
@@ -177,6 +201,17 @@ public sealed partial class I2cSensorSource : ISensorSource
                 _lastFailureLogTimestamp = now;
                 _failureLogged = true;
             }
+
+            if (_consecutiveFailures >= _lostAfterFailures)
+            {
+                // Not a glitch any more: the chip is gone. Holding its last value would publish results
+                // from a frozen input under a "streaming" state; throwing lets the wrapper say unavailable
+                // and reopen it. The samples of this block are dropped with it.
+                LogLost(_logger, _where, _consecutiveFailures);
+                throw new SensorSourceException(
+                    string.Create(CultureInfo.InvariantCulture, $"{_where}: the chip stopped answering ({_consecutiveFailures} reads in a row failed): {ex.Message}"),
+                    ex);
+            }
         }
     }
 
@@ -189,6 +224,9 @@ public sealed partial class I2cSensorSource : ISensorSource
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: I2C read failed {Count} time(s) since the last warning ({Total} in all); those samples are NaN")]
     private static partial void LogReadFailed(ILogger logger, Exception exception, string source, long count, long total);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Source}: {Count} I2C reads in a row failed; the chip is taken as gone")]
+    private static partial void LogLost(ILogger logger, string source, long count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Source}: I2C reads work again after {Count} failed read(s)")]
     private static partial void LogRecovered(ILogger logger, string source, long count);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeRunner.Hardware.Sensors;
@@ -5,7 +6,7 @@ namespace EdgeRunner.Hardware.Sensors;
 /// <summary>Whether a device-backed sensor source is delivering samples.</summary>
 public enum SensorSourceState
 {
-    /// <summary>Samples are flowing.</summary>
+    /// <summary>Samples are flowing: a block has been read since the device was (re)opened.</summary>
     Streaming,
 
     /// <summary>The device cannot be opened or stopped answering; it is retried with backoff.</summary>
@@ -13,6 +14,12 @@ public enum SensorSourceState
 
     /// <summary>The source has ended (a file replay without loop).</summary>
     Ended,
+
+    /// <summary>
+    /// The device was opened when the stream was set up, but no sample has been read from it yet
+    /// (a capture or a port may still fail on its first read): not yet <see cref="Streaming"/>.
+    /// </summary>
+    Opening,
 }
 
 /// <summary>
@@ -25,6 +32,20 @@ public enum SensorSourceState
 /// successful open, else from what the stream's configuration expects — and a device that comes back
 /// with others is refused. Sample indices continue across reopenings.
 /// </summary>
+/// <remarks>
+/// <para>
+/// The state is <see cref="SensorSourceState.Streaming"/> only once a block has actually been read
+/// after an open: a device opened at construction starts <see cref="SensorSourceState.Opening"/>
+/// (a live capture or a serial port is only started by the first read, which may still fail), and a
+/// device reopened after a loss stays <see cref="SensorSourceState.Unavailable"/> until it delivers.
+/// </para>
+/// <para>
+/// Sources that ride out a lost device by themselves (they reconnect or restart internally and block
+/// meanwhile, so no read ever throws) implement <see cref="IDeviceAvailability"/>; their
+/// "unavailable"/"available" notifications are mirrored into <see cref="State"/> while they are open.
+/// Polled bus sources (I2C, GPIO) instead throw after a sustained run of failed reads.
+/// </para>
+/// </remarks>
 public sealed partial class ReopeningSensorSource : ISensorSource
 {
     private readonly string _description;
@@ -35,7 +56,11 @@ public sealed partial class ReopeningSensorSource : ISensorSource
     private readonly TimeSpan _maxBackoff;
     private readonly IReadOnlyList<string> _channels;
     private readonly double _sampleRateHz;
+    private readonly EventHandler<DeviceAvailabilityChangedEventArgs> _onAvailabilityChanged;
     private ISensorSource? _inner;
+    private ISensorSource? _refusedAtConstruction;
+    private bool _waitBeforeOpen;
+    private bool _innerLost;
     private TimeSpan _backoff;
     private int _failures;
     private long _delivered;
@@ -73,17 +98,44 @@ public sealed partial class ReopeningSensorSource : ISensorSource
         _backoff = _initialBackoff;
         _channels = expectedChannels;
         _sampleRateHz = expectedSampleRateHz;
-        if (TryOpen(out var reason))
+        _onAvailabilityChanged = OnAvailabilityChanged;
+
+        // A constructor cannot await: the first open is synchronous (factories are), and a device that
+        // is refused here is disposed by the first read (or by DisposeAsync) rather than blocking on it.
+        string reason;
+        try
         {
-            _channels = _inner!.Channels;
-            _sampleRateHz = _inner.SampleRateHz;
-            State = SensorSourceState.Streaming;
-            Reason = "opened";
+            var opened = _open();
+            if (Mismatch(opened) is { } refused)
+            {
+                _refusedAtConstruction = opened;
+                reason = refused;
+            }
+            else
+            {
+                Attach(opened);
+                _channels = opened.Channels;
+                _sampleRateHz = opened.SampleRateHz;
+                reason = string.Empty;
+            }
+        }
+        catch (Exception ex) when (IsDeviceError(ex))
+        {
+            reason = ex.Message;
+        }
+
+        if (_inner is not null)
+        {
+            // Opened is not delivering: a live capture or serial port only starts on the first read.
+            State = SensorSourceState.Opening;
+            Reason = "opened; waiting for the first samples";
         }
         else
         {
             State = SensorSourceState.Unavailable;
             Reason = reason;
+            NextBackoff();
+            _waitBeforeOpen = true;
             LogUnavailable(_logger, _description, reason, _backoff.TotalSeconds);
         }
     }
@@ -110,17 +162,33 @@ public sealed partial class ReopeningSensorSource : ISensorSource
     public double SampleRateHz => _sampleRateHz;
 
     /// <inheritdoc />
+    // Pooled builder: a read that awaits the device would otherwise allocate its state machine per block.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken)
     {
+        if (_refusedAtConstruction is { } refused)
+        {
+            _refusedAtConstruction = null;
+            await DisposeQuietlyAsync(refused).ConfigureAwait(false);
+        }
+
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (_inner is null)
             {
-                if (!TryOpen(out var reason))
+                if (_waitBeforeOpen)
+                {
+                    // The wait that was logged with the failure; _backoff is the one computed then.
+                    _waitBeforeOpen = false;
+                    await Task.Delay(_backoff, _timeProvider, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (await TryOpenAsync(cancellationToken).ConfigureAwait(false) is { } reason)
                 {
                     SetState(SensorSourceState.Unavailable, reason);
-                    await WaitBackoffAsync(cancellationToken);
+                    NextBackoff();
+                    _waitBeforeOpen = true;
                     continue;
                 }
 
@@ -131,14 +199,16 @@ public sealed partial class ReopeningSensorSource : ISensorSource
             SensorBlock block;
             try
             {
-                block = await _inner!.ReadAsync(destination, cancellationToken);
+                block = await _inner!.ReadAsync(destination, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (IsDeviceError(ex) && !cancellationToken.IsCancellationRequested)
             {
-                await CloseAsync();
+                await CloseAsync().ConfigureAwait(false);
                 SetState(SensorSourceState.Unavailable, ex.Message);
+                // Log the wait that will actually be taken, not the previous one.
+                NextBackoff();
+                _waitBeforeOpen = true;
                 LogLost(_logger, _description, ex.Message, _backoff.TotalSeconds);
-                await WaitBackoffAsync(cancellationToken);
                 continue;
             }
 
@@ -148,8 +218,14 @@ public sealed partial class ReopeningSensorSource : ISensorSource
                 return block;
             }
 
-            _failures = 0;
-            SetState(SensorSourceState.Streaming, "reading");
+            if (!_innerLost)
+            {
+                // A source that reported its device lost (and hands out what it read before) says
+                // itself when samples flow again; until then its blocks do not mean "streaming".
+                _failures = 0;
+                SetState(SensorSourceState.Streaming, "reading");
+            }
+
             var first = _delivered;
             _delivered += block.Samples;
             return block with { FirstSampleIndex = first };
@@ -157,57 +233,116 @@ public sealed partial class ReopeningSensorSource : ISensorSource
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => CloseAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (_refusedAtConstruction is { } refused)
+        {
+            _refusedAtConstruction = null;
+            await DisposeQuietlyAsync(refused).ConfigureAwait(false);
+        }
+
+        await CloseAsync().ConfigureAwait(false);
+    }
 
     private static bool IsDeviceError(Exception ex) =>
         ex is SensorSourceException or IOException or UnauthorizedAccessException or TimeoutException;
 
-    private bool TryOpen(out string reason)
+    private static async ValueTask DisposeQuietlyAsync(ISensorSource source)
+    {
+        try
+        {
+            await source.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsDeviceError(ex))
+        {
+            // A device that vanished may fail to close; it is gone either way.
+        }
+    }
+
+    /// <summary>Why <paramref name="opened"/> cannot continue this stream, or null when it can.</summary>
+    private string? Mismatch(ISensorSource opened) =>
+        opened.Channels.Count != _channels.Count || (_sampleRateHz > 0 && Math.Abs(opened.SampleRateHz - _sampleRateHz) > 1e-9)
+            ? $"{opened.Description} has {opened.Channels.Count} channels at {opened.SampleRateHz} Hz; the stream expects {_channels.Count} at {_sampleRateHz} Hz"
+            : null;
+
+    /// <summary>Opens the device; null when it is open, else why not.</summary>
+    private async ValueTask<string?> TryOpenAsync(CancellationToken cancellationToken)
     {
         ISensorSource opened;
         try
         {
             opened = _open();
-            if (opened.Channels.Count != _channels.Count || (_sampleRateHz > 0 && Math.Abs(opened.SampleRateHz - _sampleRateHz) > 1e-9))
-            {
-                reason = $"{opened.Description} has {opened.Channels.Count} channels at {opened.SampleRateHz} Hz; the stream expects {_channels.Count} at {_sampleRateHz} Hz";
-                opened.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                return false;
-            }
-
-            _inner = opened;
-            reason = string.Empty;
-            return true;
         }
         catch (Exception ex) when (IsDeviceError(ex))
         {
-            reason = ex.Message;
-            return false;
+            return ex.Message;
+        }
+
+        if (Mismatch(opened) is { } reason)
+        {
+            // Awaited, not blocked on: closing an audio capture waits for its process to exit. Disposed
+            // even when cancelled, then the cancellation ends the read instead of a backoff wait.
+            await DisposeQuietlyAsync(opened).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            return reason;
+        }
+
+        Attach(opened);
+        return null;
+    }
+
+    private void Attach(ISensorSource opened)
+    {
+        _inner = opened;
+        _innerLost = false;
+        if (opened is IDeviceAvailability availability)
+        {
+            availability.AvailabilityChanged += _onAvailabilityChanged;
         }
     }
 
-    private async Task WaitBackoffAsync(CancellationToken cancellationToken)
+    /// <summary>Mirrors a self-reconnecting source's own report of its device (raised on the reading thread).</summary>
+    private void OnAvailabilityChanged(object? sender, DeviceAvailabilityChangedEventArgs e)
     {
-        // Up to 20 % shorter at random, so that several streams on one bus do not retry in lockstep.
+        if (!ReferenceEquals(sender, _inner))
+        {
+            return;
+        }
+
+        if (e.Available)
+        {
+            _innerLost = false;
+            _failures = 0;
+            SetState(SensorSourceState.Streaming, "reading");
+        }
+        else
+        {
+            _innerLost = true;
+            SetState(SensorSourceState.Unavailable, e.Reason);
+            LogLostReconnecting(_logger, _description, e.Reason);
+        }
+    }
+
+    /// <summary>Computes the next retry delay: up to 20 % shorter at random, so that several streams on one bus do not retry in lockstep.</summary>
+    private void NextBackoff()
+    {
         _failures++;
         _backoff = Supervision.Backoff.Exponential(_initialBackoff, _maxBackoff, _failures, jitter: 0.2, sample: Random.Shared.NextDouble());
-        await Task.Delay(_backoff, _timeProvider, cancellationToken);
     }
 
     private async ValueTask CloseAsync()
     {
         var inner = _inner;
         _inner = null;
+        _innerLost = false;
         if (inner is not null)
         {
-            try
+            if (inner is IDeviceAvailability availability)
             {
-                await inner.DisposeAsync();
+                availability.AvailabilityChanged -= _onAvailabilityChanged;
             }
-            catch (Exception ex) when (IsDeviceError(ex))
-            {
-                // A device that vanished may fail to close; it is gone either way.
-            }
+
+            await DisposeQuietlyAsync(inner).ConfigureAwait(false);
         }
     }
 
@@ -228,6 +363,9 @@ public sealed partial class ReopeningSensorSource : ISensorSource
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor source {Device} lost: {Reason}; reopening in {BackoffSeconds:0.#} s")]
     private static partial void LogLost(ILogger logger, string device, string reason, double backoffSeconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor source {Device} lost: {Reason}; the source reconnects by itself, state unavailable until samples flow again")]
+    private static partial void LogLostReconnecting(ILogger logger, string device, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor source {Device} opened again")]
     private static partial void LogReopened(ILogger logger, string device);

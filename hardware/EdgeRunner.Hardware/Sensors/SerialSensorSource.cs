@@ -42,7 +42,10 @@ public sealed record SerialSourceOptions
 /// A device on a serial line (an Arduino, an ESP32, a USB sensor) that prints one sample per line:
 /// numbers separated by commas, semicolons, tabs or spaces, or a JSON object with named fields. Lines
 /// that cannot be parsed are skipped, counted and logged (rate-limited); a port that goes away (USB
-/// unplugged, <see cref="IOException"/>) is reopened with backoff, logged, without ending the stream.
+/// unplugged, <see cref="IOException"/>) is reopened with backoff, logged, without ending the stream;
+/// since the read then blocks instead of failing, the loss is told through
+/// <see cref="AvailabilityChanged"/> (unavailable with the reason when the port goes away, available
+/// at the first sample after it is back).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -61,7 +64,7 @@ public sealed record SerialSourceOptions
 /// <c>null</c> value reads as NaN, for the stream's invalid-sample policy. Not thread-safe.
 /// </para>
 /// </remarks>
-public sealed partial class SerialSensorSource : ISensorSource
+public sealed partial class SerialSensorSource : ISensorSource, IDeviceAvailability
 {
     private static readonly TimeSpan MalformedLogInterval = TimeSpan.FromSeconds(60);
     private readonly SerialSourceOptions _options;
@@ -83,6 +86,7 @@ public sealed partial class SerialSensorSource : ISensorSource
     private int _failedOpens;
     private int _backoffStep;
     private bool _disconnected;
+    private bool _reportedLost;
     private long _sampleIndex;
     private bool _anchored;
     private DateTimeOffset _anchorTime;
@@ -154,6 +158,9 @@ public sealed partial class SerialSensorSource : ISensorSource
 
     /// <summary>How many times the port went away while open.</summary>
     public int Disconnects { get; private set; }
+
+    /// <inheritdoc />
+    public event EventHandler<DeviceAvailabilityChangedEventArgs>? AvailabilityChanged;
 
     /// <inheritdoc />
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -242,6 +249,12 @@ public sealed partial class SerialSensorSource : ISensorSource
             _sampleIndex++;
             // Data flows again: the next disconnect starts from the shortest delay.
             _backoffStep = 0;
+            if (_reportedLost)
+            {
+                // Available only once a sample has arrived: a port that opens and hangs up again is not back.
+                _reportedLost = false;
+                AvailabilityChanged?.Invoke(this, new DeviceAvailabilityChangedEventArgs(true, "reading"));
+            }
         }
 
         return new SensorBlock(written, firstTime, firstIndex);
@@ -348,6 +361,12 @@ public sealed partial class SerialSensorSource : ISensorSource
         _skippingLongLine = false;
         // Device timestamps after a reconnect may restart (the device may have been reset).
         _anchored = false;
+        if (!_reportedLost)
+        {
+            // The read now waits for the port to come back instead of failing, so nothing else would tell.
+            _reportedLost = true;
+            AvailabilityChanged?.Invoke(this, new DeviceAvailabilityChangedEventArgs(false, $"Serial port '{_options.Port}' went away ({reason}); reopening"));
+        }
     }
 
     private async ValueTask OpenAsync(CancellationToken cancellationToken)

@@ -179,6 +179,74 @@ public sealed class GpioSensorSourceTests
         Assert.Equal(0, driver.CallbackCount);
     }
 
+    [Fact]
+    public async Task Level_reads_that_keep_failing_make_the_stream_unavailable_until_the_pins_read_again()
+    {
+        // 10 Hz, lost after 0.3 s: three failed samples in a row.
+        var time = new FakeTimeProvider(Start);
+        var drivers = new List<ScriptedGpioDriver>();
+        IOException? gone = null;
+        await using var source = new ReopeningSensorSource(
+            "GPIO pin 4",
+            () =>
+            {
+                var driver = new ScriptedGpioDriver { ReadFailure = gone };
+                driver.Drive(4, PinValue.High);
+                drivers.Add(driver);
+                return new GpioSensorSource(new GpioController(driver), Options(GpioEdge.None, 4) with { DeviceLostAfter = TimeSpan.FromSeconds(0.3) }, time, NullLogger.Instance);
+            },
+            ["gpio4_level"],
+            10,
+            time,
+            NullLogger.Instance);
+        var states = new List<(SensorSourceState State, string Reason)>();
+        source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
+        var buffer = new float[1];
+
+        Assert.Equal(1f, await ReadDrivingAsync(source, time, buffer));
+        // A glitch: two NaN samples, still streaming, then the level again.
+        drivers[0].FailingReads = 2;
+        Assert.True(float.IsNaN(await ReadDrivingAsync(source, time, buffer)));
+        Assert.True(float.IsNaN(await ReadDrivingAsync(source, time, buffer)));
+        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(1f, await ReadDrivingAsync(source, time, buffer));
+
+        // The GPIO chip goes away: two NaN samples, and the third failure in a row is a lost device.
+        gone = new IOException("No such device");
+        drivers[0].ReadFailure = gone;
+        Assert.True(float.IsNaN(await ReadDrivingAsync(source, time, buffer)));
+        Assert.True(float.IsNaN(await ReadDrivingAsync(source, time, buffer)));
+        var pending = source.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask();
+        await Eventually.TrueAdvancing(time, Period, () => source.State == SensorSourceState.Unavailable, "the lost device");
+        Assert.Contains("GPIO reads failed for 3 samples in a row: No such device", source.Reason, StringComparison.Ordinal);
+
+        // Reopened while still gone: the first read fails at once, no NaN sample, no "streaming" in between.
+        await Eventually.TrueAdvancing(time, Period, () => drivers.Count >= 3, "two reopenings");
+        Assert.False(pending.IsCompleted);
+        Assert.Contains("failed right after opening: No such device", source.Reason, StringComparison.Ordinal);
+
+        gone = null;
+        await Eventually.TrueAdvancing(time, Period, () => pending.IsCompleted, "the pins to read again");
+        var block = await pending;
+        Assert.Equal(1, block.Samples);
+        Assert.Equal(1f, buffer[0]);
+        Assert.Equal(6, block.FirstSampleIndex);
+        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(
+            [SensorSourceState.Streaming, SensorSourceState.Unavailable, SensorSourceState.Unavailable, SensorSourceState.Streaming],
+            states.Select(s => s.State));
+        Assert.True(drivers[0].IsDisposed);
+    }
+
+    /// <summary>Reads one one-sample block through the wrapper, advancing fake time a period at a time; returns the value.</summary>
+    private static async Task<float> ReadDrivingAsync(ReopeningSensorSource source, FakeTimeProvider time, float[] buffer)
+    {
+        var read = source.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask();
+        await Eventually.TrueAdvancing(time, Period, () => read.IsCompleted, "the read");
+        Assert.Equal(1, (await read).Samples);
+        return buffer[0];
+    }
+
     /// <summary>Ends sample period <paramref name="sample"/> on the fake clock and waits until the source has taken that sample.</summary>
     private static async Task EndPeriodAsync(FakeTimeProvider time, GpioSensorSource source, int sample)
     {

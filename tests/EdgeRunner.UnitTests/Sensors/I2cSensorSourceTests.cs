@@ -157,6 +157,103 @@ public sealed class I2cSensorSourceTests
     }
 
     [Fact]
+    public async Task A_chip_that_stops_answering_is_a_glitch_at_first_then_unavailable_until_it_answers_again()
+    {
+        // 10 Hz, lost after 0.5 s: five failed samples in a row.
+        var time = new FakeTimeProvider(Start);
+        var options = Options(I2cSensorChip.Adxl345, rateHz: 10) with { DeviceLostAfter = TimeSpan.FromSeconds(0.5) };
+        var chips = new List<SimulatedI2cChip>();
+        var unplugged = false;
+        await using var source = new ReopeningSensorSource(
+            "ADXL345",
+            () =>
+            {
+                var chip = SimulatedChips.Adxl345(256, 0, -256);
+                chip.Absent = unplugged;
+                chips.Add(chip);
+                return new I2cSensorSource(chip, options, time, NullLogger.Instance);
+            },
+            ["ax", "ay", "az"],
+            10,
+            time,
+            NullLogger.Instance);
+        var states = new List<(SensorSourceState State, string Reason)>();
+        source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
+        // Opened, but nothing read yet: not "streaming".
+        Assert.Equal(SensorSourceState.Opening, source.State);
+        var buffer = new float[3];
+
+        Assert.Equal(1, (await ReadDrivingAsync(source, time, buffer)).Samples);
+        Assert.Equal(new[] { 1f, 0f, -1f }, buffer);
+        Assert.Equal(SensorSourceState.Streaming, source.State);
+
+        // A glitch of two reads: NaN samples, still streaming, then good values again.
+        chips[0].FailingTransfers = 2;
+        for (var i = 0; i < 2; i++)
+        {
+            await ReadDrivingAsync(source, time, buffer);
+            Assert.All(buffer, v => Assert.True(float.IsNaN(v)));
+            Assert.Equal(SensorSourceState.Streaming, source.State);
+        }
+
+        await ReadDrivingAsync(source, time, buffer);
+        Assert.Equal(new[] { 1f, 0f, -1f }, buffer);
+
+        // Unplugged: four NaN samples are still a glitch, the fifth failed read in a row is a lost chip.
+        chips[0].Absent = true;
+        unplugged = true;
+        for (var i = 0; i < 4; i++)
+        {
+            await ReadDrivingAsync(source, time, buffer);
+            Assert.All(buffer, v => Assert.True(float.IsNaN(v)));
+            Assert.Equal(SensorSourceState.Streaming, source.State);
+        }
+
+        var pending = source.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask();
+        await Eventually.TrueAdvancing(time, TimeSpan.FromMilliseconds(100), () => source.State == SensorSourceState.Unavailable, "the lost chip");
+        Assert.Contains("stopped answering (5 reads in a row failed)", source.Reason, StringComparison.Ordinal);
+        Assert.Contains("No such device or address", source.Reason, StringComparison.Ordinal);
+        Assert.True(chips[0].IsDisposed);
+
+        // Reopening fails while it is gone, and no sample flows.
+        await Eventually.TrueAdvancing(time, TimeSpan.FromMilliseconds(100), () => chips.Count >= 3, "two failed reopenings");
+        Assert.False(pending.IsCompleted);
+        Assert.Equal(SensorSourceState.Unavailable, source.State);
+        Assert.DoesNotContain("stopped answering", source.Reason, StringComparison.Ordinal);
+        Assert.Contains("I2C bus 1 at address 0x53", source.Reason, StringComparison.Ordinal);
+
+        // Plugged back in: streaming again with the chip's values; sample indices continue.
+        unplugged = false;
+        await Eventually.TrueAdvancing(time, TimeSpan.FromMilliseconds(100), () => pending.IsCompleted, "the chip to answer again");
+        var block = await pending;
+        Assert.Equal(1, block.Samples);
+        Assert.Equal(8, block.FirstSampleIndex);
+        Assert.Equal(new[] { 1f, 0f, -1f }, buffer);
+        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(1, source.Reopens);
+        Assert.Equal(SensorSourceState.Streaming, states[0].State);
+        Assert.Equal(SensorSourceState.Unavailable, states[1].State);
+        Assert.Contains("stopped answering", states[1].Reason, StringComparison.Ordinal);
+        Assert.Equal((SensorSourceState.Streaming, "reading"), states[^1]);
+        Assert.All(states.Skip(1).SkipLast(1), s => Assert.Equal(SensorSourceState.Unavailable, s.State));
+    }
+
+    [Fact]
+    public async Task An_infinite_DeviceLostAfter_keeps_every_failed_read_a_NaN_sample()
+    {
+        var chip = SimulatedChips.Adxl345(256, 0, -256);
+        var time = new FakeTimeProvider(Start);
+        await using var source = new I2cSensorSource(chip, Options(I2cSensorChip.Adxl345, rateHz: 10) with { DeviceLostAfter = Timeout.InfiniteTimeSpan }, time, NullLogger.Instance);
+        var buffer = new float[3 * 50];
+        chip.Absent = true;
+
+        await ReadAdvancingAsync(source, time, buffer);
+
+        Assert.All(buffer, v => Assert.True(float.IsNaN(v)));
+        Assert.Equal(50, source.ReadFailures);
+    }
+
+    [Fact]
     public async Task Reads_are_paced_one_sample_per_period_of_the_time_provider_with_block_timestamps()
     {
         var chip = SimulatedChips.Adxl345(0, 0, 256);
@@ -220,6 +317,14 @@ public sealed class I2cSensorSourceTests
         await source.DisposeAsync();
 
         Assert.True(chip.IsDisposed);
+    }
+
+    /// <summary>Reads one block through the wrapper, advancing fake time one period at a time until it completes.</summary>
+    private static async Task<SensorBlock> ReadDrivingAsync(ReopeningSensorSource source, FakeTimeProvider time, float[] buffer)
+    {
+        var read = source.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask();
+        await Eventually.TrueAdvancing(time, TimeSpan.FromSeconds(1 / source.SampleRateHz), () => read.IsCompleted, "the read");
+        return await read;
     }
 
     /// <summary>Reads one block of the buffer's size, advancing fake time one period per sample until it completes.</summary>

@@ -45,6 +45,39 @@ public sealed class ReopeningSensorSourceTests
         }
     }
 
+    /// <summary>A device that reconnects by itself: it reports the loss and return as scripted, from within a read.</summary>
+    private sealed class SelfReconnectingDevice : ISensorSource, IDeviceAvailability
+    {
+        private float _next;
+
+        public event EventHandler<DeviceAvailabilityChangedEventArgs>? AvailabilityChanged;
+
+        /// <summary>Raised at the start of the next read (then cleared).</summary>
+        public DeviceAvailabilityChangedEventArgs? RaiseOnNextRead { get; set; }
+
+        public bool HasSubscribers => AvailabilityChanged is not null;
+
+        public string Description => "self-reconnecting";
+
+        public IReadOnlyList<string> Channels { get; } = ["v"];
+
+        public double SampleRateHz => 10;
+
+        public ValueTask<SensorBlock> ReadAsync(Memory<float> destination, CancellationToken cancellationToken)
+        {
+            if (RaiseOnNextRead is { } e)
+            {
+                RaiseOnNextRead = null;
+                AvailabilityChanged?.Invoke(this, e);
+            }
+
+            destination.Span[0] = _next++;
+            return ValueTask.FromResult(new SensorBlock(1, DateTimeOffset.UnixEpoch, 0));
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
     private static async Task<SensorBlock> ReadAdvancingAsync(ReopeningSensorSource source, float[] buffer, FakeTimeProvider time)
     {
         var read = source.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask();
@@ -137,5 +170,96 @@ public sealed class ReopeningSensorSourceTests
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await source.ReadAsync(new float[1], cts.Token));
         Assert.Equal(SensorSourceState.Unavailable, source.State);
+    }
+
+    [Fact]
+    public async Task A_device_opened_at_construction_is_opening_until_its_first_block()
+    {
+        var time = new FakeTimeProvider();
+        await using var source = new ReopeningSensorSource("port", () => new ScriptedDevice(1, 50), ["v"], 50, time, NullLogger.Instance);
+        var states = new List<SensorSourceState>();
+        source.StateChanged += (_, e) => states.Add(e.State);
+
+        Assert.Equal(SensorSourceState.Opening, source.State);
+        Assert.Equal("opened; waiting for the first samples", source.Reason);
+        await ReadAdvancingAsync(source, new float[1], time);
+
+        Assert.Equal([SensorSourceState.Streaming], states);
+    }
+
+    [Fact]
+    public async Task A_device_whose_first_read_fails_goes_from_opening_to_unavailable_never_streaming()
+    {
+        var time = new FakeTimeProvider();
+        var devices = new List<ScriptedDevice>();
+        await using var source = new ReopeningSensorSource(
+            "mic",
+            () =>
+            {
+                devices.Add(new ScriptedDevice(1, 50) { FailNextRead = devices.Count == 0 ? new SensorSourceException("capture exited: no such device") : null });
+                return devices[^1];
+            },
+            ["v"],
+            50,
+            time,
+            NullLogger.Instance);
+        var states = new List<(SensorSourceState, string)>();
+        source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
+
+        await ReadAdvancingAsync(source, new float[1], time);
+
+        Assert.Equal([(SensorSourceState.Unavailable, "capture exited: no such device"), (SensorSourceState.Streaming, "reading")], states);
+        Assert.True(devices[0].Disposed);
+    }
+
+    [Fact]
+    public async Task A_device_refused_at_construction_is_disposed_by_the_first_read()
+    {
+        var time = new FakeTimeProvider();
+        var devices = new List<ScriptedDevice>();
+        await using var source = new ReopeningSensorSource("chip", () => { devices.Add(new ScriptedDevice(devices.Count == 0 ? 2 : 3, 100)); return devices[^1]; }, ["x", "y", "z"], 100, time, NullLogger.Instance);
+        Assert.Equal(SensorSourceState.Unavailable, source.State);
+        Assert.Contains("has 2 channels", source.Reason, StringComparison.Ordinal);
+        Assert.False(devices[0].Disposed);
+
+        var block = await ReadAdvancingAsync(source, new float[3], time);
+
+        Assert.True(devices[0].Disposed);
+        Assert.Equal(1, block.Samples);
+        Assert.Equal(SensorSourceState.Streaming, source.State);
+    }
+
+    [Fact]
+    public async Task A_self_reconnecting_device_reports_its_loss_and_return_through_the_wrappers_state()
+    {
+        var time = new FakeTimeProvider();
+        var device = new SelfReconnectingDevice();
+        var source = new ReopeningSensorSource("serial", () => device, ["v"], 10, time, NullLogger.Instance);
+        var states = new List<(SensorSourceState, string)>();
+        source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
+        var buffer = new float[1];
+        await ReadAdvancingAsync(source, buffer, time);
+
+        // The device is lost during a read that still hands out what arrived before: unavailable, not streaming.
+        device.RaiseOnNextRead = new DeviceAvailabilityChangedEventArgs(false, "Serial port '/dev/ttyUSB0' went away (end of stream); reopening");
+        var tail = await ReadAdvancingAsync(source, buffer, time);
+        Assert.Equal(1, tail.Samples);
+        Assert.Equal(SensorSourceState.Unavailable, source.State);
+        Assert.Equal("Serial port '/dev/ttyUSB0' went away (end of stream); reopening", source.Reason);
+
+        device.RaiseOnNextRead = new DeviceAvailabilityChangedEventArgs(true, "reading");
+        var back = await ReadAdvancingAsync(source, buffer, time);
+
+        Assert.Equal(2, back.FirstSampleIndex);
+        Assert.Equal(2f, buffer[0]);
+        Assert.Equal(
+            [(SensorSourceState.Streaming, "reading"), (SensorSourceState.Unavailable, "Serial port '/dev/ttyUSB0' went away (end of stream); reopening"), (SensorSourceState.Streaming, "reading")],
+            states);
+        Assert.Equal(0, source.Reopens);
+
+        // Closing unsubscribes: the device no longer reaches the wrapper.
+        Assert.True(device.HasSubscribers);
+        await source.DisposeAsync();
+        Assert.False(device.HasSubscribers);
     }
 }

@@ -218,6 +218,12 @@ internal sealed class ScriptedGpioDriver : GpioDriver
 
     public PinMode ModeOf(int pin) => _modes[pin];
 
+    /// <summary>When set, every level read fails with it (the GPIO chip went away).</summary>
+    public IOException? ReadFailure { get; set; }
+
+    /// <summary>How many level reads fail with an I/O error before reads work again (a glitch).</summary>
+    public int FailingReads { get; set; }
+
     /// <summary>Sets the level of an input; a change raises the matching edge callbacks.</summary>
     public void Drive(int pin, PinValue level)
     {
@@ -257,7 +263,21 @@ internal sealed class ScriptedGpioDriver : GpioDriver
 
     protected override bool IsPinModeSupported(int pinNumber, PinMode mode) => pinNumber < PinCount;
 
-    protected override PinValue Read(int pinNumber) => _levels.GetValueOrDefault(pinNumber, PinValue.Low);
+    protected override PinValue Read(int pinNumber)
+    {
+        if (ReadFailure is { } failure)
+        {
+            throw failure;
+        }
+
+        if (FailingReads > 0)
+        {
+            FailingReads--;
+            throw new IOException("Input/output error");
+        }
+
+        return _levels.GetValueOrDefault(pinNumber, PinValue.Low);
+    }
 
     protected override void Write(int pinNumber, PinValue value) => throw new NotSupportedException("inputs only");
 
@@ -280,6 +300,22 @@ internal sealed class ScriptedGpioDriver : GpioDriver
 /// <summary>Waits for a condition that another thread brings about (a timer continuation), failing clearly if it never comes.</summary>
 internal static class Eventually
 {
+    /// <summary>
+    /// Advances fake time by <paramref name="step"/> until <paramref name="condition"/> holds: for a
+    /// source that may be waiting on a sample period or a backoff. Only the values reached are
+    /// asserted, never how much time it took.
+    /// </summary>
+    public static async Task TrueAdvancing(Microsoft.Extensions.Time.Testing.FakeTimeProvider time, TimeSpan step, Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            time.Advance(step);
+            await Task.Delay(1, TestContext.Current.CancellationToken);
+        }
+    }
+
     public static async Task True(Func<bool> condition, string what)
     {
         // Generous: this bounds a hang, it does not measure anything.
