@@ -536,6 +536,9 @@ public sealed class SensorSourceOptions
     /// <summary>Gpio edge counting: edges of a pin closer than this to its last counted edge are contact bounce and not counted; 0 = count every edge.</summary>
     public double DebounceMs { get; set; }
 
+    /// <summary>I2c and Gpio: reads failing for this long mean the device is gone (closed, reported unavailable, reopened with backoff); shorter failures are NaN samples. 0 = never: every failed read stays a NaN sample.</summary>
+    public double DeviceLostSeconds { get; set; } = 1;
+
     /// <summary>Audio: the ALSA capture device (<c>hw:1,0</c>, <c>plughw:1,0</c>, <c>default</c>) for live capture; give either this or <see cref="Path"/> (an audio file).</summary>
     public string Device { get; set; } = string.Empty;
 

@@ -26,10 +26,11 @@ internal static class SensorSourceKeyChecker
             nameof(SensorSourceOptions.Path), nameof(SensorSourceOptions.Columns), nameof(SensorSourceOptions.TimestampColumn),
             nameof(SensorSourceOptions.Speed), nameof(SensorSourceOptions.Loop)),
         [SensorSourceKind.I2c] = Keys(
-            nameof(SensorSourceOptions.Chip), nameof(SensorSourceOptions.BusId), nameof(SensorSourceOptions.Address), nameof(SensorSourceOptions.RangeG)),
+            nameof(SensorSourceOptions.Chip), nameof(SensorSourceOptions.BusId), nameof(SensorSourceOptions.Address), nameof(SensorSourceOptions.RangeG),
+            nameof(SensorSourceOptions.DeviceLostSeconds)),
         [SensorSourceKind.Gpio] = Keys(
             nameof(SensorSourceOptions.Pins), nameof(SensorSourceOptions.GpioChip), nameof(SensorSourceOptions.Edge),
-            nameof(SensorSourceOptions.Pull), nameof(SensorSourceOptions.DebounceMs)),
+            nameof(SensorSourceOptions.Pull), nameof(SensorSourceOptions.DebounceMs), nameof(SensorSourceOptions.DeviceLostSeconds)),
         [SensorSourceKind.Audio] = Keys(
             nameof(SensorSourceOptions.Path), nameof(SensorSourceOptions.Speed), nameof(SensorSourceOptions.Loop),
             nameof(SensorSourceOptions.Device), nameof(SensorSourceOptions.Backend), nameof(SensorSourceOptions.Channels)),

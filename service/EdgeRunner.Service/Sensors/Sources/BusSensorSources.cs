@@ -37,6 +37,7 @@ internal static class BusSensorSources
 
         // 0 = the model's rate, as for the simulated source.
         errors.Range($"{key}:SampleRateHz", source.SampleRateHz, 0, MaxSampleRateHz);
+        errors.Range($"{key}:DeviceLostSeconds", source.DeviceLostSeconds, 0, 3600);
     }
 
     /// <summary>
@@ -59,6 +60,7 @@ internal static class BusSensorSources
                     Chip = source.Chip ?? throw new SensorSourceException("Chip: is required for an I2c source"),
                     SampleRateHz = rate,
                     AccelerationRangeG = source.RangeG,
+                    DeviceLostAfter = DeviceLostAfter(source),
                 },
                 timeProvider,
                 logger),
@@ -66,6 +68,9 @@ internal static class BusSensorSources
             _ => null,
         };
     }
+
+    private static TimeSpan DeviceLostAfter(SensorSourceOptions source) =>
+        source.DeviceLostSeconds > 0 ? TimeSpan.FromSeconds(source.DeviceLostSeconds) : Timeout.InfiniteTimeSpan;
 
     private static GpioSensorSource CreateGpio(SensorSourceOptions source, double rate, TimeProvider timeProvider, ILogger logger)
     {
@@ -81,6 +86,7 @@ internal static class BusSensorSources
                     Edge = source.Edge,
                     Pull = source.Pull,
                     Debounce = TimeSpan.FromMilliseconds(source.DebounceMs),
+                    DeviceLostAfter = DeviceLostAfter(source),
                 },
                 timeProvider,
                 logger);
