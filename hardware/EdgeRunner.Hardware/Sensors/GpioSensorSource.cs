@@ -275,7 +275,7 @@ public sealed partial class GpioSensorSource : ISensorSource
             return;
         }
 
-        if (!_levelsAnswered)
+        if (!_levelsAnswered && _lostAfterFailures != long.MaxValue)
         {
             // Opening does not read the pins, so a chip that is still gone opens fine and fails its first
             // read: that is no glitch, and allowing it NaN samples would turn the stream "streaming" for a

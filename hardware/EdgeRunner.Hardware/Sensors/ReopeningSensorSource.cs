@@ -244,7 +244,8 @@ public sealed partial class ReopeningSensorSource : ISensorSource
         await CloseAsync().ConfigureAwait(false);
     }
 
-    private static bool IsDeviceError(Exception ex) =>
+    /// <summary>Whether an exception from opening or reading a device means "the device is not there (now)" — retried — rather than a bug.</summary>
+    public static bool IsDeviceError(Exception ex) =>
         ex is SensorSourceException or IOException or UnauthorizedAccessException or TimeoutException;
 
     private static async ValueTask DisposeQuietlyAsync(ISensorSource source)

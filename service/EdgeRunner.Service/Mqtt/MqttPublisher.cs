@@ -36,7 +36,8 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
     /// <summary>Most retained topics remembered for re-sending after a reconnect (states, snapshots: a few per camera and stream).</summary>
     private const int MaxRetainedTopics = 4096;
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _retainedLatest = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, byte[]> _retainedLatest = new(StringComparer.Ordinal);
+    private readonly Lock _retainedLock = new();
     private readonly IMqttClient _client;
     private readonly string _clientId;
     private readonly CancellationTokenSource _stopping = new();
@@ -103,13 +104,24 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
         if (retain && !_stopping.IsCancellationRequested)
         {
             // States are retained and published only when they change: keep the latest per topic so a
-            // reconnect can send it again, even if the bounded queue dropped it during a long outage.
-            if (_retainedLatest.Count < MaxRetainedTopics || _retainedLatest.ContainsKey(topic))
+            // (re)connect can send it again, even if the bounded queue dropped it during an outage. Under
+            // one lock with the re-send, so a state changing meanwhile is always queued after the old one.
+            lock (_retainedLock)
             {
-                _retainedLatest[topic] = payload.ToArray();
+                if (_retainedLatest.Count < MaxRetainedTopics || _retainedLatest.ContainsKey(topic))
+                {
+                    _retainedLatest[topic] = payload.ToArray();
+                }
+
+                return Enqueue(topic, payload, retain);
             }
         }
 
+        return Enqueue(topic, payload, retain);
+    }
+
+    private bool Enqueue(string topic, ReadOnlySpan<byte> payload, bool retain)
+    {
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, payload.Length));
         payload.CopyTo(buffer);
         if (_queue.Writer.TryWrite(new OutgoingMessage(topic, buffer, payload.Length, retain)))
@@ -120,16 +132,6 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
         ArrayPool<byte>.Shared.Return(buffer);
         Interlocked.Increment(ref _rejected);
         return false;
-    }
-
-    private void EnqueueRetained(string topic, byte[] payload)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, payload.Length));
-        payload.CopyTo(buffer, 0);
-        if (!_queue.Writer.TryWrite(new OutgoingMessage(topic, buffer, payload.Length, Retain: true)))
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 
     /// <inheritdoc />
@@ -353,12 +355,14 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             await SubscribeAsync(Volatile.Read(ref _subscriptions), timeout.Token);
             var count = Interlocked.Increment(ref _connects);
             LogConnected(_logger, host, EffectivePort, count, _queue.Reader.Count);
-            if (count > 1)
+            // On every connect, the first included (the broker may have been down since boot and the queue
+            // may have dropped the start-up states): behind whatever is still queued, so the latest state
+            // is the one the broker keeps. Sending a state twice is harmless.
+            lock (_retainedLock)
             {
-                // Behind whatever is still queued, so the latest state is the one the broker keeps.
                 foreach (var (topic, payload) in _retainedLatest)
                 {
-                    EnqueueRetained(topic, payload);
+                    Enqueue(topic, payload, retain: true);
                 }
             }
 

@@ -200,11 +200,11 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         {
             opened = open();
         }
-        catch (Exception ex) when (ex is SensorSourceException or IOException or UnauthorizedAccessException && IsInstallationProblem(ex))
+        catch (Exception ex) when (IsInstallationProblem(ex))
         {
             throw new StartupException($"Sensors:{streamId}:Source: {ex.Message}", StartupException.ConfigError, ex);
         }
-        catch (Exception ex) when (ex is SensorSourceException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ReopeningSensorSource.IsDeviceError(ex))
         {
             // Absent now: the wrapper reports it and retries.
         }
@@ -344,7 +344,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     {
         for (var e = (Exception?)error; e is not null; e = e.InnerException)
         {
-            if (e is DllNotFoundException or EntryPointNotFoundException
+            if (e is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException or PlatformNotSupportedException
                 || (e is System.ComponentModel.Win32Exception win32 && win32.NativeErrorCode == 2)) // ENOENT starting a program
             {
                 return true;

@@ -110,7 +110,9 @@ internal static class StreamCheckpoint
             for (var p = 0; p < count; p++)
             {
                 var length = reader.ReadInt32();
-                if (length < 0 || length > (1 << 26))
+                // Checked against what the file still holds before allocating: a corrupt length must not
+                // ask a small board for hundreds of megabytes.
+                if (length < 0 || (long)length * sizeof(float) > reader.BaseStream.Length - reader.BaseStream.Position)
                 {
                     reason = $"damaged: state tensor {p} of {length} values";
                     return false;

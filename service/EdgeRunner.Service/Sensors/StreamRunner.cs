@@ -41,6 +41,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private DateTimeOffset _streamStart;
     private bool _started;
     private bool _resumed;
+    private bool _reanchorPending;
+    private DateTimeOffset? _reanchorAt;
     private DateTimeOffset? _resumedAfter;
     private long _lastLog = long.MinValue / 2;
     private long _steps;
@@ -155,11 +157,13 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                     // Window stamps follow the model-rate sample clock; a resumed stream's clock started
                     // _modelSampleIndex samples before this block, not at it.
                     _streamStart = block.FirstSampleTime - (_resumed ? TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz) : TimeSpan.Zero);
-                    _started = true;
                     if (_resumedAfter is { } last && IsGap(block.FirstSampleTime - last))
                     {
+                        // Before _started: an event this reset publishes is stamped with the checkpoint's last sample.
                         ResetStream($"a {(block.FirstSampleTime - last).TotalSeconds:0.0} s gap since the checkpoint");
                     }
+
+                    _started = true;
                 }
                 else if (IsGap(block.FirstSampleTime - _expectedNextSample))
                 {
@@ -171,7 +175,14 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                 }
 
                 _expectedNextSample = block.FirstSampleTime + TimeSpan.FromSeconds(block.Samples / _source.SampleRateHz);
-                var kept = Sanitize(_block.AsSpan(0, block.Samples * channels));
+                var kept = Sanitize(_block.AsSpan(0, block.Samples * channels), block.FirstSampleTime);
+                if (_reanchorAt is { } next)
+                {
+                    // Samples were dropped with a reset: the window clock restarts at the first sample kept.
+                    _streamStart = next - TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
+                    _reanchorAt = null;
+                }
+
                 var input = _block.AsSpan(0, kept * channels);
                 if (_resampler is null)
                 {
@@ -226,8 +237,15 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     }
 
     /// <summary>Applies the invalid-sample policy in place; returns how many samples remain.</summary>
-    private int Sanitize(Span<float> samples)
+    private int Sanitize(Span<float> samples, DateTimeOffset firstSampleTime)
     {
+        if (_reanchorPending)
+        {
+            // A reset since the last block (a command, a gap): the clock restarts at this block.
+            _reanchorAt = firstSampleTime;
+            _reanchorPending = false;
+        }
+
         var channels = _processor.Channels;
         var count = samples.Length / channels;
         var kept = 0;
@@ -251,9 +269,13 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                 switch (_validation.Policy)
                 {
                     case Configuration.InvalidSamplePolicy.Drop:
+                        // The samples after it are one period later than the clock would say.
+                        _streamStart += TimeSpan.FromSeconds(1 / _source.SampleRateHz);
                         continue;
                     case Configuration.InvalidSamplePolicy.Reset:
                         ResetStream("an invalid sample");
+                        _reanchorPending = false;
+                        _reanchorAt = firstSampleTime + TimeSpan.FromSeconds((i + 1) / _source.SampleRateHz);
                         continue;
                     default:
                         // Hold: each bad channel repeats its last good value (0 before the first).
@@ -300,6 +322,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         {
             _pendingSamples = 0;
             _resampler?.Reset();
+            _reanchorPending = true;
         }
 
         Interlocked.Increment(ref _stateResets);
