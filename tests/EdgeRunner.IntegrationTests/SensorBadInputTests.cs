@@ -147,4 +147,84 @@ public sealed class SensorBadInputTests
         var first = results[0].GetProperty("window");
         Assert.Equal(0.04, (first.GetProperty("end").GetDateTimeOffset() - first.GetProperty("start").GetDateTimeOffset()).TotalSeconds, 6);
     }
+
+    /// <summary>Runs a 200 Hz CSV (no timestamps) through the daemon as fast as it steps; returns the results in order.</summary>
+    private static async Task<List<JsonElement>> ReplayAsync(IEnumerable<string> rows, JsonObject streamSettings, int results, CancellationToken ct)
+    {
+        using var temp = new TempFolder();
+        var csv = Path.Combine(temp.Path, "machine.csv");
+        await File.WriteAllLinesAsync(csv, ["ax,ay,az", .. rows], ct);
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "policy-" + Guid.NewGuid().ToString("N")[..8];
+        streamSettings["Model"] = "lstm";
+        streamSettings["GapResetSeconds"] = 0;
+        streamSettings["Source"] = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("ax", "ay", "az"), ["SampleRateHz"] = 200, ["Speed"] = 0, ["Loop"] = false };
+        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
+        {
+            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Sensors"] = new JsonObject { ["m"] = streamSettings },
+        });
+        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/m/result", TimeSpan.FromSeconds(5), ct);
+        using var host = await InProcessDaemon.StartAsync(config, ct);
+        var list = new List<JsonElement>();
+        while (list.Count < results)
+        {
+            list.Add(JsonDocument.Parse((await probe.WaitForAsync(_ => true, TimeSpan.FromSeconds(60), ct)).Payload).RootElement);
+        }
+
+        await host.StopAsync(ct);
+        return list;
+    }
+
+    private static string[] Rows(int count, int seed) =>
+        [.. Enumerable.Range(0, count).Select(i => FormattableString.Invariant($"{0.05 * Math.Sin((i + seed) * 0.7):0.00000},{0.03 * Math.Cos((i + seed) * 1.3):0.00000},1.0"))];
+
+    private static double[] Probabilities(JsonElement result) => [.. result.GetProperty("probabilities").EnumerateObject().Select(p => p.Value.GetDouble())];
+
+    [Fact]
+    public async Task The_reset_policy_starts_afresh_at_the_sample_after_an_out_of_range_one()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var rows = Rows(300, 0);
+        rows[75] = "99,0,1"; // above MaxValue
+        var reset = await ReplayAsync(rows, new JsonObject { ["InvalidSamples"] = "Reset", ["MaxValue"] = 10 }, 3, ct);
+        // A fresh stream given only the samples after the bad one.
+        var fresh = await ReplayAsync(rows[76..], new JsonObject(), 2, ct);
+
+        Assert.Equal(1, reset[1].GetProperty("invalid_samples").GetInt64());
+        Assert.Equal(1, reset[1].GetProperty("state_resets").GetInt64());
+        Assert.Equal(1, reset[1].GetProperty("state_steps").GetInt64());
+        for (var k = 0; k < 2; k++)
+        {
+            var difference = Probabilities(reset[1 + k]).Zip(Probabilities(fresh[k]), (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(difference <= 1e-5, $"step {k} after the reset: max |Δ| {difference}");
+        }
+
+        // Its window starts at sample 76: 0.38 s after the stream's first sample.
+        var start0 = reset[0].GetProperty("window").GetProperty("start").GetDateTimeOffset();
+        Assert.Equal(0.38, (reset[1].GetProperty("window").GetProperty("start").GetDateTimeOffset() - start0).TotalSeconds, 6);
+    }
+
+    [Fact]
+    public async Task The_drop_policy_skips_bad_samples_and_the_windows_stay_on_the_sample_clock()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var rows = Rows(300, 5);
+        rows[20] = "NaN,0,1";
+        rows[21] = "0,-50,1"; // below MinValue
+        var dropped = await ReplayAsync(rows, new JsonObject { ["InvalidSamples"] = "Drop", ["MinValue"] = -10 }, 3, ct);
+        var clean = await ReplayAsync([.. rows[..20], .. rows[22..]], new JsonObject(), 3, ct);
+
+        Assert.Equal(2, dropped[2].GetProperty("invalid_samples").GetInt64());
+        Assert.Equal(0, dropped[2].GetProperty("state_resets").GetInt64());
+        for (var k = 0; k < 3; k++)
+        {
+            var difference = Probabilities(dropped[k]).Zip(Probabilities(clean[k]), (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(difference <= 1e-5, $"step {k}: max |Δ| {difference}");
+        }
+
+        // The second window's samples begin 2 samples (0.01 s) later than 50 samples after the first's.
+        static DateTimeOffset Start(JsonElement r) => r.GetProperty("window").GetProperty("start").GetDateTimeOffset();
+        Assert.Equal(0.26, (Start(dropped[1]) - Start(dropped[0])).TotalSeconds, 6);
+    }
 }

@@ -80,6 +80,31 @@ public sealed class LinearResampler
         return written;
     }
 
+    /// <summary>Values <see cref="SaveState"/> writes: whether a sample was seen, the read position, the last sample.</summary>
+    public int StateLength => _channels + 2;
+
+    /// <summary>Writes the resampler's position and last sample (for a checkpoint), so a restored stream continues on the same grid.</summary>
+    public void SaveState(Span<double> state)
+    {
+        state[0] = _hasPrevious ? 1 : 0;
+        state[1] = _position;
+        for (var c = 0; c < _channels; c++)
+        {
+            state[2 + c] = _previous[c];
+        }
+    }
+
+    /// <summary>Restores what <see cref="SaveState"/> wrote.</summary>
+    public void RestoreState(ReadOnlySpan<double> state)
+    {
+        _hasPrevious = state[0] > 0.5;
+        _position = state[1];
+        for (var c = 0; c < _channels; c++)
+        {
+            _previous[c] = (float)state[2 + c];
+        }
+    }
+
     /// <summary>Forgets the stream (after a gap): the next sample starts afresh.</summary>
     public void Reset()
     {

@@ -295,7 +295,8 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         var path = StreamCheckpoint.PathFor(_state.Directory, streamId);
         long resume = 0;
         DateTimeOffset? lastSampleTime = null;
-        if (StreamCheckpoint.TryRead(path, [modelSha256, .. compatibleSha256], processor.State, out var position, out lastSampleTime, out var writtenBy, out var reason))
+        double[]? runnerState = null;
+        if (StreamCheckpoint.TryRead(path, [modelSha256, .. compatibleSha256], processor.State, out var position, out lastSampleTime, out runnerState, out var writtenBy, out var reason))
         {
             resume = position;
             processor.StateRestored();
@@ -313,7 +314,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             LogNotRestored(Logger, streamId, path, reason);
         }
 
-        return new StreamCheckpointing(path, TimeSpan.FromSeconds(_state.CheckpointIntervalSeconds), resume, lastSampleTime);
+        return new StreamCheckpointing(path, TimeSpan.FromSeconds(_state.CheckpointIntervalSeconds), resume, lastSampleTime, runnerState);
     }
 
     protected override async Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken)

@@ -12,14 +12,15 @@ internal static class StreamCheckpoint
 {
     private const int Magic = 0x4B435245; // "ERCK"
 
-    // 2 added the last sample time; version 1 files (without it) are still read.
-    private const int Version = 2;
+    // 2 added the last sample time, 3 the runner's own state (resampler grid, samples waiting for the
+    // next chunk) so a resampled stream resumes exactly; older files are still read.
+    private const int Version = 3;
 
     /// <summary>The checkpoint file of a stream; '%' and '/' are escaped (%25, %2F) since dynamic stream ids span topic levels.</summary>
     public static string PathFor(string directory, string streamId) =>
         System.IO.Path.Combine(directory, $"{streamId.Replace("%", "%25", StringComparison.Ordinal).Replace("/", "%2F", StringComparison.Ordinal)}.state");
 
-    public static void Write(string path, string modelSha256, StreamState state, long sourceSamples, DateTimeOffset? lastSampleTime = null)
+    public static void Write(string path, string modelSha256, StreamState state, long sourceSamples, DateTimeOffset? lastSampleTime = null, IReadOnlyList<double>? runnerState = null)
     {
         var temporary = path + ".tmp";
         using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
@@ -32,6 +33,12 @@ internal static class StreamCheckpoint
             writer.Write(state.Steps);
             writer.Write(sourceSamples);
             writer.Write(lastSampleTime?.UtcTicks ?? 0L);
+            writer.Write(runnerState?.Count ?? -1);
+            foreach (var value in runnerState ?? [])
+            {
+                writer.Write(value);
+            }
+
             writer.Write(state.Count);
             for (var p = 0; p < state.Count; p++)
             {
@@ -56,15 +63,16 @@ internal static class StreamCheckpoint
 
     /// <summary>As <see cref="TryRead(string, string, StreamState, out long, out string)"/>, also giving the time of the last sample the state has seen (null when unknown).</summary>
     public static bool TryRead(string path, string modelSha256, StreamState state, out long sourceSamples, out DateTimeOffset? lastSampleTime, out string reason) =>
-        TryRead(path, [modelSha256], state, out sourceSamples, out lastSampleTime, out _, out reason);
+        TryRead(path, [modelSha256], state, out sourceSamples, out lastSampleTime, out _, out _, out reason);
 
     /// <summary>
     /// Restores a checkpoint written by any of the models in <paramref name="acceptedSha256"/> (the running
     /// model first, then those its manifest declares state-compatible); <paramref name="writtenBy"/> says which.
     /// Tensor counts and sizes must match in every case.
     /// </summary>
-    public static bool TryRead(string path, IReadOnlyList<string> acceptedSha256, StreamState state, out long sourceSamples, out DateTimeOffset? lastSampleTime, out string writtenBy, out string reason)
+    public static bool TryRead(string path, IReadOnlyList<string> acceptedSha256, StreamState state, out long sourceSamples, out DateTimeOffset? lastSampleTime, out double[]? runnerState, out string writtenBy, out string reason)
     {
+        runnerState = null;
         ArgumentNullException.ThrowIfNull(acceptedSha256);
         var modelSha256 = acceptedSha256[0];
         writtenBy = string.Empty;
@@ -99,6 +107,26 @@ internal static class StreamCheckpoint
             var steps = reader.ReadInt64();
             var position = reader.ReadInt64();
             var lastTicks = version >= 2 ? reader.ReadInt64() : 0;
+            double[]? runner = null;
+            if (version >= 3)
+            {
+                var runnerLength = reader.ReadInt32();
+                if (runnerLength < -1 || (long)runnerLength * sizeof(double) > reader.BaseStream.Length - reader.BaseStream.Position)
+                {
+                    reason = $"damaged: runner state of {runnerLength} values";
+                    return false;
+                }
+
+                if (runnerLength >= 0)
+                {
+                    runner = new double[runnerLength];
+                    for (var i = 0; i < runnerLength; i++)
+                    {
+                        runner[i] = reader.ReadDouble();
+                    }
+                }
+            }
+
             var count = reader.ReadInt32();
             if (count < 0 || count > 1024)
             {
@@ -160,6 +188,7 @@ internal static class StreamCheckpoint
             sourceSamples = position;
             lastSampleTime = lastTicks > 0 ? new DateTimeOffset(lastTicks, TimeSpan.Zero) : null;
             writtenBy = sha;
+            runnerState = runner;
             reason = string.Empty;
             return true;
         }

@@ -43,6 +43,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private bool _resumed;
     private bool _reanchorPending;
     private DateTimeOffset? _reanchorAt;
+    private TimeSpan _droppedTime;
     private DateTimeOffset? _resumedAfter;
     private long _lastLog = long.MinValue / 2;
     private long _steps;
@@ -129,6 +130,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
             _modelSampleIndex = _steps * chunk;
             _sourceSamples = resume.ResumeSourceSamples;
             _resumed = true;
+            RestoreRunnerState(resume.RunnerState);
             if (_source is IResumableSensorSource resumable)
             {
                 await resumable.SeekAsync(resume.ResumeSourceSamples, cancellationToken);
@@ -181,6 +183,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                     // Samples were dropped with a reset: the window clock restarts at the first sample kept.
                     _streamStart = next - TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
                     _reanchorAt = null;
+                    _droppedTime = TimeSpan.Zero;
                 }
 
                 var input = _block.AsSpan(0, kept * channels);
@@ -270,10 +273,13 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                 {
                     case Configuration.InvalidSamplePolicy.Drop:
                         // The samples after it are one period later than the clock would say.
-                        _streamStart += TimeSpan.FromSeconds(1 / _source.SampleRateHz);
+                        _droppedTime += TimeSpan.FromSeconds(1 / _source.SampleRateHz);
                         continue;
                     case Configuration.InvalidSamplePolicy.Reset:
+                        // Everything before the bad sample goes, this block's kept samples included:
+                        // the fresh state starts at the sample after it, and so does the window clock.
                         ResetStream("an invalid sample");
+                        kept = 0;
                         _reanchorPending = false;
                         _reanchorAt = firstSampleTime + TimeSpan.FromSeconds((i + 1) / _source.SampleRateHz);
                         continue;
@@ -332,18 +338,61 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private void Checkpoint()
     {
         _lastCheckpoint = _timeProvider.GetTimestamp();
-        // Samples waiting for the next chunk are not in the state yet: resume from the first of them.
-        var ratio = _resampler?.Ratio ?? 1.0;
-        var position = _sourceSamples - (long)Math.Round(_pendingSamples / ratio);
+        // The samples waiting for the next chunk and the resampler's grid go into the checkpoint, so
+        // the source resumes after the last sample consumed and a resampled stream continues exactly.
+        var position = _sourceSamples;
+        var runnerState = SaveRunnerState();
         try
         {
             // Not started since a restore: keep the restored time, so the gap rule still applies after another restart.
-            StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position, _started ? _expectedNextSample : _checkpointing.LastSampleTime);
+            StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position, _started ? _expectedNextSample : _checkpointing.LastSampleTime, runnerState);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             LogCheckpointFailed(_logger, _streamId, _checkpointing!.Path, ex.Message);
         }
+    }
+
+    /// <summary>[has resampler, resampler state…, pending samples, pending values…] (allocates: checkpoints are rare).</summary>
+    private double[] SaveRunnerState()
+    {
+        var channels = _processor.Channels;
+        var resamplerLength = _resampler?.StateLength ?? 0;
+        var state = new double[1 + resamplerLength + 1 + (_pendingSamples * channels)];
+        state[0] = _resampler is null ? 0 : 1;
+        _resampler?.SaveState(state.AsSpan(1, resamplerLength));
+        state[1 + resamplerLength] = _pendingSamples;
+        for (var i = 0; i < _pendingSamples * channels; i++)
+        {
+            state[2 + resamplerLength + i] = _pending[i];
+        }
+
+        return state;
+    }
+
+    private void RestoreRunnerState(double[]? state)
+    {
+        var channels = _processor.Channels;
+        var resamplerLength = _resampler?.StateLength ?? 0;
+        if (state is null || state.Length < 2 + resamplerLength || (state[0] > 0.5) != (_resampler is not null))
+        {
+            // An older checkpoint (or the rates changed since): its position already excludes pending samples.
+            return;
+        }
+
+        var pending = (int)state[1 + resamplerLength];
+        if (pending < 0 || pending * channels > _pending.Length || state.Length != 2 + resamplerLength + (pending * channels))
+        {
+            return;
+        }
+
+        _resampler?.RestoreState(state.AsSpan(1, resamplerLength));
+        for (var i = 0; i < pending * channels; i++)
+        {
+            _pending[i] = (float)state[2 + resamplerLength + i];
+        }
+
+        _pendingSamples = pending;
     }
 
     public async ValueTask DisposeAsync()
@@ -364,6 +413,10 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         // Window times follow the model-rate sample clock from the stream's first sample.
         var start = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
         _modelSampleIndex += _processor.ChunkSamples;
+
+        // Dropped samples stretch the window they fell in; the next windows start that much later.
+        _streamStart += _droppedTime;
+        _droppedTime = TimeSpan.Zero;
         var end = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
         _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency, _invalidSamples, _stateResets, _nonFiniteOutputs));
         if (_processor.Transition != Models.Postprocessing.Sequence.TriggerTransition.None)
@@ -424,7 +477,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
 /// <param name="Interval">Time between periodic checkpoints.</param>
 /// <param name="ResumeSourceSamples">Source position of a restored checkpoint (0: none restored).</param>
 /// <param name="LastSampleTime">Time of the last sample the restored state had seen, when known.</param>
-internal sealed record StreamCheckpointing(string Path, TimeSpan Interval, long ResumeSourceSamples, DateTimeOffset? LastSampleTime = null);
+/// <param name="RunnerState">The runner's own state from the checkpoint (resampler grid, samples waiting for the next chunk), when it has one.</param>
+internal sealed record StreamCheckpointing(string Path, TimeSpan Interval, long ResumeSourceSamples, DateTimeOffset? LastSampleTime = null, double[]? RunnerState = null);
 
 /// <summary>What counts as a valid sample and what happens to the others.</summary>
 internal sealed record SampleValidation(Configuration.InvalidSamplePolicy Policy, float MinValue, float MaxValue, double GapResetSeconds)
