@@ -103,4 +103,36 @@ public sealed class CsvSensorSourceTests
         Assert.Contains("no column 'A_W'", ex.Message, StringComparison.Ordinal);
         Assert.Contains("A_X [g]", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_looped_recording_starts_again_with_indices_and_times_going_on()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        var path = Path.Combine(temp.Path, "three.csv");
+        await File.WriteAllLinesAsync(path, ["v", "1", "2", "3"], ct);
+        await using var source = new CsvSensorSource(
+            new CsvSourceOptions { Path = path, Columns = ["v"], SampleRateHz = 10, Speed = 0, Loop = true },
+            TimeProvider.System,
+            NullLogger.Instance);
+
+        var values = new List<float>();
+        var blocks = new List<SensorBlock>();
+        var block = new float[2];
+        while (values.Count < 8)
+        {
+            var read = await source.ReadAsync(block, ct);
+            Assert.True(read.Samples > 0, "a looped replay never ends");
+            blocks.Add(read);
+            values.AddRange(block.Take(read.Samples));
+        }
+
+        Assert.Equal([1f, 2, 3, 1, 2, 3, 1, 2], values.Take(8));
+        // Sample indices and times keep counting across the loop: 10 Hz, so 0.1 s per sample.
+        for (var b = 1; b < blocks.Count; b++)
+        {
+            Assert.Equal(blocks[b - 1].FirstSampleIndex + blocks[b - 1].Samples, blocks[b].FirstSampleIndex);
+            Assert.Equal(blocks[b - 1].Samples * 0.1, (blocks[b].FirstSampleTime - blocks[b - 1].FirstSampleTime).TotalSeconds, 6);
+        }
+    }
 }

@@ -13,7 +13,7 @@ public sealed class SensorBatchingTests
 {
     private const int Steps = 10;
 
-    private static async Task<(Dictionary<long, double[]> Results, long Runs, long StreamSteps)> RunAsync(int brokerPort, int streams, CancellationToken ct)
+    private static async Task<(Dictionary<long, double[]> Results, long Runs, long StreamSteps)> RunAsync(int brokerPort, int streams, CancellationToken ct, int maxBatch = 64)
     {
         var deviceId = "batch-" + Guid.NewGuid().ToString("N")[..8];
         var sensors = new JsonObject();
@@ -25,7 +25,7 @@ public sealed class SensorBatchingTests
 
         var config = TestConfig.WriteForBroker(deviceId, brokerPort, new JsonObject
         {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm"), ["BatchWaitMilliseconds"] = 40 } },
+            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm"), ["BatchWaitMilliseconds"] = 40, ["MaxBatch"] = maxBatch } },
             ["Sensors"] = sensors,
         });
         await using var probe = await MqttProbe.ConnectAsync(brokerPort, $"edgerunner/{deviceId}/sensors/m3/result", TimeSpan.FromSeconds(5), ct);
@@ -54,6 +54,24 @@ public sealed class SensorBatchingTests
         for (long seq = 0; seq <= Steps; seq++)
         {
             var difference = batched.Results[seq].Zip(alone.Results[seq], (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(difference <= 1e-5, $"step {seq}: max |Δ| {difference}");
+        }
+    }
+
+    [Fact]
+    public async Task MaxBatch_caps_the_streams_stepped_in_one_run()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var alone = await RunAsync(broker.Port, streams: 1, ct);
+        var capped = await RunAsync(broker.Port, streams: 8, ct, maxBatch: 3);
+
+        // 8 streams in batches of at most 3: at least ⌈8/3⌉ runs per round of steps, and still batched.
+        Assert.True(capped.StreamSteps <= 3 * capped.Runs, $"{capped.StreamSteps} stream steps in {capped.Runs} runs exceed 3 per run");
+        Assert.True(capped.StreamSteps > capped.Runs, "nothing was batched");
+        for (long seq = 0; seq <= Steps; seq++)
+        {
+            var difference = capped.Results[seq].Zip(alone.Results[seq], (a, b) => Math.Abs(a - b)).Max();
             Assert.True(difference <= 1e-5, $"step {seq}: max |Δ| {difference}");
         }
     }

@@ -184,4 +184,68 @@ public sealed class SequenceScoreOutputTests
         Assert.True(double.IsNaN(processor.Score));
         Assert.Equal(TriggerTransition.None, processor.Transition);
     }
+
+    [Fact]
+    public async Task A_forecasters_results_on_mqtt_carry_the_forecast_and_its_prediction_error()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        var model = Path.Combine(temp.Path, "persistence.onnx");
+        // Forecast of the next chunk = this chunk (persistence), as channel-major [1, 4] for one channel.
+        await File.WriteAllBytesAsync(model, OnnxProto.WriteModel(
+            8,
+            [(string.Empty, 17)],
+            [new OnnxNode("Add", string.Empty, ["x", "zero"], ["forecast"], [])],
+            [new OnnxTensor("zero", OnnxTensor.Float, [], [0f], [])],
+            [("x", OnnxTensor.Float, ["batch", 1, Samples])],
+            [("forecast", OnnxTensor.Float, ["batch", 1, Samples])]), ct);
+        var manifest = Path.Combine(temp.Path, "persistence.json");
+        await File.WriteAllTextAsync(manifest, new System.Text.Json.Nodes.JsonObject
+        {
+            ["schema"] = 1,
+            ["id"] = "persistence",
+            ["file"] = "persistence.onnx",
+            ["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(model, ct))),
+            ["task"] = "sequence_forecast",
+            ["state"] = new System.Text.Json.Nodes.JsonArray(),
+            ["stream"] = new System.Text.Json.Nodes.JsonObject { ["input"] = "x", ["sample_rate_hz"] = 100, ["channels"] = new System.Text.Json.Nodes.JsonArray("v"), ["chunk_samples"] = Samples },
+            ["postprocess"] = new System.Text.Json.Nodes.JsonObject { ["kind"] = "sequence_forecast", ["output"] = "forecast", ["threshold"] = 1.0 },
+        }.ToJsonString(), ct);
+        float[] values = [0.5f, 1, 1.5f, 2, 0.5f, 1, 1.5f, 4, 0, 0, 0, 0];
+        var csv = Path.Combine(temp.Path, "v.csv");
+        await File.WriteAllLinesAsync(csv, ["v", .. values.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))], ct);
+
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "forecast-" + Guid.NewGuid().ToString("N")[..8];
+        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new System.Text.Json.Nodes.JsonObject
+        {
+            ["Models"] = new System.Text.Json.Nodes.JsonObject { ["f"] = new System.Text.Json.Nodes.JsonObject { ["Manifest"] = manifest } },
+            ["Sensors"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["tank"] = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["Model"] = "f",
+                    ["Source"] = new System.Text.Json.Nodes.JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new System.Text.Json.Nodes.JsonArray("v"), ["SampleRateHz"] = 100, ["Speed"] = 0, ["Loop"] = false },
+                },
+            },
+        });
+        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/tank/#", TimeSpan.FromSeconds(5), ct);
+        using var host = await InProcessDaemon.StartAsync(config, ct);
+        await probe.WaitForAsync(m => m.Topic.EndsWith("/state", StringComparison.Ordinal) && m.Payload.Contains("\"ended\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
+        await host.StopAsync(ct);
+
+        var results = probe.Seen.Where(m => m.Topic.EndsWith("/result", StringComparison.Ordinal)).Select(m => System.Text.Json.JsonDocument.Parse(m.Payload).RootElement).ToList();
+        Assert.Equal(3, results.Count);
+        Assert.Equal("sequence_forecast", results[0].GetProperty("task").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, results[0].GetProperty("score").ValueKind);
+        Assert.Equal(values[..4].Select(v => (double)v), results[0].GetProperty("forecast").EnumerateArray().Select(e => e.GetDouble()));
+
+        // Step 1: forecast (0.5, 1, 1.5, 2) vs actual (0.5, 1, 1.5, 4): error 4/4 = 1 → raised (threshold 1).
+        Assert.Equal(1.0, results[1].GetProperty("score").GetDouble(), 6);
+        Assert.True(results[1].GetProperty("active").GetBoolean());
+        // Step 2: forecast (0.5, 1, 1.5, 4) vs zeros: (0.25 + 1 + 2.25 + 16) / 4.
+        Assert.Equal(19.5 / 4, results[2].GetProperty("score").GetDouble(), 6);
+        var raised = Assert.Single(probe.Seen, m => m.Topic.EndsWith("/event", StringComparison.Ordinal));
+        Assert.Contains("\"raised\"", raised.Payload, StringComparison.Ordinal);
+    }
 }

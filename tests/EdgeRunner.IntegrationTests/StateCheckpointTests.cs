@@ -247,4 +247,33 @@ public sealed class StateCheckpointTests
             Assert.True(difference <= 1e-5, $"step {seq}: max |Δ| {difference}");
         }
     }
+
+    [Fact]
+    public async Task A_periodic_checkpoint_survives_a_hard_kill()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        using var state = new TempFolder();
+        var id = "kill-" + Guid.NewGuid().ToString("N")[..8];
+        var config = TestConfig.WriteForBroker(id, broker.Port, new JsonObject
+        {
+            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Sensors"] = new JsonObject { ["press"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 31 } } },
+            ["State"] = new JsonObject { ["Directory"] = state.Path, ["CheckpointIntervalSeconds"] = 1 },
+        });
+        var checkpoint = Path.Combine(state.Path, "press.state");
+        await using (var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{id}/sensors/press/result", TimeSpan.FromSeconds(5), ct))
+        await using (var daemon = DaemonProcess.Start(["--config", config]))
+        {
+            await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= 8, TimeSpan.FromSeconds(60), ct);
+            Assert.True(File.Exists(checkpoint), "a periodic checkpoint was written while running");
+
+            // SIGKILL: no clean stop, no checkpoint on the way out.
+            System.Diagnostics.Process.GetProcessById(daemon.Id).Kill(entireProcessTree: true);
+            await daemon.WaitForExitAsync(TimeSpan.FromSeconds(10), ct);
+        }
+
+        var restarted = await RunUntilAsync(broker.Port, id, config, 0, ct);
+        Assert.True(restarted.Keys.Min() >= 3, $"restarted at step {restarted.Keys.Min()}, not from a periodic checkpoint");
+    }
 }
