@@ -78,6 +78,13 @@ public sealed class RecurrentNodeStreamingTests
         Assert.Equal(rig.InputSize, model.ChunkLength);
         Assert.Equal(rig.Hidden, model.ResultLength);
 
+        // The node test's own input through the runner: each batch row a stream, stepped with the test's
+        // initial state; one time step, so the result is the reference Y_h.
+        var referenceStates = Enumerable.Range(0, batch).Select(b => InitialState(model, rig, b)).ToList();
+        var referenceResults = new float[batch * rig.Hidden];
+        model.StepBatch(referenceStates, rig.X.Floats, referenceResults);
+        AssertClose(rig.Expected.Floats, referenceResults, 1e-5f, $"{test}: runner on the test's input vs reference");
+
         var batched = Enumerable.Range(0, batch).Select(b => InitialState(model, rig, b)).ToList();
         var alone = Enumerable.Range(0, batch).Select(b => InitialState(model, rig, b)).ToList();
         var chunks = new float[batch * rig.InputSize];
