@@ -300,6 +300,10 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         {
             resume = position;
             processor.StateRestored();
+
+            // An older checkpoint has no last-sample time: when it was written is the next best thing for the gap rule.
+            var written = File.GetLastWriteTimeUtc(path);
+            lastSampleTime ??= written >= PlausibleClock ? new DateTimeOffset(written, TimeSpan.Zero) : null;
             if (string.Equals(writtenBy, modelSha256, StringComparison.OrdinalIgnoreCase))
             {
                 LogRestored(Logger, streamId, processor.State.Steps, path);
