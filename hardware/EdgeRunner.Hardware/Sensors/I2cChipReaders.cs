@@ -89,6 +89,9 @@ internal abstract class I2cChipReader : IDisposable
 
     protected static string[] AccelerationChannelNames => AccelerationChannels;
 
+    /// <summary>The channels a chip's source delivers, in order.</summary>
+    public static IReadOnlyList<string> ChannelsOf(I2cSensorChip chip) => chip == I2cSensorChip.Bme280 ? EnvironmentChannels : AccelerationChannels;
+
     /// <summary>The binding's setting for ±2, 4, 8 or 16 g (<paramref name="settings"/> in that order).</summary>
     protected static T Range<T>(int rangeG, ReadOnlySpan<T> settings, string where)
     {

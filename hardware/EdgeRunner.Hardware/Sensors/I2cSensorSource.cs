@@ -129,6 +129,9 @@ public sealed partial class I2cSensorSource : ISensorSource
     /// <summary>Samples that became NaN because the bus read failed.</summary>
     public long ReadFailures => Interlocked.Read(ref _readFailures);
 
+    /// <summary>The channels a source for <paramref name="chip"/> delivers, in order (ax, ay, az in g; or temperature °C, pressure hPa, humidity %).</summary>
+    public static IReadOnlyList<string> ChannelsOf(I2cSensorChip chip) => I2cChipReader.ChannelsOf(chip);
+
     /// <summary>
     /// Opens <c>/dev/i2c-{busId}</c> and the chip at <paramref name="address"/> on it. A missing or
     /// inaccessible bus device gives a <see cref="SensorSourceException"/> naming the bus and the

@@ -122,6 +122,7 @@ public sealed partial class ReopeningSensorSource : ISensorSource
         catch (Exception ex) when (IsDeviceError(ex))
         {
             reason = ex.Message;
+            InitialError = ex;
         }
 
         if (_inner is not null)
@@ -148,6 +149,9 @@ public sealed partial class ReopeningSensorSource : ISensorSource
 
     /// <summary>Why the source is in its <see cref="State"/>.</summary>
     public string Reason { get; private set; }
+
+    /// <summary>Why the device could not be opened at construction, if it could not (lets the owner tell an absent device from a missing program).</summary>
+    public Exception? InitialError { get; }
 
     /// <summary>Times the device was opened again after being lost or absent.</summary>
     public long Reopens => Interlocked.Read(ref _reopens);

@@ -581,7 +581,7 @@ public sealed partial class SequenceModel : IDisposable
         }
     }
 
-    private static string Dims(IEnumerable<int> dims) => string.Join(",", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"));
+    private static string Dims(IEnumerable<int> dims) => StatePairInference.Dims(dims);
 
     private BatchBuffers Buffers(int batch)
     {

@@ -166,5 +166,8 @@ public static class StatePairInference
     private static bool HasFixedShapeInCommon(TensorDeclaration input, TensorDeclaration output) =>
         input.Dimensions.Zip(output.Dimensions).Any(d => d.First > 0 && d.First == d.Second);
 
-    private static string Dims(TensorDeclaration t) => string.Join(",", t.Dimensions.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"));
+    private static string Dims(TensorDeclaration t) => Dims(t.Dimensions);
+
+    /// <summary>Dimensions as "1,?,48" (? for a dynamic one), for messages.</summary>
+    internal static string Dims(IEnumerable<int> dims) => string.Join(",", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"));
 }

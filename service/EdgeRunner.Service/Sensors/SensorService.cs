@@ -193,30 +193,14 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             }
         }
 
-        // One attempt here first: a missing ffmpeg/arecord or libgpiod will not appear by waiting, so that
-        // stops startup saying what to install; an absent device is waited for by the wrapper.
-        ISensorSource? opened = null;
-        try
+        var source = new ReopeningSensorSource(device, open, channels, sampleRateHz, _timeProvider, SensorLogger(streamId));
+        if (source.InitialError is { } error && IsInstallationProblem(error))
         {
-            opened = open();
+            // A missing ffmpeg/arecord or libgpiod will not appear by waiting: stop startup saying what to
+            // install. An absent device is waited for by the wrapper.
+            source.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw new StartupException($"Sensors:{streamId}:Source: {error.Message}", StartupException.ConfigError, error);
         }
-        catch (Exception ex) when (IsInstallationProblem(ex))
-        {
-            throw new StartupException($"Sensors:{streamId}:Source: {ex.Message}", StartupException.ConfigError, ex);
-        }
-        catch (Exception ex) when (ReopeningSensorSource.IsDeviceError(ex))
-        {
-            // Absent now: the wrapper reports it and retries.
-        }
-
-        ISensorSource OpenFirstThenAgain()
-        {
-            var first = opened;
-            opened = null;
-            return first ?? open();
-        }
-
-        var source = new ReopeningSensorSource(device, OpenFirstThenAgain, channels, sampleRateHz, _timeProvider, SensorLogger(streamId));
 
         void Publish(SensorSourceState state, string reason) => PublishState(streamId, state.ToString().ToLowerInvariant(), reason);
         source.StateChanged += (_, e) => Publish(e.State, e.Reason);
@@ -362,7 +346,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     /// <summary>How many channels a device-backed source's configuration gives (null for kinds whose source says it once opened).</summary>
     private static int? ConfiguredChannels(SensorSourceOptions source) => source.Kind switch
     {
-        SensorSourceKind.I2c => 3, // ADXL345/MPU6050: ax, ay, az; BME280: temperature, pressure, humidity
+        SensorSourceKind.I2c => source.Chip is { } chip ? I2cSensorSource.ChannelsOf(chip).Count : 0,
         SensorSourceKind.Gpio => source.Pins?.Length ?? 0,
         SensorSourceKind.Serial => source.Columns?.Length ?? 0,
         SensorSourceKind.Audio => source.Channels,

@@ -57,11 +57,7 @@ internal static class StreamCheckpoint
         File.Move(temporary, path, overwrite: true);
     }
 
-    /// <summary>Restores <paramref name="state"/> from <paramref name="path"/>; returns why not when it cannot (missing, other model, other shape, damaged).</summary>
-    public static bool TryRead(string path, string modelSha256, StreamState state, out long sourceSamples, out string reason) =>
-        TryRead(path, modelSha256, state, out sourceSamples, out _, out reason);
-
-    /// <summary>As <see cref="TryRead(string, string, StreamState, out long, out string)"/>, also giving the time of the last sample the state has seen (null when unknown).</summary>
+    /// <summary>Restores <paramref name="state"/> from <paramref name="path"/>, giving the time of the last sample the state has seen (null when unknown); returns why not when it cannot (missing, other model, other shape, damaged).</summary>
     public static bool TryRead(string path, string modelSha256, StreamState state, out long sourceSamples, out DateTimeOffset? lastSampleTime, out string reason) =>
         TryRead(path, [modelSha256], state, out sourceSamples, out lastSampleTime, out _, out _, out reason);
 

@@ -169,11 +169,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                 }
                 else if (IsGap(block.FirstSampleTime - _expectedNextSample))
                 {
+                    // The window clock jumps with the samples (re-anchored at this block by the reset).
                     ResetStream($"a {(block.FirstSampleTime - _expectedNextSample).TotalSeconds:0.0} s gap in the samples");
-
-                    // The window clock jumps with the samples: the next window starts at this block, not
-                    // where the clock would be had the samples never stopped.
-                    _streamStart = block.FirstSampleTime - TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
                 }
 
                 _expectedNextSample = block.FirstSampleTime + TimeSpan.FromSeconds(block.Samples / _source.SampleRateHz);
