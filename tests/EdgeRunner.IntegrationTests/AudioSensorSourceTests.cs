@@ -264,13 +264,20 @@ public sealed class AudioSensorSourceTests
         var path = TestPaths.SharedFile(SpeechWav);
         var source = new AudioSensorSource(
             new AudioSourceOptions { Kind = AudioInputKind.File, Input = path, Speed = 1, Loop = true }, TimeProvider.System, NullLogger.Instance);
-        await source.ReadAsync(new float[16], ct);
-        var pid = source.ProcessId;
-        Assert.NotNull(pid);
-        // ffmpeg is blocked on a full pipe, very much alive.
-        Assert.True(Directory.Exists($"/proc/{pid}"));
-
-        await source.DisposeAsync();
+        int? pid;
+        try
+        {
+            await source.ReadAsync(new float[16], ct);
+            pid = source.ProcessId;
+            Assert.NotNull(pid);
+            // ffmpeg is blocked on a full pipe, very much alive.
+            Assert.True(Directory.Exists($"/proc/{pid}"));
+        }
+        finally
+        {
+            // Also when an assertion above fails: never leave ffmpeg running.
+            await source.DisposeAsync();
+        }
 
         // DisposeAsync waited for the exit and reaped the process: its /proc entry is gone.
         Assert.False(Directory.Exists($"/proc/{pid}"));

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
@@ -69,23 +68,21 @@ public sealed class CameraGatingTests
         ["Cameras"] = new JsonObject { ["cam"] = camera },
     };
 
-    /// <summary>Collects <paramref name="count"/> results of the camera, with the wall-clock seconds from the first to the last.</summary>
-    private static async Task<(List<JsonElement> Results, double Seconds)> CollectResultsAsync(MqttProbe probe, int count, CancellationToken ct)
+    /// <summary>
+    /// Collects <paramref name="count"/> results of the camera. Rates are judged from the daemon's own
+    /// frame sequence numbers and skip counters, never from how long the test waited: a loaded CI
+    /// machine changes the wall clock, not the frames between two results.
+    /// </summary>
+    private static async Task<List<JsonElement>> CollectResultsAsync(MqttProbe probe, int count, CancellationToken ct)
     {
         var results = new List<JsonElement>();
-        var clock = new Stopwatch();
         while (results.Count < count)
         {
             var message = await probe.WaitForAsync(m => m.Topic.EndsWith("/cam/result", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
-            if (results.Count == 0)
-            {
-                clock.Start();
-            }
-
             results.Add(JsonDocument.Parse(message.Payload).RootElement.Clone());
         }
 
-        return (results, clock.Elapsed.TotalSeconds);
+        return results;
     }
 
     [Fact]
@@ -106,12 +103,10 @@ public sealed class CameraGatingTests
         await using var snapshots = await BinarySubscriber.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/cam/snapshot", ct);
         using var host = await InProcessDaemon.StartAsync(config, ct);
 
-        // 12 results at 2 fps take about 5.5 s; unlimited they would take about 1.1 s at 10 fps.
-        var (results, seconds) = await CollectResultsAsync(probe, 12, ct);
-        var rate = (results.Count - 1) / seconds;
-        Assert.InRange(rate, 0.8, 4.0);
+        var results = await CollectResultsAsync(probe, 12, ct);
 
-        // Sequence numbers count captured frames: about 5 frames per result, never every frame.
+        // Sequence numbers count captured frames (10 fps, stamped by the source): DetectFps 2 lets about
+        // one frame in 5 through, never every frame.
         var seqs = results.Select(r => r.GetProperty("seq").GetInt64()).ToList();
         var gaps = seqs.Zip(seqs.Skip(1), (a, b) => b - a).ToList();
         Assert.All(gaps, g => Assert.InRange(g, 2, 20));
@@ -140,8 +135,9 @@ public sealed class CameraGatingTests
 
         var state = probe.Seen.Last(m => m.Topic.EndsWith("/cam/state", StringComparison.Ordinal));
         var stateRoot = JsonDocument.Parse(state.Payload).RootElement;
-        Assert.True(stateRoot.TryGetProperty("frames_skipped_rate", out _));
-        Assert.True(stateRoot.TryGetProperty("frames_skipped_motion", out _));
+        // The retained state carries the same counters as the results, as of when it was published.
+        Assert.InRange(stateRoot.GetProperty("frames_skipped_rate").GetInt64(), 0, skippedRate[^1]);
+        Assert.Equal(0, stateRoot.GetProperty("frames_skipped_motion").GetInt64());
         await host.StopAsync(ct);
     }
 
@@ -179,10 +175,8 @@ public sealed class CameraGatingTests
             await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
             using var host = await InProcessDaemon.StartAsync(config, ct);
 
-            // The first frame (nothing to compare with) and then one forced inference every 2 s: 4 results
-            // take about 6 s, where every frame (5 fps) would take 0.6 s.
-            var (results, seconds) = await CollectResultsAsync(probe, 4, ct);
-            Assert.InRange(seconds, 3.5, 30);
+            // The first frame (nothing to compare with) and then one forced inference every 2 s of frames.
+            var results = await CollectResultsAsync(probe, 4, ct);
 
             // About 10 frames (2 s at 5 fps) between forced inferences, all skipped for lack of motion.
             var seqs = results.Select(r => r.GetProperty("seq").GetInt64()).ToList();

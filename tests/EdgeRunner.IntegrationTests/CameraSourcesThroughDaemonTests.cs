@@ -29,7 +29,7 @@ public sealed class CameraSourcesThroughDaemonTests
     public async Task A_video_file_is_detected_and_a_missing_device_reconnects_without_stopping_it()
     {
         var ct = TestContext.Current.CancellationToken;
-        Assert.SkipUnless(File.Exists("/usr/bin/ffmpeg"), "ffmpeg is not installed (tests/run.sh installs it).");
+        Requirement.Program("/usr/bin/ffmpeg", "ffmpeg");
         var work = Directory.CreateTempSubdirectory("edgerunner-video-").FullName;
         try
         {

@@ -97,7 +97,7 @@ public sealed class DaemonProcessTests
     [Fact]
     public async Task Malformed_config_file_stops_startup_naming_the_file()
     {
-        var config = Path.Combine(Path.GetTempPath(), $"edgerunner-bad-{Guid.NewGuid():N}.json");
+        var config = TestFiles.NewPath("edgerunner-bad", ".json");
         await File.WriteAllTextAsync(config, "{ \"Mqtt\": { \"Port\": 1883, ", TestContext.Current.CancellationToken);
         await using var daemon = DaemonProcess.Start(["--config", config]);
 

@@ -16,8 +16,8 @@ public sealed class RtspThroughDaemonTests
     [Fact]
     public async Task Rtsp_camera_survives_a_20_s_server_outage_and_publishes_its_state()
     {
-        Assert.SkipUnless(File.Exists("/usr/bin/ffmpeg"), "ffmpeg is not installed.");
-        Assert.SkipUnless(File.Exists("/usr/bin/python3"), "/usr/bin/python3 is not installed.");
+        Requirement.Program("/usr/bin/ffmpeg", "ffmpeg");
+        Requirement.Program("/usr/bin/python3", "python3");
         var ct = TestContext.Current.CancellationToken;
         var script = Path.Combine(TestPaths.RepositoryRoot, "tests", "EdgeRunner.IntegrationTests", "Rtsp", "rtsp_server.py");
         var port = FreePort.Next();

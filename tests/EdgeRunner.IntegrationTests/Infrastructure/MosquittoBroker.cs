@@ -30,7 +30,7 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     public static async Task<MosquittoBroker> StartAsync(CancellationToken cancellationToken, int? port = null, string? persistenceDirectory = null)
     {
         var executable = new[] { "/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto" }.FirstOrDefault(File.Exists);
-        Assert.SkipWhen(executable is null, "mosquitto is not installed (tests/run.sh installs it with apt-get).");
+        Requirement.That(executable is not null, "mosquitto is not installed (tests/run.sh installs the Debian package 'mosquitto').");
         var listenPort = port ?? FreePort.Next();
         var directory = persistenceDirectory ?? System.IO.Directory.CreateTempSubdirectory("edgerunner-mosquitto-").FullName;
         // mosquitto started as root drops to the 'mosquitto' user: it must be able to write its database here.
@@ -46,11 +46,31 @@ internal sealed class MosquittoBroker : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        var process = Process.Start(start) ?? throw new InvalidOperationException("mosquitto did not start.");
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new InvalidOperationException("mosquitto did not start.");
+        }
+        catch
+        {
+            DeleteOwned(directory, persistenceDirectory is null);
+            throw;
+        }
+
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var broker = new MosquittoBroker(process, directory, persistenceDirectory is null, listenPort);
-        await FreePort.WaitUntilListeningAsync(listenPort, TimeSpan.FromSeconds(10), cancellationToken);
+        try
+        {
+            await FreePort.WaitUntilListeningAsync(listenPort, TimeSpan.FromSeconds(10), cancellationToken);
+        }
+        catch
+        {
+            // Never leave a broker process or its folder behind when the start-up wait fails.
+            await broker.DisposeAsync();
+            throw;
+        }
+
         return broker;
     }
 
@@ -79,9 +99,14 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         }
 
         _process.Dispose();
-        if (_ownsDirectory)
+        DeleteOwned(_directory, _ownsDirectory);
+    }
+
+    private static void DeleteOwned(string directory, bool owned)
+    {
+        if (owned && System.IO.Directory.Exists(directory))
         {
-            System.IO.Directory.Delete(_directory, recursive: true);
+            System.IO.Directory.Delete(directory, recursive: true);
         }
     }
 }

@@ -33,7 +33,7 @@ internal static class TestConfig
 
     public static string Write(JsonObject config)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"edgerunner-test-{Guid.NewGuid():N}.json");
+        var path = TestFiles.NewPath("edgerunner-test", ".json");
         File.WriteAllText(path, config.ToJsonString());
         return path;
     }

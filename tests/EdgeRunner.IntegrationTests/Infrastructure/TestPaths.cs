@@ -11,11 +11,16 @@ internal static class TestPaths
     /// <summary>The daemon's entry assembly, copied next to the tests by the project reference.</summary>
     public static string DaemonDll { get; } = Path.Combine(AppContext.BaseDirectory, "edgerunner.dll");
 
+    /// <summary>
+    /// A reference file in ../shared. Without ../shared the test skips on a developer's machine (and
+    /// fails under CI); with ../shared present, a missing file is always a failure: it was renamed or
+    /// deleted, and a skip would hide that.
+    /// </summary>
     public static string SharedFile(string relative)
     {
-        Assert.SkipWhen(Shared is null, "../shared is not present beside the repository: reference models and images are unavailable.");
+        Requirement.That(Shared is not null, "../shared is not present beside the repository: reference models and images are unavailable.");
         var path = Path.Combine(Shared!, relative);
-        Assert.SkipUnless(File.Exists(path) || Directory.Exists(path), $"../shared/{relative} is missing.");
+        Assert.True(File.Exists(path) || Directory.Exists(path), $"../shared/{relative} is missing although ../shared exists at {Shared}.");
         return path;
     }
 
