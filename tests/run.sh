@@ -104,5 +104,24 @@ if [ -n "$leftover_files" ]; then
 fi
 rm -rf "$test_tmp"
 
+# ARM: the unit tests that hold each vector path to the scalar reference, as arm64 code under user-mode
+# qemu on an emulated Pi 4 (Cortex-A72) and Pi 5 (Cortex-A76). EDGERUNNER_SKIP_ARM64=1 leaves it out
+# of a quick local run; CI always runs it.
+if [ "${EDGERUNNER_SKIP_ARM64:-0}" = 1 ] && [ "${CI:-}" != true ]; then
+  echo "arm64 tests left out (EDGERUNNER_SKIP_ARM64=1)"
+else
+  arm64_output=$(tests/arm64/run-simd-tests.sh 2>&1)
+  arm64_status=$?
+  printf '%s\n' "$arm64_output"
+  arm64_line=$(printf '%s\n' "$arm64_output" | grep -E '^arm64 summary: passed=[0-9]+ failed=[0-9]+$' | tail -n 1)
+  if [ -n "$arm64_line" ]; then
+    passed=$((passed + $(printf '%s' "$arm64_line" | sed 's/.*passed=\([0-9]*\) .*/\1/')))
+    failed=$((failed + $(printf '%s' "$arm64_line" | sed 's/.*failed=\([0-9]*\)$/\1/')))
+  else
+    failed=$((failed + 1))
+  fi
+  [ $arm64_status -ne 0 ] && status=1
+fi
+
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit $status

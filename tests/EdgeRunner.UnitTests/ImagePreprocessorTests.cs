@@ -309,7 +309,7 @@ public sealed class ImagePreprocessorVectorisedTests
     public static TheoryData<ResizeMode, int, int, int, int> Geometries => new()
     {
         // resize, source width, source height, output width, output height
-        { ResizeMode.Letterbox, 64, 48, 64, 64 },   // 1:1 letterbox: identity width (SSSE3 path), identity height + pad rows
+        { ResizeMode.Letterbox, 64, 48, 64, 64 },   // 1:1 letterbox: identity width (byte-shuffle path), identity height + pad rows
         { ResizeMode.Letterbox, 48, 64, 64, 64 },   // identity height, width padded left/right
         { ResizeMode.Letterbox, 67, 41, 33, 33 },   // odd sizes: vector tails
         { ResizeMode.Letterbox, 64, 48, 40, 40 },   // downscale
@@ -370,16 +370,24 @@ public sealed class ImagePreprocessorVectorisedTests
             var expected = new float[w * h * 3];
             var actual = new float[w * h * 3];
             var expectedMapping = new ReferenceImagePreprocessor(spec).Run(new ImageView(pixels, srcW, srcH, stride, format), expected);
-            var pre = new ImagePreprocessor(spec);
-            for (var run = 0; run < 2; run++) // second run: cached tables and buffers
+            float[]? firstPath = null;
+            foreach (var simd in SupportedSimdPaths)
             {
-                var mapping = pre.Run(new ImageView(pixels, srcW, srcH, stride, format), actual);
-                Assert.Equal(expectedMapping, mapping);
-                // 1e-4 on the 0-255 scale is 1e-4 * multiplier (1/(255*0.224) at most ~0.0175) here.
-                for (var i = 0; i < expected.Length; i++)
+                var pre = new ImagePreprocessor(spec, simd);
+                for (var run = 0; run < 2; run++) // second run: cached tables and buffers
                 {
-                    Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * 0.02f + 1e-6f, $"{format} {layout} {order} [{i}]: {expected[i]} vs {actual[i]}");
+                    var mapping = pre.Run(new ImageView(pixels, srcW, srcH, stride, format), actual);
+                    Assert.Equal(expectedMapping, mapping);
+                    // 1e-4 on the 0-255 scale is 1e-4 * multiplier (1/(255*0.224) at most ~0.0175) here.
+                    for (var i = 0; i < expected.Length; i++)
+                    {
+                        Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * 0.02f + 1e-6f, $"{simd} {format} {layout} {order} [{i}]: {expected[i]} vs {actual[i]}");
+                    }
                 }
+
+                // Every path (scalar, 128-bit vectors as on ARM, AVX2) gives the very same bits.
+                firstPath ??= (float[])actual.Clone();
+                Assert.True(firstPath.AsSpan().SequenceEqual(actual), $"{simd} {format} {layout} {order}: not bit-identical to {SupportedSimdPaths[0]}");
             }
         }
     }
@@ -395,18 +403,21 @@ public sealed class ImagePreprocessorVectorisedTests
             var (pixels, stride) = RandomImage(random, srcW, srcH, bpp);
             var spec = Spec(resize, w, h, layout, order);
             var reference = new ReferenceImagePreprocessor(spec);
-            var pre = new ImagePreprocessor(spec);
             var view = new ImageView(pixels, srcW, srcH, stride, format);
             var expectedBytes = new byte[w * h * 3];
-            var actualBytes = new byte[w * h * 3];
             var expectedSBytes = new sbyte[w * h * 3];
-            var actualSBytes = new sbyte[w * h * 3];
             reference.Run(view, expectedBytes);
             reference.Run(view, expectedSBytes);
-            pre.Run(view, actualBytes);
-            pre.Run(view, actualSBytes);
-            Assert.Equal(expectedBytes, actualBytes);
-            Assert.Equal(expectedSBytes, actualSBytes);
+            foreach (var simd in SupportedSimdPaths)
+            {
+                var pre = new ImagePreprocessor(spec, simd);
+                var actualBytes = new byte[w * h * 3];
+                var actualSBytes = new sbyte[w * h * 3];
+                pre.Run(view, actualBytes);
+                pre.Run(view, actualSBytes);
+                Assert.Equal(expectedBytes, actualBytes);
+                Assert.Equal(expectedSBytes, actualSBytes);
+            }
         }
     }
 
@@ -423,13 +434,30 @@ public sealed class ImagePreprocessorVectorisedTests
         Assert.Equal([3, 3, 3], output);
     }
 
+    /// <summary>Every vector path this CPU runs (scalar and the portable 128-bit path everywhere; AVX2 where present).</summary>
+    public static readonly SimdPath[] SupportedSimdPaths = Enum.GetValues<SimdPath>().Where(SimdPaths.IsSupported).ToArray();
+
+    public static TheoryData<SimdPath> SimdPathData() => new(SupportedSimdPaths);
+
     [Fact]
-    public void Vectorised_paths_allocate_nothing_per_frame()
+    public void The_default_path_is_the_fastest_this_cpu_runs()
+    {
+        var expected = System.Runtime.Intrinsics.X86.Avx2.IsSupported ? SimdPath.Avx2
+            : System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated ? SimdPath.Vector128
+            : SimdPath.Scalar;
+        Assert.Equal(expected, SimdPaths.Best);
+        Assert.Equal(expected, new ImagePreprocessor(Spec(ResizeMode.Stretch, 8, 8, TensorLayout.Nchw, ChannelOrder.Rgb)).Simd);
+        Assert.Contains(SimdPath.Vector128, SupportedSimdPaths); // the ARM path is always exercised
+    }
+
+    [Theory]
+    [MemberData(nameof(SimdPathData))]
+    public void Vectorised_paths_allocate_nothing_per_frame(SimdPath simd)
     {
         var random = new Random(7);
         var (pixels, stride) = RandomImage(random, 64, 48, 4);
-        var nchw = new ImagePreprocessor(Spec(ResizeMode.Letterbox, 64, 64, TensorLayout.Nchw, ChannelOrder.Rgb));
-        var nhwc = new ImagePreprocessor(Spec(ResizeMode.Stretch, 40, 30, TensorLayout.Nhwc, ChannelOrder.Bgr));
+        var nchw = new ImagePreprocessor(Spec(ResizeMode.Letterbox, 64, 64, TensorLayout.Nchw, ChannelOrder.Rgb), simd);
+        var nhwc = new ImagePreprocessor(Spec(ResizeMode.Stretch, 40, 30, TensorLayout.Nhwc, ChannelOrder.Bgr), simd);
         var floats = new float[64 * 64 * 3];
         var bytes = new byte[64 * 64 * 3];
         ImageView view() => new(pixels, 64, 48, stride, ImagePixelFormat.Bgra32);

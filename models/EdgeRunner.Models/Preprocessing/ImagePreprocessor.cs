@@ -48,12 +48,28 @@ public sealed class ImagePreprocessor
     private int _identityLength;
     private int _identitySource;
     private readonly Vector128<byte>[] _shuffleMasks = new Vector128<byte>[12];
+    private readonly SimdPath _simd;
     private int _shuffleKey = -1;
 
-    /// <summary>Creates a preprocessor for <paramref name="spec"/>.</summary>
+    /// <summary>Creates a preprocessor for <paramref name="spec"/> on this CPU's fastest vector path.</summary>
     public ImagePreprocessor(ImagePreprocessingSpec spec)
+        : this(spec, SimdPaths.Best)
+    {
+    }
+
+    /// <summary>
+    /// Creates a preprocessor for <paramref name="spec"/> that runs <paramref name="simd"/>: every path gives
+    /// bit-identical output, so this only chooses speed (tests and benchmarks run each path on one machine).
+    /// </summary>
+    public ImagePreprocessor(ImagePreprocessingSpec spec, SimdPath simd)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        if (!SimdPaths.IsSupported(simd))
+        {
+            throw new PlatformNotSupportedException($"SIMD path {simd} is not supported on this CPU.");
+        }
+
+        _simd = simd;
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.Width, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.Height, 1);
         if (spec.Mean.Count != 3 || spec.Std.Count != 3)
@@ -78,6 +94,9 @@ public sealed class ImagePreprocessor
     /// <summary>The spec this instance applies.</summary>
     public ImagePreprocessingSpec Spec => _spec;
 
+    /// <summary>The vector path this instance runs.</summary>
+    public SimdPath Simd => _simd;
+
     /// <summary>Number of elements (floats, bytes or sbytes) written by any <c>Run</c> overload.</summary>
     public int TensorLength => _spec.Width * _spec.Height * 3;
 
@@ -85,7 +104,7 @@ public sealed class ImagePreprocessor
     public SourceMapping Run(ImageView image, Span<float> destination)
     {
         CheckDestination(destination.Length, nameof(destination));
-        var sink = new FloatSink(destination, _multiplier, _offset);
+        var sink = new FloatSink(destination, _multiplier, _offset, _simd);
         return Run(image, ref sink);
     }
 
@@ -98,7 +117,7 @@ public sealed class ImagePreprocessor
     public SourceMapping Run(ImageView image, Span<byte> destination)
     {
         CheckDestination(destination.Length, nameof(destination));
-        var sink = new ByteSink(destination);
+        var sink = new ByteSink(destination, _simd);
         return Run(image, ref sink);
     }
 
@@ -110,7 +129,7 @@ public sealed class ImagePreprocessor
     public SourceMapping Run(ImageView image, Span<sbyte> destination)
     {
         CheckDestination(destination.Length, nameof(destination));
-        var sink = new SByteSink(destination);
+        var sink = new SByteSink(destination, _simd);
         return Run(image, ref sink);
     }
 
@@ -228,7 +247,7 @@ public sealed class ImagePreprocessor
         var channelStride = planar ? outW : 1;
         var pixels = image.Pixels;
         var rows = _rows.AsSpan(0, _rowCount * rowLength);
-        var useShuffle = _horizontalIdentity && Ssse3.IsSupported && (bpp == 3 || bpp == 4) && _identityLength >= 16;
+        var useShuffle = _horizontalIdentity && _simd != SimdPath.Scalar && (bpp == 3 || bpp == 4) && _identityLength >= 16;
         if (useShuffle)
         {
             PrepareShuffleMasks(bpp, c0, c1, c2, planar);
@@ -250,7 +269,7 @@ public sealed class ImagePreprocessor
     }
 
     /// <summary>
-    /// General horizontal filter of one source row (per-output-pixel tap lists). With AVX2 the row is first widened to
+    /// General horizontal filter of one source row (per-output-pixel tap lists). With vectors the row is first widened to
     /// 4 floats per pixel (one 128-bit vector holding all channels), so each tap is one vector multiply-add; the sums
     /// are formed in the same order as the scalar loop (<c>s += v * w</c>, no fused multiply-add), so the results are
     /// bit-identical to it.
@@ -268,10 +287,17 @@ public sealed class ImagePreprocessor
         var maxTaps = filter.MaxTaps;
         var maxChannel = Math.Max(Math.Max(c0, c1), c2);
         var width = src.Length / bpp;
-        var vector = Avx2.IsSupported && (bpp == 3 || bpp == 4);
+        var vector = _simd != SimdPath.Scalar && (bpp == 3 || bpp == 4);
         if (vector)
         {
-            WidenRow(src, _pixelRow.AsSpan(0, width * 4), bpp);
+            if (_simd == SimdPath.Avx2)
+            {
+                WidenRowAvx2(src, _pixelRow.AsSpan(0, width * 4), bpp);
+            }
+            else
+            {
+                WidenRow128(src, _pixelRow.AsSpan(0, width * 4), bpp);
+            }
         }
 
         ref var widened = ref MemoryMarshal.GetArrayDataReference(_pixelRow);
@@ -329,7 +355,7 @@ public sealed class ImagePreprocessor
     }
 
     /// <summary>Widens a row of 3- or 4-byte pixels to 4 floats per pixel (lane j = byte j; lane 3 of a 3-byte pixel is 0). Needs AVX2.</summary>
-    private static void WidenRow(ReadOnlySpan<byte> src, Span<float> dst, int bpp)
+    private static void WidenRowAvx2(ReadOnlySpan<byte> src, Span<float> dst, int bpp)
     {
         var width = dst.Length / 4;
         ref var s = ref MemoryMarshal.GetReference(src);
@@ -349,7 +375,7 @@ public sealed class ImagePreprocessor
             var spread = Vector128.Create((byte)0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80, 9, 10, 11, 0x80);
             for (; (x * 3) + 16 <= src.Length && x + 4 <= width; x += 4)
             {
-                var four = Ssse3.Shuffle(Vector128.LoadUnsafe(ref Unsafe.Add(ref s, x * 3)), spread);
+                var four = SimdPaths.ShuffleBytes(Vector128.LoadUnsafe(ref Unsafe.Add(ref s, x * 3)), spread);
                 Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(four)).StoreUnsafe(ref d, (nuint)(x * 4));
                 Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(four, 8)))
                     .StoreUnsafe(ref d, (nuint)((x * 4) + 8));
@@ -367,8 +393,41 @@ public sealed class ImagePreprocessor
     }
 
     /// <summary>
+    /// <see cref="WidenRowAvx2"/> with 128-bit vectors (NEON on ARM): 4 pixels per step, each pixel's bytes spread
+    /// to 4 lanes and widened byte → ushort → uint → float (exact, as the scalar conversion).
+    /// </summary>
+    private static void WidenRow128(ReadOnlySpan<byte> src, Span<float> dst, int bpp)
+    {
+        var width = dst.Length / 4;
+        ref var s = ref MemoryMarshal.GetReference(src);
+        ref var d = ref MemoryMarshal.GetReference(dst);
+        var x = 0;
+        // 4-byte pixels are already in place; 3-byte pixels get a fourth lane of 0 (index 0x80).
+        var spread = Vector128.Create((byte)0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80, 9, 10, 11, 0x80);
+        for (; (x * bpp) + 16 <= src.Length && x + 4 <= width; x += 4)
+        {
+            var four = Vector128.LoadUnsafe(ref Unsafe.Add(ref s, x * bpp));
+            if (bpp == 3)
+            {
+                four = SimdPaths.ShuffleBytes(four, spread);
+            }
+
+            StoreWidened(four, ref Unsafe.Add(ref d, x * 4));
+        }
+
+        for (; x < width; x++)
+        {
+            ref var p = ref Unsafe.Add(ref s, x * bpp);
+            Unsafe.Add(ref d, x * 4) = p;
+            Unsafe.Add(ref d, (x * 4) + 1) = Unsafe.Add(ref p, 1);
+            Unsafe.Add(ref d, (x * 4) + 2) = Unsafe.Add(ref p, 2);
+            Unsafe.Add(ref d, (x * 4) + 3) = bpp == 4 ? Unsafe.Add(ref p, 3) : 0;
+        }
+    }
+
+    /// <summary>
     /// Horizontal axis not resampled (scale 1, every output pixel one source pixel with weight 1): a byte → float
-    /// convert of the covered run (16 pixels at a time with SSSE3 byte shuffles) plus padding.
+    /// convert of the covered run (16 pixels at a time with byte shuffles: pshufb on x86, TBL on ARM) plus padding.
     /// </summary>
     private void IdentityRow(ReadOnlySpan<byte> src, Span<float> dst, int bpp, int c0, int c1, int c2, int step, int channelStride, bool useShuffle)
     {
@@ -413,15 +472,15 @@ public sealed class ImagePreprocessor
                 if (bpp == 4)
                 {
                     var in3 = Vector128.LoadUnsafe(ref p, 48);
-                    k0 = Ssse3.Shuffle(in0, m00) | Ssse3.Shuffle(in1, m01) | Ssse3.Shuffle(in2, m02) | Ssse3.Shuffle(in3, m03);
-                    k1 = Ssse3.Shuffle(in0, m10) | Ssse3.Shuffle(in1, m11) | Ssse3.Shuffle(in2, m12) | Ssse3.Shuffle(in3, m13);
-                    k2 = Ssse3.Shuffle(in0, m20) | Ssse3.Shuffle(in1, m21) | Ssse3.Shuffle(in2, m22) | Ssse3.Shuffle(in3, m23);
+                    k0 = SimdPaths.ShuffleBytes(in0, m00) | SimdPaths.ShuffleBytes(in1, m01) | SimdPaths.ShuffleBytes(in2, m02) | SimdPaths.ShuffleBytes(in3, m03);
+                    k1 = SimdPaths.ShuffleBytes(in0, m10) | SimdPaths.ShuffleBytes(in1, m11) | SimdPaths.ShuffleBytes(in2, m12) | SimdPaths.ShuffleBytes(in3, m13);
+                    k2 = SimdPaths.ShuffleBytes(in0, m20) | SimdPaths.ShuffleBytes(in1, m21) | SimdPaths.ShuffleBytes(in2, m22) | SimdPaths.ShuffleBytes(in3, m23);
                 }
                 else
                 {
-                    k0 = Ssse3.Shuffle(in0, m00) | Ssse3.Shuffle(in1, m01) | Ssse3.Shuffle(in2, m02);
-                    k1 = Ssse3.Shuffle(in0, m10) | Ssse3.Shuffle(in1, m11) | Ssse3.Shuffle(in2, m12);
-                    k2 = Ssse3.Shuffle(in0, m20) | Ssse3.Shuffle(in1, m21) | Ssse3.Shuffle(in2, m22);
+                    k0 = SimdPaths.ShuffleBytes(in0, m00) | SimdPaths.ShuffleBytes(in1, m01) | SimdPaths.ShuffleBytes(in2, m02);
+                    k1 = SimdPaths.ShuffleBytes(in0, m10) | SimdPaths.ShuffleBytes(in1, m11) | SimdPaths.ShuffleBytes(in2, m12);
+                    k2 = SimdPaths.ShuffleBytes(in0, m20) | SimdPaths.ShuffleBytes(in1, m21) | SimdPaths.ShuffleBytes(in2, m22);
                 }
 
                 ref var o = ref Unsafe.Add(ref d, step == 1 ? first + x0 : (first + x0) * 3);
@@ -527,7 +586,7 @@ public sealed class ImagePreprocessor
                 }
                 else
                 {
-                    Accumulate(taps, weights, acc, rowLength);
+                    Accumulate(taps, weights, acc, rowLength, _simd);
                     line = acc;
                 }
             }
@@ -550,13 +609,27 @@ public sealed class ImagePreprocessor
     /// <c>acc = Σ_k weights[k] * row_k</c> over whole rows (row k at <c>taps[k * rowLength]</c>), in the same order
     /// as a scalar loop (<c>((0 + r0*w0) + r1*w1) + …</c>, no fused multiply-add), so results are bit-identical.
     /// </summary>
-    private static void Accumulate(ReadOnlySpan<float> taps, ReadOnlySpan<float> weights, Span<float> acc, int rowLength)
+    private static void Accumulate(ReadOnlySpan<float> taps, ReadOnlySpan<float> weights, Span<float> acc, int rowLength, SimdPath simd)
     {
         ref var t = ref MemoryMarshal.GetReference(taps);
         ref var a = ref MemoryMarshal.GetReference(acc);
         var n = weights.Length;
         var i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (simd == SimdPath.Vector128)
+        {
+            var w0 = Vector128.Create(weights[0]);
+            for (; i + Vector128<float>.Count <= rowLength; i += Vector128<float>.Count)
+            {
+                var s = Vector128.LoadUnsafe(ref t, (nuint)i) * w0;
+                for (var k = 1; k < n; k++)
+                {
+                    s += Vector128.LoadUnsafe(ref t, (nuint)((k * rowLength) + i)) * Vector128.Create(weights[k]);
+                }
+
+                s.StoreUnsafe(ref a, (nuint)i);
+            }
+        }
+        else if (simd == SimdPath.Avx2)
         {
             var w0 = Vector256.Create(weights[0]);
             for (; i + Vector256<float>.Count <= rowLength; i += Vector256<float>.Count)
@@ -594,9 +667,10 @@ public sealed class ImagePreprocessor
     }
 
     /// <summary>float32 tensor: <c>(clamp(v, 0, 255) * Scale - Mean) / Std</c>.</summary>
-    private readonly ref struct FloatSink(Span<float> destination, float[] multiplier, float[] offset) : IPixelSink
+    private readonly ref struct FloatSink(Span<float> destination, float[] multiplier, float[] offset, SimdPath simd) : IPixelSink
     {
         private readonly Span<float> _destination = destination;
+        private readonly SimdPath _simd = simd;
         private readonly float _m0 = multiplier[0], _m1 = multiplier[1], _m2 = multiplier[2];
         private readonly float _o0 = offset[0], _o1 = offset[1], _o2 = offset[2];
 
@@ -607,7 +681,16 @@ public sealed class ImagePreprocessor
             ref var s = ref MemoryMarshal.GetReference(values);
             ref var d = ref MemoryMarshal.GetReference(dst);
             var i = 0;
-            if (Vector256.IsHardwareAccelerated)
+            if (_simd == SimdPath.Vector128)
+            {
+                Vector128<float> vm = Vector128.Create(m), vo = Vector128.Create(o), lo = Vector128<float>.Zero, hi = Vector128.Create(255f);
+                for (; i + 4 <= values.Length; i += 4)
+                {
+                    var v = Vector128.Min(Vector128.Max(Vector128.LoadUnsafe(ref s, (nuint)i), lo), hi);
+                    ((v * vm) + vo).StoreUnsafe(ref d, (nuint)i);
+                }
+            }
+            else if (_simd == SimdPath.Avx2)
             {
                 Vector256<float> vm = Vector256.Create(m), vo = Vector256.Create(o), lo = Vector256<float>.Zero, hi = Vector256.Create(255f);
                 for (; i + 8 <= values.Length; i += 8)
@@ -629,7 +712,27 @@ public sealed class ImagePreprocessor
             ref var s = ref MemoryMarshal.GetReference(values);
             ref var d = ref MemoryMarshal.GetReference(dst);
             var i = 0;
-            if (Vector256.IsHardwareAccelerated)
+            if (_simd == SimdPath.Vector128)
+            {
+                // 12 floats = 4 pixels: the channel pattern repeats every 3 vectors.
+                var ma = Vector128.Create(_m0, _m1, _m2, _m0);
+                var mb = Vector128.Create(_m1, _m2, _m0, _m1);
+                var mc = Vector128.Create(_m2, _m0, _m1, _m2);
+                var oa = Vector128.Create(_o0, _o1, _o2, _o0);
+                var ob = Vector128.Create(_o1, _o2, _o0, _o1);
+                var oc = Vector128.Create(_o2, _o0, _o1, _o2);
+                Vector128<float> lo = Vector128<float>.Zero, hi = Vector128.Create(255f);
+                for (; i + 12 <= values.Length; i += 12)
+                {
+                    var a = Vector128.Min(Vector128.Max(Vector128.LoadUnsafe(ref s, (nuint)i), lo), hi);
+                    var b = Vector128.Min(Vector128.Max(Vector128.LoadUnsafe(ref s, (nuint)(i + 4)), lo), hi);
+                    var c = Vector128.Min(Vector128.Max(Vector128.LoadUnsafe(ref s, (nuint)(i + 8)), lo), hi);
+                    ((a * ma) + oa).StoreUnsafe(ref d, (nuint)i);
+                    ((b * mb) + ob).StoreUnsafe(ref d, (nuint)(i + 4));
+                    ((c * mc) + oc).StoreUnsafe(ref d, (nuint)(i + 8));
+                }
+            }
+            else if (_simd == SimdPath.Avx2)
             {
                 // 24 floats = 8 pixels: the channel pattern repeats every 3 vectors.
                 var ma = Vector256.Create(_m0, _m1, _m2, _m0, _m1, _m2, _m0, _m1);
@@ -660,40 +763,55 @@ public sealed class ImagePreprocessor
     }
 
     /// <summary>uint8 tensor: the pixel value rounded.</summary>
-    private readonly ref struct ByteSink(Span<byte> destination) : IPixelSink
+    private readonly ref struct ByteSink(Span<byte> destination, SimdPath simd) : IPixelSink
     {
         private readonly Span<byte> _destination = destination;
+        private readonly SimdPath _simd = simd;
 
         public void WritePlane(ReadOnlySpan<float> values, int index, int channel) =>
-            ConvertToBytes(values, _destination.Slice(index, values.Length), 0);
+            ConvertToBytes(values, _destination.Slice(index, values.Length), 0, _simd);
 
         public void WriteInterleaved(ReadOnlySpan<float> values, int index) =>
-            ConvertToBytes(values, _destination.Slice(index, values.Length), 0);
+            ConvertToBytes(values, _destination.Slice(index, values.Length), 0, _simd);
     }
 
     /// <summary>int8 tensor: the pixel value rounded, minus 128.</summary>
-    private readonly ref struct SByteSink(Span<sbyte> destination) : IPixelSink
+    private readonly ref struct SByteSink(Span<sbyte> destination, SimdPath simd) : IPixelSink
     {
         private readonly Span<byte> _destination = MemoryMarshal.AsBytes(destination);
+        private readonly SimdPath _simd = simd;
 
         public void WritePlane(ReadOnlySpan<float> values, int index, int channel) =>
-            ConvertToBytes(values, _destination.Slice(index, values.Length), 0x80);
+            ConvertToBytes(values, _destination.Slice(index, values.Length), 0x80, _simd);
 
         public void WriteInterleaved(ReadOnlySpan<float> values, int index) =>
-            ConvertToBytes(values, _destination.Slice(index, values.Length), 0x80);
+            ConvertToBytes(values, _destination.Slice(index, values.Length), 0x80, _simd);
     }
 
     /// <summary>
     /// <c>destination[i] = ToByte(clamp(values[i], 0, 255)) ^ flip</c> (flip 0x80 turns a pixel byte into pixel − 128 as sbyte).
     /// The vector path rounds halves away from zero exactly like <see cref="ToByte"/>: trunc(v) + (v − trunc(v) ≥ 0.5).
     /// </summary>
-    private static void ConvertToBytes(ReadOnlySpan<float> values, Span<byte> destination, byte flip)
+    private static void ConvertToBytes(ReadOnlySpan<float> values, Span<byte> destination, byte flip, SimdPath simd)
     {
         ref var s = ref MemoryMarshal.GetReference(values);
         ref var d = ref MemoryMarshal.GetReference(destination);
         var n = values.Length;
         var i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (simd == SimdPath.Vector128)
+        {
+            var vflip = Vector128.Create(flip);
+            for (; i + 16 <= n; i += 16)
+            {
+                var a = RoundToInt(Vector128.LoadUnsafe(ref s, (nuint)i));
+                var b = RoundToInt(Vector128.LoadUnsafe(ref s, (nuint)(i + 4)));
+                var c = RoundToInt(Vector128.LoadUnsafe(ref s, (nuint)(i + 8)));
+                var e = RoundToInt(Vector128.LoadUnsafe(ref s, (nuint)(i + 12)));
+                var bytes = Vector128.Narrow(Vector128.Narrow(a, b), Vector128.Narrow(c, e));
+                (bytes ^ vflip).StoreUnsafe(ref d, (nuint)i);
+            }
+        }
+        else if (simd == SimdPath.Avx2)
         {
             var vflip = Vector256.Create(flip);
             for (; i + 32 <= n; i += 32)
@@ -711,6 +829,14 @@ public sealed class ImagePreprocessor
         {
             Unsafe.Add(ref d, i) = (byte)(ToByte(Math.Clamp(Unsafe.Add(ref s, i), 0f, 255f)) ^ flip);
         }
+    }
+
+    private static Vector128<uint> RoundToInt(Vector128<float> value)
+    {
+        var v = Vector128.Min(Vector128.Max(value, Vector128<float>.Zero), Vector128.Create(255f));
+        var t = Vector128.Truncate(v);
+        var up = Vector128.GreaterThanOrEqual(v - t, Vector128.Create(0.5f)) & Vector128<float>.One;
+        return Vector128.ConvertToInt32(t + up).AsUInt32();
     }
 
     private static Vector256<uint> RoundToInt(Vector256<float> value)
