@@ -287,6 +287,7 @@ public sealed class EmbeddedBrokerAccessTests
         await reader.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"edgerunner/{deviceId}/sensors/pump/result").Build(), ct);
         Assert.Equal($"edgerunner/{deviceId}/sensors/pump/result", await received.Task.WaitAsync(Wait, ct));
 
+        Assert.Equal("127.0.0.1", host.Services.GetRequiredService<EmbeddedBrokerEndpoint>().Host);
         Assert.True(publisher.IsConnected);
         Assert.True(publisher.Published > 0);
         Assert.Equal(4, broker.RefusedConnections);

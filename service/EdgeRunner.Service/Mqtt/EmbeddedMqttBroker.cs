@@ -118,6 +118,7 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
         if (_server is { IsStarted: true })
         {
             await _server.StopAsync();
+            LogStopped(_logger, RefusedConnections, RefusedPublishes, RefusedSubscriptions);
         }
     }
 
@@ -220,6 +221,9 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening on {Address}:{Port}, {Authentication} (set Mqtt:Host to use an external broker)")]
     private static partial void LogListening(ILogger logger, string address, int port, string authentication);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker stopped: {RefusedConnections} connections, {RefusedPublishes} publishes and {RefusedSubscriptions} subscriptions refused")]
+    private static partial void LogStopped(ILogger logger, long refusedConnections, long refusedPublishes, long refusedSubscriptions);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Embedded MQTT broker refused a connection as {ClientId} from {RemoteEndPoint}: {Reason} ({Suppressed} more refusals not logged)")]
     private static partial void LogConnectionRefused(ILogger logger, string clientId, string remoteEndPoint, string reason, long suppressed);
