@@ -77,13 +77,48 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
         if (string.IsNullOrWhiteSpace(options.Host))
         {
             e.Range("Mqtt:EmbeddedBroker:Port", options.EmbeddedBroker.Port, 1, 65535);
-            if (!IPAddress.TryParse(options.EmbeddedBroker.BindAddress, out _))
+            if (!IPAddress.TryParse(options.EmbeddedBroker.BindAddress, out var bindAddress))
             {
                 e.Add("Mqtt:EmbeddedBroker:BindAddress", $"is not an IP address (got '{options.EmbeddedBroker.BindAddress}')");
             }
+
+            ValidateEmbeddedBrokerCredentials(e, options.EmbeddedBroker, bindAddress);
         }
 
         return e.ToResult();
+    }
+
+    // Beyond loopback anyone on the network can reach the broker: it must not accept anonymous clients.
+    private static void ValidateEmbeddedBrokerCredentials(ValidationErrors e, EmbeddedBrokerOptions broker, IPAddress? bindAddress)
+    {
+        const string Key = "Mqtt:EmbeddedBroker";
+        var hasPassword = broker.Password.Length > 0 || broker.PasswordFile.Length > 0;
+        if (broker.Username.Length == 0)
+        {
+            if (bindAddress is not null && !IPAddress.IsLoopback(bindAddress))
+            {
+                e.Add($"{Key}:Username", $"is required when {Key}:BindAddress is not a loopback address (got '{broker.BindAddress}'): clients from the network must authenticate; set Username and Password or PasswordFile");
+            }
+            else if (hasPassword)
+            {
+                e.Add($"{Key}:Username", "is required when a Password or PasswordFile is set");
+            }
+
+            return;
+        }
+
+        if (broker.Password.Length > 0 && broker.PasswordFile.Length > 0)
+        {
+            e.Add($"{Key}:Password", "must not be set together with PasswordFile");
+        }
+        else if (!hasPassword)
+        {
+            e.Add($"{Key}:Password", $"is required with {Key}:Username (or set PasswordFile)");
+        }
+        else if (broker.PasswordFile.Length > 0 && !File.Exists(broker.PasswordFile))
+        {
+            e.Add($"{Key}:PasswordFile", $"file '{broker.PasswordFile}' does not exist");
+        }
     }
 }
 
