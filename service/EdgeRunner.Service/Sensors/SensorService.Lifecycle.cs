@@ -359,6 +359,8 @@ internal sealed partial class SensorService
             }
 
             await running;
+            // The final checkpoint is written as the loop ends: whether it was, not whether one was configured.
+            var checkpointed = runner.LastCheckpointWritten;
             if (TryRemoveUnit(runner))
             {
                 await runner.DisposeAsync();
@@ -367,7 +369,6 @@ internal sealed partial class SensorService
             Forget(live);
             if (live.Evicted)
             {
-                var checkpointed = !string.IsNullOrEmpty(_state.Directory);
                 LogEvicted(Logger, live.StreamId, live.Route.Options.Source.IdleTimeoutSeconds, checkpointed);
                 PublishEvent(live.StreamId, "evicted", $"no samples for {live.Route.Options.Source.IdleTimeoutSeconds:0.###} s", live.Topic, w => w.WriteBoolean("checkpointed", checkpointed));
             }

@@ -275,7 +275,16 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             return null;
         }
 
-        Directory.CreateDirectory(_state.Directory);
+        try
+        {
+            StreamCheckpoint.EnsureDirectory(_state.Directory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // At startup this stops the daemon naming the key; a dynamic stream fails alone (its "failed" event says why).
+            throw new StartupException($"State:Directory: cannot create '{_state.Directory}': {ex.Message}", StartupException.ConfigError, ex);
+        }
+
         var path = StreamCheckpoint.PathFor(_state.Directory, streamId);
         long resume = 0;
         DateTimeOffset? lastSampleTime = null;
