@@ -31,6 +31,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private long _stateResets;
     private long _nonFiniteOutputs;
     private long _checkpointFailures;
+    private long _unexpectedErrors;
+    private int _runs;
     private long _checkpointsWritten;
     private int _lastCheckpointWritten;
     private long _sourceSamples;
@@ -103,6 +105,19 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     /// <summary>State resets so far (gaps, invalid samples, commands).</summary>
     public long StateResets => Interlocked.Read(ref _stateResets);
 
+    /// <summary>Unexpected errors that ended a run of this stream's loop (each followed by a restart).</summary>
+    public long UnexpectedErrors => Interlocked.Read(ref _unexpectedErrors);
+
+    /// <summary>Counts an unexpected error of the loop; returns the count so far.</summary>
+    internal long RecordUnexpectedError() => Interlocked.Increment(ref _unexpectedErrors);
+
+    /// <summary>
+    /// Before <see cref="RunAsync"/> runs again after an unexpected error: the state that error may have
+    /// interrupted mid-step is not trusted, so it starts afresh (a reset, published like any other), and
+    /// the samples waiting for the next chunk go with it.
+    /// </summary>
+    internal void PrepareRestart(string reason) => ResetStream(reason);
+
     /// <summary>Checkpoints that could not be written (each logged as an error with the file and the reason).</summary>
     public long CheckpointFailures => Interlocked.Read(ref _checkpointFailures);
 
@@ -134,7 +149,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         var channels = _processor.Channels;
         var chunk = _processor.ChunkSamples;
         _lastCheckpoint = _timeProvider.GetTimestamp();
-        if (_checkpointing is { ResumeSourceSamples: > 0 } resume)
+        // Only the first run resumes from the checkpoint: a run after an unexpected error goes on from where the loop was.
+        if (_runs++ == 0 && _checkpointing is { ResumeSourceSamples: > 0 } resume)
         {
             // Continue where the checkpoint left off: the same step numbers, and for a replayable
             // source the same samples (a live sensor simply goes on).
