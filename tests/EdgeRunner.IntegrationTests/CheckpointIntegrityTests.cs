@@ -202,6 +202,38 @@ public sealed class CheckpointIntegrityTests
         Assert.Equal([Path.GetFileName(path)], Directory.GetFiles(temp.Path).Select(Path.GetFileName));
     }
 
+    [Fact]
+    public async Task Retention_finds_the_hashed_checkpoints_of_dynamic_streams()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        var state = Path.Combine(temp.Path, "state");
+        Directory.CreateDirectory(state);
+        var old = Path.Combine(state, StreamCheckpoint.FileNameFor("vib/" + new string('m', 300)));
+        var recent = Path.Combine(state, StreamCheckpoint.FileNameFor("vib/" + new string('r', 300)));
+        File.WriteAllBytes(old, [1, 2, 3]);
+        File.WriteAllBytes(recent, [1, 2, 3]);
+        File.SetLastWriteTimeUtc(old, DateTime.UtcNow - TimeSpan.FromDays(40));
+
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "ckprune-" + Guid.NewGuid().ToString("N")[..8];
+        var config = WriteConfig(temp, deviceId, broker.Port, new JsonObject
+        {
+            ["vib"] = new JsonObject
+            {
+                ["Model"] = "lstm",
+                ["Source"] = new JsonObject { ["Kind"] = "Mqtt", ["Topic"] = $"plant-{deviceId}/+", ["Columns"] = new JsonArray("ax", "ay", "az") },
+            },
+        }, state);
+        using (var host = await InProcessDaemon.StartAsync(config, ct))
+        {
+            await host.StopAsync(ct);
+        }
+
+        Assert.False(File.Exists(old), "an old hashed checkpoint of a dynamic stream is pruned");
+        Assert.True(File.Exists(recent));
+    }
+
     private static SequenceModel LoadLstm() => SensorService.LoadModel(
         EdgeRunner.Service.Catalog.ModelCatalog.Resolve("lstm", new EdgeRunner.Service.Configuration.ModelOptions { Manifest = BundledModels.ManifestPath("vibration-lstm") }),
         "test",
@@ -217,7 +249,7 @@ public sealed class CheckpointIntegrityTests
             ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
             ["Cameras"] = new JsonObject(),
             ["Sensors"] = sensors,
-            ["State"] = new JsonObject { ["Directory"] = stateDirectory, ["CheckpointIntervalSeconds"] = 3600 },
+            ["State"] = new JsonObject { ["Directory"] = stateDirectory, ["CheckpointIntervalSeconds"] = 3600, ["DynamicStreamRetentionDays"] = 30 },
         }.ToJsonString());
         return path;
     }
