@@ -81,6 +81,29 @@ public sealed class SensorSupervisionTests
         Assert.Single(Seqs(probe, deviceId, "bad")); // one good read, one step, then the error
     }
 
+    [Fact]
+    public async Task The_step_batchers_worker_survives_an_unexpected_error_failing_only_the_step_it_had_taken()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var model = SensorService.LoadModel(
+            EdgeRunner.Service.Catalog.ModelCatalog.Resolve("lstm", new EdgeRunner.Service.Configuration.ModelOptions { Manifest = BundledModels.ManifestPath("vibration-lstm") }),
+            "test",
+            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await using var batcher = new StepBatcher(model, maxBatch: 1, TimeSpan.Zero, TimeProvider.System);
+
+        // A chunk longer than the model's does not fit the batch buffer: the worker's loop itself throws.
+        var broken = new StepRequest(model.CreateState("broken"), new float[model.ChunkLength + 1], new float[model.ResultLength]);
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(async () => await batcher.StepAsync(broken).AsTask().WaitAsync(Wait, ct));
+        Assert.Contains("The step batcher of model 'lstm' failed", failure.Message, StringComparison.Ordinal);
+
+        // The worker runs again (after its backoff) and steps the next stream.
+        var good = new StepRequest(model.CreateState("good"), new float[model.ChunkLength], new float[model.ResultLength]);
+        await batcher.StepAsync(good).AsTask().WaitAsync(Wait, ct);
+        Assert.Equal(1, batcher.WorkerFailures);
+        Assert.Equal(1, batcher.Steps);
+        Assert.Equal(1, good.State.Steps);
+    }
+
     private static string Config(int brokerPort, string deviceId) => TestConfig.WriteForBroker(deviceId, brokerPort, new JsonObject
     {
         ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },

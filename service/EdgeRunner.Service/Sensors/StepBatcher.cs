@@ -192,9 +192,10 @@ internal sealed class StepBatcher : IAsyncDisposable
             _states.Clear();
             while (_batch.Count < _maxBatch && reader.TryRead(out var request))
             {
-                request.Chunk.CopyTo(_chunks, _batch.Count * _model.ChunkLength);
+                // Taken into the batch first: should anything below throw, the supervision fails it instead of losing it.
                 _batch.Add(request);
                 _states.Add(request.State);
+                request.Chunk.CopyTo(_chunks, (_batch.Count - 1) * _model.ChunkLength);
             }
 
             var count = _batch.Count;
