@@ -36,6 +36,14 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     private readonly Dictionary<string, (SequenceModel Model, object Lock, StepBatcher Batcher)> _models = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, string> _failedModels = new(StringComparer.OrdinalIgnoreCase);
     private readonly SensorSourceOverride? _sourceOverride;
+    private long _unexpectedErrors;
+    private long _streamsFailed;
+
+    /// <summary>First wait before a stream that failed unexpectedly runs again; doubled per failure in a row.</summary>
+    internal static readonly TimeSpan RestartMinDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait between restarts of a stream that keeps failing.</summary>
+    internal static readonly TimeSpan RestartMaxDelay = TimeSpan.FromSeconds(60);
 
     public SensorService(
         IOptions<SensorsOptions> sensors,
@@ -389,15 +397,6 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             PublishState(unit.StreamId, "ended", "the source ended");
         }
     }
-
-    /// <summary>First wait before a stream that failed unexpectedly runs again; doubled per failure in a row.</summary>
-    internal static readonly TimeSpan RestartMinDelay = TimeSpan.FromSeconds(1);
-
-    /// <summary>Longest wait between restarts of a stream that keeps failing.</summary>
-    internal static readonly TimeSpan RestartMaxDelay = TimeSpan.FromSeconds(60);
-
-    private long _unexpectedErrors;
-    private long _streamsFailed;
 
     /// <summary>Unexpected errors of the streams' loops, each followed by a restart (for tests and metrics).</summary>
     internal long UnexpectedErrors => Interlocked.Read(ref _unexpectedErrors);
