@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using EdgeRunner.Models.Inference;
 using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.Service.Configuration;
@@ -140,9 +141,9 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
                     }
                 }
 
-                if (!File.Exists(model.Manifest))
+                if (FileProblem(model.Manifest, ModelFiles.MaxTextBytes) is { } problem)
                 {
-                    e.Add($"{key}:Manifest", $"manifest '{model.Manifest}' does not exist (relative paths are resolved from {Environment.CurrentDirectory}, then {AppContext.BaseDirectory})");
+                    e.Add($"{key}:Manifest", $"manifest '{model.Manifest}' {problem}");
                 }
                 else
                 {
@@ -160,14 +161,14 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
             {
                 e.Add($"{key}:Path", "is required (or give a Manifest)");
             }
-            else if (!File.Exists(model.Path))
+            else if (FileProblem(model.Path, ModelFiles.MaxModelBytes) is { } problem)
             {
-                e.Add($"{key}:Path", $"model file '{model.Path}' does not exist (relative paths are resolved from {Environment.CurrentDirectory}, then {AppContext.BaseDirectory})");
+                e.Add($"{key}:Path", $"model file '{model.Path}' {problem}");
             }
 
-            if (!string.IsNullOrEmpty(model.Labels) && !File.Exists(model.Labels))
+            if (!string.IsNullOrEmpty(model.Labels) && FileProblem(model.Labels, ModelFiles.MaxTextBytes) is { } labelProblem)
             {
-                e.Add($"{key}:Labels", $"label file '{model.Labels}' does not exist");
+                e.Add($"{key}:Labels", $"label file '{model.Labels}' {labelProblem}");
             }
 
             foreach (var provider in model.ExecutionProviders ?? [])
@@ -226,6 +227,30 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
 
         return e.ToResult();
     }
+
+    /// <summary>Why a model's file cannot be used (not a regular file, too large, missing), or null; decided without opening it.</summary>
+    private static string? FileProblem(string path, long maxBytes) => ModelFiles.Problem(path, maxBytes) switch
+    {
+        "does not exist" => $"does not exist (relative paths are resolved from {Environment.CurrentDirectory}, then {AppContext.BaseDirectory})",
+        var problem => problem,
+    };
+
+    /// <summary>
+    /// The models for the other sections' cross-checks, or null when the Models section itself is invalid:
+    /// its errors are reported once, by its own validator, and must not repeat (nor hide the section's
+    /// own errors) through every validator that looks a model up.
+    /// </summary>
+    internal static ModelsOptions? ValidOrNull(IOptions<ModelsOptions> models)
+    {
+        try
+        {
+            return models.Value;
+        }
+        catch (OptionsValidationException)
+        {
+            return null;
+        }
+    }
 }
 
 internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : IValidateOptions<CamerasOptions>
@@ -250,9 +275,9 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
             {
                 e.Add($"{key}:Model", "is required");
             }
-            else if (!models.Value.ContainsKey(camera.Model))
+            else if (ModelsOptionsValidator.ValidOrNull(models) is { } known && !known.ContainsKey(camera.Model))
             {
-                e.Add($"{key}:Model", $"no model named '{camera.Model}' in Models (have: {string.Join(", ", models.Value.Keys)})");
+                e.Add($"{key}:Model", $"no model named '{camera.Model}' in Models (have: {string.Join(", ", known.Keys)})");
             }
 
             e.Positive($"{key}:Fps", camera.Fps);
@@ -349,9 +374,13 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
             {
                 e.Add($"{key}:Model", "is required");
             }
-            else if (!models.Value.TryGetValue(stream.Model, out var model))
+            else if (ModelsOptionsValidator.ValidOrNull(models) is not { } known)
             {
-                e.Add($"{key}:Model", $"no model named '{stream.Model}' in Models (have: {string.Join(", ", models.Value.Keys)})");
+                // The Models section's own errors come first (reported once, by its validator).
+            }
+            else if (!known.TryGetValue(stream.Model, out var model))
+            {
+                e.Add($"{key}:Model", $"no model named '{stream.Model}' in Models (have: {string.Join(", ", known.Keys)})");
             }
             else if (string.IsNullOrEmpty(model.Manifest))
             {
