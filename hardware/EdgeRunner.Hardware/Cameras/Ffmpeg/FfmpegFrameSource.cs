@@ -70,7 +70,7 @@ public sealed partial class FfmpegFrameSource : IFrameSource
         _pool = pool;
         _timeProvider = timeProvider;
         _logger = logger;
-        _frameBytes = checked(options.Width * options.Height * options.PixelFormat.BytesPerPixel());
+        _frameBytes = (int)FramePool.ByteCount(options.Width, options.Height, options.PixelFormat);
         (_input, _redactor) = FfmpegCommandLine.ResolveInput(options);
         _stderr = new Processes.StderrTail(options.StderrLines, _redactor.Redact);
         _arguments = FfmpegCommandLine.Build(options, _input);
