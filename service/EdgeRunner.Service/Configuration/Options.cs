@@ -376,6 +376,12 @@ public sealed class FrameSourceOptions
     /// <summary>Images and File: start again after the end.</summary>
     public bool Loop { get; set; } = true;
 
+    /// <summary>
+    /// Images: largest image decoded, in pixels (width × height; default 8K, 7680×4320), judged from the
+    /// file's header before any memory is taken. A larger image is skipped with a warning.
+    /// </summary>
+    public long MaxPixels { get; set; } = EdgeRunner.Hardware.Cameras.ImageFileFrameSource.DefaultMaxPixels;
+
     /// <summary>Synthetic and ffmpeg kinds: frame width delivered to the pipeline.</summary>
     public int Width { get; set; } = 640;
 

@@ -284,6 +284,10 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
             e.Range($"{key}:QueueCapacity", camera.QueueCapacity, 1, 1000);
             e.Range($"{key}:DetectFps", camera.DetectFps, 0, 1000);
 
+            // Every kind: the capture loop restarts its source with this backoff after an unexpected failure.
+            e.Positive($"{key}:ReconnectMinDelaySeconds", camera.ReconnectMinDelaySeconds);
+            e.Positive($"{key}:ReconnectMaxDelaySeconds", camera.ReconnectMaxDelaySeconds);
+
             // Checked even while disabled: switching a section on later (one environment variable) must not
             // be the moment a long-standing typo in it surfaces.
             var motion = camera.Motion;
@@ -312,6 +316,8 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
                         e.Add($"{key}:Source:Path", $"'{s.Path}' is neither a file nor a folder");
                     }
 
+                    // Decoded as RGBA: four bytes a pixel must fit in one array.
+                    e.Range($"{key}:Source:MaxPixels", s.MaxPixels, 1, Array.MaxLength / 4);
                     break;
                 default:
                     // Devices, streams and videos may appear later (USB hotplug, camera booting): a missing one
@@ -342,8 +348,6 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
                     }
 
                     e.Positive($"{key}:StallTimeoutSeconds", camera.StallTimeoutSeconds);
-                    e.Positive($"{key}:ReconnectMinDelaySeconds", camera.ReconnectMinDelaySeconds);
-                    e.Positive($"{key}:ReconnectMaxDelaySeconds", camera.ReconnectMaxDelaySeconds);
                     break;
             }
         }
