@@ -186,9 +186,13 @@ public sealed class CameraGatingTests
             Assert.True(skippedMotion[^1] >= 15, $"frames_skipped_motion {string.Join(", ", skippedMotion)}");
             Assert.All(results, r => Assert.Equal(0, r.GetProperty("frames_skipped_rate").GetInt64()));
 
-            // Nothing was lost to the queue: every captured frame up to the last result was inferred or skipped.
+            // Nothing was lost to the queue: every captured frame up to the last result was inferred or counted
+            // as skipped/dropped. At least, not exactly: while the last frame is inferred, newer frames may already
+            // be counted (more of them the slower inference runs on a loaded machine).
             var last = results[^1];
-            Assert.Equal(last.GetProperty("seq").GetInt64() + 1, results.Count + skippedMotion[^1] + last.GetProperty("frames_dropped").GetInt64());
+            var accounted = results.Count + skippedMotion[^1] + last.GetProperty("frames_dropped").GetInt64() + last.GetProperty("frames_failed").GetInt64();
+            Assert.True(accounted >= last.GetProperty("seq").GetInt64() + 1, $"{last.GetProperty("seq").GetInt64() + 1} frames captured, {accounted} accounted for");
+            Assert.Equal(0, last.GetProperty("frames_failed").GetInt64());
             Assert.All(results, r => Assert.NotEqual(0, r.GetProperty("detections").GetArrayLength()));
             await host.StopAsync(ct);
         }
