@@ -46,7 +46,7 @@ internal sealed partial class MqttSensorSource : ISensorSource
         TimeSpan idleTimeout, Func<bool>? tryEvict, TimeProvider timeProvider, ILogger logger)
     {
         _streamId = streamId;
-        Description = $"MQTT {topic} ({sampleRateHz:0.###} Hz)";
+        Description = $"MQTT {MqttIngestRoute.Printable(topic)} ({sampleRateHz:0.###} Hz)";
         Channels = channels;
         SampleRateHz = sampleRateHz;
         _channels = channels.Count;
