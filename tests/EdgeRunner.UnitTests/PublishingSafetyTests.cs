@@ -283,6 +283,39 @@ public sealed class PublishingSafetyTests
     }
 
     [Fact]
+    public void Queueing_and_sending_allocates_nothing_in_steady_state()
+    {
+        var queue = Queue(capacity: 64);
+        string[] topics = [$"{Base}/vision/cam/result", $"{Base}/vision/cam/state", $"{Base}/sensors/vib/m1/result", $"{Base}/sensors/pump/event"];
+        var payload = new byte[700];
+
+        void Round()
+        {
+            // More than the capacity, so drops happen too.
+            for (var i = 0; i < 100; i++)
+            {
+                queue.TryEnqueue(topics[i % topics.Length], payload, false, out _);
+            }
+
+            while (queue.TryDequeue(out var message))
+            {
+                FairOutgoingQueue.Release(message);
+            }
+        }
+
+        Round();
+        Round();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 50; i++)
+        {
+            Round();
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(queue.Dropped > 0);
+    }
+
+    [Fact]
     public async Task A_closed_queue_refuses_new_messages_and_reads_out_what_it_holds()
     {
         var queue = Queue();
