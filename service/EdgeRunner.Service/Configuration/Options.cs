@@ -61,6 +61,9 @@ public sealed class MqttOptions
     /// <summary>Payload bytes held in memory at most, all producers together; beyond this the producer holding the most bytes drops its oldest.</summary>
     public long QueueMaxBytes { get; set; } = 32L * 1024 * 1024;
 
+    /// <summary>Largest MQTT packet the broker may send the daemon (MQTT 5 Maximum Packet Size); it discards larger ones. Above every ingest <c>MaxPayloadBytes</c> plus its topic.</summary>
+    public int MaxIncomingPacketBytes { get; set; } = 1024 * 1024;
+
     /// <summary>QoS for results (0, 1 or 2).</summary>
     public int QualityOfService { get; set; } = 1;
 

@@ -487,6 +487,9 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
                 }
             }
 
+            // MQTT 5: the broker must not send this client larger packets (it discards them): a flood of huge
+            // ingest messages is never read into memory here, the receive loop stays free for acknowledgements.
+            builder.WithMaximumPacketSize((uint)_options.MaxIncomingPacketBytes);
             var result = await _client.ConnectAsync(builder.Build(), timeout.Token);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
