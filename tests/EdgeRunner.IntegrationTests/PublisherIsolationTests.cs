@@ -337,6 +337,43 @@ public sealed class PublisherIsolationTests
         }
     }
 
+    [Fact]
+    public async Task A_publishing_loop_that_keeps_failing_stops_the_daemon_with_exit_code_70_and_stopping_stays_clean()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "loopfail-" + Guid.NewGuid().ToString("N")[..8];
+        var configFile = WriteConfig(broker.Port, deviceId);
+        var client = new FaultyMqttClient(new MqttClientFactory().CreateMqttClient());
+        try
+        {
+            using var host = await StartInProcessAsync(configFile, client, ct);
+            var publisher = host.Services.GetRequiredService<MqttPublisher>();
+            var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var registration = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() => stopping.TrySetResult());
+            try
+            {
+                // Every turn of the loop now fails before any message is touched (the camera's next result wakes it).
+                client.BrokenState = true;
+                await stopping.Task.WaitAsync(Wait, ct);
+
+                Assert.Equal(MqttPublisher.MaxLoopFailures, publisher.LoopFailures);
+                Assert.Equal(MqttPublisher.LoopFailedExitCode, Environment.ExitCode);
+                Assert.Contains("publishing loop failed", publisher.DegradedReason, StringComparison.Ordinal);
+                await host.StopAsync(ct); // never throws, though the client still does
+            }
+            finally
+            {
+                // The test process's own exit code.
+                Environment.ExitCode = 0;
+            }
+        }
+        finally
+        {
+            File.Delete(configFile);
+        }
+    }
+
     /// <summary>
     /// The daemon's MQTT client with faults injected at publish: <see cref="Fault"/> throws for chosen messages,
     /// <see cref="Stall"/> holds chosen messages until a task completes. Everything else goes to the real client.
@@ -377,7 +414,10 @@ public sealed class PublisherIsolationTests
             remove => inner.InspectPacketAsync -= value;
         }
 
-        public bool IsConnected => inner.IsConnected;
+        /// <summary>True: reading the connection state throws, a fault of the loop itself rather than of one message.</summary>
+        public bool BrokenState { get; set; }
+
+        public bool IsConnected => BrokenState ? throw new InvalidDataException("injected: client state unreadable") : inner.IsConnected;
 
         public MqttClientOptions Options => inner.Options;
 

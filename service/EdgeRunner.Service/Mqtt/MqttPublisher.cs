@@ -275,20 +275,20 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             LogUndelivered(_logger, undelivered);
         }
 
-        if (_client.IsConnected)
+        try
         {
-            try
+            if (_client.IsConnected)
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
                 await _client.PublishAsync(BuildMessage(_topics.Status, Offline, Offline.Length, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
                 await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), timeout.Token);
             }
+        }
 #pragma warning disable CA1031 // Stopping must never fail over the goodbye: SIGTERM exits 0; the last will says offline anyway.
-            catch (Exception ex) when (!IsFatal(ex))
+        catch (Exception ex) when (!IsFatal(ex))
 #pragma warning restore CA1031
-            {
-                LogOfflineFailed(_logger, ex.Message);
-            }
+        {
+            LogOfflineFailed(_logger, ex.Message);
         }
 
         LogStopped(_logger, Published, Dropped);
@@ -700,11 +700,6 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
 
     private async Task PublishStatusAsync(byte[] status, string? reason, CancellationToken cancellationToken)
     {
-        if (!_client.IsConnected)
-        {
-            return; // The next connect publishes the status as it is then.
-        }
-
         var detail = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(detail))
         {
@@ -725,6 +720,11 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
 
         try
         {
+            if (!_client.IsConnected)
+            {
+                return; // The next connect publishes the status as it is then.
+            }
+
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
             await _client.PublishAsync(BuildMessage(_topics.StatusDetail, detail.WrittenMemory.ToArray(), detail.WrittenCount, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
@@ -753,9 +753,11 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
             await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), timeout.Token);
         }
-        catch (Exception ex) when (ex is MqttCommunicationException or OperationCanceledException or InvalidOperationException or System.Net.Sockets.SocketException)
+#pragma warning disable CA1031 // Called while handling failures: it must not add one of its own.
+        catch (Exception ex) when (!IsFatal(ex))
+#pragma warning restore CA1031
         {
-            // Already gone; nothing to clean up.
+            // Already gone (or the client is broken); nothing to clean up.
         }
     }
 
