@@ -66,6 +66,7 @@ static async Task<int> RunDaemonAsync(string? configFile, IReadOnlyList<string> 
         }
 
         await host.WaitForShutdownAsync(cancellationToken);
-        return 0;
+        // 0 unless a service stopped the daemon over a failure it cannot recover from (e.g. the MQTT publishing loop), so that systemd restarts it.
+        return Environment.ExitCode;
     }
 }

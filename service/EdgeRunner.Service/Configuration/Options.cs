@@ -58,6 +58,12 @@ public sealed class MqttOptions
     /// <summary>Messages held in memory while the broker is unreachable; beyond this the oldest are dropped and counted.</summary>
     public int QueueCapacity { get; set; } = 10000;
 
+    /// <summary>Payload bytes held in memory at most, all producers together; beyond this the producer holding the most bytes drops its oldest.</summary>
+    public long QueueMaxBytes { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>Largest MQTT packet the broker may send the daemon (MQTT 5 Maximum Packet Size); it discards larger ones. Above every ingest <c>MaxPayloadBytes</c> plus its topic.</summary>
+    public int MaxIncomingPacketBytes { get; set; } = 1024 * 1024;
+
     /// <summary>QoS for results (0, 1 or 2).</summary>
     public int QualityOfService { get; set; } = 1;
 
@@ -580,6 +586,9 @@ public sealed class SensorSourceOptions
 
     /// <summary>Mqtt: messages waiting per stream; when full the oldest is dropped and counted.</summary>
     public int QueueCapacity { get; set; } = 1000;
+
+    /// <summary>Mqtt: largest payload read, in bytes; a larger message is rejected (counted with the malformed ones, logged rate-limited).</summary>
+    public int MaxPayloadBytes { get; set; } = 64 * 1024;
 
     /// <summary>Mqtt with a wildcard: most streams active at once; a new topic beyond it is rejected (logged, counted, one event).</summary>
     public int MaxStreams { get; set; } = 100;

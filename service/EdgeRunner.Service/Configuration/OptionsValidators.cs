@@ -63,6 +63,8 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
         }
 
         e.Range("Mqtt:QueueCapacity", options.QueueCapacity, 1, 10_000_000);
+        e.Range("Mqtt:QueueMaxBytes", options.QueueMaxBytes, 1024, 16L * 1024 * 1024 * 1024);
+        e.Range("Mqtt:MaxIncomingPacketBytes", options.MaxIncomingPacketBytes, 1024, 268_435_455);
         e.Range("Mqtt:QualityOfService", options.QualityOfService, 0, 2);
         e.Range("Mqtt:DrainTimeoutSeconds", options.DrainTimeoutSeconds, 0, 3600);
         if (string.IsNullOrWhiteSpace(options.TopicPrefix) || options.TopicPrefix.AsSpan().IndexOfAny("+#") >= 0)

@@ -39,7 +39,7 @@ internal static class SensorSourceKeyChecker
             nameof(SensorSourceOptions.TimestampColumn)),
         [SensorSourceKind.Mqtt] = Keys(
             nameof(SensorSourceOptions.Topic), nameof(SensorSourceOptions.Format), nameof(SensorSourceOptions.Columns),
-            nameof(SensorSourceOptions.TimestampField), nameof(SensorSourceOptions.QueueCapacity),
+            nameof(SensorSourceOptions.TimestampField), nameof(SensorSourceOptions.QueueCapacity), nameof(SensorSourceOptions.MaxPayloadBytes),
             nameof(SensorSourceOptions.MaxStreams), nameof(SensorSourceOptions.IdleTimeoutSeconds)),
     };
 

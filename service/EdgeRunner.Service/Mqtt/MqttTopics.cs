@@ -16,8 +16,14 @@ public sealed class MqttTopics
     /// <summary><c>{prefix}/{deviceId}</c>.</summary>
     public string Base { get; }
 
-    /// <summary>Availability topic: retained "online" while connected, "offline" on clean stop or as last will.</summary>
+    /// <summary>Availability topic: retained "online" while connected, "degraded" while results cannot be published, "offline" on clean stop or as last will.</summary>
     public string Status { get; }
+
+    /// <summary>
+    /// Retained JSON beside <see cref="Status"/>: why it says "degraded" (<c>status</c>, <c>reason</c>, <c>time</c>, counters),
+    /// and <c>"status":"online"</c> again on recovery. Published only when the status changes that way.
+    /// </summary>
+    public string StatusDetail => $"{Status}/detail";
 
     /// <summary>Result topic of camera <paramref name="cameraId"/>.</summary>
     public string VisionResult(string cameraId) => $"{Base}/vision/{cameraId}/result";
@@ -62,8 +68,10 @@ public sealed class MqttTopics
 public interface IResultPublisher
 {
     /// <summary>
-    /// Queues <paramref name="payload"/> (copied) for <paramref name="topic"/>. Returns false only when
-    /// the publisher is shutting down; a full queue drops its oldest message instead (counted).
+    /// Queues <paramref name="payload"/> (copied) for <paramref name="topic"/>. Returns false when the
+    /// publisher is shutting down, or when the message is refused (a topic MQTT does not allow, or too large
+    /// for the broker; counted and logged rate-limited per producer); a full queue drops the oldest message
+    /// of the producer holding the most instead (counted per producer).
     /// </summary>
     bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false);
 }

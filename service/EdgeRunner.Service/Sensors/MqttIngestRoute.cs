@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using EdgeRunner.Service.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -95,6 +97,7 @@ internal static class MqttIngestValidation
         }
 
         e.Range($"{key}:Source:QueueCapacity", source.QueueCapacity, 1, 1_000_000);
+        e.Range($"{key}:Source:MaxPayloadBytes", source.MaxPayloadBytes, 16, 64 * 1024 * 1024);
         e.Range($"{key}:Source:MaxStreams", source.MaxStreams, 1, 100_000);
         e.Range($"{key}:Source:IdleTimeoutSeconds", source.IdleTimeoutSeconds, 0, 1e7);
         if (source.Format == MqttPayloadFormat.Numbers && source.Columns is { Length: > 0 })
@@ -115,9 +118,72 @@ internal static class MqttIngestValidation
 }
 
 /// <summary>
+/// The stream id part taken from the topic levels a wildcard matched. Those levels come from whoever
+/// publishes, and the id names the stream's result topics and its checkpoint file: levels that are short
+/// (at most <see cref="MaxLength"/> characters) and made of safe characters (ASCII letters and digits,
+/// <c>- _ . : @</c>, and '/' between non-empty levels other than <c>.</c> and <c>..</c>) are used as they are;
+/// any others map to a stable short id: the first <see cref="PrefixLength"/> characters with each unsafe one
+/// made '_', then '~' and 12 hex digits of the SHA-256 of the levels (UTF-8). '~' is never a safe character, so
+/// a mapped id never equals the id of other levels used as they are.
+/// </summary>
+internal static class IngestStreamId
+{
+    /// <summary>Longest matched levels used as they are.</summary>
+    public const int MaxLength = 64;
+
+    /// <summary>Readable characters kept in a mapped id.</summary>
+    public const int PrefixLength = 40;
+
+    /// <summary>The id part for <paramref name="levels"/>; <paramref name="mapped"/> says whether it differs from them.</summary>
+    public static string For(string levels, out bool mapped)
+    {
+        ArgumentNullException.ThrowIfNull(levels);
+        mapped = !IsSafe(levels);
+        if (!mapped)
+        {
+            return levels;
+        }
+
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.UTF8.GetBytes(levels), hash);
+        var prefix = levels.Length <= PrefixLength ? levels : levels[..PrefixLength];
+        var readable = string.Create(prefix.Length, prefix, static (span, source) =>
+        {
+            for (var i = 0; i < span.Length; i++)
+            {
+                span[i] = IsSafeChar(source[i]) ? source[i] : '_';
+            }
+        });
+        return $"{readable}~{Convert.ToHexStringLower(hash[..6])}";
+    }
+
+    /// <summary>Whether <paramref name="levels"/> is used as it is.</summary>
+    public static bool IsSafe(string levels)
+    {
+        if (levels.Length > MaxLength)
+        {
+            return false;
+        }
+
+        foreach (var level in levels.Split('/'))
+        {
+            if (level.Length == 0 || level is "." or ".." || !level.All(IsSafeChar))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsSafeChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' or '@';
+}
+
+/// <summary>
 /// One <c>Sensors:{id}</c> entry of Kind Mqtt: its filter, how its payloads are read, how topics map to
 /// stream ids, its cap, and its counters. A filter without wildcards is one stream named <c>{id}</c>;
-/// with wildcards each matching topic is a stream named <c>{id}/{matched levels}</c>.
+/// with wildcards each matching topic is a stream named <c>{id}/{matched levels}</c>, the levels mapped to
+/// a short safe id when they are long or unusual (<see cref="IngestStreamId"/>).
 /// </summary>
 internal sealed partial class MqttIngestRoute
 {
@@ -125,8 +191,11 @@ internal sealed partial class MqttIngestRoute
     private readonly HashSet<string> _rejectedStreams = new(StringComparer.Ordinal);
     private readonly HashSet<string> _failedStreams = new(StringComparer.Ordinal);
     private readonly LogRateLimiter _malformedLog;
+    private readonly LogRateLimiter _mappedLog;
     private readonly ILogger _logger;
     private long _malformedPayloads;
+    private long _oversizedPayloads;
+    private long _mappedIds;
     private long _streamsRejected;
     private long _messagesRejected;
     private long _streamsFailed;
@@ -147,9 +216,10 @@ internal sealed partial class MqttIngestRoute
 
         Channels = columns.Length == channels.Count ? columns : channels;
         SampleRateHz = options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRateHz;
-        Parser = new MqttPayloadParser(channels.Count, options.Source.Format, columns, options.Source.TimestampField);
+        Parser = new MqttPayloadParser(channels.Count, options.Source.Format, columns, options.Source.TimestampField, options.Source.MaxPayloadBytes);
         _logger = logger;
         _malformedLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
+        _mappedLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
         FailureLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
     }
 
@@ -171,8 +241,14 @@ internal sealed partial class MqttIngestRoute
     /// <summary>Streams of this route now active (guarded by the service's ingest lock).</summary>
     public int ActiveStreams { get; set; }
 
-    /// <summary>Payloads that could not be read.</summary>
+    /// <summary>Payloads that could not be read (the oversized ones included).</summary>
     public long MalformedPayloads => Interlocked.Read(ref _malformedPayloads);
+
+    /// <summary>Payloads refused for being larger than <c>Source:MaxPayloadBytes</c>.</summary>
+    public long OversizedPayloads => Interlocked.Read(ref _oversizedPayloads);
+
+    /// <summary>Topics whose matched levels were mapped to a short id (<see cref="IngestStreamId"/>), each time one was looked up.</summary>
+    public long MappedIds => Interlocked.Read(ref _mappedIds);
 
     /// <summary>Distinct new streams refused because <c>MaxStreams</c> streams were active.</summary>
     public long StreamsRejected => Interlocked.Read(ref _streamsRejected);
@@ -225,17 +301,43 @@ internal sealed partial class MqttIngestRoute
             return false;
         }
 
-        streamId = levels.Length == 0 ? ConfigId : $"{ConfigId}/{levels}";
+        if (levels.Length == 0)
+        {
+            streamId = ConfigId;
+            return true;
+        }
+
+        var id = IngestStreamId.For(levels, out var mapped);
+        streamId = $"{ConfigId}/{id}";
+        if (mapped)
+        {
+            var count = Interlocked.Increment(ref _mappedIds);
+            if (_mappedLog.TryAcquire(out var suppressed))
+            {
+                var printable = Printable(topic);
+                LogMapped(_logger, ConfigId, printable, topic.Length, streamId, count, suppressed);
+            }
+        }
+
         return true;
     }
+
+    /// <summary>A topic for a log line: long ones (up to 64k characters) shortened.</summary>
+    public static string Printable(string topic) => topic.Length <= 200 ? topic : $"{topic[..160]}...({topic.Length} characters)";
 
     /// <summary>Counts and (rate-limited) logs a payload that could not be read.</summary>
     public void RejectMalformed(string topic, string reason)
     {
         var count = Interlocked.Increment(ref _malformedPayloads);
+        if (reason.StartsWith(MqttPayloadParser.TooLargePrefix, StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _oversizedPayloads);
+        }
+
         if (_malformedLog.TryAcquire(out var suppressed))
         {
-            LogMalformed(_logger, ConfigId, topic, reason, count, suppressed);
+            var printable = Printable(topic);
+            LogMalformed(_logger, ConfigId, printable, reason, count, suppressed);
         }
     }
 
@@ -272,6 +374,9 @@ internal sealed partial class MqttIngestRoute
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {ConfigId}: malformed payload on {Topic} rejected: {Reason} ({Count} rejected so far, {Suppressed} not logged since the last line)")]
     private static partial void LogMalformed(ILogger logger, string configId, string topic, string reason, long count, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {ConfigId}: topic {Topic} ({TopicLength} characters) is too long or unusual for a stream id, so it is stream {StreamId} ({Count} such topics so far, {Suppressed} not logged since the last line)")]
+    private static partial void LogMapped(ILogger logger, string configId, string topic, int topicLength, string streamId, long count, long suppressed);
 }
 
 /// <summary>At most one log line per interval; counts what it held back.</summary>

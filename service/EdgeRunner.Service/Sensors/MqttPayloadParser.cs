@@ -19,8 +19,12 @@ namespace EdgeRunner.Service.Sensors;
 /// </summary>
 internal sealed class MqttPayloadParser
 {
+    /// <summary>How the reason of a payload refused for its size begins (the route counts those apart).</summary>
+    public const string TooLargePrefix = "payload too large: ";
+
     private const int MaxChannels = 64;
     private readonly int _channels;
+    private readonly int _maxPayloadBytes;
     private readonly MqttPayloadFormat _format;
     private readonly byte[][] _columns;
     private readonly byte[]? _timestampField;
@@ -29,9 +33,12 @@ internal sealed class MqttPayloadParser
     /// <param name="format">Payload format.</param>
     /// <param name="columns">JSON field names in channel order (empty: JSON objects are refused).</param>
     /// <param name="timestampField">JSON field with the sample time, empty for none.</param>
-    public MqttPayloadParser(int channels, MqttPayloadFormat format, IReadOnlyList<string> columns, string timestampField)
+    /// <param name="maxPayloadBytes">Largest payload read; a larger one is refused before it is looked at.</param>
+    public MqttPayloadParser(int channels, MqttPayloadFormat format, IReadOnlyList<string> columns, string timestampField, int maxPayloadBytes = int.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxPayloadBytes, 1);
+        _maxPayloadBytes = maxPayloadBytes;
         ArgumentOutOfRangeException.ThrowIfGreaterThan(channels, MaxChannels);
         ArgumentNullException.ThrowIfNull(columns);
         if (columns.Count != 0 && columns.Count != channels)
@@ -48,8 +55,14 @@ internal sealed class MqttPayloadParser
     /// <summary>Values per sample.</summary>
     public int Channels => _channels;
 
-    /// <summary>Most samples a payload of <paramref name="payloadBytes"/> bytes can hold: every value takes at least one byte and one separator.</summary>
-    public int MaxSamples(int payloadBytes) => (((payloadBytes / 2) + 1) / _channels) + 1;
+    /// <summary>
+    /// Most samples a payload of <paramref name="payloadBytes"/> bytes can hold: every value takes at least one byte and one
+    /// separator. Capped at the largest payload read, so the buffer rented for an oversized payload stays small.
+    /// </summary>
+    public int MaxSamples(int payloadBytes) => (((Math.Min(payloadBytes, _maxPayloadBytes) / 2) + 1) / _channels) + 1;
+
+    /// <summary>Largest payload read, in bytes.</summary>
+    public int MaxPayloadBytes => _maxPayloadBytes;
 
     /// <summary>
     /// Parses <paramref name="payload"/> into <paramref name="destination"/> (at least
@@ -64,6 +77,12 @@ internal sealed class MqttPayloadParser
     {
         samples = 0;
         firstSampleTime = null;
+        if (payload.Length > _maxPayloadBytes)
+        {
+            error = $"{TooLargePrefix}{payload.Length} bytes, more than MaxPayloadBytes ({_maxPayloadBytes})";
+            return false;
+        }
+
         var start = payload.IndexOfAnyExcept(" \t\r\n"u8);
         if (start < 0)
         {

@@ -15,6 +15,9 @@ namespace EdgeRunner.Service.Sensors;
 /// </summary>
 internal sealed partial class MqttSensorSource : ISensorSource
 {
+    /// <summary>Largest sample buffer (floats) given back to the shared pool: 256 KiB, more than a 64 KiB payload needs.</summary>
+    private const int LargestPooledSamples = 64 * 1024;
+
     private readonly Channel<IngestMessage> _queue;
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _idleTimeout;
@@ -46,7 +49,7 @@ internal sealed partial class MqttSensorSource : ISensorSource
         TimeSpan idleTimeout, Func<bool>? tryEvict, TimeProvider timeProvider, ILogger logger)
     {
         _streamId = streamId;
-        Description = $"MQTT {topic} ({sampleRateHz:0.###} Hz)";
+        Description = $"MQTT {MqttIngestRoute.Printable(topic)} ({sampleRateHz:0.###} Hz)";
         Channels = channels;
         SampleRateHz = sampleRateHz;
         _channels = channels.Count;
@@ -78,12 +81,24 @@ internal sealed partial class MqttSensorSource : ISensorSource
     /// <summary>Queues <paramref name="count"/> samples; the buffer (from <see cref="ArrayPool{T}.Shared"/>) now belongs to the source.</summary>
     public bool TryEnqueue(float[] samples, int count, DateTimeOffset firstSampleTime)
     {
+        var used = count * _channels;
+        if (samples.Length > LargestPooledSamples && samples.Length > 2 * used)
+        {
+            // The parser's buffer is sized for the densest text (two bytes a value): a large payload of ordinary
+            // numbers fills a quarter of it or less. Queued as is, a backlog of such messages held several times
+            // their data (20 payloads of 15 MB pinned 600 MB); keep only what was parsed.
+            var compact = used <= LargestPooledSamples ? ArrayPool<float>.Shared.Rent(Math.Max(1, used)) : GC.AllocateUninitializedArray<float>(used);
+            samples.AsSpan(0, used).CopyTo(compact);
+            ReturnSamples(samples);
+            samples = compact;
+        }
+
         if (_queue.Writer.TryWrite(new IngestMessage(samples, count, firstSampleTime, null)))
         {
             return true;
         }
 
-        ArrayPool<float>.Shared.Return(samples);
+        ReturnSamples(samples);
         return false;
     }
 
@@ -195,7 +210,7 @@ internal sealed partial class MqttSensorSource : ISensorSource
         {
             if (left.Samples is { } buffer)
             {
-                ArrayPool<float>.Shared.Return(buffer);
+                ReturnSamples(buffer);
             }
         }
 
@@ -206,7 +221,7 @@ internal sealed partial class MqttSensorSource : ISensorSource
     {
         if (_current.Samples is { } buffer)
         {
-            ArrayPool<float>.Shared.Return(buffer);
+            ReturnSamples(buffer);
         }
 
         _current = default;
@@ -217,7 +232,7 @@ internal sealed partial class MqttSensorSource : ISensorSource
     {
         if (message.Samples is { } buffer)
         {
-            ArrayPool<float>.Shared.Return(buffer);
+            ReturnSamples(buffer);
         }
         else if (message.ResetReason is { } reason)
         {
@@ -228,6 +243,19 @@ internal sealed partial class MqttSensorSource : ISensorSource
         if (_dropLog.TryAcquire(out _))
         {
             LogQueueFull(_logger, _streamId, dropped);
+        }
+    }
+
+    /// <summary>
+    /// Gives a message's samples back to the pool, unless the buffer is large (a payload far bigger than a sensor
+    /// sends, allowed by a raised <c>MaxPayloadBytes</c>): the shared pool would keep such arrays for good, so after a
+    /// flood of large payloads the memory would never come back; the GC reclaims them instead.
+    /// </summary>
+    private static void ReturnSamples(float[] buffer)
+    {
+        if (buffer.Length <= LargestPooledSamples)
+        {
+            ArrayPool<float>.Shared.Return(buffer);
         }
     }
 
