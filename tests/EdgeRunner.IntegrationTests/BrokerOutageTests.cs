@@ -61,10 +61,23 @@ public sealed class BrokerOutageTests
                 await probe.WaitForAsync(m => Seq(m) >= lastBeforeStop + 40, TimeSpan.FromSeconds(60), ct);
                 await host.StopAsync(ct);
 
-                var received = probe.Seen.Select(Seq).Distinct().Order().ToList();
-                var first = received[0];
-                var missing = Enumerable.Range((int)first, (int)(received[^1] - first + 1)).Select(i => (long)i).Except(received).ToList();
-                Assert.Empty(missing);
+                // Every captured frame between the first and the last result received is either a result that
+                // arrived or a frame the daemon itself counted as not inferred (dropped behind a slow inference
+                // on a loaded machine, skipped or failed): nothing was lost on the way to the subscriber.
+                // Judged by the daemon's own counters, not by timing.
+                var results = probe.Seen
+                    .Select(m => JsonDocument.Parse(m.Payload).RootElement)
+                    .GroupBy(r => r.GetProperty("seq").GetInt64())
+                    .Select(g => g.First())
+                    .OrderBy(r => r.GetProperty("seq").GetInt64())
+                    .ToList();
+                static long NotInferred(JsonElement r) => r.GetProperty("frames_dropped").GetInt64() + r.GetProperty("frames_skipped_rate").GetInt64()
+                    + r.GetProperty("frames_skipped_motion").GetInt64() + r.GetProperty("frames_failed").GetInt64();
+                var (first, last) = (results[0], results[^1]);
+                var framesBetween = last.GetProperty("seq").GetInt64() - first.GetProperty("seq").GetInt64() + 1;
+                // At least: a frame newer than the last result may already be counted as dropped when it is written.
+                var accounted = results.Count + (NotInferred(last) - NotInferred(first));
+                Assert.True(accounted >= framesBetween, $"{framesBetween} frames, {results.Count} results received, {accounted - results.Count} counted as not inferred: {framesBetween - accounted} results lost");
                 Assert.True(publisher.Connects >= 2, $"publisher reconnected ({publisher.Connects} connections)");
                 Assert.Equal(0, publisher.Dropped);
             }

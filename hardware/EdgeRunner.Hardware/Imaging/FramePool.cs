@@ -25,12 +25,42 @@ public sealed class FramePool
     /// <summary>How many times a new pixel buffer had to be obtained (a steady-state pipeline stops increasing this).</summary>
     public long Allocations => Interlocked.Read(ref _allocations);
 
+    /// <summary>
+    /// The bytes a <paramref name="width"/> × <paramref name="height"/> frame of <paramref name="format"/>
+    /// needs, or -1 when that is more than one array can hold (so a size read from a hostile image header
+    /// is refused before anything is allocated, rather than overflowing).
+    /// </summary>
+    public static long ByteCount(int width, int height, FramePixelFormat format)
+    {
+        if (width < 1 || height < 1)
+        {
+            return -1;
+        }
+
+        // int × int fits a long (< 2^62); × 4 would not, so the pixel count is bounded first.
+        var pixels = (long)width * height;
+        if (pixels > Array.MaxLength)
+        {
+            return -1;
+        }
+
+        var bytes = pixels * format.BytesPerPixel();
+        return bytes > Array.MaxLength ? -1 : bytes;
+    }
+
     /// <summary>Rents a frame with room for <paramref name="width"/> × <paramref name="height"/> pixels of <paramref name="format"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A dimension is below 1, or the frame would be larger than one array can hold.</exception>
     public Frame Rent(int width, int height, FramePixelFormat format)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
-        var needed = checked(width * height * format.BytesPerPixel());
+        var bytes = ByteCount(width, height, format);
+        if (bytes < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(width), $"A {width}x{height} frame of {format} needs more than {Array.MaxLength} bytes.");
+        }
+
+        var needed = (int)bytes;
 
         if (_free.TryDequeue(out var frame))
         {

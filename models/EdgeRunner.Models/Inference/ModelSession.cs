@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using EdgeRunner.Models.Postprocessing.Detection;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
@@ -159,9 +158,9 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
-        if (!File.Exists(options.Path))
+        if (ModelFiles.Problem(options.Path, ModelFiles.MaxModelBytes) is { } problem)
         {
-            throw new ModelLoadException($"Model '{options.Id}': file '{options.Path}' does not exist.");
+            throw new ModelLoadException($"Model '{options.Id}': file '{options.Path}' {problem}.");
         }
 
         var sha256 = ComputeSha256(options);
@@ -334,12 +333,11 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         throw new ModelLoadException($"Model '{options.Id}': no execution provider could be used.");
     }
 
-    private static string ComputeSha256(ModelSessionOptions options)
+    internal static string ComputeSha256(ModelSessionOptions options)
     {
         try
         {
-            using var stream = File.OpenRead(options.Path);
-            return Convert.ToHexStringLower(SHA256.HashData(stream));
+            return ModelFiles.Sha256(options.Path, ModelFiles.MaxModelBytes);
         }
         catch (IOException ex)
         {

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -83,17 +82,21 @@ public sealed record ModelManifest
     {
         ArgumentNullException.ThrowIfNull(path);
         var fullPath = System.IO.Path.GetFullPath(path);
+        if (Inference.ModelFiles.Problem(fullPath, Inference.ModelFiles.MaxTextBytes) is { } problem)
+        {
+            throw new ManifestException($"Manifest '{fullPath}' {problem}.");
+        }
+
         ModelManifest? manifest;
         try
         {
-            using var stream = System.IO.File.OpenRead(fullPath);
-            manifest = JsonSerializer.Deserialize<ModelManifest>(stream, Options);
+            manifest = JsonSerializer.Deserialize<ModelManifest>(Inference.ModelFiles.ReadAllBytes(fullPath, Inference.ModelFiles.MaxTextBytes), Options);
         }
         catch (JsonException ex)
         {
             throw new ManifestException($"Manifest '{fullPath}': {ex.Message}", ex);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new ManifestException($"Manifest '{fullPath}': cannot read: {ex.Message}", ex);
         }
@@ -104,9 +107,9 @@ public sealed record ModelManifest
         }
 
         var modelPath = System.IO.Path.GetFullPath(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(fullPath)!, manifest.File));
-        if (!System.IO.File.Exists(modelPath))
+        if (Inference.ModelFiles.Problem(modelPath, Inference.ModelFiles.MaxModelBytes) is { } modelProblem)
         {
-            throw new ManifestException($"Manifest '{fullPath}': model file '{modelPath}' does not exist.");
+            throw new ManifestException($"Manifest '{fullPath}': model file '{modelPath}' {modelProblem}.");
         }
 
         foreach (var pair in manifest.State ?? [])
@@ -123,8 +126,17 @@ public sealed record ModelManifest
     /// <summary>Throws <see cref="ManifestException"/> when the model file's SHA-256 differs from the manifest's.</summary>
     public string VerifySha256()
     {
-        using var stream = System.IO.File.OpenRead(ModelPath);
-        var actual = Convert.ToHexStringLower(SHA256.HashData(stream));
+        string actual;
+        try
+        {
+            // Bounded: the file was a regular one within the limit when loaded, but may have been replaced since.
+            actual = Inference.ModelFiles.Sha256(ModelPath, Inference.ModelFiles.MaxModelBytes);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ManifestException($"Model '{ModelPath}' of manifest '{ManifestPath}' cannot be read: {ex.Message}", ex);
+        }
+
         if (!string.Equals(actual, Sha256, StringComparison.OrdinalIgnoreCase))
         {
             throw new ManifestException($"Model '{ModelPath}' has SHA-256 {actual} but its manifest '{ManifestPath}' says {Sha256}: the file was changed or replaced.");

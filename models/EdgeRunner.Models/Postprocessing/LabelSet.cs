@@ -18,10 +18,18 @@ public sealed class LabelSet
     /// <summary>Label of class <paramref name="classId"/>, or "class_N" beyond the list.</summary>
     public string this[int classId] => (uint)classId < (uint)_names.Length ? _names[classId] : Fallback(classId);
 
-    /// <summary>Loads labels from <paramref name="path"/>.</summary>
+    /// <summary>Loads labels from <paramref name="path"/>, a regular file of at most <see cref="Inference.ModelFiles.MaxTextBytes"/> bytes.</summary>
+    /// <exception cref="IOException">The file is not a regular file within the limit, or cannot be read.</exception>
     public static LabelSet Load(string path)
     {
-        var lines = File.ReadAllLines(path);
+        if (Inference.ModelFiles.Problem(path, Inference.ModelFiles.MaxTextBytes) is { } problem)
+        {
+            throw new IOException($"Label file '{path}' {problem}.");
+        }
+
+        var text = System.Text.Encoding.UTF8.GetString(Inference.ModelFiles.ReadAllBytes(path, Inference.ModelFiles.MaxTextBytes));
+        // As File.ReadAllLines: a byte-order mark is not part of the first label.
+        var lines = text.TrimStart('\uFEFF').ReplaceLineEndings("\n").Split('\n');
         // Trailing blank lines are not classes.
         var count = lines.Length;
         while (count > 0 && string.IsNullOrWhiteSpace(lines[count - 1]))

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using EdgeRunner.Models.Inference;
 using EdgeRunner.Models.Manifests;
 using Microsoft.Extensions.Logging;
@@ -285,16 +284,12 @@ public sealed partial class SequenceModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
-        if (!File.Exists(options.Path))
+        if (ModelFiles.Problem(options.Path, ModelFiles.MaxModelBytes) is { } problem)
         {
-            throw new ModelLoadException($"Model '{options.Id}': file '{options.Path}' does not exist.");
+            throw new ModelLoadException($"Model '{options.Id}': file '{options.Path}' {problem}.");
         }
 
-        string sha256;
-        using (var stream = File.OpenRead(options.Path))
-        {
-            sha256 = Convert.ToHexStringLower(SHA256.HashData(stream));
-        }
+        var sha256 = ModelSession.ComputeSha256(new ModelSessionOptions { Id = options.Id, Path = options.Path });
 
         var (session, provider, _) = ModelSession.CreateSession(
             new ModelSessionOptions

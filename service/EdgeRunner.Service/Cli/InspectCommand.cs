@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
+using EdgeRunner.Models.Inference;
 using EdgeRunner.Models.Manifests;
 using EdgeRunner.Models.Sequence;
 using Microsoft.ML.OnnxRuntime;
@@ -55,16 +55,16 @@ internal static class InspectCommand
             }
         }
 
-        if (!File.Exists(modelPath))
+        // A device or a FIFO is refused before it is opened: /dev/zero would otherwise be hashed forever.
+        if (ModelFiles.Problem(modelPath, ModelFiles.MaxModelBytes) is { } problem)
         {
-            return (ModelError, $"edgerunner: model file '{modelPath}' does not exist\n");
+            return (ModelError, $"edgerunner: model file '{modelPath}' {problem}\n");
         }
 
         string sha256;
         try
         {
-            using var stream = File.OpenRead(modelPath);
-            sha256 = Convert.ToHexStringLower(SHA256.HashData(stream));
+            sha256 = ModelFiles.Sha256(modelPath, ModelFiles.MaxModelBytes);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -76,6 +76,15 @@ public sealed class EmbeddedBrokerOptions
 
     /// <summary>Address it binds; loopback by default so a demo never exposes a broker to the network.</summary>
     public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>User name other clients must present; required when <see cref="BindAddress"/> is not a loopback address. Empty: anonymous local clients.</summary>
+    public string Username { get; set; } = string.Empty;
+
+    /// <summary>Password that goes with <see cref="Username"/> (prefer <see cref="PasswordFile"/>).</summary>
+    public string Password { get; set; } = string.Empty;
+
+    /// <summary>File whose first line is the password (e.g. a systemd credential).</summary>
+    public string PasswordFile { get; set; } = string.Empty;
 }
 
 /// <summary>What a model's output means.</summary>
@@ -366,6 +375,12 @@ public sealed class FrameSourceOptions
 
     /// <summary>Images and File: start again after the end.</summary>
     public bool Loop { get; set; } = true;
+
+    /// <summary>
+    /// Images: largest image decoded, in pixels (width × height; default 8K, 7680×4320), judged from the
+    /// file's header before any memory is taken. A larger image is skipped with a warning.
+    /// </summary>
+    public long MaxPixels { get; set; } = EdgeRunner.Hardware.Cameras.ImageFileFrameSource.DefaultMaxPixels;
 
     /// <summary>Synthetic and ffmpeg kinds: frame width delivered to the pipeline.</summary>
     public int Width { get; set; } = 640;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using EdgeRunner.Models.Inference;
 using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.Service.Configuration;
@@ -77,13 +78,48 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
         if (string.IsNullOrWhiteSpace(options.Host))
         {
             e.Range("Mqtt:EmbeddedBroker:Port", options.EmbeddedBroker.Port, 1, 65535);
-            if (!IPAddress.TryParse(options.EmbeddedBroker.BindAddress, out _))
+            if (!IPAddress.TryParse(options.EmbeddedBroker.BindAddress, out var bindAddress))
             {
                 e.Add("Mqtt:EmbeddedBroker:BindAddress", $"is not an IP address (got '{options.EmbeddedBroker.BindAddress}')");
             }
+
+            ValidateEmbeddedBrokerCredentials(e, options.EmbeddedBroker, bindAddress);
         }
 
         return e.ToResult();
+    }
+
+    // Beyond loopback anyone on the network can reach the broker: it must not accept anonymous clients.
+    private static void ValidateEmbeddedBrokerCredentials(ValidationErrors e, EmbeddedBrokerOptions broker, IPAddress? bindAddress)
+    {
+        const string Key = "Mqtt:EmbeddedBroker";
+        var hasPassword = broker.Password.Length > 0 || broker.PasswordFile.Length > 0;
+        if (broker.Username.Length == 0)
+        {
+            if (bindAddress is not null && !IPAddress.IsLoopback(bindAddress))
+            {
+                e.Add($"{Key}:Username", $"is required when {Key}:BindAddress is not a loopback address (got '{broker.BindAddress}'): clients from the network must authenticate; set Username and Password or PasswordFile");
+            }
+            else if (hasPassword)
+            {
+                e.Add($"{Key}:Username", "is required when a Password or PasswordFile is set");
+            }
+
+            return;
+        }
+
+        if (broker.Password.Length > 0 && broker.PasswordFile.Length > 0)
+        {
+            e.Add($"{Key}:Password", "must not be set together with PasswordFile");
+        }
+        else if (!hasPassword)
+        {
+            e.Add($"{Key}:Password", $"is required with {Key}:Username (or set PasswordFile)");
+        }
+        else if (broker.PasswordFile.Length > 0 && !File.Exists(broker.PasswordFile))
+        {
+            e.Add($"{Key}:PasswordFile", $"file '{broker.PasswordFile}' does not exist");
+        }
     }
 }
 
@@ -105,9 +141,9 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
                     }
                 }
 
-                if (!File.Exists(model.Manifest))
+                if (FileProblem(model.Manifest, ModelFiles.MaxTextBytes) is { } problem)
                 {
-                    e.Add($"{key}:Manifest", $"manifest '{model.Manifest}' does not exist (relative paths are resolved from {Environment.CurrentDirectory}, then {AppContext.BaseDirectory})");
+                    e.Add($"{key}:Manifest", $"manifest '{model.Manifest}' {problem}");
                 }
                 else
                 {
@@ -125,14 +161,14 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
             {
                 e.Add($"{key}:Path", "is required (or give a Manifest)");
             }
-            else if (!File.Exists(model.Path))
+            else if (FileProblem(model.Path, ModelFiles.MaxModelBytes) is { } problem)
             {
-                e.Add($"{key}:Path", $"model file '{model.Path}' does not exist (relative paths are resolved from {Environment.CurrentDirectory}, then {AppContext.BaseDirectory})");
+                e.Add($"{key}:Path", $"model file '{model.Path}' {problem}");
             }
 
-            if (!string.IsNullOrEmpty(model.Labels) && !File.Exists(model.Labels))
+            if (!string.IsNullOrEmpty(model.Labels) && FileProblem(model.Labels, ModelFiles.MaxTextBytes) is { } labelProblem)
             {
-                e.Add($"{key}:Labels", $"label file '{model.Labels}' does not exist");
+                e.Add($"{key}:Labels", $"label file '{model.Labels}' {labelProblem}");
             }
 
             foreach (var provider in model.ExecutionProviders ?? [])
@@ -191,6 +227,30 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
 
         return e.ToResult();
     }
+
+    /// <summary>Why a model's file cannot be used (not a regular file, too large, missing), or null; decided without opening it.</summary>
+    private static string? FileProblem(string path, long maxBytes) => ModelFiles.Problem(path, maxBytes) switch
+    {
+        "does not exist" => $"does not exist (relative paths are resolved from {Environment.CurrentDirectory}, then {AppContext.BaseDirectory})",
+        var problem => problem,
+    };
+
+    /// <summary>
+    /// The models for the other sections' cross-checks, or null when the Models section itself is invalid:
+    /// its errors are reported once, by its own validator, and must not repeat (nor hide the section's
+    /// own errors) through every validator that looks a model up.
+    /// </summary>
+    internal static ModelsOptions? ValidOrNull(IOptions<ModelsOptions> models)
+    {
+        try
+        {
+            return models.Value;
+        }
+        catch (OptionsValidationException)
+        {
+            return null;
+        }
+    }
 }
 
 internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : IValidateOptions<CamerasOptions>
@@ -215,14 +275,18 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
             {
                 e.Add($"{key}:Model", "is required");
             }
-            else if (!models.Value.ContainsKey(camera.Model))
+            else if (ModelsOptionsValidator.ValidOrNull(models) is { } known && !known.ContainsKey(camera.Model))
             {
-                e.Add($"{key}:Model", $"no model named '{camera.Model}' in Models (have: {string.Join(", ", models.Value.Keys)})");
+                e.Add($"{key}:Model", $"no model named '{camera.Model}' in Models (have: {string.Join(", ", known.Keys)})");
             }
 
             e.Positive($"{key}:Fps", camera.Fps);
             e.Range($"{key}:QueueCapacity", camera.QueueCapacity, 1, 1000);
             e.Range($"{key}:DetectFps", camera.DetectFps, 0, 1000);
+
+            // Every kind: the capture loop restarts its source with this backoff after an unexpected failure.
+            e.Positive($"{key}:ReconnectMinDelaySeconds", camera.ReconnectMinDelaySeconds);
+            e.Positive($"{key}:ReconnectMaxDelaySeconds", camera.ReconnectMaxDelaySeconds);
 
             // Checked even while disabled: switching a section on later (one environment variable) must not
             // be the moment a long-standing typo in it surfaces.
@@ -252,6 +316,8 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
                         e.Add($"{key}:Source:Path", $"'{s.Path}' is neither a file nor a folder");
                     }
 
+                    // Decoded as RGBA: four bytes a pixel must fit in one array.
+                    e.Range($"{key}:Source:MaxPixels", s.MaxPixels, 1, Array.MaxLength / 4);
                     break;
                 default:
                     // Devices, streams and videos may appear later (USB hotplug, camera booting): a missing one
@@ -282,8 +348,6 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
                     }
 
                     e.Positive($"{key}:StallTimeoutSeconds", camera.StallTimeoutSeconds);
-                    e.Positive($"{key}:ReconnectMinDelaySeconds", camera.ReconnectMinDelaySeconds);
-                    e.Positive($"{key}:ReconnectMaxDelaySeconds", camera.ReconnectMaxDelaySeconds);
                     break;
             }
         }
@@ -314,9 +378,13 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
             {
                 e.Add($"{key}:Model", "is required");
             }
-            else if (!models.Value.TryGetValue(stream.Model, out var model))
+            else if (ModelsOptionsValidator.ValidOrNull(models) is not { } known)
             {
-                e.Add($"{key}:Model", $"no model named '{stream.Model}' in Models (have: {string.Join(", ", models.Value.Keys)})");
+                // The Models section's own errors come first (reported once, by its validator).
+            }
+            else if (!known.TryGetValue(stream.Model, out var model))
+            {
+                e.Add($"{key}:Model", $"no model named '{stream.Model}' in Models (have: {string.Join(", ", known.Keys)})");
             }
             else if (string.IsNullOrEmpty(model.Manifest))
             {

@@ -130,8 +130,11 @@ public static class EdgeRunnerHost
         // pipelines stop before the publisher drains its queue and says "offline".
         if (string.IsNullOrWhiteSpace(configuration[$"{MqttOptions.SectionName}:Host"]))
         {
-            services.AddHostedService<EmbeddedMqttBroker>();
+            services.AddSingleton<EmbeddedMqttBroker>();
+            services.AddHostedService(sp => sp.GetRequiredService<EmbeddedMqttBroker>());
         }
+
+        services.AddSingleton<EmbeddedBrokerEndpoint>();
 
         services.AddSingleton<MqttPublisher>();
         services.AddSingleton<IResultPublisher>(sp => sp.GetRequiredService<MqttPublisher>());

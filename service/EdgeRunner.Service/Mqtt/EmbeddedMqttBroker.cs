@@ -1,9 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
 using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using MQTTnet.Protocol;
 using MQTTnet.Server;
 
 namespace EdgeRunner.Service.Mqtt;
@@ -11,25 +13,57 @@ namespace EdgeRunner.Service.Mqtt;
 /// <summary>
 /// In-process MQTT broker (MQTTnet.Server) used when no broker host is configured, so a fresh device
 /// shows results with nothing else installed. Retained messages live in memory. Registered before the
-/// publisher so it starts first and stops last.
+/// publisher so it starts first and stops last. It checks who is talking: the daemon's own client
+/// proves itself with a per-process secret (<see cref="EmbeddedBrokerEndpoint"/>), every other client
+/// is bound by <see cref="EmbeddedBrokerAcl"/> (read anything, write only ingest and command topics),
+/// and beyond loopback must present <c>Mqtt:EmbeddedBroker:Username</c>/<c>Password</c>.
 /// </summary>
 public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
 {
+    private const string DaemonSessionKey = "EdgeRunner.Daemon";
+
     private readonly EmbeddedBrokerOptions _options;
+    private readonly EmbeddedBrokerEndpoint _endpoint;
+    private readonly EmbeddedBrokerAcl _acl;
     private readonly ILogger<EmbeddedMqttBroker> _logger;
+    private readonly LogRateLimiter _connectLog;
+    private readonly LogRateLimiter _publishLog;
+    private readonly LogRateLimiter _subscribeLog;
+    private EmbeddedBrokerCredentials? _credentials;
     private MqttServer? _server;
+    private long _refusedConnections;
+    private long _refusedPublishes;
+    private long _refusedSubscriptions;
 
     /// <summary>Creates the broker (it listens when started).</summary>
-    public EmbeddedMqttBroker(IOptions<MqttOptions> options, ILogger<EmbeddedMqttBroker> logger)
+    public EmbeddedMqttBroker(IOptions<MqttOptions> options, EmbeddedBrokerEndpoint endpoint, MqttTopics topics, TimeProvider timeProvider, ILogger<EmbeddedMqttBroker> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value.EmbeddedBroker;
+        _endpoint = endpoint;
+        _acl = new EmbeddedBrokerAcl(topics);
         _logger = logger;
+        _connectLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
+        _publishLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
+        _subscribeLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
     }
+
+    /// <summary>Connections refused: the daemon's client id without its secret, or missing/wrong credentials.</summary>
+    public long RefusedConnections => Interlocked.Read(ref _refusedConnections);
+
+    /// <summary>Publications from other clients refused by the ACL (not delivered, not retained).</summary>
+    public long RefusedPublishes => Interlocked.Read(ref _refusedPublishes);
+
+    /// <summary>Subscriptions refused by the ACL.</summary>
+    public long RefusedSubscriptions => Interlocked.Read(ref _refusedSubscriptions);
+
+    /// <summary>The access rules (and the filters the daemon subscribed to, which they are derived from).</summary>
+    public EmbeddedBrokerAcl Acl => _acl;
 
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        _credentials = EmbeddedBrokerCredentials.FromOptions(_options);
         var address = IPAddress.Parse(_options.BindAddress);
         var factory = new MqttServerFactory();
         var builder = factory.CreateServerOptionsBuilder()
@@ -46,8 +80,11 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
                 .WithDefaultEndpointBoundIPV6Address(address.Equals(IPAddress.Any) ? IPAddress.IPv6Any : IPAddress.None);
         }
 
-        _server = factory.CreateMqttServer(builder.Build());
-        _server.ValidatingConnectionAsync += AssignClientIdentifier;
+        var adapters = factory.DefaultServerAdapters.Select(create => (IMqttServerAdapter)new EmbeddedBrokerClientIdAdapter(create(factory))).ToList();
+        _server = factory.CreateMqttServer(builder.Build(), adapters);
+        _server.ValidatingConnectionAsync += ValidateConnectionAsync;
+        _server.InterceptingPublishAsync += InterceptPublishAsync;
+        _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
         try
         {
             await _server.StartAsync();
@@ -70,37 +107,130 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
                 ex);
         }
 
-        LogListening(_logger, _options.BindAddress, _options.Port);
+        _endpoint.MarkListening(true);
+        LogListening(_logger, _options.BindAddress, _options.Port, _credentials is null ? "anonymous local clients allowed" : "clients must authenticate");
     }
 
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        _endpoint.MarkListening(false);
         if (_server is { IsStarted: true })
         {
             await _server.StopAsync();
+            LogStopped(_logger, RefusedConnections, RefusedPublishes, RefusedSubscriptions);
         }
     }
 
     /// <inheritdoc />
     public void Dispose() => _server?.Dispose();
 
-    // MQTT 5 clients may connect with an empty client id and expect the broker to assign one
-    // (mosquitto_sub -V mqttv5); MQTTnet rejects that unless we assign it here. MQTTnet does not
-    // assign ids to MQTT 3.1.1 clients, which must send their own (mosquitto_sub -i NAME).
-    private static Task AssignClientIdentifier(ValidatingConnectionEventArgs args)
+    private Task ValidateConnectionAsync(ValidatingConnectionEventArgs args)
     {
+        // MQTT 5 clients may connect with an empty client id and expect the broker to assign one
+        // (mosquitto_sub -V mqttv5); MQTTnet rejects that unless we assign it here. MQTT 3.1.1 clients
+        // got theirs as their CONNECT was read (EmbeddedBrokerClientIdAdapter).
         if (string.IsNullOrEmpty(args.ClientId))
         {
-            args.AssignedClientIdentifier = "auto-" + Guid.NewGuid().ToString("N");
+            args.AssignedClientIdentifier = EmbeddedBrokerClientIdAdapter.NewClientId();
+        }
+
+        var verdict = EmbeddedBrokerAcl.DecideConnect(_endpoint, _credentials, args.ClientId, args.UserName, args.RawPassword);
+        switch (verdict)
+        {
+            case ConnectVerdict.Daemon:
+                args.SessionItems[DaemonSessionKey] = true;
+                return Task.CompletedTask;
+            case ConnectVerdict.Client:
+                return Task.CompletedTask;
+            case ConnectVerdict.ReservedClientId:
+                // Identifier rejected (MQTT 3.1.1: return code 2); the daemon's session is never touched.
+                args.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
+                args.ReasonString = "this client id is reserved for the EdgeRunner daemon";
+                break;
+            default:
+                args.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
+                args.ReasonString = "a valid user name and password are required";
+                break;
+        }
+
+        Interlocked.Increment(ref _refusedConnections);
+        if (_connectLog.TryAcquire(out var suppressed))
+        {
+            // The reason, never the credentials.
+            LogConnectionRefused(_logger, args.ClientId ?? string.Empty, args.RemoteEndPoint?.ToString() ?? "?", args.ReasonString, suppressed);
         }
 
         return Task.CompletedTask;
     }
 
+    private Task InterceptPublishAsync(InterceptingPublishEventArgs args)
+    {
+        var message = args.ApplicationMessage;
+        if (IsDaemon(args.SessionItems) || message is null)
+        {
+            return Task.CompletedTask;
+        }
+
+        if (_acl.WhyNotPublish(message.Topic, message.Retain) is { } reason)
+        {
+            // Not delivered, not retained. MQTT 5 publishers get "not authorized" with the reason;
+            // MQTT 3.1.1 has no way to say so (its PUBACK carries no code), as with mosquitto's ACLs.
+            args.ProcessPublish = false;
+            args.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+            args.Response.ReasonString = reason;
+            Interlocked.Increment(ref _refusedPublishes);
+            if (_publishLog.TryAcquire(out var suppressed))
+            {
+                LogPublishRefused(_logger, args.ClientId, message.Topic, reason, suppressed);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs args)
+    {
+        var filter = args.TopicFilter.Topic;
+        if (IsDaemon(args.SessionItems))
+        {
+            // The daemon's own subscriptions (ingest filters, commands) are what other clients may publish to.
+            _acl.AddDaemonFilter(filter);
+            return Task.CompletedTask;
+        }
+
+        if (EmbeddedBrokerAcl.WhyNotSubscribe(filter) is { } reason)
+        {
+            args.ProcessSubscription = false;
+            args.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+            args.ReasonString = reason;
+            Interlocked.Increment(ref _refusedSubscriptions);
+            if (_subscribeLog.TryAcquire(out var suppressed))
+            {
+                LogSubscribeRefused(_logger, args.ClientId, filter, reason, suppressed);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static bool IsDaemon(System.Collections.IDictionary? sessionItems) => sessionItems?[DaemonSessionKey] is true;
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Embedded MQTT broker not started: {Address}:{Port} is already in use (another broker, e.g. the mosquitto service?). Publishing to whatever listens there; set Mqtt:Host to name a broker or Mqtt:EmbeddedBroker:Port to move the embedded one")]
     private static partial void LogPortTaken(ILogger logger, string address, int port);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening on {Address}:{Port} (set Mqtt:Host to use an external broker)")]
-    private static partial void LogListening(ILogger logger, string address, int port);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening on {Address}:{Port}, {Authentication} (set Mqtt:Host to use an external broker)")]
+    private static partial void LogListening(ILogger logger, string address, int port, string authentication);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker stopped: {RefusedConnections} connections, {RefusedPublishes} publishes and {RefusedSubscriptions} subscriptions refused")]
+    private static partial void LogStopped(ILogger logger, long refusedConnections, long refusedPublishes, long refusedSubscriptions);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Embedded MQTT broker refused a connection as {ClientId} from {RemoteEndPoint}: {Reason} ({Suppressed} more refusals not logged)")]
+    private static partial void LogConnectionRefused(ILogger logger, string clientId, string remoteEndPoint, string reason, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Embedded MQTT broker refused a publish by {ClientId} to {Topic}: {Reason} ({Suppressed} more refusals not logged)")]
+    private static partial void LogPublishRefused(ILogger logger, string clientId, string topic, string reason, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Embedded MQTT broker refused a subscription by {ClientId} to {TopicFilter}: {Reason} ({Suppressed} more refusals not logged)")]
+    private static partial void LogSubscribeRefused(ILogger logger, string clientId, string topicFilter, string reason, long suppressed);
 }

@@ -28,6 +28,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
     private static readonly byte[] Offline = "offline"u8.ToArray();
 
     private readonly MqttOptions _options;
+    private readonly EmbeddedBrokerEndpoint _embeddedBroker;
     private readonly MqttTopics _topics;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<MqttPublisher> _logger;
@@ -58,11 +59,12 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
     private int _disposed;
 
     /// <summary>Creates the publisher (it connects when started).</summary>
-    public MqttPublisher(IOptions<MqttOptions> options, IOptions<DeviceOptions> device, MqttTopics topics, TimeProvider timeProvider, ILogger<MqttPublisher> logger)
+    public MqttPublisher(IOptions<MqttOptions> options, IOptions<DeviceOptions> device, EmbeddedBrokerEndpoint embeddedBroker, MqttTopics topics, TimeProvider timeProvider, ILogger<MqttPublisher> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(device);
         _options = options.Value;
+        _embeddedBroker = embeddedBroker;
         _topics = topics;
         _timeProvider = timeProvider;
         _logger = logger;
@@ -313,7 +315,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
 
     private async Task<bool> TryConnectAsync(CancellationToken cancellationToken)
     {
-        var host = string.IsNullOrWhiteSpace(_options.Host) ? _options.EmbeddedBroker.BindAddress : _options.Host;
+        var host = string.IsNullOrWhiteSpace(_options.Host) ? _embeddedBroker.Host : _options.Host;
         var builder = new MqttClientOptionsBuilder()
             .WithTcpServer(host, EffectivePort)
             .WithClientId(_clientId)
@@ -325,7 +327,12 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             .WithWillPayload(Offline)
             .WithWillRetain(true)
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
-        if (!string.IsNullOrEmpty(_options.Username))
+        if (string.IsNullOrWhiteSpace(_options.Host) && _embeddedBroker.DaemonCredentials is { } daemon)
+        {
+            // The embedded broker knows the daemon by this per-process secret.
+            builder.WithCredentials(daemon.Username, daemon.Password);
+        }
+        else if (!string.IsNullOrEmpty(_options.Username))
         {
             builder.WithCredentials(_options.Username, ReadPassword());
         }

@@ -24,6 +24,8 @@ internal sealed partial class SensorService
     private readonly Dictionary<string, MqttSensorSource> _pendingDynamicSources = new(StringComparer.Ordinal);
     private readonly List<Task> _lifecycleTasks = [];
     private LogRateLimiter? _commandLog;
+    private LogRateLimiter? _dispatchLog;
+    private long _dispatchErrors;
     // Set when the service is disposing: the models are about to go, so no new stream may start.
     private bool _ingestClosed;
     private long _resetsRejected;
@@ -194,6 +196,7 @@ internal sealed partial class SensorService
     {
         // Subscribed only now that every configured stream runs: a message never finds a stream that is not there yet.
         _commandLog = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
+        _dispatchLog = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
         foreach (var route in IngestRoutes)
         {
             _subscriptions.Subscribe(route.Filter, (topic, payload) => OnIngestMessage(route, topic, payload));
@@ -208,8 +211,39 @@ internal sealed partial class SensorService
         }
     }
 
+    /// <summary>Unexpected errors dispatching an ingest message or a command (each message dropped, the receive loop going on).</summary>
+    internal long DispatchErrors => Interlocked.Read(ref _dispatchErrors);
+
+    /// <summary>
+    /// A handler of the MQTT receive loop failed unexpectedly: that one message is dropped, logged with its
+    /// stack (rate-limited) and counted, and the loop goes on with the next.
+    /// </summary>
+    private void DispatchFailed(string topic, Exception ex)
+    {
+        var count = Interlocked.Increment(ref _dispatchErrors);
+        long suppressed = 0;
+        if (_dispatchLog is null || _dispatchLog.TryAcquire(out suppressed))
+        {
+            LogDispatchFailed(Logger, topic, count, suppressed, ex);
+        }
+    }
+
     /// <summary>One ingest message, on the MQTT receive loop: parse into a pooled buffer, route to its stream's queue, return.</summary>
     private void OnIngestMessage(MqttIngestRoute route, string topic, ReadOnlySequence<byte> payload)
+    {
+        try
+        {
+            DispatchIngestMessage(route, topic, payload);
+        }
+#pragma warning disable CA1031 // One message must not take the receive loop, and with it every stream, down.
+        catch (Exception ex) when (!IsFatal(ex))
+#pragma warning restore CA1031
+        {
+            DispatchFailed(topic, ex);
+        }
+    }
+
+    private void DispatchIngestMessage(MqttIngestRoute route, string topic, ReadOnlySequence<byte> payload)
     {
         var arrival = _timeProvider.GetUtcNow();
         var length = (int)Math.Min(payload.Length, int.MaxValue / 4);
@@ -359,6 +393,8 @@ internal sealed partial class SensorService
             }
 
             await running;
+            // The final checkpoint is written as the loop ends: whether it was, not whether one was configured.
+            var checkpointed = runner.LastCheckpointWritten;
             if (TryRemoveUnit(runner))
             {
                 await runner.DisposeAsync();
@@ -367,7 +403,6 @@ internal sealed partial class SensorService
             Forget(live);
             if (live.Evicted)
             {
-                var checkpointed = !string.IsNullOrEmpty(_state.Directory);
                 LogEvicted(Logger, live.StreamId, live.Route.Options.Source.IdleTimeoutSeconds, checkpointed);
                 PublishEvent(live.StreamId, "evicted", $"no samples for {live.Route.Options.Source.IdleTimeoutSeconds:0.###} s", live.Topic, w => w.WriteBoolean("checkpointed", checkpointed));
             }
@@ -450,6 +485,20 @@ internal sealed partial class SensorService
 
     /// <summary>A message under the command filter: reset commands are handled, anything else ignored.</summary>
     private void OnCommand(string topic, ReadOnlySequence<byte> payload)
+    {
+        try
+        {
+            HandleCommand(topic, payload);
+        }
+#pragma warning disable CA1031 // One command must not take the receive loop down.
+        catch (Exception ex) when (!IsFatal(ex))
+#pragma warning restore CA1031
+        {
+            DispatchFailed(topic, ex);
+        }
+    }
+
+    private void HandleCommand(string topic, ReadOnlySequence<byte> payload)
     {
         if (_topics.StreamOfResetTopic(topic) is not { } streamId)
         {
@@ -594,6 +643,9 @@ internal sealed partial class SensorService
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: cannot create the stream for topic {Topic}: {Reason} ({Count} failed so far, {Suppressed} not logged since the last line)")]
     private static partial void LogDynamicStreamFailed(ILogger logger, string streamId, string topic, string reason, long count, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "MQTT message on {Topic} dropped after an unexpected error ({Count} so far, {Suppressed} not logged since the last line); the other messages go on")]
+    private static partial void LogDispatchFailed(ILogger logger, string topic, long count, long suppressed, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: ending the stream failed")]
     private static partial void LogDynamicStreamEndFailed(ILogger logger, string streamId, Exception exception);

@@ -1,4 +1,5 @@
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.Models.Inference;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Catalog;
@@ -8,6 +9,13 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.Service.Sensors;
+
+/// <summary>
+/// Opens a stream's source in place of its configured kind when it returns one (null: the configured kind).
+/// Registered in the service collection only where a source must fail in a chosen way (tests of the
+/// supervision); the daemon never registers one.
+/// </summary>
+internal delegate ISensorSource? SensorSourceOverride(string streamId, SensorStreamOptions options, int blockSamples, double modelRateHz);
 
 /// <summary>
 /// Runs every enabled sensor stream: source → one chunk → normalise → one step of the stream's
@@ -27,6 +35,15 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     private readonly ILoggerFactory _loggerFactory;
     private readonly Dictionary<string, (SequenceModel Model, object Lock, StepBatcher Batcher)> _models = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, string> _failedModels = new(StringComparer.OrdinalIgnoreCase);
+    private readonly SensorSourceOverride? _sourceOverride;
+    private long _unexpectedErrors;
+    private long _streamsFailed;
+
+    /// <summary>First wait before a stream that failed unexpectedly runs again; doubled per failure in a row.</summary>
+    internal static readonly TimeSpan RestartMinDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait between restarts of a stream that keeps failing.</summary>
+    internal static readonly TimeSpan RestartMaxDelay = TimeSpan.FromSeconds(60);
 
     public SensorService(
         IOptions<SensorsOptions> sensors,
@@ -37,9 +54,11 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         IMqttSubscriptions subscriptions,
         MqttTopics topics,
         TimeProvider timeProvider,
-        ILoggerFactory loggerFactory)
+        ILoggerFactory loggerFactory,
+        SensorSourceOverride? sourceOverride = null)
         : base(loggerFactory.CreateLogger<SensorService>())
     {
+        _sourceOverride = sourceOverride;
         _sensors = sensors.Value;
         _state = state.Value;
         _catalog = catalog;
@@ -87,7 +106,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             ISensorSource source;
             try
             {
-                source = options.Source.Kind switch
+                source = _sourceOverride?.Invoke(streamId, options, processor.ChunkSamples, modelRate) ?? options.Source.Kind switch
                 {
                     SensorSourceKind.SimulatedVibration => new SimulatedVibrationSource(
                         options.Source.Seed, options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate, processor.ChunkSamples, _timeProvider),
@@ -275,7 +294,16 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             return null;
         }
 
-        Directory.CreateDirectory(_state.Directory);
+        try
+        {
+            StreamCheckpoint.EnsureDirectory(_state.Directory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // At startup this stops the daemon naming the key; a dynamic stream fails alone (its "failed" event says why).
+            throw new StartupException($"State:Directory: cannot create '{_state.Directory}': {ex.Message}", StartupException.ConfigError, ex);
+        }
+
         var path = StreamCheckpoint.PathFor(_state.Directory, streamId);
         long resume = 0;
         DateTimeOffset? lastSampleTime = null;
@@ -305,22 +333,87 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         return new StreamCheckpointing(path, TimeSpan.FromSeconds(_state.CheckpointIntervalSeconds), resume, lastSampleTime, runnerState);
     }
 
+    /// <summary>
+    /// Runs one stream under supervision. A source's own declared error (<see cref="SensorSourceException"/>:
+    /// bad data that will not get better by retrying) fails the stream, published and logged. Anything
+    /// else unexpected (a source throwing what it never should, a failed step) is logged with its stack
+    /// (rate-limited), counted, published ("restarting" with the reason), and the stream is run again
+    /// after the code base's one backoff rule; the other streams never notice.
+    /// </summary>
     protected override async Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken)
     {
-        try
+        var log = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
+        var failuresInARow = 0;
+        while (true)
         {
-            await unit.RunAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException && !IsDynamic(unit.StreamId))
-        {
-            // The host logs the crash; subscribers must not go on seeing "streaming".
-            PublishState(unit.StreamId, "failed", ex.Message);
-            throw;
+            var stepsBefore = unit.Steps;
+            try
+            {
+                await unit.RunAsync(cancellationToken);
+                break;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SensorSourceException ex)
+            {
+                Interlocked.Increment(ref _streamsFailed);
+                LogSourceFailed(Logger, unit.StreamId, ex.Message);
+                Report(unit.StreamId, "failed", ex.Message);
+                return;
+            }
+#pragma warning disable CA1031 // Supervision: whatever a stream throws must not end it for good nor touch the other streams; fatal runtime errors still propagate.
+            catch (Exception ex) when (!IsFatal(ex))
+#pragma warning restore CA1031
+            {
+                // Progress since the last failure starts the backoff over: only failures in a row lengthen it.
+                failuresInARow = unit.Steps > stepsBefore ? 1 : failuresInARow + 1;
+                var count = unit.RecordUnexpectedError();
+                Interlocked.Increment(ref _unexpectedErrors);
+                var delay = Backoff.Exponential(RestartMinDelay, RestartMaxDelay, failuresInARow, jitter: 0.2, sample: Random.Shared.NextDouble());
+                if (log.TryAcquire(out var suppressed))
+                {
+                    LogUnexpectedError(Logger, unit.StreamId, ex.GetType().Name, ex.Message, count, delay.TotalSeconds, suppressed, ex);
+                }
+
+                Report(unit.StreamId, "restarting", $"{ex.GetType().Name}: {ex.Message}; restarting in {delay.TotalSeconds:0.#} s");
+                try
+                {
+                    await Task.Delay(delay, _timeProvider, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                unit.PrepareRestart($"a restart after an unexpected {ex.GetType().Name}");
+                Report(unit.StreamId, "streaming", "restarted");
+            }
         }
 
         if (!cancellationToken.IsCancellationRequested && !IsDynamic(unit.StreamId))
         {
             PublishState(unit.StreamId, "ended", "the source ended");
+        }
+    }
+
+    /// <summary>Unexpected errors of the streams' loops, each followed by a restart (for tests and metrics).</summary>
+    internal long UnexpectedErrors => Interlocked.Read(ref _unexpectedErrors);
+
+    /// <summary>Streams failed for good by their source's own error (for tests and metrics).</summary>
+    internal long StreamsFailed => Interlocked.Read(ref _streamsFailed);
+
+    /// <summary>A configured stream's retained state, or a dynamic stream's event (dynamic streams have no retained state).</summary>
+    private void Report(string streamId, string state, string reason)
+    {
+        if (IsDynamic(streamId))
+        {
+            PublishEvent(streamId, state, reason, topic: null, extra: null);
+        }
+        else
+        {
+            PublishState(streamId, state, reason);
         }
     }
 
@@ -487,6 +580,12 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot delete the old checkpoint {Path}: {Reason}")]
     private static partial void LogPruneFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: unexpected {ExceptionType}: {Reason} ({Count} so far); restarting the stream in {DelaySeconds:0.#} s, the other streams go on ({Suppressed} not logged since the last line)")]
+    private static partial void LogUnexpectedError(ILogger logger, string streamId, string exceptionType, string reason, long count, double delaySeconds, long suppressed, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: the source failed: {Reason}; the stream stops, the other streams go on")]
+    private static partial void LogSourceFailed(ILogger logger, string streamId, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId} failed: {Reason}; the other streams go on")]
     private static partial void LogStreamFailed(ILogger logger, string streamId, string reason);

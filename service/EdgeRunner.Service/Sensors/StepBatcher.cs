@@ -61,6 +61,7 @@ internal sealed class StepBatcher : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _worker;
     private long _runs;
+    private long _workerFailures;
     private Exception? _failure;
     private long _steps;
 
@@ -112,33 +113,68 @@ internal sealed class StepBatcher : IAsyncDisposable
         _stopping.Dispose();
     }
 
+    /// <summary>Unexpected failures of the worker loop itself (not of a model run), each followed by a restart of the loop.</summary>
+    public long WorkerFailures => Interlocked.Read(ref _workerFailures);
+
+    /// <summary>
+    /// The worker, supervised: an unexpected error of the loop (outside a model run, which only fails its
+    /// own steps) fails the steps taken into the batch, whose streams report it and restart, and the loop
+    /// runs again after the code base's one backoff rule; the queued steps wait for it. Only the fatal
+    /// runtime errors end it, and then no stream is left waiting on a dead worker.
+    /// </summary>
     private async Task RunAsync(CancellationToken cancellationToken)
     {
-        try
+        var failuresInARow = 0;
+        while (true)
         {
-            await BatchLoopAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // Never leave a stream waiting on a dead worker: refuse new steps, fail the taken and the queued ones.
-            _failure = ex;
-            _requests.Writer.TryComplete(ex);
-            var failure = new InvalidOperationException($"The step batcher of model '{_model.Id}' failed: {ex.Message}", ex);
-            foreach (var request in _batch)
+            var runsBefore = Runs;
+            try
             {
-                if (request.IsPending)
-                {
-                    request.Fail(failure);
-                }
+                await BatchLoopAsync(cancellationToken);
+                return;
             }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex) when (ex is OutOfMemoryException or StackOverflowException or AccessViolationException)
+            {
+                // Never leave a stream waiting on a dead worker: refuse new steps, fail the taken and the queued ones.
+                _failure = ex;
+                _requests.Writer.TryComplete(ex);
+                FailTaken(ex);
+                while (_requests.Reader.TryRead(out var request))
+                {
+                    request.Fail(new InvalidOperationException($"The step batcher of model '{_model.Id}' failed: {ex.Message}", ex));
+                }
 
-            while (_requests.Reader.TryRead(out var request))
+                throw;
+            }
+#pragma warning disable CA1031 // Supervision of the model's one worker: any other error restarts it, or every stream of the model would stop.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Interlocked.Increment(ref _workerFailures);
+                FailTaken(ex);
+                failuresInARow = Runs > runsBefore ? 1 : failuresInARow + 1;
+                await Task.Delay(EdgeRunner.Hardware.Supervision.Backoff.Exponential(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10), failuresInARow), _timeProvider, cancellationToken);
+            }
+        }
+    }
+
+    private void FailTaken(Exception ex)
+    {
+        var failure = new InvalidOperationException($"The step batcher of model '{_model.Id}' failed: {ex.Message}", ex);
+        foreach (var request in _batch)
+        {
+            if (request.IsPending)
             {
                 request.Fail(failure);
             }
-
-            throw;
         }
+
+        _batch.Clear();
+        _states.Clear();
     }
 
     private async Task BatchLoopAsync(CancellationToken cancellationToken)
@@ -156,9 +192,10 @@ internal sealed class StepBatcher : IAsyncDisposable
             _states.Clear();
             while (_batch.Count < _maxBatch && reader.TryRead(out var request))
             {
-                request.Chunk.CopyTo(_chunks, _batch.Count * _model.ChunkLength);
+                // Taken into the batch first: should anything below throw, the supervision fails it instead of losing it.
                 _batch.Add(request);
                 _states.Add(request.State);
+                request.Chunk.CopyTo(_chunks, (_batch.Count - 1) * _model.ChunkLength);
             }
 
             var count = _batch.Count;

@@ -30,6 +30,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private long _invalidSamples;
     private long _stateResets;
     private long _nonFiniteOutputs;
+    private long _checkpointFailures;
+    private long _unexpectedErrors;
+    private int _runs;
+    private long _checkpointsWritten;
+    private int _lastCheckpointWritten;
     private long _sourceSamples;
     private long _lastCheckpoint;
     private readonly LinearResampler? _resampler;
@@ -100,6 +105,28 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     /// <summary>State resets so far (gaps, invalid samples, commands).</summary>
     public long StateResets => Interlocked.Read(ref _stateResets);
 
+    /// <summary>Unexpected errors that ended a run of this stream's loop (each followed by a restart).</summary>
+    public long UnexpectedErrors => Interlocked.Read(ref _unexpectedErrors);
+
+    /// <summary>Counts an unexpected error of the loop; returns the count so far.</summary>
+    internal long RecordUnexpectedError() => Interlocked.Increment(ref _unexpectedErrors);
+
+    /// <summary>
+    /// Before <see cref="RunAsync"/> runs again after an unexpected error: the state that error may have
+    /// interrupted mid-step is not trusted, so it starts afresh (a reset, published like any other), and
+    /// the samples waiting for the next chunk go with it.
+    /// </summary>
+    internal void PrepareRestart(string reason) => ResetStream(reason);
+
+    /// <summary>Checkpoints that could not be written (each logged as an error with the file and the reason).</summary>
+    public long CheckpointFailures => Interlocked.Read(ref _checkpointFailures);
+
+    /// <summary>Checkpoints written.</summary>
+    public long CheckpointsWritten => Interlocked.Read(ref _checkpointsWritten);
+
+    /// <summary>Whether the latest checkpoint (the final one, once the loop has ended) was written; false when none was attempted.</summary>
+    public bool LastCheckpointWritten => Volatile.Read(ref _lastCheckpointWritten) != 0;
+
     /// <summary>Called on the stream's loop once a <see cref="RequestReset"/> has been applied (to acknowledge it).</summary>
     public Action<StreamRunner, string>? ResetApplied { get; set; }
 
@@ -122,7 +149,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         var channels = _processor.Channels;
         var chunk = _processor.ChunkSamples;
         _lastCheckpoint = _timeProvider.GetTimestamp();
-        if (_checkpointing is { ResumeSourceSamples: > 0 } resume)
+        // Only the first run resumes from the checkpoint: a run after an unexpected error goes on from where the loop was.
+        if (_runs++ == 0 && _checkpointing is { ResumeSourceSamples: > 0 } resume)
         {
             // Continue where the checkpoint left off: the same step numbers, and for a replayable
             // source the same samples (a live sensor simply goes on).
@@ -343,10 +371,19 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         {
             // Not started since a restore: keep the restored time, so the gap rule still applies after another restart.
             StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position, _started ? _expectedNextSample : _checkpointing.LastSampleTime, runnerState);
+            Interlocked.Increment(ref _checkpointsWritten);
+            Volatile.Write(ref _lastCheckpointWritten, 1);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+#pragma warning disable CA1031 // A checkpoint that cannot be written (full disk, name too long, a folder in the way, a bad path) is reported and counted; the stream goes on and tries again next interval.
+        catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException or AccessViolationException))
+#pragma warning restore CA1031
         {
-            LogCheckpointFailed(_logger, _streamId, _checkpointing!.Path, ex.Message);
+            Volatile.Write(ref _lastCheckpointWritten, 0);
+            var failures = Interlocked.Increment(ref _checkpointFailures);
+            if (failures <= 10 || failures % 100 == 0)
+            {
+                LogCheckpointFailed(_logger, _streamId, _checkpointing!.Path, ex.Message, failures);
+            }
         }
     }
 
@@ -462,8 +499,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: state reset after {Reason} ({Count} resets so far)")]
     private static partial void LogStateReset(ILogger logger, string streamId, string reason, long count);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: cannot write checkpoint {Path}: {Reason}")]
-    private static partial void LogCheckpointFailed(ILogger logger, string streamId, string path, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: cannot write checkpoint {Path}: {Reason} ({Failures} checkpoint writes failed so far)")]
+    private static partial void LogCheckpointFailed(ILogger logger, string streamId, string path, string reason, long failures);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: source ended")]
     private static partial void LogSourceEnded(ILogger logger, string streamId);

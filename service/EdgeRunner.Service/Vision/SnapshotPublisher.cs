@@ -167,6 +167,11 @@ internal sealed partial class SnapshotPublisher : IAsyncDisposable
         {
             LogSnapshotFailed(_logger, _cameraId, ex.Message);
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Anything else is a bug, logged with its stack; it must not fault the task DisposeAsync awaits.
+            LogSnapshotCrashed(_logger, ex, _cameraId);
+        }
         finally
         {
             Volatile.Write(ref _busy, 0);
@@ -186,4 +191,7 @@ internal sealed partial class SnapshotPublisher : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Camera {CameraId}: snapshot failed: {Reason}")]
     private static partial void LogSnapshotFailed(ILogger logger, string cameraId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: snapshot failed unexpectedly; results go on")]
+    private static partial void LogSnapshotCrashed(ILogger logger, Exception exception, string cameraId);
 }

@@ -13,10 +13,24 @@ namespace EdgeRunner.Service.Vision;
 /// model never stalls the camera; the channel between them is the only hand-off and frames are disposed
 /// by whoever holds them last. Owns its source, processor and snapshot publisher.
 /// </summary>
+/// <remarks>
+/// Supervised so that nothing one frame or one camera does stops the others: an exception while processing
+/// a frame (preprocessing, inference, decoding, publishing) drops that frame, is counted
+/// (<see cref="FramesFailed"/>, <c>frames_failed</c>) and logged (with its stack the first time, then at
+/// most once a minute), and the loop goes on; a snapshot that fails is logged and the pipeline goes on;
+/// an unexpected exception escaping the capture loop disposes the source, publishes <c>reconnecting</c>,
+/// waits the jittered exponential backoff (<see cref="Hardware.Supervision.Backoff"/>) and creates the
+/// source again. A <see cref="FrameSourceException"/> is the source saying it cannot go on (no usable image,
+/// gave up reconnecting): the camera publishes <c>failed</c> and stops.
+/// </remarks>
 internal sealed partial class VisionPipeline : IAsyncDisposable
 {
+    private static readonly TimeSpan FailureLogInterval = TimeSpan.FromMinutes(1);
+
     private readonly string _cameraId;
-    private readonly IFrameSource _source;
+    private readonly Func<IFrameSource> _sourceFactory;
+    private readonly TimeSpan _restartMinDelay;
+    private readonly TimeSpan _restartMaxDelay;
     private readonly VisionFrameProcessor _processor;
     private readonly VisionResultWriter _resultWriter;
     private readonly IResultPublisher _publisher;
@@ -33,10 +47,17 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private long _processed;
     private long _skippedRate;
     private long _skippedMotion;
+    private long _failed;
+    private long _captureRestarts;
+    private long _nextSequence;
+    private long _snapshotFailures;
+    private long _lastFailureLog;
+    private Type? _lastFailureType;
+    private IFrameSource? _source;
 
     public VisionPipeline(
         string cameraId,
-        IFrameSource source,
+        Func<IFrameSource> sourceFactory,
         VisionFrameProcessor processor,
         IResultPublisher publisher,
         MqttTopics topics,
@@ -45,10 +66,17 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         TimeProvider timeProvider,
         ILogger logger,
         InferenceGate? gate = null,
-        SnapshotPublisher? snapshots = null)
+        SnapshotPublisher? snapshots = null,
+        TimeSpan? restartMinDelay = null,
+        TimeSpan? restartMaxDelay = null)
     {
         _cameraId = cameraId;
-        _source = source;
+        _sourceFactory = sourceFactory;
+        _restartMinDelay = restartMinDelay ?? TimeSpan.FromSeconds(1);
+        _restartMaxDelay = restartMaxDelay ?? TimeSpan.FromSeconds(30);
+
+        // Created here so that a bad path or a missing folder fails startup, naming the camera.
+        _source = sourceFactory();
         _processor = processor;
         _publisher = publisher;
         _resultTopic = topics.VisionResult(cameraId);
@@ -86,15 +114,23 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     /// <summary>Frames run through the model.</summary>
     public long FramesProcessed => Interlocked.Read(ref _processed);
 
+    /// <summary>Frames dropped because processing them threw (preprocessing, inference, decoding, publishing).</summary>
+    public long FramesFailed => Interlocked.Read(ref _failed);
+
+    /// <summary>Times the capture loop was restarted (source disposed and created again) after an unexpected exception.</summary>
+    public long CaptureRestarts => Interlocked.Read(ref _captureRestarts);
+
+    /// <summary>Snapshots that threw before reaching the encoder (each logged; the pipeline went on).</summary>
+    public long SnapshotFailures => Interlocked.Read(ref _snapshotFailures);
+
+    /// <summary>The current frame source (replaced on a capture restart; null while a restart waits).</summary>
+    internal IFrameSource? Source => Volatile.Read(ref _source);
+
     /// <summary>Runs until cancelled or until a finite source ends.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        LogStarted(_logger, _cameraId, _source.Description, _processor.Model.Id, _resultTopic);
-        if (_source is SupervisedFrameSource supervised)
-        {
-            supervised.StateChanged += OnStateChanged;
-        }
-
+        LogStarted(_logger, _cameraId, _source!.Description, _processor.Model.Id, _resultTopic);
+        Watch(_source);
         var capture = Task.Run(() => CaptureAsync(cancellationToken), CancellationToken.None);
         var inference = Task.Run(() => InferAsync(cancellationToken), CancellationToken.None);
         await Task.WhenAll(capture, inference);
@@ -102,17 +138,16 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_source is SupervisedFrameSource supervised)
-        {
-            supervised.StateChanged -= OnStateChanged;
-        }
-
         while (_frames.Reader.TryRead(out var frame))
         {
             frame.Dispose();
         }
 
-        await _source.DisposeAsync();
+        if (Interlocked.Exchange(ref _source, null) is { } source)
+        {
+            await DisposeSourceAsync(source);
+        }
+
         if (_snapshots is not null)
         {
             await _snapshots.DisposeAsync();
@@ -124,44 +159,135 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     private async Task CaptureAsync(CancellationToken cancellationToken)
     {
+        var failuresInARow = 0;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var frame = await _source.ReadFrameAsync(cancellationToken);
-                if (frame is null)
+                try
                 {
-                    LogSourceEnded(_logger, _cameraId);
-                    PublishState("ended", "the source has no more frames", (_source as SupervisedFrameSource)?.Restarts ?? 0);
-                    break;
-                }
+                    if (_source is null)
+                    {
+                        var created = _sourceFactory();
+                        Volatile.Write(ref _source, created);
+                        Watch(created);
+                    }
 
-                if (frame.Sequence == 0 && _source is not SupervisedFrameSource)
-                {
-                    PublishState("streaming", _source.Description, restarts: 0);
+                    if (await CaptureFromSourceAsync(_source, () => failuresInARow = 0, cancellationToken))
+                    {
+                        return;
+                    }
                 }
-
-                // DropOldest: never blocks, never fails while the channel is open.
-                if (!_frames.Writer.TryWrite(frame))
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
-                    frame.Dispose();
+                    return;
+                }
+                catch (FrameSourceException ex)
+                {
+                    // The source's own verdict that it cannot go on (no usable image, gave up reconnecting).
+                    LogSourceFailed(_logger, _cameraId, ex.Message);
+                    PublishState("failed", ex.Message, Restarts);
+                    return;
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    failuresInARow++;
+                    Interlocked.Increment(ref _captureRestarts);
+                    var delay = Hardware.Supervision.Backoff.Exponential(_restartMinDelay, _restartMaxDelay, failuresInARow, 2, 0.2, Random.Shared.NextDouble());
+                    if (failuresInARow == 1)
+                    {
+                        LogCaptureCrashed(_logger, ex, _cameraId, delay);
+                    }
+                    else
+                    {
+                        LogCaptureCrashedAgain(_logger, _cameraId, failuresInARow, ex.GetType().Name, ex.Message, delay);
+                    }
+
+                    PublishState("reconnecting", $"capture failed unexpectedly ({ex.GetType().Name}: {ex.Message}); restarting in {delay.TotalSeconds:0.###} s", Restarts);
+                    if (Interlocked.Exchange(ref _source, null) is { } broken)
+                    {
+                        await DisposeSourceAsync(broken);
+                    }
+
+                    // Cancelled while waiting: the outer handler ends the loop.
+                    await Task.Delay(delay, _timeProvider, cancellationToken);
                 }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // Stopping.
-        }
-        catch (FrameSourceException ex)
-        {
-            LogSourceFailed(_logger, _cameraId, ex.Message);
-            PublishState("failed", ex.Message, (_source as SupervisedFrameSource)?.Restarts ?? 0);
+            // Stopping (during a restart's backoff).
         }
         finally
         {
             _frames.Writer.TryComplete();
         }
     }
+
+    /// <summary>Reads frames from the current source into the channel; true when the source ended (or we are stopping).</summary>
+    private async Task<bool> CaptureFromSourceAsync(IFrameSource source, Action onFrame, CancellationToken cancellationToken)
+    {
+        var first = true;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var frame = await source.ReadFrameAsync(cancellationToken);
+            if (frame is null)
+            {
+                LogSourceEnded(_logger, _cameraId);
+                PublishState("ended", "the source has no more frames", Restarts);
+                return true;
+            }
+
+            if (first)
+            {
+                first = false;
+                onFrame();
+                if (source is not SupervisedFrameSource)
+                {
+                    PublishState("streaming", source.Description, Restarts);
+                }
+            }
+
+            // Numbered here, not by the source: a restarted source starts again at 0, the camera's results go on.
+            frame.Sequence = _nextSequence++;
+
+            // DropOldest: never blocks, never fails while the channel is open.
+            if (!_frames.Writer.TryWrite(frame))
+            {
+                frame.Dispose();
+            }
+        }
+
+        return true;
+    }
+
+    private void Watch(IFrameSource source)
+    {
+        if (source is SupervisedFrameSource supervised)
+        {
+            supervised.StateChanged += OnStateChanged;
+        }
+    }
+
+    private async ValueTask DisposeSourceAsync(IFrameSource source)
+    {
+        if (source is SupervisedFrameSource supervised)
+        {
+            supervised.StateChanged -= OnStateChanged;
+        }
+
+        try
+        {
+            await source.DisposeAsync();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogSourceDisposeFailed(_logger, ex, _cameraId);
+        }
+    }
+
+    /// <summary>Restarts of the supervised source (reconnects) plus restarts of the capture loop.</summary>
+    private long Restarts => ((_source as SupervisedFrameSource)?.Restarts ?? 0) + CaptureRestarts;
 
     private async Task InferAsync(CancellationToken cancellationToken)
     {
@@ -174,7 +300,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
                 {
                     using (frame)
                     {
-                        Process(frame);
+                        ProcessGuarded(frame);
                     }
                 }
             }
@@ -187,7 +313,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     private void OnStateChanged(object? sender, CameraStateChangedEventArgs e)
     {
-        var restarts = (sender as SupervisedFrameSource)?.Restarts ?? 0;
+        var restarts = ((sender as SupervisedFrameSource)?.Restarts ?? 0) + CaptureRestarts;
         PublishState(e.State.ToString().ToLowerInvariant(), e.Reason, restarts);
     }
 
@@ -195,8 +321,42 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private void PublishState(string state, string reason, long restarts)
     {
         LogState(_logger, _cameraId, state, reason);
-        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(_cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped, FramesSkippedRate, FramesSkippedMotion), CameraStatePayloadContext.Default.CameraStatePayload);
+        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(_cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed), CameraStatePayloadContext.Default.CameraStatePayload);
         _publisher.TryPublish(_stateTopic, payload, retain: true);
+    }
+
+    /// <summary>Processes one frame; whatever it throws drops that frame only (counted and logged), never the loop.</summary>
+    private void ProcessGuarded(Frame frame)
+    {
+        try
+        {
+            Process(frame);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            var failed = Interlocked.Increment(ref _failed);
+            ReportFrameFailure(frame.Sequence, ex, failed);
+        }
+    }
+
+    /// <summary>The first failure, and the first of each new exception type, with its stack; then at most one line a minute.</summary>
+    private void ReportFrameFailure(long sequence, Exception ex, long failed)
+    {
+        var now = _timeProvider.GetTimestamp();
+        var type = ex.GetType();
+        if (type != _lastFailureType)
+        {
+            _lastFailureType = type;
+            _lastFailureLog = now;
+            LogFrameFailed(_logger, ex, _cameraId, sequence, failed);
+            return;
+        }
+
+        if (_timeProvider.GetElapsedTime(_lastFailureLog, now) >= FailureLogInterval)
+        {
+            _lastFailureLog = now;
+            LogFrameFailedAgain(_logger, _cameraId, sequence, failed, type.Name, ex.Message);
+        }
     }
 
     private void Process(Frame frame)
@@ -214,23 +374,24 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
                 return;
         }
 
-        FrameTimings timings;
-        try
-        {
-            timings = _processor.Process(frame);
-        }
-        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException ex)
-        {
-            LogInferenceFailed(_logger, _cameraId, frame.Sequence, ex.Message);
-            return;
-        }
-
-        var context = new VisionResultContext(_cameraId, frame.Sequence, frame.Timestamp, frame.Origin, frame.Width, frame.Height, timings, FramesDropped, FramesSkippedRate, FramesSkippedMotion);
+        var timings = _processor.Process(frame);
+        var context = new VisionResultContext(_cameraId, frame.Sequence, frame.Timestamp, frame.Origin, frame.Width, frame.Height, timings, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed);
         _publisher.TryPublish(_resultTopic, _resultWriter.Write(context, _processor.Head));
         Interlocked.Increment(ref _processed);
         if (_snapshots is not null && _processor.Head is DetectionHead detections)
         {
-            _snapshots.OnInferred(frame, detections.Results, detections.Labels, now);
+            try
+            {
+                _snapshots.OnInferred(frame, detections.Results, detections.Labels, now);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The result is out already; a snapshot is a nice-to-have.
+                if (Interlocked.Increment(ref _snapshotFailures) == 1)
+                {
+                    LogSnapshotFailed(_logger, ex, _cameraId);
+                }
+            }
         }
 
         MaybeLog(context);
@@ -265,8 +426,23 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: source failed: {Reason}")]
     private static partial void LogSourceFailed(ILogger logger, string cameraId, string reason);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: inference failed on frame {Sequence}: {Reason}")]
-    private static partial void LogInferenceFailed(ILogger logger, string cameraId, long sequence, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: processing frame {Sequence} failed; frame dropped ({Failed} so far), the camera goes on")]
+    private static partial void LogFrameFailed(ILogger logger, Exception exception, string cameraId, long sequence, long failed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: processing frame {Sequence} failed again; {Failed} frames dropped so far; last {ExceptionType}: {Reason}")]
+    private static partial void LogFrameFailedAgain(ILogger logger, string cameraId, long sequence, long failed, string exceptionType, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: capture failed unexpectedly; restarting the source in {Delay}")]
+    private static partial void LogCaptureCrashed(ILogger logger, Exception exception, string cameraId, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Camera {CameraId}: capture failed unexpectedly again ({Failures} in a row), {ExceptionType}: {Reason}; restarting the source in {Delay}")]
+    private static partial void LogCaptureCrashedAgain(ILogger logger, string cameraId, int failures, string exceptionType, string reason, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Camera {CameraId}: disposing the source failed")]
+    private static partial void LogSourceDisposeFailed(ILogger logger, Exception exception, string cameraId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Camera {CameraId}: a snapshot failed (later ones are counted, not logged); results go on")]
+    private static partial void LogSnapshotFailed(ILogger logger, Exception exception, string cameraId);
 }
 
 /// <summary>The retained camera state message.</summary>
@@ -278,7 +454,8 @@ internal sealed record CameraStatePayload(
     [property: System.Text.Json.Serialization.JsonPropertyName("restarts")] long Restarts,
     [property: System.Text.Json.Serialization.JsonPropertyName("frames_dropped")] long FramesDropped,
     [property: System.Text.Json.Serialization.JsonPropertyName("frames_skipped_rate")] long FramesSkippedRate,
-    [property: System.Text.Json.Serialization.JsonPropertyName("frames_skipped_motion")] long FramesSkippedMotion);
+    [property: System.Text.Json.Serialization.JsonPropertyName("frames_skipped_motion")] long FramesSkippedMotion,
+    [property: System.Text.Json.Serialization.JsonPropertyName("frames_failed")] long FramesFailed);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(CameraStatePayload))]
 internal sealed partial class CameraStatePayloadContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -14,7 +14,8 @@ internal readonly record struct VisionResultContext(
     FrameTimings Timings,
     long FramesDropped,
     long FramesSkippedRate = 0,
-    long FramesSkippedMotion = 0);
+    long FramesSkippedMotion = 0,
+    long FramesFailed = 0);
 
 /// <summary>
 /// Serialises a result to the JSON payload published on MQTT, reusing one buffer and one writer:
@@ -40,6 +41,7 @@ internal sealed class VisionResultWriter : IDisposable
     private static readonly JsonEncodedText FramesDropped = JsonEncodedText.Encode("frames_dropped");
     private static readonly JsonEncodedText FramesSkippedRate = JsonEncodedText.Encode("frames_skipped_rate");
     private static readonly JsonEncodedText FramesSkippedMotion = JsonEncodedText.Encode("frames_skipped_motion");
+    private static readonly JsonEncodedText FramesFailed = JsonEncodedText.Encode("frames_failed");
 
     private readonly ArrayBufferWriter<byte> _buffer = new(2048);
     private readonly Utf8JsonWriter _writer;
@@ -90,6 +92,7 @@ internal sealed class VisionResultWriter : IDisposable
         w.WriteNumber(FramesDropped, context.FramesDropped);
         w.WriteNumber(FramesSkippedRate, context.FramesSkippedRate);
         w.WriteNumber(FramesSkippedMotion, context.FramesSkippedMotion);
+        w.WriteNumber(FramesFailed, context.FramesFailed);
         w.WriteEndObject();
         w.Flush();
         return _buffer.WrittenSpan;

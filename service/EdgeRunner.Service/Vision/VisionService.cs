@@ -9,6 +9,18 @@ using Microsoft.Extensions.Options;
 namespace EdgeRunner.Service.Vision;
 
 /// <summary>
+/// Builds a camera's processor from its resolved model (<see cref="VisionProcessorFactory.Create"/> unless
+/// another is registered in the container: tests wrap the real one to make a stage fail on purpose).
+/// </summary>
+internal delegate VisionFrameProcessor VisionProcessorBuilder(Catalog.ResolvedModel model, string owner, ILoggerFactory loggerFactory);
+
+/// <summary>
+/// Wraps each frame source a camera creates (at start and on every capture restart); none is registered in
+/// the daemon. Tests register one to make a capture loop fail on purpose.
+/// </summary>
+internal delegate IFrameSource VisionSourceDecorator(string cameraId, IFrameSource source);
+
+/// <summary>
 /// Builds one <see cref="VisionPipeline"/> per enabled camera at start (loading and warming up each
 /// model, so "started" means ready to infer) and runs them until stop. A model that cannot be used
 /// stops startup with the model, file and reason named.
@@ -22,6 +34,8 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
     private readonly MqttTopics _topics;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly VisionProcessorBuilder _processorBuilder;
+    private readonly VisionSourceDecorator? _sourceDecorator;
 
     public VisionService(
         IOptions<CamerasOptions> cameras,
@@ -30,7 +44,9 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
         IResultPublisher publisher,
         MqttTopics topics,
         TimeProvider timeProvider,
-        ILoggerFactory loggerFactory)
+        ILoggerFactory loggerFactory,
+        VisionProcessorBuilder? processorBuilder = null,
+        VisionSourceDecorator? sourceDecorator = null)
         : base(loggerFactory.CreateLogger<VisionService>())
     {
         _cameras = cameras.Value;
@@ -40,6 +56,8 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
         _topics = topics;
         _timeProvider = timeProvider;
         _loggerFactory = loggerFactory;
+        _processorBuilder = processorBuilder ?? VisionProcessorFactory.Create;
+        _sourceDecorator = sourceDecorator;
     }
 
     /// <summary>The camera pipelines (for tests and metrics).</summary>
@@ -62,7 +80,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
 
     private VisionPipeline CreatePipeline(string cameraId, CameraOptions camera)
     {
-        var processor = VisionProcessorFactory.Create(_catalog.Get(camera.Model), $"Camera {cameraId}", _loggerFactory);
+        var processor = _processorBuilder(_catalog.Get(camera.Model), $"Camera {cameraId}", _loggerFactory);
         SnapshotPublisher? snapshots = null;
         try
         {
@@ -87,7 +105,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
 
             return new VisionPipeline(
                 cameraId,
-                CreateSource(cameraId, camera),
+                () => _sourceDecorator is { } decorate ? decorate(cameraId, CreateSource(cameraId, camera)) : CreateSource(cameraId, camera),
                 processor,
                 _publisher,
                 _topics,
@@ -96,7 +114,9 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
                 _timeProvider,
                 logger,
                 gate,
-                snapshots);
+                snapshots,
+                TimeSpan.FromSeconds(camera.ReconnectMinDelaySeconds),
+                TimeSpan.FromSeconds(camera.ReconnectMaxDelaySeconds));
         }
         catch
         {
@@ -115,7 +135,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
             return source.Kind switch
             {
                 FrameSourceKind.Synthetic => new SyntheticFrameSource(source.Width, source.Height, source.Seed, camera.Fps, pool, _timeProvider),
-                FrameSourceKind.Images => new ImageFileFrameSource(source.Path, source.Loop, camera.Fps, pool, _timeProvider, _loggerFactory.CreateLogger<ImageFileFrameSource>()),
+                FrameSourceKind.Images => new ImageFileFrameSource(source.Path, source.Loop, camera.Fps, pool, _timeProvider, _loggerFactory.CreateLogger<ImageFileFrameSource>(), source.MaxPixels),
                 FrameSourceKind.File or FrameSourceKind.V4l2 or FrameSourceKind.Rtsp or FrameSourceKind.HttpMjpeg => CreateSupervisedFfmpegSource(cameraId, camera, pool),
                 _ => throw new StartupException($"Cameras:{cameraId}:Source:Kind: unsupported kind {source.Kind}", StartupException.ConfigError),
             };

@@ -4,7 +4,7 @@
 Serves a live test pattern (videotestsrc, SMPTE colour bars) as MJPEG over RTP at
 rtsp://127.0.0.1:<port>/test, optionally behind Basic authentication.
 
-Usage: rtsp_server.py PORT [--size WxH] [--fps N] [--user USER --password PASSWORD]
+Usage: rtsp_server.py PORT [--size WxH] [--fps N] [--user USER (--password PASSWORD | --password-file FILE)]
 Prints "ready rtsp://127.0.0.1:PORT/test" on stdout once listening; runs until killed.
 Exit code 3 when a GStreamer component is missing (the test skips with that message).
 """
@@ -31,7 +31,11 @@ def main() -> int:
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--user")
     parser.add_argument("--password")
+    parser.add_argument("--password-file", help="read the password from this file (keeps it off every command line)")
     args = parser.parse_args()
+    if args.password_file:
+        with open(args.password_file, encoding="utf-8") as f:
+            args.password = f.read().strip()
     width, height = (int(v) for v in args.size.split("x"))
 
     Gst.init(None)

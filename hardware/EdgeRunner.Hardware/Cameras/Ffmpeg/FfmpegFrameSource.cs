@@ -37,6 +37,13 @@ namespace EdgeRunner.Hardware.Cameras.Ffmpeg;
 /// A non-looping file ends with null. For live kinds, ffmpeg ending (the camera closed the stream) is a
 /// <see cref="FrameSourceException"/> like any other failure. Not thread-safe: one reader at a time.
 /// </para>
+/// <para>
+/// A URL with a password never appears on ffmpeg's command line (readable by every local user through
+/// <c>ps</c>): it goes into an ffconcat script (<see cref="FfmpegCommandLine.BuildInputScript"/>) written
+/// 0600 in a private 0700 directory under <see cref="FfmpegCommandLine.PrivateDirectoryRoot"/> just before
+/// ffmpeg starts, and deleted as soon as ffmpeg has delivered its first frame (it reads the script while
+/// opening the input), or when it exits or is stopped.
+/// </para>
 /// </remarks>
 public sealed partial class FfmpegFrameSource : IFrameSource
 {
@@ -49,6 +56,8 @@ public sealed partial class FfmpegFrameSource : IFrameSource
     private readonly CredentialRedactor _redactor;
     private readonly int _frameBytes;
     private readonly Processes.StderrTail _stderr;
+    private readonly PrivateInputScript? _inputScript;
+    private readonly string? _inputScriptContent;
     private Process? _process;
     private Stream? _stdout;
     private long _sequence;
@@ -70,11 +79,23 @@ public sealed partial class FfmpegFrameSource : IFrameSource
         _pool = pool;
         _timeProvider = timeProvider;
         _logger = logger;
-        _frameBytes = checked(options.Width * options.Height * options.PixelFormat.BytesPerPixel());
-        (_input, _redactor) = FfmpegCommandLine.ResolveInput(options);
+        _frameBytes = (int)FramePool.ByteCount(options.Width, options.Height, options.PixelFormat);
+        (_input, _redactor, var hasPassword) = FfmpegCommandLine.ResolveInput(options);
         _stderr = new Processes.StderrTail(options.StderrLines, _redactor.Redact);
-        _arguments = FfmpegCommandLine.Build(options, _input);
+        if (hasPassword)
+        {
+            _inputScriptContent = FfmpegCommandLine.BuildInputScript(options, _input);
+            _inputScript = new PrivateInputScript(FfmpegCommandLine.PrivateDirectoryRoot(), "input.ffconcat");
+        }
+
+        _arguments = FfmpegCommandLine.Build(options, _input, _inputScript?.FilePath);
         CommandLine = FfmpegCommandLine.Format(options.FfmpegPath, _arguments, _redactor);
+        if (_inputScriptContent is not null)
+        {
+            // What the script says, redacted, so the log shows the whole invocation.
+            CommandLine += $" [{Path.GetFileName(_inputScript!.FilePath)}: {_redactor.Redact(_inputScriptContent.TrimEnd().Replace("\n", "; ", StringComparison.Ordinal))}]";
+        }
+
         var kind = options.Kind switch
         {
             FfmpegInputKind.File => options.Loop ? "file (loop)" : "file",
@@ -160,6 +181,12 @@ public sealed partial class FfmpegFrameSource : IFrameSource
             return await EndOfOutputAsync(total).ConfigureAwait(false);
         }
 
+        if (_sequence == 0)
+        {
+            // ffmpeg read its input script while opening the input, before the first frame: it is no longer needed.
+            _inputScript?.Delete();
+        }
+
         frame.Sequence = _sequence++;
         frame.Timestamp = _timeProvider.GetUtcNow();
         return frame;
@@ -175,6 +202,7 @@ public sealed partial class FfmpegFrameSource : IFrameSource
 
         _disposed = true;
         await StopAsync().ConfigureAwait(false);
+        _inputScript?.Delete();
     }
 
     private Stream Start()
@@ -197,12 +225,27 @@ public sealed partial class FfmpegFrameSource : IFrameSource
         var process = new Process { StartInfo = start };
         process.ErrorDataReceived += OnStderr;
         LogStarting(_logger, Description, CommandLine);
+        if (_inputScript is not null)
+        {
+            try
+            {
+                _inputScript.Write(_inputScriptContent!);
+            }
+            catch (FrameSourceException ex)
+            {
+                process.Dispose();
+                _failure = ex.Message;
+                throw;
+            }
+        }
+
         try
         {
             process.Start();
         }
         catch (Exception ex) when (ex is Win32Exception or InvalidOperationException)
         {
+            _inputScript?.Delete();
             process.Dispose();
             _failure = $"Cannot start ffmpeg '{_options.FfmpegPath}' for {Description}: {ex.Message} (install the Debian package 'ffmpeg').";
             throw new FrameSourceException(_failure, ex);
@@ -298,6 +341,7 @@ public sealed partial class FfmpegFrameSource : IFrameSource
 
     private void ReleaseProcess()
     {
+        _inputScript?.Delete();
         var process = _process;
         _process = null;
         _stdout = null;

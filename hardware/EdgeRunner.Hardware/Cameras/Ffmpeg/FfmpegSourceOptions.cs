@@ -133,7 +133,10 @@ public sealed record FfmpegSourceOptions
             throw new ArgumentException($"Unknown input kind {Kind}.", nameof(Kind));
         }
 
-        _ = PixelFormat.BytesPerPixel();
+        if (FramePool.ByteCount(Width, Height, PixelFormat) < 0)
+        {
+            throw new ArgumentException($"Frame size {Width}x{Height} is too large for one buffer.", nameof(Width));
+        }
         if ((CaptureWidth is null) != (CaptureHeight is null) || CaptureWidth < 1 || CaptureHeight < 1)
         {
             throw new ArgumentException("CaptureWidth and CaptureHeight go together and must be positive.", nameof(CaptureWidth));
