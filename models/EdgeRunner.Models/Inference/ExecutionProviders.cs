@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 
 namespace EdgeRunner.Models.Inference;
@@ -21,6 +22,47 @@ public static class ExecutionProviders
 
     /// <summary>Providers compiled into the loaded ONNX Runtime library.</summary>
     public static IReadOnlyList<string> Available { get; } = OrtEnv.Instance().GetAvailableProviders();
+
+    /// <summary>
+    /// Why the provider's shared library cannot be loaded, in the dynamic loader's words (e.g.
+    /// "; libonnxruntime_providers_cuda.so: libcublasLt.so.13: cannot open shared object file: No such file or
+    /// directory"), or an empty string when it loads or the provider has no library of its own. Providers built
+    /// as separate libraries (CUDA, TensorRT, OpenVINO) live next to the ONNX Runtime library in use.
+    /// </summary>
+    public static string ExplainLoadFailure(string configName)
+    {
+        ArgumentNullException.ThrowIfNull(configName);
+        var file = configName.ToLowerInvariant() switch
+        {
+            "cuda" => "libonnxruntime_providers_cuda.so",
+            "tensorrt" => "libonnxruntime_providers_tensorrt.so",
+            "openvino" => "libonnxruntime_providers_openvino.so",
+            _ => null,
+        };
+        if (file is null)
+        {
+            return string.Empty;
+        }
+
+        var library = OnnxRuntimeLibrary.Current.Path;
+        var directory = Path.IsPathRooted(library) ? Path.GetDirectoryName(library)! : AppContext.BaseDirectory;
+        var path = Path.Combine(directory, file);
+        if (!File.Exists(path))
+        {
+            return $"; {file} is not beside {library}";
+        }
+
+        try
+        {
+            NativeLibrary.Free(NativeLibrary.Load(path));
+            return string.Empty;
+        }
+        catch (DllNotFoundException ex)
+        {
+            var reason = ex.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? ex.Message;
+            return $"; {file}: {reason}";
+        }
+    }
 
     /// <summary>Appends provider <paramref name="configName"/> to <paramref name="options"/>; throws when it is not available in this build.</summary>
     internal static void Append(SessionOptions options, string configName, int deviceId, int threads)

@@ -307,7 +307,9 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
                 }
                 catch (OnnxRuntimeException ex) when (!isLastResort)
                 {
-                    failure = $"{ortName} failed to initialise: {ex.Message}";
+                    // ONNX Runtime says only "Failed to load shared library" here (the why goes to its stderr):
+                    // ask the dynamic loader ourselves, so the log names the missing library.
+                    failure = $"{ortName} failed to initialise: {ex.Message}{ExecutionProviders.ExplainLoadFailure(configName)}";
                 }
                 catch (OnnxRuntimeException ex)
                 {

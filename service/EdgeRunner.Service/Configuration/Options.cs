@@ -597,6 +597,19 @@ public sealed class SensorSourceOptions
     public double IdleTimeoutSeconds { get; set; } = 300;
 }
 
+/// <summary>Section <c>OnnxRuntime</c>: which native ONNX Runtime library the daemon uses.</summary>
+public sealed class OnnxRuntimeOptions
+{
+    public const string SectionName = "OnnxRuntime";
+
+    /// <summary>
+    /// A <c>libonnxruntime.so</c> to use instead of the one shipped with the daemon (a Jetson build with
+    /// TensorRT/CUDA, an ACL or QNN build); empty uses the shipped one. Checked at start: a missing,
+    /// unloadable or too old library stops startup naming this key, the file and the reason.
+    /// </summary>
+    public string LibraryPath { get; set; } = string.Empty;
+}
+
 /// <summary>Section <c>State</c>: where stateful streams keep their checkpoints.</summary>
 public sealed class StateOptions
 {

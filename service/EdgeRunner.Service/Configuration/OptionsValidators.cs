@@ -433,6 +433,32 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
     }
 }
 
+/// <summary>
+/// Points the process at <see cref="OnnxRuntimeOptions.LibraryPath"/> when set. It must run before anything
+/// else touches ONNX Runtime (it is resolved first in EdgeRunnerHost.FindConfigurationErrors):
+/// after that the process has its library for good.
+/// </summary>
+internal sealed class OnnxRuntimeOptionsValidator : IValidateOptions<OnnxRuntimeOptions>
+{
+    public ValidateOptionsResult Validate(string? name, OnnxRuntimeOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.LibraryPath))
+        {
+            return ValidateOptionsResult.Success;
+        }
+
+        try
+        {
+            EdgeRunner.Models.Inference.OnnxRuntimeLibrary.Use(options.LibraryPath);
+            return ValidateOptionsResult.Success;
+        }
+        catch (EdgeRunner.Models.Inference.OnnxRuntimeLibraryException ex)
+        {
+            return ValidateOptionsResult.Fail($"OnnxRuntime:LibraryPath: {ex.Message}");
+        }
+    }
+}
+
 internal sealed class StateOptionsValidator : IValidateOptions<StateOptions>
 {
     public ValidateOptionsResult Validate(string? name, StateOptions options)

@@ -23,7 +23,7 @@ public static class EdgeRunnerHost
     public const string EnvironmentPrefix = "EDGERUNNER__";
 
     private static readonly string[] Sections =
-        [DeviceOptions.SectionName, MqttOptions.SectionName, ModelsOptions.SectionName, CamerasOptions.SectionName, SensorsOptions.SectionName, StateOptions.SectionName, "Logging"];
+        [DeviceOptions.SectionName, MqttOptions.SectionName, OnnxRuntimeOptions.SectionName, ModelsOptions.SectionName, CamerasOptions.SectionName, SensorsOptions.SectionName, StateOptions.SectionName, "Logging"];
 
     /// <summary>Builds the layered configuration. Throws <see cref="StartupException"/> for an unreadable or malformed file.</summary>
     public static IConfigurationRoot BuildConfiguration(string? configFile, IEnumerable<string> overrides)
@@ -64,6 +64,7 @@ public static class EdgeRunnerHost
 
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(DeviceOptions.SectionName), typeof(DeviceOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(MqttOptions.SectionName), typeof(MqttOptions), errors);
+        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(OnnxRuntimeOptions.SectionName), typeof(OnnxRuntimeOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(ModelsOptions.SectionName), typeof(ModelsOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(CamerasOptions.SectionName), typeof(CamerasOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(SensorsOptions.SectionName), typeof(SensorsOptions), errors);
@@ -74,7 +75,14 @@ public static class EdgeRunnerHost
             return errors;
         }
 
-        // Same path as ValidateOnStart, so what passes here passes at start.
+        // Same path as ValidateOnStart, so what passes here passes at start. The ONNX Runtime library first:
+        // checking models loads ONNX Runtime, and after that the process has its library for good.
+        Resolve<OnnxRuntimeOptions>(services, errors);
+        if (errors.Count > 0)
+        {
+            return errors;
+        }
+
         Resolve<DeviceOptions>(services, errors);
         Resolve<MqttOptions>(services, errors);
         Resolve<ModelsOptions>(services, errors);
@@ -109,6 +117,7 @@ public static class EdgeRunnerHost
         services.AddSingleton(TimeProvider.System);
         AddOptions<DeviceOptions, DeviceOptionsValidator>(services, configuration, DeviceOptions.SectionName);
         AddOptions<MqttOptions, MqttOptionsValidator>(services, configuration, MqttOptions.SectionName);
+        AddOptions<OnnxRuntimeOptions, OnnxRuntimeOptionsValidator>(services, configuration, OnnxRuntimeOptions.SectionName);
         AddOptions<ModelsOptions, ModelsOptionsValidator>(services, configuration, ModelsOptions.SectionName);
         AddOptions<CamerasOptions, CamerasOptionsValidator>(services, configuration, CamerasOptions.SectionName);
         AddOptions<SensorsOptions, SensorsOptionsValidator>(services, configuration, SensorsOptions.SectionName);
