@@ -109,7 +109,9 @@ public sealed class CameraGatingTests
         // one frame in 5 through, never every frame.
         var seqs = results.Select(r => r.GetProperty("seq").GetInt64()).ToList();
         var gaps = seqs.Zip(seqs.Skip(1), (a, b) => b - a).ToList();
-        Assert.All(gaps, g => Assert.InRange(g, 2, 20));
+        // A single gap may be 1: the limit holds DetectFps on average, so a frame late behind a slow inference
+        // lets the next one through at once (the schedule is not pushed back).
+        Assert.All(gaps, g => Assert.InRange(g, 1, 20));
         Assert.InRange(gaps.Average(), 3.5, 8);
 
         var skippedRate = results.Select(r => r.GetProperty("frames_skipped_rate").GetInt64()).ToList();

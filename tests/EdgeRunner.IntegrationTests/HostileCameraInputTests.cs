@@ -194,6 +194,69 @@ public sealed class HostileCameraInputTests
         Assert.Single(logs.Entries, e => e.Level == LogLevel.Error && e.Exception is InvalidOperationException { Message: ThrowsAfter.Message } && e.Message.Contains("Camera flaky: capture failed unexpectedly", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_failure_the_camera_cannot_contain_stops_the_daemon_with_exit_code_70_for_systemd_to_restart()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var work = new TempFolder();
+        await using var broker = await MosquittoBroker.StartAsync(ct);
+        var deviceId = "beyond-" + Guid.NewGuid().ToString("N")[..8];
+        var config = WriteConfig(work, deviceId, broker.Port, new JsonObject
+        {
+            ["broken"] = ImagesCamera(TestPaths.SharedFile("images/goldfish.jpg")),
+            ["steady"] = ImagesCamera(TestPaths.SharedFile("images/cat.jpg")),
+        });
+        var logs = new CapturingLoggerProvider();
+
+        // Out of memory is the one failure a camera's own supervision lets through (retrying cannot help):
+        // the daemon must not run on with the camera silently gone.
+        VisionSourceDecorator decorator = (camera, source) => camera == "broken" ? new OutOfMemoryAfter(source, 2) : source;
+        using var host = await StartAsync(
+            config,
+            services =>
+            {
+                services.AddSingleton<ILoggerProvider>(logs);
+                services.AddSingleton(decorator);
+            },
+            ct);
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        var stopping = new TaskCompletionSource();
+        using var registration = lifetime.ApplicationStopping.Register(() => stopping.TrySetResult());
+        try
+        {
+            await stopping.Task.WaitAsync(Wait, ct);
+            Assert.Equal(VisionService.SupervisionFailedExitCode, Environment.ExitCode);
+            Assert.Single(logs.Entries, e => e.Level == LogLevel.Critical && e.Exception is OutOfMemoryException && e.Message.Contains("camera broken", StringComparison.OrdinalIgnoreCase));
+            await host.StopAsync(ct);
+        }
+        finally
+        {
+            // The test process's own exit code is its runner's business.
+            Environment.ExitCode = 0;
+        }
+    }
+
+    private sealed class OutOfMemoryAfter(IFrameSource inner, int frames) : IFrameSource
+    {
+        private int _delivered;
+
+        public string Description => inner.Description;
+
+        public async ValueTask<Frame?> ReadFrameAsync(CancellationToken cancellationToken)
+        {
+            if (_delivered++ >= frames)
+            {
+#pragma warning disable CA2201 // Deliberately the runtime's own exception: the one a camera's supervision lets through.
+                throw new OutOfMemoryException("simulated: no memory for the next frame");
+#pragma warning restore CA2201
+            }
+
+            return await inner.ReadFrameAsync(cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
     private static JsonObject ImagesCamera(string path) => new()
     {
         ["Model"] = "mobilenet",

@@ -9,6 +9,11 @@ namespace EdgeRunner.Service;
 /// keeps one unit's crash from touching the others; on stop (or a dispose without stop) cancels the
 /// loops, waits for them, and only then disposes the units and what they share. Units may also be
 /// added while running (streams that appear at run time) and removed when their loop ends.
+/// Units supervise themselves (a frame or sample that throws is dropped and counted; a source that fails
+/// is restarted with backoff), so an exception that still escapes a unit's loop is a bug the unit could
+/// not contain: the daemon then stops with <see cref="SupervisionFailedExitCode"/>, and systemd
+/// (<c>Restart=on-failure</c>) starts it again from a clean state, rather than running on with a unit
+/// silently gone.
 /// </summary>
 internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposable
     where TUnit : class, IAsyncDisposable
@@ -20,9 +25,17 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
     private readonly Lock _lock = new();
     private bool _started;
     private bool _prepared;
+    private readonly IHostApplicationLifetime? _lifetime;
     private int _disposed;
 
-    protected UnitHostService(ILogger logger) => Logger = logger;
+    /// <summary>EX_SOFTWARE: a unit's loop failed in a way its own supervision could not handle.</summary>
+    public const int SupervisionFailedExitCode = 70;
+
+    protected UnitHostService(ILogger logger, IHostApplicationLifetime? lifetime = null)
+    {
+        Logger = logger;
+        _lifetime = lifetime;
+    }
 
     protected ILogger Logger { get; }
 
@@ -171,15 +184,21 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
         {
             await Task.Run(() => RunUnitAsync(unit, cancellationToken), CancellationToken.None);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            UnitHostLog.UnitCrashed(Logger, Describe(unit), ex);
+            var name = Describe(unit);
+            UnitHostLog.UnitCrashed(Logger, name, SupervisionFailedExitCode, ex);
+            if (_lifetime is not null && !cancellationToken.IsCancellationRequested)
+            {
+                Environment.ExitCode = SupervisionFailedExitCode;
+                _lifetime.StopApplication();
+            }
         }
     }
 }
 
 internal static partial class UnitHostLog
 {
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Unit} stopped unexpectedly; the others keep running")]
-    public static partial void UnitCrashed(ILogger logger, string unit, Exception exception);
+    [LoggerMessage(Level = LogLevel.Critical, Message = "{Unit} failed beyond its own supervision; stopping the daemon with exit code {ExitCode} so that it is restarted clean")]
+    public static partial void UnitCrashed(ILogger logger, string unit, int exitCode, Exception exception);
 }

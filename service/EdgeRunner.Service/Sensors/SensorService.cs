@@ -5,6 +5,7 @@ using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -55,8 +56,9 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         MqttTopics topics,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
-        SensorSourceOverride? sourceOverride = null)
-        : base(loggerFactory.CreateLogger<SensorService>())
+        SensorSourceOverride? sourceOverride = null,
+        IHostApplicationLifetime? lifetime = null)
+        : base(loggerFactory.CreateLogger<SensorService>(), lifetime)
     {
         _sourceOverride = sourceOverride;
         _sensors = sensors.Value;

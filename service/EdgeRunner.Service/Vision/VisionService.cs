@@ -3,6 +3,7 @@ using EdgeRunner.Hardware.Cameras.Ffmpeg;
 using EdgeRunner.Hardware.Imaging;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -46,8 +47,9 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
         VisionProcessorBuilder? processorBuilder = null,
-        VisionSourceDecorator? sourceDecorator = null)
-        : base(loggerFactory.CreateLogger<VisionService>())
+        VisionSourceDecorator? sourceDecorator = null,
+        IHostApplicationLifetime? lifetime = null)
+        : base(loggerFactory.CreateLogger<VisionService>(), lifetime)
     {
         _cameras = cameras.Value;
         _catalog = catalog;
