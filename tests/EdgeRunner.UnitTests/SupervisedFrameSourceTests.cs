@@ -55,13 +55,14 @@ public sealed class SupervisedFrameSourceTests
 
         var pending = h.Source.ReadFrameAsync(ct).AsTask();
         h.Time.Advance(TimeSpan.FromSeconds(10) - TimeSpan.FromMilliseconds(1));
-        await Task.Delay(20, ct);
+        Assert.Equal(0, h.Time.WatchdogFired); // not yet: it would have fired inside Advance
         Assert.False(pending.IsCompleted);
         Assert.Equal(0, h.Cameras[0].CancelledReads);
         Assert.Equal(CameraState.Streaming, h.Source.State);
 
         var timers = h.Time.TimersCreated;
         h.Time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, h.Time.WatchdogFired);
         await Harness.WaitUntilAsync(() => h.Time.TimersCreated > timers, ct); // the backoff delay is waiting
         Assert.Equal(1, h.Cameras[0].CancelledReads);
         Assert.Equal(1, h.Cameras[0].DisposeCount);
@@ -95,10 +96,12 @@ public sealed class SupervisedFrameSourceTests
             await Harness.WaitUntilAsync(() => h.Time.TimersCreated == i + 1, ct); // backoff i is waiting
             Assert.Equal(wait, h.Source.LastBackoff);
             Assert.Equal(i + 1, h.Source.ConsecutiveFailures);
+            var fired = h.Time.OtherTimersFired;
             h.Time.Advance(wait - TimeSpan.FromMilliseconds(1));
-            await Task.Delay(5, ct);
+            Assert.Equal(fired, h.Time.OtherTimersFired); // the backoff delay has not elapsed: no new camera can be coming
             Assert.Equal(i + 1, h.Cameras.Length);
             h.Time.Advance(TimeSpan.FromMilliseconds(1));
+            Assert.Equal(fired + 1, h.Time.OtherTimersFired);
             await Harness.WaitUntilAsync(() => h.Cameras.Length == i + 2, ct);
             Assert.Equal(1, h.Cameras[i].DisposeCount);
         }
@@ -272,10 +275,16 @@ public sealed class SupervisedFrameSourceTests
         public override double NextDouble() => sample;
     }
 
-    /// <summary>A FakeTimeProvider that counts timers, so a test knows when a backoff delay is waiting.</summary>
+    /// <summary>
+    /// A FakeTimeProvider that counts timers (so a test knows when a backoff delay is waiting) and the
+    /// callbacks they ran. FakeTimeProvider runs due callbacks synchronously inside <c>Advance</c>, so
+    /// "not yet" is a count read right after advancing, never a pause hoping nothing happens.
+    /// </summary>
     private sealed class CountingTimeProvider : FakeTimeProvider
     {
         private int _timers;
+        private int _watchdogFired;
+        private int _otherTimersFired;
 
         public CountingTimeProvider()
             : base(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero))
@@ -284,10 +293,24 @@ public sealed class SupervisedFrameSourceTests
 
         public int TimersCreated => Volatile.Read(ref _timers) - 1; // minus the watchdog
 
+        /// <summary>Times the stall watchdog (the first timer the source creates) fired.</summary>
+        public int WatchdogFired => Volatile.Read(ref _watchdogFired);
+
+        /// <summary>Times any other timer (the backoff delays) fired.</summary>
+        public int OtherTimersFired => Volatile.Read(ref _otherTimersFired);
+
         public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
         {
-            Interlocked.Increment(ref _timers);
-            return base.CreateTimer(callback, state, dueTime, period);
+            var isWatchdog = Interlocked.Increment(ref _timers) == 1;
+            return base.CreateTimer(
+                s =>
+                {
+                    Interlocked.Increment(ref isWatchdog ? ref _watchdogFired : ref _otherTimersFired);
+                    callback(s);
+                },
+                state,
+                dueTime,
+                period);
         }
     }
 
