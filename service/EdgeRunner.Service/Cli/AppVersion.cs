@@ -1,0 +1,14 @@
+using System.Reflection;
+
+namespace EdgeRunner.Service.Cli;
+
+/// <summary>The versions the daemon reports (--version, the ready line).</summary>
+internal static class AppVersion
+{
+    /// <summary>The informational version (the package version, plus the commit when built from git).</summary>
+    public static string Informational { get; } =
+        typeof(AppVersion).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    /// <summary>The ONNX Runtime native library's own version string.</summary>
+    public static string OnnxRuntime => Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString();
+}
