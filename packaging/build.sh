@@ -8,13 +8,13 @@
 # Maintainer scripts come from debhelper (dh_installsystemd, dh_installsysusers, dh_installtmpfiles).
 # Needs: the .NET SDK, dpkg-dev, debhelper; lintian when present checks each package.
 # Usage: packaging/build.sh [amd64] [arm64]      (default: both)
-#        R2R=true packaging/build.sh ...           ReadyToRun-compile the app (see docs/deployment.md)
+#        R2R=false packaging/build.sh ...          without ReadyToRun (smaller, slower start; see docs/deployment.md)
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dist="$repo/packaging/dist"
 version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$repo/Directory.Build.props" | head -n 1)
 arches=${*:-amd64 arm64}
-r2r=${R2R:-false}
+r2r=${R2R:-true}
 for tool in dotnet dpkg-buildpackage dh; do
     command -v "$tool" >/dev/null || { echo "packaging/build.sh: $tool is missing (apt-get install dpkg-dev debhelper; the .NET SDK)" >&2; exit 2; }
 done
