@@ -51,7 +51,10 @@ public sealed class SystemdNotifyTests
             pings += message.Contains("WATCHDOG=1", StringComparison.Ordinal) ? 1 : 0;
         }
 
-        Assert.All(afterReady, m => Assert.Matches(@"STATUS=1 cameras [\d.]+ inferences/s, 2 streams [\d.]+ steps/s, MQTT connected", m));
+        // Datagrams are buffered from READY on: the first ones may predate the MQTT connection (queueing).
+        Assert.All(afterReady, m => Assert.Matches(@"STATUS=1 cameras [\d.]+ inferences/s, 2 streams [\d.]+ steps/s, MQTT (connected|disconnected, queueing), \d+ published", m));
+        var connected = await notify.ReadUntilAsync(m => m.Contains("MQTT connected", StringComparison.Ordinal), Wait, ct);
+        Assert.Contains("WATCHDOG=1", connected[^1], StringComparison.Ordinal);
         Assert.DoesNotContain(afterReady, m => m.Contains("stalled", StringComparison.Ordinal));
         Assert.Contains("ready in", daemon.Stdout, StringComparison.Ordinal);
         Assert.Matches(@"EdgeRunner \S+ ready in \d+ ms: ONNX Runtime \d+\.\d+\.\d+; models shapes-detector on CPUExecutionProvider, vibration-lstm on CPUExecutionProvider; 1 cameras, 2 sensor streams", daemon.Stdout);
