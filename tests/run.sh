@@ -14,6 +14,8 @@ command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 # OnnxRuntimeLibraryTests compile stand-in native libraries (an old ONNX Runtime, one with a missing dependency).
 [ -x /usr/bin/gcc ] || missing+=(gcc libc6-dev)
+# SystemdUnitTests: systemd-analyze verify / security --offline on the unit files.
+[ -x /usr/bin/systemd-analyze ] || missing+=(systemd)
 # RTSP capture tests: a real RTSP server (gst-rtsp-server through python3-gi) serving videotestsrc as MJPEG/RTP.
 [ -x /usr/bin/python3 ] || missing+=(python3)
 /usr/bin/python3 -c 'import gi' >/dev/null 2>&1 || missing+=(python3-gi)

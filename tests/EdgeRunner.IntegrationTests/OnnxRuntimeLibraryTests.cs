@@ -107,10 +107,39 @@ public sealed class OnnxRuntimeLibraryTests : IDisposable
 
         daemon.Terminate();
         Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), ct));
+        // The ready line names the library in use.
+        Assert.Contains($"({library}; providers CPUExecutionProvider)", daemon.Stdout, StringComparison.Ordinal);
 
         // ONNX Runtime's own telemetry stayed off: no device id or event cache written under HOME.
         Assert.False(Directory.Exists(Path.Combine(home, ".cache", "Microsoft", "DeveloperTools", ".onnxruntime")), "ONNX Runtime wrote its telemetry cache");
         Assert.Empty(Directory.EnumerateFileSystemEntries(home, "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task The_providers_verb_names_the_library_its_version_and_what_each_provider_name_finds()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using (var shipped = DaemonProcess.Start(["providers"]))
+        {
+            Assert.Equal(0, await shipped.WaitForExitAsync(TimeSpan.FromSeconds(30), ct));
+            Assert.Contains($"onnx runtime {OnnxRuntimeLibrary.ManagedVersion} (shipped with edgerunner)", shipped.Stdout, StringComparison.Ordinal);
+            Assert.Matches(@"\n  cpu +CPUExecutionProvider +available", shipped.Stdout);
+            Assert.Matches(@"\n  cuda +CUDAExecutionProvider +not in this build", shipped.Stdout);
+        }
+
+        var library = Path.Combine(_folder.Path, "libonnxruntime.so");
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "libonnxruntime.so"), library);
+        await using (var chosen = DaemonProcess.Start(["providers", $"--OnnxRuntime:LibraryPath={library}"]))
+        {
+            Assert.Equal(0, await chosen.WaitForExitAsync(TimeSpan.FromSeconds(30), ct));
+            Assert.Contains("(OnnxRuntime:LibraryPath)", chosen.Stdout, StringComparison.Ordinal);
+            Assert.Contains($"library: {library}", chosen.Stdout, StringComparison.Ordinal);
+        }
+
+        var old = await CompileAsync("libonnxruntime-old.so", ApiBaseSource);
+        await using var refused = DaemonProcess.Start(["providers", $"--OnnxRuntime:LibraryPath={old}"]);
+        Assert.Equal(ExConfig, await refused.WaitForExitAsync(TimeSpan.FromSeconds(30), ct));
+        Assert.Contains("is ONNX Runtime 1.16.3", refused.Stderr, StringComparison.Ordinal);
     }
 
     private static async Task<string> RunExpectingConfigErrorAsync(string library)

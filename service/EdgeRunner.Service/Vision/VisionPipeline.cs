@@ -99,6 +99,9 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     public string CameraId => _cameraId;
 
+    /// <summary>The camera's loaded model (id, execution provider), for the daemon's ready line.</summary>
+    public EdgeRunner.Models.Inference.ModelSession Model => _processor.Model;
+
     /// <summary>Frames dropped because inference was behind.</summary>
     public long FramesDropped => Interlocked.Read(ref _dropped);
 

@@ -10,6 +10,10 @@ internal sealed class DaemonProcess : IAsyncDisposable
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
 
+    // The daemon's instance lock goes to $RUNTIME_DIRECTORY: one folder per process, removed on dispose,
+    // so a killed daemon leaves no lock file behind (a test may pass its own).
+    private readonly TempFolder _runtimeDirectory = new();
+
     private DaemonProcess(Process process) => _process = process;
 
     public string Stdout
@@ -64,6 +68,11 @@ internal sealed class DaemonProcess : IAsyncDisposable
 
         var process = new Process { StartInfo = start };
         var daemon = new DaemonProcess(process);
+        if (environment?.ContainsKey("RUNTIME_DIRECTORY") != true)
+        {
+            start.Environment["RUNTIME_DIRECTORY"] = daemon._runtimeDirectory.Path;
+        }
+
         process.OutputDataReceived += (_, e) =>
         {
             lock (daemon._stdout)
@@ -118,5 +127,6 @@ internal sealed class DaemonProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+        _runtimeDirectory.Dispose();
     }
 }
