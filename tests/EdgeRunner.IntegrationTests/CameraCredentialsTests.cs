@@ -102,7 +102,8 @@ public sealed class CameraCredentialsTests
             Assert.True(scripted.Count >= 2, $"ffmpeg processes seen reading a private script: {scripted.Count}");
 
             // Both streams run: ffmpeg read their scripts while opening, and they were removed at the first frame.
-            Assert.Empty(Directory.EnumerateFileSystemEntries(run));
+            // (The daemon's instance lock lives in the same runtime directory: files, never a script folder.)
+            Assert.Empty(PrivateInputs(run));
 
             daemon.Terminate();
             Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), ct));
@@ -119,10 +120,16 @@ public sealed class CameraCredentialsTests
             await server.WaitForExitAsync(CancellationToken.None);
         }
 
-        // Nothing left: no private directory, no ffmpeg that was reading one.
+        // Nothing left: no private directory, no ffmpeg that was reading one, and the instance lock released.
         Assert.Empty(Directory.EnumerateFileSystemEntries(run));
         Assert.DoesNotContain(CommandLines(), p => p.CommandLine.Contains(run, StringComparison.Ordinal));
     }
+
+    /// <summary>What the camera sources leave in the runtime directory: folders and ffconcat scripts, not the daemon's lock files.</summary>
+    private static List<string> PrivateInputs(string runtimeDirectory) =>
+        Directory.EnumerateFileSystemEntries(runtimeDirectory)
+            .Where(e => Directory.Exists(e) || !(e.EndsWith(".lock", StringComparison.Ordinal) || e.EndsWith(".pid", StringComparison.Ordinal)))
+            .ToList();
 
     private static List<(int Pid, string CommandLine)> CommandLines()
     {
