@@ -79,6 +79,9 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
     private long _failed;
     private long _loopFailures;
     private long _connects;
+    private long _sessionsTakenOver;
+    // Set while this side closes the connection (shutdown, or after a failed publish), so that close is not taken for a takeover.
+    private bool _disconnectRequested;
     private int _consecutiveFailures;
     // Null while publishing works; the reason while the status says degraded. Only the loop writes it.
     private volatile string? _degradedReason;
@@ -116,16 +119,37 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
         _failureLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
         _client = createClient?.Invoke() ?? new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += OnMessageReceivedAsync;
-        _client.DisconnectedAsync += _ =>
+        _client.DisconnectedAsync += e =>
         {
             lock (_connectionLock)
             {
                 _connectionLost.Cancel();
             }
 
+            if (e.ClientWasConnected && !_stopping.IsCancellationRequested)
+            {
+                var reason = e.Reason.ToString();
+                var detail = e.ReasonString ?? e.Exception?.Message ?? string.Empty;
+                LogConnectionLost(_logger, reason, detail);
+            }
+
+            // Another client connecting with our client id takes the session over: MQTT 5 brokers may say so
+            // (reason 0x8E), while mosquitto simply closes the old connection, which reaches us as a normal
+            // disconnect we did not ask for. On a shared broker two daemons (or a daemon and a tool) with one id
+            // cut each other off in turn: say so plainly, with the fix.
+            if (e.ClientWasConnected && !_stopping.IsCancellationRequested && !Volatile.Read(ref _disconnectRequested)
+                && e.Reason is MqttClientDisconnectReason.SessionTakenOver or MqttClientDisconnectReason.NormalDisconnection && e.Exception is null)
+            {
+                Interlocked.Increment(ref _sessionsTakenOver);
+                LogSessionTakenOver(_logger, _clientId, e.Reason.ToString());
+            }
+
             return Task.CompletedTask;
         };
     }
+
+    /// <summary>Times the broker ended this client's session without an error and without being asked (another client connected with the same client id).</summary>
+    public long SessionsTakenOver => Interlocked.Read(ref _sessionsTakenOver);
 
     /// <summary>Messages the broker acknowledged.</summary>
     public long Published => Interlocked.Read(ref _published);
@@ -285,6 +309,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
                 await _client.PublishAsync(BuildMessage(_topics.Status, Offline, Offline.Length, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
+                Volatile.Write(ref _disconnectRequested, true);
                 await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), timeout.Token);
             }
         }
@@ -499,6 +524,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             // MQTT 5: the broker must not send this client larger packets (it discards them): a flood of huge
             // ingest messages is never read into memory here, the receive loop stays free for acknowledgements.
             builder.WithMaximumPacketSize((uint)_options.MaxIncomingPacketBytes);
+            Volatile.Write(ref _disconnectRequested, false);
             var result = await _client.ConnectAsync(builder.Build(), timeout.Token);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
@@ -760,6 +786,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            Volatile.Write(ref _disconnectRequested, true);
             await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), timeout.Token);
         }
 #pragma warning disable CA1031 // Called while handling failures: it must not add one of its own.
@@ -799,6 +826,12 @@ public sealed partial class MqttPublisher : IHostedService, IResultPublisher, IM
             .Build();
 
     private sealed record Subscription(string Filter, MqttMessageHandler Handler);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT session taken over ({Reason}): the broker closed this daemon's connection unasked, which is what it does when another client connects with the same client id {ClientId}. If this repeats, two daemons (or a daemon and another tool) share the id: give each a unique Mqtt:ClientId (or Device:Id). Reconnecting")]
+    private static partial void LogSessionTakenOver(ILogger logger, string clientId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "MQTT connection lost: {Reason} {Detail}")]
+    private static partial void LogConnectionLost(ILogger logger, string reason, string detail);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "MQTT subscribed to {TopicFilter}")]
     private static partial void LogSubscribed(ILogger logger, string topicFilter);
