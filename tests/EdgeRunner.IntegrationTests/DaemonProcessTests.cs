@@ -36,6 +36,8 @@ public sealed class DaemonProcessTests
             Assert.Equal(stream, sensor.GetProperty("stream").GetString());
             Assert.Equal(4, sensor.GetProperty("probabilities").EnumerateObject().Count());
             Assert.Equal(50, sensor.GetProperty("window").GetProperty("samples").GetInt32());
+            // Which provider ran the model, as in vision results.
+            Assert.Equal("CPUExecutionProvider", sensor.GetProperty("model").GetProperty("execution_provider").GetString());
         }
 
         // A subscriber arriving now gets the retained availability.

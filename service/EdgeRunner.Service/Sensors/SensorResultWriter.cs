@@ -17,6 +17,7 @@ internal sealed class SensorResultWriter : IDisposable
     private static readonly JsonEncodedText Model = JsonEncodedText.Encode("model");
     private static readonly JsonEncodedText Id = JsonEncodedText.Encode("id");
     private static readonly JsonEncodedText Sha256 = JsonEncodedText.Encode("sha256");
+    private static readonly JsonEncodedText Provider = JsonEncodedText.Encode("execution_provider");
     private static readonly JsonEncodedText Task = JsonEncodedText.Encode("task");
     private static readonly JsonEncodedText Values = JsonEncodedText.Encode("values");
     private static readonly JsonEncodedText Forecast = JsonEncodedText.Encode("forecast");
@@ -42,12 +43,15 @@ internal sealed class SensorResultWriter : IDisposable
     private readonly JsonEncodedText _streamId;
     private readonly JsonEncodedText _modelId;
     private readonly JsonEncodedText _sha256;
+    private readonly JsonEncodedText _executionProvider;
     private readonly JsonEncodedText[] _labels;
     private readonly JsonEncodedText _taskName;
     private readonly ModelTask _task;
 
-    public SensorResultWriter(string streamId, string modelId, string sha256, IReadOnlyList<string> labels, ModelTask task = ModelTask.SequenceClassification)
+    public SensorResultWriter(string streamId, string modelId, string sha256, IReadOnlyList<string> labels, ModelTask task = ModelTask.SequenceClassification, string executionProvider = "CPUExecutionProvider")
     {
+        // The provider the model actually runs on (after any fallback), in every result and event, as in vision results.
+        _executionProvider = JsonEncodedText.Encode(executionProvider);
         _task = task;
         _taskName = JsonEncodedText.Encode(task switch
         {
@@ -83,6 +87,7 @@ internal sealed class SensorResultWriter : IDisposable
         w.WriteStartObject(Model);
         w.WriteString(Id, _modelId);
         w.WriteString(Sha256, _sha256);
+        w.WriteString(Provider, _executionProvider);
         w.WriteEndObject();
         w.WriteString(Task, _taskName);
         switch (_task)
@@ -164,6 +169,7 @@ internal sealed class SensorResultWriter : IDisposable
         w.WriteStartObject(Model);
         w.WriteString(Id, _modelId);
         w.WriteString(Sha256, _sha256);
+        w.WriteString(Provider, _executionProvider);
         w.WriteEndObject();
         w.WriteEndObject();
         w.Flush();

@@ -173,7 +173,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                 source,
                 processor,
                 modelRate,
-                new SensorResultWriter(streamId, resolved.Id, model.Sha256, processor.Labels, processor.Task),
+                new SensorResultWriter(streamId, resolved.Id, model.Sha256, processor.Labels, processor.Task, model.ExecutionProvider),
                 _publisher,
                 _topics.SensorResult(streamId),
                 _topics.SensorEvent(streamId),
