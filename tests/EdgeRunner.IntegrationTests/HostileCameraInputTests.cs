@@ -177,7 +177,9 @@ public sealed class HostileCameraInputTests
         // Results go on after the restart, numbered on from before it.
         var after = await probe.WaitForAsync(m => m.Topic.EndsWith("/flaky/result", StringComparison.Ordinal) && Json(m).GetProperty("seq").GetInt64() >= 6, Wait, ct);
         var steadyBefore = Results(probe, "steady").Count;
-        await probe.WaitForAsync(m => m.Topic.EndsWith("/steady/result", StringComparison.Ordinal), Wait, ct);
+        // A result newer than every one counted (the probe's wait also matches messages it has already seen).
+        var steadyLastSeq = Results(probe, "steady").Select(r => r.GetProperty("seq").GetInt64()).DefaultIfEmpty(-1).Max();
+        await probe.WaitForAsync(m => m.Topic.EndsWith("/steady/result", StringComparison.Ordinal) && Json(m).GetProperty("seq").GetInt64() > steadyLastSeq, Wait, ct);
         var pipelines = host.Services.GetRequiredService<VisionService>().Pipelines;
         var flakyPipeline = pipelines.Single(p => p.CameraId == "flaky");
         var steadyPipeline = pipelines.Single(p => p.CameraId == "steady");

@@ -59,8 +59,7 @@ public static class ExecutionProviders
         }
         catch (DllNotFoundException ex)
         {
-            var reason = ex.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? ex.Message;
-            return $"; {file}: {reason}";
+            return $"; {file}: {OnnxRuntimeLibrary.LoaderReason(ex.Message)}";
         }
     }
 

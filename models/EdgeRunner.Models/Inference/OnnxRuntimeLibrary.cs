@@ -105,8 +105,8 @@ public static class OnnxRuntimeLibrary
         return version;
     }
 
-    /// <summary>The dynamic loader's own words: the last line of .NET's message, without the path it repeats.</summary>
-    private static string LoaderReason(string message)
+    /// <summary>The dynamic loader's own words (dlerror): the last line of .NET's <see cref="DllNotFoundException"/> message.</summary>
+    internal static string LoaderReason(string message)
     {
         var last = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? message;
         return last.Length == 0 ? message : last;

@@ -20,10 +20,10 @@ internal static partial class OnnxRuntimeTelemetry
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255", Justification = "Must run before any ONNX Runtime call from any entry point (daemon, CLI, tests): the library's first touch is the only moment the variable counts.")]
     internal static void DisableBeforeOnnxRuntimeLoads()
     {
-        // overwrite = 0: an operator who set the variable explicitly keeps their value.
-        if (setenv(Variable, "1", 0) == 0)
+        // An operator who set the variable explicitly keeps their value.
+        if (Environment.GetEnvironmentVariable(Variable) is null && setenv(Variable, "1", 1) == 0)
         {
-            Environment.SetEnvironmentVariable(Variable, Environment.GetEnvironmentVariable(Variable) ?? "1");
+            Environment.SetEnvironmentVariable(Variable, "1");
         }
     }
 
