@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
 using EdgeRunner.Service;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Vision.Sources;
@@ -11,7 +13,7 @@ namespace EdgeRunner.UnitTests;
 /// <c>Cameras:{id}:Source</c> is bound to its Kind's own options type, and a key the Kind does not read (one of another
 /// kind, or one no kind reads) is refused naming the full key, as other unknown keys are.
 /// </summary>
-public sealed class CameraSourceKindTests
+public sealed partial class CameraSourceKindTests
 {
     [Theory]
     [InlineData("V4l2", "CredentialsFile", "Cameras:front:Source:CredentialsFile: not used by Kind V4l2 (it is for Rtsp and HttpMjpeg)")]
@@ -141,6 +143,54 @@ public sealed class CameraSourceKindTests
         Assert.False(source.Loop);
         Assert.Equal(Environment.CurrentDirectory, source.Path);
     }
+
+    [Fact]
+    public void The_keys_of_each_kind_match_the_readme_both_ways()
+    {
+        var documented = ReadmeSourceKeys();
+
+        // Every key of every kind is documented, every documented key is some kind's.
+        Assert.Equal(
+            CameraSourceKinds.KeysByKind.Values.SelectMany(k => k.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal),
+            documented.Keys.Order(StringComparer.Ordinal));
+        foreach (var (key, kinds) in documented)
+        {
+            var inCode = CameraSourceKinds.Names.Where(k => CameraSourceKinds.KeysByKind[k].ContainsKey(key)).ToHashSet();
+            Assert.True(kinds.SetEquals(inCode), $"Source:{key}: README says {string.Join(", ", kinds)}; the kinds' options say {string.Join(", ", inCode)}");
+        }
+    }
+
+    /// <summary>
+    /// The <c>Source:*</c> rows of README's <c>Cameras:{id}</c> table (a row may name several keys, <c>`Source:Width` / `Height`</c>),
+    /// each with the kinds its default and meaning name in backticks.
+    /// </summary>
+    private static Dictionary<string, HashSet<string>> ReadmeSourceKeys([CallerFilePath] string path = "")
+    {
+        var readme = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, "..", "..", "README.md"));
+        var lines = File.ReadAllLines(readme);
+        var start = Array.FindIndex(lines, l => l.StartsWith("### `Cameras:{id}`", StringComparison.Ordinal));
+        Assert.True(start >= 0, "README.md has no ### `Cameras:{id}` section");
+        var rows = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        foreach (var line in lines.Skip(start + 1).SkipWhile(l => !l.StartsWith('|')).TakeWhile(l => l.StartsWith('|')))
+        {
+            var cells = line.Split('|');
+            if (!cells[1].TrimStart().StartsWith("`Source:", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var kinds = Backticked().Matches(cells[2] + cells[3]).Select(m => m.Groups[1].Value).Where(CameraSourceKinds.Names.Contains).ToHashSet();
+            foreach (var key in Backticked().Matches(cells[1]).Select(m => m.Groups[1].Value.Replace("Source:", string.Empty, StringComparison.Ordinal)))
+            {
+                rows.Add(key, kinds);
+            }
+        }
+
+        return rows;
+    }
+
+    [GeneratedRegex(@"`([\w:]+)`")]
+    private static partial Regex Backticked();
 
     private static IConfigurationRoot Config(params (string Key, string? Value)[] values) =>
         new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
