@@ -1,4 +1,5 @@
 using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Vision.Sources;
 using Microsoft.Extensions.Configuration;
 
 namespace EdgeRunner.UnitTests;
@@ -13,7 +14,7 @@ public sealed class CameraImageOptionsTests
     {
         var cameras = new CamerasOptions
         {
-            ["front"] = new CameraOptions { Model = "m", Source = new FrameSourceOptions { Kind = FrameSourceKind.Images, Path = AppContext.BaseDirectory, MaxPixels = maxPixels } },
+            ["front"] = new CameraOptions { Model = "m", Source = new ImagesSourceOptions { Path = AppContext.BaseDirectory, MaxPixels = maxPixels } },
         };
         var models = new ModelsOptions { ["m"] = new ModelOptions() };
 
@@ -26,12 +27,14 @@ public sealed class CameraImageOptionsTests
     [Fact]
     public void The_default_is_8K_and_the_key_binds()
     {
-        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Cameras:front:Source:MaxPixels"] = "1000" }).Build();
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Cameras:front:Source:Kind"] = "Images", ["Cameras:front:Source:MaxPixels"] = "1000" }).Build();
         var errors = new List<string>();
         ConfigurationKeyChecker.CollectUnknownKeys(config.GetSection("Cameras"), typeof(CamerasOptions), errors);
+        CameraSourceKinds.CollectKeyErrors(config.GetSection("Cameras"), errors);
 
         Assert.Empty(errors);
-        Assert.Equal(7680L * 4320, new FrameSourceOptions().MaxPixels);
-        Assert.Equal(1000, config.GetSection("Cameras").Get<CamerasOptions>()!["front"].Source.MaxPixels);
+        Assert.Equal(7680L * 4320, new ImagesSourceOptions().MaxPixels);
+        var source = Assert.IsType<ImagesSourceOptions>(CameraSourceKinds.Bind(config.GetSection("Cameras:front:Source")));
+        Assert.Equal(1000, source.MaxPixels);
     }
 }

@@ -1,5 +1,6 @@
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.Hardware.Imaging;
+using EdgeRunner.Models.Imaging;
 using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Detection;
 using EdgeRunner.Service.Mqtt;
@@ -75,7 +76,7 @@ public sealed class SnapshotTests
         var boxes = Truth(scene, 0, labels);
 
         using var renderer = new SnapshotRenderer(maxWidth: 640, quality: 85);
-        var jpeg = renderer.Render(pixels, width, height, stride, format, boxes).ToArray();
+        var jpeg = renderer.Render(new ImageView(pixels, width, height, stride, format.ToImageFormat()), boxes).ToArray();
 
         Assert.True(jpeg.Length > 1000);
         Assert.Equal(0xFF, jpeg[0]);

@@ -21,7 +21,7 @@ public sealed record SupervisionOptions
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Factor the wait grows by with each consecutive failure.</summary>
-    public double BackoffMultiplier { get; init; } = 2;
+    public double BackoffMultiplier { get; init; } = Supervision.Backoff.DefaultMultiplier;
 
     /// <summary>Longest wait between attempts.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
@@ -30,7 +30,7 @@ public sealed record SupervisionOptions
     /// Fraction in [0, 1): each wait is drawn uniformly from [d × (1 − Jitter), d], d the un-jittered wait,
     /// so that cameras behind one failed switch do not reconnect in lockstep, and the cap stays a cap.
     /// </summary>
-    public double Jitter { get; init; } = 0.2;
+    public double Jitter { get; init; } = Supervision.Backoff.DefaultJitter;
 
     /// <summary>After this many failed attempts in a row, go to <see cref="CameraState.Failed"/> and throw; null (default) keeps trying forever.</summary>
     public int? MaxConsecutiveFailures { get; init; }
@@ -86,7 +86,7 @@ public sealed record SupervisionOptions
 /// opens a new one at once (no backoff, not counted as a failure). One reader at a time;
 /// <see cref="StateChanged"/> is raised on the reader's thread.
 /// </remarks>
-public sealed partial class SupervisedFrameSource : IFrameSource
+public sealed partial class SupervisedFrameSource : IFrameSource, ICameraHealth
 {
     private readonly Func<IFrameSource> _factory;
     private readonly SupervisionOptions _options;
@@ -110,7 +110,6 @@ public sealed partial class SupervisedFrameSource : IFrameSource
     private long _frames;
     private long _attempts;
     private long _sequence;
-    private long _lastFrameTicks;
     private string? _lastError;
 
     /// <summary>Creates the supervisor; the first inner source is created on the first read.</summary>
@@ -135,7 +134,8 @@ public sealed partial class SupervisedFrameSource : IFrameSource
         _watchdog = timeProvider.CreateTimer(static s => ((SupervisedFrameSource)s!).OnWatchdog(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>Raised on every change of <see cref="State"/>, in order, on the reading thread.</summary>
+    /// <inheritdoc />
+    /// <remarks>Raised on every change of <see cref="State"/>, in order, on the reading thread.</remarks>
     public event EventHandler<CameraStateChangedEventArgs>? StateChanged;
 
     /// <inheritdoc />
@@ -144,7 +144,8 @@ public sealed partial class SupervisedFrameSource : IFrameSource
     /// <summary>The camera's health now; <see cref="CameraState.Starting"/> until the first frame.</summary>
     public CameraState State => _state;
 
-    /// <summary>How many times the inner source was recreated after a failure, stall or unexpected end.</summary>
+    /// <inheritdoc />
+    /// <remarks>The inner source is recreated each time.</remarks>
     public long Restarts => Interlocked.Read(ref _restarts);
 
     /// <summary>Failed attempts since the last frame.</summary>
@@ -155,16 +156,6 @@ public sealed partial class SupervisedFrameSource : IFrameSource
 
     /// <summary>Frames delivered so far.</summary>
     public long Frames => Interlocked.Read(ref _frames);
-
-    /// <summary>When the last frame was delivered (the <see cref="TimeProvider"/>'s clock), or null.</summary>
-    public DateTimeOffset? LastFrameAt
-    {
-        get
-        {
-            var ticks = Interlocked.Read(ref _lastFrameTicks);
-            return ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
-        }
-    }
 
     /// <summary>The wait before the next attempt, drawn when the last failure happened.</summary>
     public TimeSpan LastBackoff { get; private set; }
@@ -313,8 +304,6 @@ public sealed partial class SupervisedFrameSource : IFrameSource
     {
         frame.Sequence = _sequence++;
         Interlocked.Increment(ref _frames);
-        var now = _timeProvider.GetUtcNow();
-        Interlocked.Exchange(ref _lastFrameTicks, now.UtcTicks);
         if (_state != CameraState.Streaming)
         {
             var reason = _attempts <= 1

@@ -3,6 +3,12 @@ namespace EdgeRunner.Hardware.Supervision;
 /// <summary>The one retry-delay rule of every reconnecting source (cameras, sensor devices, capture processes).</summary>
 public static class Backoff
 {
+    /// <summary>The factor the wait grows by per consecutive failure, unless a loop has a reason for another.</summary>
+    public const double DefaultMultiplier = 2;
+
+    /// <summary>The jitter of every reconnect loop unless it has a reason for another: each wait is drawn from [0.8 d, d].</summary>
+    public const double DefaultJitter = 0.2;
+
     /// <summary>
     /// The wait after <paramref name="consecutiveFailures"/> failures in a row (1 = the first):
     /// min(initial × multiplier^(n−1), max) × (1 − jitter × <paramref name="sample"/>), sample in [0, 1).

@@ -32,7 +32,7 @@ internal sealed class Evaluator(CamerasOptions cameras, SensorsOptions sensors, 
     {
         foreach (var (cameraId, camera) in cameras)
         {
-            if (!camera.Enabled || camera.Source.Kind != FrameSourceKind.Synthetic)
+            if (!camera.Enabled || camera.Source is not Vision.Sources.SyntheticSourceOptions)
             {
                 continue;
             }
@@ -65,6 +65,7 @@ internal sealed class Evaluator(CamerasOptions cameras, SensorsOptions sensors, 
         var truth = new SyntheticObject[16];
         var truthBoxes = new TruthBox[16];
         var predictions = new PredictedBox[Math.Max(1, resolved.MaxDetections)];
+        var source = (Vision.Sources.SyntheticSourceOptions)camera.Source;
         SyntheticScene? scene = null;
         double inferenceMs = 0;
         var scenes = 0;
@@ -72,7 +73,7 @@ internal sealed class Evaluator(CamerasOptions cameras, SensorsOptions sensors, 
         {
             if (i % FramesPerScene == 0)
             {
-                scene = new SyntheticScene(camera.Source.Width, camera.Source.Height, seed + (i / FramesPerScene));
+                scene = new SyntheticScene(source.Width, source.Height, seed + (i / FramesPerScene));
                 scenes++;
             }
 

@@ -55,12 +55,17 @@ internal static class ConfigurationKeyChecker
 
         var properties = target.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.GetIndexParameters().Length == 0 && (p.CanWrite || !IsScalar(p.PropertyType)))
+            .Concat(target.GetProperties(BindingFlags.NonPublic | BindingFlags.Instance).Where(p => p.IsDefined(typeof(KindSectionAttribute))))
             .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
         foreach (var child in children)
         {
             if (properties.TryGetValue(child.Key, out var property))
             {
-                CollectUnknownKeys(child, property.PropertyType, errors);
+                // A kind section's keys depend on its Kind key: its own checker looks inside.
+                if (!property.IsDefined(typeof(KindSectionAttribute)))
+                {
+                    CollectUnknownKeys(child, property.PropertyType, errors);
+                }
             }
             else
             {
@@ -112,3 +117,11 @@ internal static class ConfigurationKeyChecker
         return null;
     }
 }
+
+/// <summary>
+/// Marks a non-public options property bound by its area's own code because its type depends on a <c>Kind</c>
+/// key (e.g. <c>Cameras:{id}:Source</c>): the configuration binder skips non-public properties, and
+/// <see cref="ConfigurationKeyChecker"/> accepts the key but leaves the keys under it to that area's kind check.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+internal sealed class KindSectionAttribute : Attribute;

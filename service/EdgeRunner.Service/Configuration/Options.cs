@@ -1,4 +1,5 @@
 using EdgeRunner.Models.Preprocessing;
+using EdgeRunner.Service.Vision.Sources;
 
 namespace EdgeRunner.Service.Configuration;
 
@@ -259,28 +260,6 @@ public sealed class ClassificationOptions
     public float MinScore { get; set; }
 }
 
-/// <summary>Kinds of frame source.</summary>
-public enum FrameSourceKind
-{
-    /// <summary>Rendered moving shapes, deterministic from a seed.</summary>
-    Synthetic,
-
-    /// <summary>An image file or a folder of images.</summary>
-    Images,
-
-    /// <summary>A video file, decoded by ffmpeg.</summary>
-    File,
-
-    /// <summary>A V4L2 camera (/dev/videoN: USB, CSI through libcamera's V4L2 compatibility), through ffmpeg.</summary>
-    V4l2,
-
-    /// <summary>An RTSP/RTSPS IP camera or NVR stream, through ffmpeg (TCP transport).</summary>
-    Rtsp,
-
-    /// <summary>An HTTP MJPEG stream, through ffmpeg.</summary>
-    HttpMjpeg,
-}
-
 /// <summary>Section <c>Cameras</c>: cameras by id.</summary>
 public sealed class CamerasOptions : Dictionary<string, CameraOptions>
 {
@@ -328,8 +307,14 @@ public sealed class CameraOptions
     /// <summary>Annotated JPEG snapshots when the detected labels change.</summary>
     public CameraSnapshotOptions Snapshots { get; set; } = new();
 
-    /// <summary>Where frames come from.</summary>
-    public FrameSourceOptions Source { get; set; } = new();
+    /// <summary>
+    /// Where frames come from (<c>Cameras:{id}:Source</c>): the options of the source's Kind, one type per kind.
+    /// Not public, so the configuration binder leaves it alone (it cannot choose a type by a key);
+    /// <see cref="CameraSourceKinds.BindSources"/> binds it per kind, and <see cref="CameraSourceKinds.CollectKeyErrors"/>
+    /// checks its keys.
+    /// </summary>
+    [KindSection]
+    internal CameraSourceOptions Source { get; set; } = new SyntheticSourceOptions();
 }
 
 /// <summary><c>Cameras:{id}:Motion</c>: motion gating before inference.</summary>
@@ -368,52 +353,6 @@ public sealed class CameraSnapshotOptions
 
     /// <summary>Frames wider than this are scaled down (aspect ratio kept) before encoding.</summary>
     public int MaxWidth { get; set; } = 640;
-}
-
-/// <summary><c>Cameras:{id}:Source</c>.</summary>
-public sealed class FrameSourceOptions
-{
-    /// <summary>Synthetic or Images.</summary>
-    public FrameSourceKind Kind { get; set; } = FrameSourceKind.Synthetic;
-
-    /// <summary>Images: file or folder path. File: video path. V4l2: device (/dev/video0). Rtsp/HttpMjpeg: URL (credentials may be in it; they are never logged).</summary>
-    public string Path { get; set; } = string.Empty;
-
-    /// <summary>Images and File: start again after the end.</summary>
-    public bool Loop { get; set; } = true;
-
-    /// <summary>
-    /// Images: largest image decoded, in pixels (width × height; default 8K, 7680×4320), judged from the
-    /// file's header before any memory is taken. A larger image is skipped with a warning.
-    /// </summary>
-    public long MaxPixels { get; set; } = EdgeRunner.Hardware.Cameras.ImageFileFrameSource.DefaultMaxPixels;
-
-    /// <summary>Synthetic and ffmpeg kinds: frame width delivered to the pipeline.</summary>
-    public int Width { get; set; } = 640;
-
-    /// <summary>Synthetic and ffmpeg kinds: frame height delivered to the pipeline.</summary>
-    public int Height { get; set; } = 480;
-
-    /// <summary>File: read at the video's own rate, like a camera (false: as fast as inference takes frames).</summary>
-    public bool RealTime { get; set; } = true;
-
-    /// <summary>Rtsp/HttpMjpeg: file whose first line is "user:password" (e.g. a systemd credential), kept out of the config.</summary>
-    public string CredentialsFile { get; set; } = string.Empty;
-
-    /// <summary>V4l2: format asked of the camera: Auto, Mjpeg or Yuyv422.</summary>
-    public string InputFormat { get; set; } = "Auto";
-
-    /// <summary>V4l2: capture size and rate asked of the camera (0 = driver default).</summary>
-    public int CaptureWidth { get; set; }
-
-    /// <summary>V4l2: capture height asked of the camera (0 = driver default).</summary>
-    public int CaptureHeight { get; set; }
-
-    /// <summary>V4l2: capture rate asked of the camera (0 = driver default).</summary>
-    public double CaptureFps { get; set; }
-
-    /// <summary>Synthetic: scene seed.</summary>
-    public int Seed { get; set; } = 1;
 }
 
 /// <summary>Kinds of sensor source.</summary>

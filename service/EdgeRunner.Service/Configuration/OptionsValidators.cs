@@ -301,57 +301,7 @@ internal sealed class CamerasOptionsValidator(IOptions<ModelsOptions> models) : 
             e.Range($"{key}:Snapshots:MinIntervalSeconds", snapshots.MinIntervalSeconds, 0, 86400);
             e.Range($"{key}:Snapshots:Quality", snapshots.Quality, 1, 100);
             e.Range($"{key}:Snapshots:MaxWidth", snapshots.MaxWidth, 16, 8192);
-            var s = camera.Source;
-            switch (s.Kind)
-            {
-                case FrameSourceKind.Synthetic:
-                    e.Range($"{key}:Source:Width", s.Width, 32, 8192);
-                    e.Range($"{key}:Source:Height", s.Height, 32, 8192);
-                    break;
-                case FrameSourceKind.Images:
-                    if (string.IsNullOrWhiteSpace(s.Path))
-                    {
-                        e.Add($"{key}:Source:Path", "is required for Kind Images");
-                    }
-                    else if (!File.Exists(s.Path) && !Directory.Exists(s.Path))
-                    {
-                        e.Add($"{key}:Source:Path", $"'{s.Path}' is neither a file nor a folder");
-                    }
-
-                    // Decoded as RGBA: four bytes a pixel must fit in one array.
-                    e.Range($"{key}:Source:MaxPixels", s.MaxPixels, 1, Array.MaxLength / 4);
-                    break;
-                default:
-                    // Devices, streams and videos may appear later (USB hotplug, camera booting): a missing one
-                    // is reported by the camera's state and retried, not a startup error. Only the shape is checked.
-                    if (string.IsNullOrWhiteSpace(s.Path))
-                    {
-                        e.Add($"{key}:Source:Path", $"is required for Kind {s.Kind} (a {(s.Kind == FrameSourceKind.V4l2 ? "device such as /dev/video0" : s.Kind == FrameSourceKind.File ? "video file" : "URL")})");
-                    }
-                    else if (s.Kind == FrameSourceKind.Rtsp && !(s.Path.StartsWith("rtsp://", StringComparison.OrdinalIgnoreCase) || s.Path.StartsWith("rtsps://", StringComparison.OrdinalIgnoreCase)))
-                    {
-                        e.Add($"{key}:Source:Path", "must be an rtsp:// or rtsps:// URL");
-                    }
-                    else if (s.Kind == FrameSourceKind.HttpMjpeg && !(s.Path.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || s.Path.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
-                    {
-                        e.Add($"{key}:Source:Path", "must be an http:// or https:// URL");
-                    }
-
-                    e.Range($"{key}:Source:Width", s.Width, 16, 8192);
-                    e.Range($"{key}:Source:Height", s.Height, 16, 8192);
-                    if (!Enum.TryParse<EdgeRunner.Hardware.Cameras.Ffmpeg.V4l2InputFormat>(s.InputFormat, ignoreCase: true, out _))
-                    {
-                        e.Add($"{key}:Source:InputFormat", $"must be Auto, Mjpeg or Yuyv422 (got '{s.InputFormat}')");
-                    }
-
-                    if (!string.IsNullOrEmpty(s.CredentialsFile) && !File.Exists(s.CredentialsFile))
-                    {
-                        e.Add($"{key}:Source:CredentialsFile", $"file '{s.CredentialsFile}' does not exist");
-                    }
-
-                    e.Positive($"{key}:StallTimeoutSeconds", camera.StallTimeoutSeconds);
-                    break;
-            }
+            camera.Source.Validate(key, camera, e);
         }
 
         return e.ToResult();

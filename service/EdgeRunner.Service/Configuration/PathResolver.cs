@@ -46,13 +46,8 @@ internal static class PathResolver
     {
         foreach (var camera in cameras.Values)
         {
-            // Only file-like sources: device paths are absolute and URLs are not paths.
-            if (camera.Source.Kind is FrameSourceKind.Images or FrameSourceKind.File)
-            {
-                camera.Source.Path = Resolve(camera.Source.Path);
-            }
-
-            camera.Source.CredentialsFile = Resolve(camera.Source.CredentialsFile);
+            // Each kind resolves its own files: device paths are absolute and URLs are not paths.
+            camera.Source.ResolvePaths();
         }
     }
 }

@@ -67,6 +67,7 @@ public static class EdgeRunnerHost
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(OnnxRuntimeOptions.SectionName), typeof(OnnxRuntimeOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(ModelsOptions.SectionName), typeof(ModelsOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(CamerasOptions.SectionName), typeof(CamerasOptions), errors);
+        Vision.Sources.CameraSourceKinds.CollectKeyErrors(configuration.GetSection(CamerasOptions.SectionName), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(SensorsOptions.SectionName), typeof(SensorsOptions), errors);
         SensorSourceKeyChecker.CollectKeysOfOtherKinds(configuration.GetSection(SensorsOptions.SectionName), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(StateOptions.SectionName), typeof(StateOptions), errors);
@@ -119,12 +120,10 @@ public static class EdgeRunnerHost
         AddOptions<MqttOptions, MqttOptionsValidator>(services, configuration, MqttOptions.SectionName);
         AddOptions<OnnxRuntimeOptions, OnnxRuntimeOptionsValidator>(services, configuration, OnnxRuntimeOptions.SectionName);
         AddOptions<ModelsOptions, ModelsOptionsValidator>(services, configuration, ModelsOptions.SectionName);
-        AddOptions<CamerasOptions, CamerasOptionsValidator>(services, configuration, CamerasOptions.SectionName);
         AddOptions<SensorsOptions, SensorsOptionsValidator>(services, configuration, SensorsOptions.SectionName);
         AddOptions<StateOptions, StateOptionsValidator>(services, configuration, StateOptions.SectionName);
         services.PostConfigure<StateOptions>(o => o.Directory = string.IsNullOrEmpty(o.Directory) ? o.Directory : Path.GetFullPath(o.Directory));
         services.PostConfigure<ModelsOptions>(PathResolver.ResolveModels);
-        services.PostConfigure<CamerasOptions>(PathResolver.ResolveCameras);
         services.PostConfigure<SensorsOptions>(PathResolver.ResolveSensors);
         services.AddSingleton<Catalog.ModelCatalog>();
 
@@ -149,8 +148,7 @@ public static class EdgeRunnerHost
         services.AddSingleton<IResultPublisher>(sp => sp.GetRequiredService<MqttPublisher>());
         services.AddSingleton<IMqttSubscriptions>(sp => sp.GetRequiredService<MqttPublisher>());
         services.AddHostedService(sp => sp.GetRequiredService<MqttPublisher>());
-        services.AddSingleton<VisionService>();
-        services.AddHostedService(sp => sp.GetRequiredService<VisionService>());
+        services.AddEdgeRunnerVision();
         services.AddSingleton<Sensors.SensorService>();
         services.AddHostedService(sp => sp.GetRequiredService<Sensors.SensorService>());
         configureServices?.Invoke(services);

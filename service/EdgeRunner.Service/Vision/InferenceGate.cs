@@ -1,4 +1,3 @@
-using EdgeRunner.Hardware.Imaging;
 using EdgeRunner.Models.Imaging;
 using EdgeRunner.Models.Preprocessing;
 
@@ -82,14 +81,4 @@ internal sealed class InferenceGate
         _inferredOnce = true;
         return GateDecision.Infer;
     }
-
-    /// <summary>Maps a frame's pixels to the models library's view (which knows nothing of cameras).</summary>
-    public static ImageView View(Frame frame) => new(frame.Pixels, frame.Width, frame.Height, frame.Stride, frame.PixelFormat switch
-    {
-        FramePixelFormat.Rgb24 => ImagePixelFormat.Rgb24,
-        FramePixelFormat.Bgr24 => ImagePixelFormat.Bgr24,
-        FramePixelFormat.Rgba32 => ImagePixelFormat.Rgba32,
-        FramePixelFormat.Bgra32 => ImagePixelFormat.Bgra32,
-        _ => throw new ArgumentOutOfRangeException(nameof(frame), frame.PixelFormat, "Unknown pixel format."),
-    });
 }

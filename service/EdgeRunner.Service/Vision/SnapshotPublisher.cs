@@ -1,4 +1,5 @@
 using EdgeRunner.Hardware.Imaging;
+using EdgeRunner.Models.Imaging;
 using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Detection;
 using EdgeRunner.Service.Mqtt;
@@ -56,9 +57,6 @@ internal sealed partial class SnapshotPublisher : IAsyncDisposable
     /// <summary>Snapshots handed to the publisher so far.</summary>
     public long Published => Interlocked.Read(ref _published);
 
-    /// <summary>Whether captions are drawn (a usable font was found).</summary>
-    public bool DrawsText => _renderer.CanDrawText;
-
     /// <summary>The snapshot being encoded, or a completed task (for tests).</summary>
     internal Task Encoding => _encoding;
 
@@ -111,7 +109,7 @@ internal sealed partial class SnapshotPublisher : IAsyncDisposable
             _boxes[i] = new SnapshotBox(d.X1, d.Y1, d.X2, d.Y2, d.ClassId, labels[d.ClassId], d.Score);
         }
 
-        var job = new Job(frame.Width, frame.Height, frame.Stride, frame.PixelFormat, results.Length);
+        var job = new Job(frame.Width, frame.Height, frame.Stride, frame.PixelFormat.ToImageFormat(), results.Length);
         Volatile.Write(ref _busy, 1);
         _encoding = Task.Run(() => Encode(job), CancellationToken.None);
     }
@@ -156,7 +154,7 @@ internal sealed partial class SnapshotPublisher : IAsyncDisposable
     {
         try
         {
-            var jpeg = _renderer.Render(_pixels, job.Width, job.Height, job.Stride, job.Format, _boxes.AsSpan(0, job.Boxes));
+            var jpeg = _renderer.Render(new ImageView(_pixels, job.Width, job.Height, job.Stride, job.Format), _boxes.AsSpan(0, job.Boxes));
             if (_publisher.TryPublish(_topic, jpeg, _retain))
             {
                 Interlocked.Increment(ref _published);
@@ -178,7 +176,7 @@ internal sealed partial class SnapshotPublisher : IAsyncDisposable
         }
     }
 
-    private readonly record struct Job(int Width, int Height, int Stride, FramePixelFormat Format, int Boxes);
+    private readonly record struct Job(int Width, int Height, int Stride, ImagePixelFormat Format, int Boxes);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Camera {CameraId}: snapshot captions use typeface {Typeface}")]
     private static partial void LogTypeface(ILogger logger, string cameraId, string typeface);

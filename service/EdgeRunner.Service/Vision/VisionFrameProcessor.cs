@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using EdgeRunner.Hardware.Imaging;
-using EdgeRunner.Models.Imaging;
 using EdgeRunner.Models.Inference;
 using EdgeRunner.Models.Preprocessing;
 
@@ -24,7 +23,7 @@ internal sealed class VisionFrameProcessor(ModelSession model, ImagePreprocessor
     public FrameTimings Process(Frame frame)
     {
         var start = Stopwatch.GetTimestamp();
-        var view = new ImageView(frame.Pixels, frame.Width, frame.Height, frame.Stride, ToImageFormat(frame.PixelFormat));
+        var view = frame.AsImageView();
         var mapping = model.InputElementType switch
         {
             InputElementType.UInt8 => preprocessor.Run(view, model.InputBytes),
@@ -41,13 +40,4 @@ internal sealed class VisionFrameProcessor(ModelSession model, ImagePreprocessor
     }
 
     public void Dispose() => model.Dispose();
-
-    private static ImagePixelFormat ToImageFormat(FramePixelFormat format) => format switch
-    {
-        FramePixelFormat.Rgb24 => ImagePixelFormat.Rgb24,
-        FramePixelFormat.Bgr24 => ImagePixelFormat.Bgr24,
-        FramePixelFormat.Rgba32 => ImagePixelFormat.Rgba32,
-        FramePixelFormat.Bgra32 => ImagePixelFormat.Bgra32,
-        _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown pixel format."),
-    };
 }

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.Hardware.Imaging;
+using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.Logging;
 
@@ -19,7 +20,7 @@ namespace EdgeRunner.Service.Vision;
 /// (<see cref="FramesFailed"/>, <c>frames_failed</c>) and logged (with its stack the first time, then at
 /// most once a minute), and the loop goes on; a snapshot that fails is logged and the pipeline goes on;
 /// an unexpected exception escaping the capture loop disposes the source, publishes <c>reconnecting</c>,
-/// waits the jittered exponential backoff (<see cref="Hardware.Supervision.Backoff"/>) and creates the
+/// waits the jittered exponential backoff (<see cref="Backoff"/>) and creates the
 /// source again. A <see cref="FrameSourceException"/> is the source saying it cannot go on (no usable image,
 /// gave up reconnecting): the camera publishes <c>failed</c> and stops.
 /// </remarks>
@@ -111,9 +112,6 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     /// <summary>Frames not run through the model because nothing moved (motion gating).</summary>
     public long FramesSkippedMotion => Interlocked.Read(ref _skippedMotion);
 
-    /// <summary>Snapshots published.</summary>
-    public long SnapshotsPublished => _snapshots?.Published ?? 0;
-
     /// <summary>Frames run through the model.</summary>
     public long FramesProcessed => Interlocked.Read(ref _processed);
 
@@ -196,7 +194,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
                 {
                     failuresInARow++;
                     Interlocked.Increment(ref _captureRestarts);
-                    var delay = Hardware.Supervision.Backoff.Exponential(_restartMinDelay, _restartMaxDelay, failuresInARow, 2, 0.2, Random.Shared.NextDouble());
+                    // The same rule and jitter as the supervised source's reconnects (SupervisionOptions' defaults).
+                    var delay = Backoff.Exponential(_restartMinDelay, _restartMaxDelay, failuresInARow, Backoff.DefaultMultiplier, Backoff.DefaultJitter, Random.Shared.NextDouble());
                     if (failuresInARow == 1)
                     {
                         LogCaptureCrashed(_logger, ex, _cameraId, delay);
@@ -245,7 +244,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
             {
                 first = false;
                 onFrame();
-                if (source is not SupervisedFrameSource)
+                // A source that reports its camera's health says "streaming" itself (StateChanged).
+                if (source is not ICameraHealth)
                 {
                     PublishState("streaming", source.Description, Restarts);
                 }
@@ -266,17 +266,17 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     private void Watch(IFrameSource source)
     {
-        if (source is SupervisedFrameSource supervised)
+        if (source is ICameraHealth health)
         {
-            supervised.StateChanged += OnStateChanged;
+            health.StateChanged += OnStateChanged;
         }
     }
 
     private async ValueTask DisposeSourceAsync(IFrameSource source)
     {
-        if (source is SupervisedFrameSource supervised)
+        if (source is ICameraHealth health)
         {
-            supervised.StateChanged -= OnStateChanged;
+            health.StateChanged -= OnStateChanged;
         }
 
         try
@@ -289,8 +289,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         }
     }
 
-    /// <summary>Restarts of the supervised source (reconnects) plus restarts of the capture loop.</summary>
-    private long Restarts => ((_source as SupervisedFrameSource)?.Restarts ?? 0) + CaptureRestarts;
+    /// <summary>Restarts of a source that reopens its camera itself (reconnects) plus restarts of the capture loop.</summary>
+    private long Restarts => ((_source as ICameraHealth)?.Restarts ?? 0) + CaptureRestarts;
 
     private async Task InferAsync(CancellationToken cancellationToken)
     {
@@ -316,7 +316,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     private void OnStateChanged(object? sender, CameraStateChangedEventArgs e)
     {
-        var restarts = ((sender as SupervisedFrameSource)?.Restarts ?? 0) + CaptureRestarts;
+        var restarts = ((sender as ICameraHealth)?.Restarts ?? 0) + CaptureRestarts;
         PublishState(e.State.ToString().ToLowerInvariant(), e.Reason, restarts);
     }
 
@@ -367,7 +367,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         // Arrival time at the inference loop, on the monotonic clock: frames that waited in the queue are
         // judged by when they can be inferred, and a wall-clock step cannot stall or flood the camera.
         var now = _timeProvider.GetTimestamp();
-        switch (_gate.Evaluate(now, InferenceGate.View(frame)))
+        switch (_gate.Evaluate(now, frame.AsImageView()))
         {
             case GateDecision.SkipRate:
                 Interlocked.Increment(ref _skippedRate);

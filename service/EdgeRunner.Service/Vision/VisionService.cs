@@ -1,8 +1,8 @@
 using EdgeRunner.Hardware.Cameras;
-using EdgeRunner.Hardware.Cameras.Ffmpeg;
 using EdgeRunner.Hardware.Imaging;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
+using EdgeRunner.Service.Vision.Sources;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -131,61 +131,14 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
     private IFrameSource CreateSource(string cameraId, CameraOptions camera)
     {
         var pool = new FramePool(camera.QueueCapacity + 2);
-        var source = camera.Source;
         try
         {
-            return source.Kind switch
-            {
-                FrameSourceKind.Synthetic => new SyntheticFrameSource(source.Width, source.Height, source.Seed, camera.Fps, pool, _timeProvider),
-                FrameSourceKind.Images => new ImageFileFrameSource(source.Path, source.Loop, camera.Fps, pool, _timeProvider, _loggerFactory.CreateLogger<ImageFileFrameSource>(), source.MaxPixels),
-                FrameSourceKind.File or FrameSourceKind.V4l2 or FrameSourceKind.Rtsp or FrameSourceKind.HttpMjpeg => CreateSupervisedFfmpegSource(cameraId, camera, pool),
-                _ => throw new StartupException($"Cameras:{cameraId}:Source:Kind: unsupported kind {source.Kind}", StartupException.ConfigError),
-            };
+            // The camera's kind builds its source (Sources/, one file per kind).
+            return camera.Source.Create(new CameraSourceContext(cameraId, camera, pool, _timeProvider, _loggerFactory));
         }
         catch (FrameSourceException ex)
         {
             throw new StartupException($"Cameras:{cameraId}:Source: {ex.Message}", StartupException.ConfigError, ex);
         }
-    }
-
-    private SupervisedFrameSource CreateSupervisedFfmpegSource(string cameraId, CameraOptions camera, FramePool pool)
-    {
-        var source = camera.Source;
-        var finiteFile = source.Kind == FrameSourceKind.File && !source.Loop;
-        var options = new FfmpegSourceOptions
-        {
-            Kind = source.Kind switch
-            {
-                FrameSourceKind.File => FfmpegInputKind.File,
-                FrameSourceKind.V4l2 => FfmpegInputKind.V4l2,
-                FrameSourceKind.Rtsp => FfmpegInputKind.Rtsp,
-                _ => FfmpegInputKind.HttpMjpeg,
-            },
-            Input = source.Path,
-            Width = source.Width,
-            Height = source.Height,
-            Fps = camera.Fps,
-            PixelFormat = FramePixelFormat.Bgr24,
-            V4l2InputFormat = Enum.Parse<V4l2InputFormat>(source.InputFormat, ignoreCase: true),
-            CaptureWidth = source.CaptureWidth > 0 ? source.CaptureWidth : null,
-            CaptureHeight = source.CaptureHeight > 0 ? source.CaptureHeight : null,
-            CaptureFps = source.CaptureFps > 0 ? source.CaptureFps : null,
-            Loop = source.Loop,
-            RealTime = source.RealTime,
-            CredentialsFile = string.IsNullOrEmpty(source.CredentialsFile) ? null : source.CredentialsFile,
-        };
-        var supervision = new SupervisionOptions
-        {
-            Name = cameraId,
-            StallTimeout = TimeSpan.FromSeconds(camera.StallTimeoutSeconds),
-            InitialBackoff = TimeSpan.FromSeconds(camera.ReconnectMinDelaySeconds),
-            MaxBackoff = TimeSpan.FromSeconds(camera.ReconnectMaxDelaySeconds),
-            // A live camera that ends has failed and comes back; a finite video file that ends is done,
-            // and one that cannot be decoded will not get better by retrying for ever.
-            RestartWhenEnded = !finiteFile,
-            MaxConsecutiveFailures = finiteFile ? 3 : null,
-        };
-        var logger = _loggerFactory.CreateLogger($"EdgeRunner.Camera.{cameraId}");
-        return new SupervisedFrameSource(() => new FfmpegFrameSource(options, pool, _timeProvider, logger), supervision, _timeProvider, logger);
     }
 }

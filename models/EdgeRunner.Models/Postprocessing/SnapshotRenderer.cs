@@ -1,7 +1,8 @@
 using System.Globalization;
+using EdgeRunner.Models.Imaging;
 using SkiaSharp;
 
-namespace EdgeRunner.Hardware.Imaging;
+namespace EdgeRunner.Models.Postprocessing;
 
 /// <summary>One box to draw on a snapshot, in source-frame pixels.</summary>
 /// <param name="X1">Left edge.</param>
@@ -15,7 +16,8 @@ public readonly record struct SnapshotBox(float X1, float Y1, float X2, float Y2
 
 /// <summary>
 /// Draws boxes with "label score" captions on a copy of a frame and encodes it as JPEG with Skia.
-/// Frames wider than the maximum width are scaled down first (boxes scaled with them).
+/// Frames wider than the maximum width are scaled down first (boxes scaled with them). Post-processing of
+/// detection results, so it reads the models library's <see cref="ImageView"/> and knows nothing of cameras.
 /// </summary>
 /// <remarks>
 /// Skia's Linux "NoDependencies" build has no fontconfig: it finds typefaces only by scanning
@@ -70,25 +72,14 @@ public sealed class SnapshotRenderer : IDisposable
     /// <summary>
     /// Renders the annotated JPEG of a frame and returns its bytes, valid until the next call.
     /// </summary>
-    /// <param name="pixels">Source rows, <paramref name="stride"/> bytes apart.</param>
-    /// <param name="width">Source width in pixels.</param>
-    /// <param name="height">Source height in pixels.</param>
-    /// <param name="stride">Bytes from one source row to the next.</param>
-    /// <param name="format">Source pixel layout.</param>
+    /// <param name="image">The source pixels (their geometry is checked when the view is made).</param>
     /// <param name="boxes">Boxes in source pixels.</param>
-    public ReadOnlySpan<byte> Render(ReadOnlySpan<byte> pixels, int width, int height, int stride, FramePixelFormat format, ReadOnlySpan<SnapshotBox> boxes)
+    public ReadOnlySpan<byte> Render(in ImageView image, ReadOnlySpan<SnapshotBox> boxes)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
-        var bpp = format.BytesPerPixel();
-        ArgumentOutOfRangeException.ThrowIfLessThan(stride, width * bpp);
-        if (pixels.Length < ((height - 1) * stride) + (width * bpp))
-        {
-            throw new ArgumentException($"Pixel span of {pixels.Length} bytes is too small for {width}x{height} stride {stride}.", nameof(pixels));
-        }
-
+        var width = image.Width;
+        var height = image.Height;
         var source = Reuse(ref _source, width, height);
-        CopyToRgba(pixels, width, height, stride, format, source);
+        CopyToRgba(image, source);
 
         var scale = width > _maxWidth ? (float)_maxWidth / width : 1f;
         var outWidth = Math.Max(1, (int)Math.Round(width * scale));
@@ -96,9 +87,9 @@ public sealed class SnapshotRenderer : IDisposable
         var output = Reuse(ref _output, outWidth, outHeight);
         using (var canvas = new SKCanvas(output))
         {
-            using (var image = SKImage.FromBitmap(source))
+            using (var copy = SKImage.FromBitmap(source))
             {
-                canvas.DrawImage(image, new SKRect(0, 0, outWidth, outHeight), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
+                canvas.DrawImage(copy, new SKRect(0, 0, outWidth, outHeight), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
             }
 
             Annotate(canvas, boxes, scale, outWidth, outHeight);
@@ -171,17 +162,18 @@ public sealed class SnapshotRenderer : IDisposable
         return bitmap;
     }
 
-    private static void CopyToRgba(ReadOnlySpan<byte> pixels, int width, int height, int stride, FramePixelFormat format, SKBitmap destination)
+    private static void CopyToRgba(in ImageView image, SKBitmap destination)
     {
         var target = destination.GetPixelSpan();
         var targetStride = destination.RowBytes;
-        var bpp = format.BytesPerPixel();
-        var swap = format is FramePixelFormat.Bgr24 or FramePixelFormat.Bgra32;
-        for (var y = 0; y < height; y++)
+        var width = image.Width;
+        var bpp = image.BytesPerPixel;
+        var (red, green, blue) = image.ChannelOffsets;
+        for (var y = 0; y < image.Height; y++)
         {
-            var src = pixels.Slice(y * stride, width * bpp);
+            var src = image.Pixels.Slice(y * image.Stride, width * bpp);
             var dst = target.Slice(y * targetStride, width * 4);
-            if (format == FramePixelFormat.Rgba32)
+            if (image.Format == ImagePixelFormat.Rgba32)
             {
                 src.CopyTo(dst);
                 continue;
@@ -189,9 +181,9 @@ public sealed class SnapshotRenderer : IDisposable
 
             for (int x = 0, s = 0, d = 0; x < width; x++, s += bpp, d += 4)
             {
-                dst[d] = src[swap ? s + 2 : s];
-                dst[d + 1] = src[s + 1];
-                dst[d + 2] = src[swap ? s : s + 2];
+                dst[d] = src[s + red];
+                dst[d + 1] = src[s + green];
+                dst[d + 2] = src[s + blue];
 
                 // The snapshot is opaque whatever the source's alpha says (JPEG has none anyway).
                 dst[d + 3] = 255;
