@@ -63,15 +63,3 @@ public sealed class MqttTopics
         return topic[prefixLength..^Suffix.Length];
     }
 }
-
-/// <summary>Where pipelines hand their results. Implementations never block the caller.</summary>
-public interface IResultPublisher
-{
-    /// <summary>
-    /// Queues <paramref name="payload"/> (copied) for <paramref name="topic"/>. Returns false when the
-    /// publisher is shutting down, or when the message is refused (a topic MQTT does not allow, or too large
-    /// for the broker; counted and logged rate-limited per producer); a full queue drops the oldest message
-    /// of the producer holding the most instead (counted per producer).
-    /// </summary>
-    bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false);
-}
