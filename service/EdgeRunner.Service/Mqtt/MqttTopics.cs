@@ -1,8 +1,10 @@
 namespace EdgeRunner.Service.Mqtt;
 
 /// <summary>
-/// Topic names, built once. Layout: <c>{prefix}/{deviceId}/status</c> (retained online/offline) and
-/// <c>{prefix}/{deviceId}/vision/{camera}/result</c> (plus <c>state</c> and <c>snapshot</c>) and <c>{prefix}/{deviceId}/sensors/{stream}/result</c>.
+/// The daemon's topic names, built once. Layout: <c>{prefix}/{deviceId}/status</c> (retained online/degraded/offline,
+/// with <c>status/detail</c> beside it), <c>{prefix}/{deviceId}/vision/{camera}/result</c> (plus <c>state</c> and
+/// <c>snapshot</c>) and <c>{prefix}/{deviceId}/sensors/{stream}/result</c> (plus <c>event</c>, <c>state</c>, and the
+/// <c>reset</c> command the daemon subscribes to).
 /// </summary>
 public sealed class MqttTopics
 {

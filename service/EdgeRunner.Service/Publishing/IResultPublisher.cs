@@ -7,10 +7,10 @@ namespace EdgeRunner.Service.Publishing;
 public interface IResultPublisher
 {
     /// <summary>
-    /// Queues <paramref name="payload"/> (copied) for <paramref name="topic"/>. Returns false when the
-    /// publisher is shutting down, or when the message is refused (a topic MQTT does not allow, or too large
-    /// for the broker; counted and logged rate-limited per producer); a full queue drops the oldest message
-    /// of the producer holding the most instead (counted per producer).
+    /// Hands <paramref name="payload"/> (copied) for <paramref name="topic"/> to the outputs. Returns false when
+    /// no output took it: shutting down, or refused (for MQTT: a topic MQTT does not allow, or too large for the
+    /// broker; counted and logged rate-limited per producer). A full MQTT queue drops the oldest message of the
+    /// producer holding the most instead (counted per producer).
     /// </summary>
     bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false);
 }
