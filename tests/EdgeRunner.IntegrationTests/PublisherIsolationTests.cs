@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Service;
 using EdgeRunner.Service.Mqtt;
+using EdgeRunner.Service.Publishing;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -5,6 +5,7 @@ using EdgeRunner.Models.Manifests;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
+using EdgeRunner.Service.Publishing;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.Logging.Abstractions;
 

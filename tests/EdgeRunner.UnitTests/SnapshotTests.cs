@@ -4,6 +4,7 @@ using EdgeRunner.Models.Imaging;
 using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Detection;
 using EdgeRunner.Service.Mqtt;
+using EdgeRunner.Service.Publishing;
 using EdgeRunner.Service.Vision;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;

@@ -25,7 +25,7 @@ internal static class CheckConfigCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var (code, text) = await RunAsync(parse.GetValue(configOption)?.FullName, parse.UnmatchedTokens);
+            var (code, text) = await RunAsync(parse.GetValue(configOption)?.FullName, parse.UnmatchedTokens, cancellationToken);
             await (code == 0 ? Console.Out : Console.Error).WriteAsync(text.AsMemory(), cancellationToken);
             return code;
         });
@@ -33,7 +33,7 @@ internal static class CheckConfigCommand
     }
 
     /// <summary>The exit code and what to print (the summary on stdout, or the errors on stderr).</summary>
-    internal static async Task<(int ExitCode, string Text)> RunAsync(string? configFile, IReadOnlyList<string> overrides)
+    internal static async Task<(int ExitCode, string Text)> RunAsync(string? configFile, IReadOnlyList<string> overrides, CancellationToken cancellationToken)
     {
         var file = configFile ?? Path.Combine(AppContext.BaseDirectory, "appsettings.json");
         var errorsText = new StringBuilder();
@@ -57,8 +57,8 @@ internal static class CheckConfigCommand
                 // What start does before it listens or connects: load and warm up every model, build every unit.
                 var vision = host.Services.GetRequiredService<VisionService>();
                 var sensors = host.Services.GetRequiredService<SensorService>();
-                vision.Prepare();
-                sensors.Prepare();
+                await vision.PrepareAsync(cancellationToken);
+                await sensors.PrepareAsync(cancellationToken);
                 return (0, Summarize(Path.GetFullPath(file), host.Services, vision, sensors));
             }
         }

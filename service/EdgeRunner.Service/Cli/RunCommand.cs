@@ -79,8 +79,8 @@ internal static partial class RunCommand
             {
                 // Models load, and warm up, before anything listens or connects.
                 notifier.Notify(SystemdNotifier.Status("loading and warming up models"));
-                vision.Prepare();
-                sensors.Prepare();
+                await vision.PrepareAsync(cancellationToken);
+                await sensors.PrepareAsync(cancellationToken);
                 await host.StartAsync(cancellationToken);
             }
             catch (StartupException ex)

@@ -22,8 +22,25 @@ public static class EdgeRunnerHost
     /// <summary>Environment variable prefix (double underscore separates levels).</summary>
     public const string EnvironmentPrefix = "EDGERUNNER__";
 
-    private static readonly string[] Sections =
-        [DeviceOptions.SectionName, MqttOptions.SectionName, OnnxRuntimeOptions.SectionName, ModelsOptions.SectionName, CamerasOptions.SectionName, SensorsOptions.SectionName, StateOptions.SectionName, "Logging"];
+    /// <summary>The section of the logging configuration: known, but bound by the logging builder, not by an options class.</summary>
+    private const string LoggingSectionName = "Logging";
+
+    /// <summary>
+    /// The daemon's configuration sections, one row each: registration, the unknown-key check and the
+    /// resolution shared by <c>check-config</c> and start all read this table, in this order.
+    /// </summary>
+    private static readonly OptionsSection[] OptionsSections =
+    [
+        OptionsSection.Of<DeviceOptions, DeviceOptionsValidator>(DeviceOptions.SectionName),
+        OptionsSection.Of<MqttOptions, MqttOptionsValidator>(MqttOptions.SectionName),
+        OptionsSection.Of<OnnxRuntimeOptions, OnnxRuntimeOptionsValidator>(OnnxRuntimeOptions.SectionName, resolveFirst: true),
+        OptionsSection.Of<ModelsOptions, ModelsOptionsValidator>(ModelsOptions.SectionName, PathResolver.ResolveModels),
+        OptionsSection.Of<CamerasOptions, CamerasOptionsValidator>(CamerasOptions.SectionName, PathResolver.ResolveCameras, Vision.Sources.CameraSourceKinds.CollectKeyErrors),
+        OptionsSection.Of<SensorsOptions, SensorsOptionsValidator>(SensorsOptions.SectionName, PathResolver.ResolveSensors, SensorSourceKeyChecker.CollectKeysOfOtherKinds),
+        OptionsSection.Of<StateOptions, StateOptionsValidator>(StateOptions.SectionName, o => o.Directory = string.IsNullOrEmpty(o.Directory) ? o.Directory : Path.GetFullPath(o.Directory)),
+    ];
+
+    private static readonly string[] SectionNames = [.. OptionsSections.Select(s => s.Name), LoggingSectionName];
 
     /// <summary>Builds the layered configuration. Throws <see cref="StartupException"/> for an unreadable or malformed file.</summary>
     public static IConfigurationRoot BuildConfiguration(string? configFile, IEnumerable<string> overrides)
@@ -56,21 +73,17 @@ public static class EdgeRunnerHost
         var errors = new List<string>();
         foreach (var section in configuration.GetChildren())
         {
-            if (!Sections.Contains(section.Key, StringComparer.OrdinalIgnoreCase))
+            if (!SectionNames.Contains(section.Key, StringComparer.OrdinalIgnoreCase))
             {
-                errors.Add($"{section.Path}: unknown section (known: {string.Join(", ", Sections)})");
+                errors.Add($"{section.Path}: unknown section (known: {string.Join(", ", SectionNames)})");
             }
         }
 
-        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(DeviceOptions.SectionName), typeof(DeviceOptions), errors);
-        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(MqttOptions.SectionName), typeof(MqttOptions), errors);
-        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(OnnxRuntimeOptions.SectionName), typeof(OnnxRuntimeOptions), errors);
-        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(ModelsOptions.SectionName), typeof(ModelsOptions), errors);
-        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(CamerasOptions.SectionName), typeof(CamerasOptions), errors);
-        Vision.Sources.CameraSourceKinds.CollectKeyErrors(configuration.GetSection(CamerasOptions.SectionName), errors);
-        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(SensorsOptions.SectionName), typeof(SensorsOptions), errors);
-        SensorSourceKeyChecker.CollectKeysOfOtherKinds(configuration.GetSection(SensorsOptions.SectionName), errors);
-        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(StateOptions.SectionName), typeof(StateOptions), errors);
+        foreach (var section in OptionsSections)
+        {
+            section.CollectUnknownKeys(configuration, errors);
+        }
+
         if (errors.Count > 0)
         {
             return errors;
@@ -78,18 +91,21 @@ public static class EdgeRunnerHost
 
         // Same path as ValidateOnStart, so what passes here passes at start. The ONNX Runtime library first:
         // checking models loads ONNX Runtime, and after that the process has its library for good.
-        Resolve<OnnxRuntimeOptions>(services, errors);
+        foreach (var section in OptionsSections.Where(s => s.ResolveFirst))
+        {
+            Resolve(section, services, errors);
+        }
+
         if (errors.Count > 0)
         {
             return errors;
         }
 
-        Resolve<DeviceOptions>(services, errors);
-        Resolve<MqttOptions>(services, errors);
-        Resolve<ModelsOptions>(services, errors);
-        Resolve<CamerasOptions>(services, errors);
-        Resolve<SensorsOptions>(services, errors);
-        Resolve<StateOptions>(services, errors);
+        foreach (var section in OptionsSections.Where(s => !s.ResolveFirst))
+        {
+            Resolve(section, services, errors);
+        }
+
         return errors;
     }
 
@@ -116,38 +132,16 @@ public static class EdgeRunnerHost
         var services = builder.Services;
         services.AddSystemd();
         services.AddSingleton(TimeProvider.System);
-        AddOptions<DeviceOptions, DeviceOptionsValidator>(services, configuration, DeviceOptions.SectionName);
-        AddOptions<MqttOptions, MqttOptionsValidator>(services, configuration, MqttOptions.SectionName);
-        AddOptions<OnnxRuntimeOptions, OnnxRuntimeOptionsValidator>(services, configuration, OnnxRuntimeOptions.SectionName);
-        AddOptions<ModelsOptions, ModelsOptionsValidator>(services, configuration, ModelsOptions.SectionName);
-        AddOptions<SensorsOptions, SensorsOptionsValidator>(services, configuration, SensorsOptions.SectionName);
-        AddOptions<StateOptions, StateOptionsValidator>(services, configuration, StateOptions.SectionName);
-        services.PostConfigure<StateOptions>(o => o.Directory = string.IsNullOrEmpty(o.Directory) ? o.Directory : Path.GetFullPath(o.Directory));
-        services.PostConfigure<ModelsOptions>(PathResolver.ResolveModels);
-        services.PostConfigure<SensorsOptions>(PathResolver.ResolveSensors);
-        services.AddSingleton<Catalog.ModelCatalog>();
-
-        services.AddSingleton(sp =>
+        foreach (var section in OptionsSections)
         {
-            var mqtt = sp.GetRequiredService<IOptions<MqttOptions>>().Value;
-            var device = sp.GetRequiredService<IOptions<DeviceOptions>>().Value;
-            return new MqttTopics(mqtt.TopicPrefix, DeviceIdentity.Resolve(device));
-        });
+            section.Register(services, configuration);
+        }
+
+        services.AddSingleton<Catalog.ModelCatalog>();
 
         // Hosted services start in this order and stop in reverse: broker first up, last down;
         // pipelines stop before the publisher drains its queue and says "offline".
-        if (string.IsNullOrWhiteSpace(configuration[$"{MqttOptions.SectionName}:Host"]))
-        {
-            services.AddSingleton<EmbeddedMqttBroker>();
-            services.AddHostedService(sp => sp.GetRequiredService<EmbeddedMqttBroker>());
-        }
-
-        services.AddSingleton<EmbeddedBrokerEndpoint>();
-
-        services.AddSingleton<MqttPublisher>();
-        services.AddSingleton<IResultPublisher>(sp => sp.GetRequiredService<MqttPublisher>());
-        services.AddSingleton<IMqttSubscriptions>(sp => sp.GetRequiredService<MqttPublisher>());
-        services.AddHostedService(sp => sp.GetRequiredService<MqttPublisher>());
+        services.AddEdgeRunnerMqtt(configuration);
         services.AddEdgeRunnerVision();
         services.AddSingleton<Sensors.SensorService>();
         services.AddHostedService(sp => sp.GetRequiredService<Sensors.SensorService>());
@@ -155,22 +149,11 @@ public static class EdgeRunnerHost
         return builder.Build();
     }
 
-    private static void AddOptions<TOptions, TValidator>(IServiceCollection services, IConfiguration configuration, string section)
-        where TOptions : class
-        where TValidator : class, IValidateOptions<TOptions>
-    {
-        services.AddOptions<TOptions>()
-            .Bind(configuration.GetSection(section), o => o.ErrorOnUnknownConfiguration = true)
-            .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
-    }
-
-    private static void Resolve<TOptions>(IServiceProvider services, List<string> errors)
-        where TOptions : class
+    private static void Resolve(OptionsSection section, IServiceProvider services, List<string> errors)
     {
         try
         {
-            _ = services.GetRequiredService<IOptions<TOptions>>().Value;
+            section.Resolve(services);
         }
         catch (OptionsValidationException ex)
         {

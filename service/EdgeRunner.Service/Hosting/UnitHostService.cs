@@ -53,7 +53,7 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
 
     /// <summary>Creates every unit without starting any. Called by the daemon before the host starts; <see cref="StartAsync"/> calls it when nobody did.</summary>
     /// <exception cref="StartupException">A unit cannot be created.</exception>
-    public void Prepare()
+    public async Task PrepareAsync(CancellationToken cancellationToken)
     {
         if (_prepared)
         {
@@ -61,7 +61,7 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
         }
 
         // Units created before one fails are kept, so DisposeAsync releases them.
-        foreach (var unit in CreateUnits())
+        await foreach (var unit in CreateUnitsAsync(cancellationToken))
         {
             lock (_lock)
             {
@@ -72,9 +72,9 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
         _prepared = true;
     }
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
-        Prepare();
+        await PrepareAsync(cancellationToken);
         lock (_lock)
         {
             foreach (var unit in _units)
@@ -86,7 +86,6 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
         }
 
         OnStarted();
-        return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -122,8 +121,12 @@ internal abstract class UnitHostService<TUnit> : IHostedService, IAsyncDisposabl
         _stopping.Dispose();
     }
 
-    /// <summary>Creates the units (lazily is fine). Throws <see cref="StartupException"/> naming the configuration key.</summary>
-    protected abstract IEnumerable<TUnit> CreateUnits();
+    /// <summary>
+    /// Creates the units (lazily is fine), asynchronously: releasing what a failed unit had opened (a source,
+    /// a capture process) is asynchronous, and startup must not block a thread on it. Throws
+    /// <see cref="StartupException"/> naming the configuration key.
+    /// </summary>
+    protected abstract IAsyncEnumerable<TUnit> CreateUnitsAsync(CancellationToken cancellationToken);
 
     /// <summary>Runs one unit until <paramref name="cancellationToken"/> or its own end.</summary>
     protected abstract Task RunUnitAsync(TUnit unit, CancellationToken cancellationToken);

@@ -73,4 +73,8 @@ public static class MqttTopicRules
 
     /// <summary>Upper bound of the PUBLISH packet's size for a topic of <paramref name="topicBytes"/> UTF-8 bytes and a payload of <paramref name="payloadBytes"/>.</summary>
     public static long PacketSize(int topicBytes, int payloadBytes) => (long)topicBytes + payloadBytes + PublishOverheadBytes;
+
+    /// <summary>A topic or producer for a log line: long ones (up to 64k characters) shortened.</summary>
+    internal static string Printable(string? topic) =>
+        topic is null ? string.Empty : topic.Length <= 200 ? topic : $"{topic[..160]}...({topic.Length} characters)";
 }

@@ -1,8 +1,10 @@
 namespace EdgeRunner.Service.Mqtt;
 
 /// <summary>
-/// Topic names, built once. Layout: <c>{prefix}/{deviceId}/status</c> (retained online/offline) and
-/// <c>{prefix}/{deviceId}/vision/{camera}/result</c> (plus <c>state</c> and <c>snapshot</c>) and <c>{prefix}/{deviceId}/sensors/{stream}/result</c>.
+/// The daemon's topic names, built once. Layout: <c>{prefix}/{deviceId}/status</c> (retained online/degraded/offline,
+/// with <c>status/detail</c> beside it), <c>{prefix}/{deviceId}/vision/{camera}/result</c> (plus <c>state</c> and
+/// <c>snapshot</c>) and <c>{prefix}/{deviceId}/sensors/{stream}/result</c> (plus <c>event</c>, <c>state</c>, and the
+/// <c>reset</c> command the daemon subscribes to).
 /// </summary>
 public sealed class MqttTopics
 {
@@ -62,16 +64,4 @@ public sealed class MqttTopics
 
         return topic[prefixLength..^Suffix.Length];
     }
-}
-
-/// <summary>Where pipelines hand their results. Implementations never block the caller.</summary>
-public interface IResultPublisher
-{
-    /// <summary>
-    /// Queues <paramref name="payload"/> (copied) for <paramref name="topic"/>. Returns false when the
-    /// publisher is shutting down, or when the message is refused (a topic MQTT does not allow, or too large
-    /// for the broker; counted and logged rate-limited per producer); a full queue drops the oldest message
-    /// of the producer holding the most instead (counted per producer).
-    /// </summary>
-    bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false);
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
@@ -163,9 +164,9 @@ internal sealed partial class SensorService
         _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{live.Route.ConfigId}"));
 
     /// <summary>Every runner gets the reset acknowledgement; MQTT-fed ones take resets from their queue, in order with the samples.</summary>
-    private IEnumerable<StreamRunner> WithLifecycle(IEnumerable<StreamRunner> runners)
+    private async IAsyncEnumerable<StreamRunner> WithLifecycle(IAsyncEnumerable<StreamRunner> runners, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        foreach (var runner in runners)
+        await foreach (var runner in runners.WithCancellation(cancellationToken))
         {
             Attach(runner);
             yield return runner;
@@ -346,7 +347,7 @@ internal sealed partial class SensorService
                 }
 
                 // A model that cannot be loaded yields no runner (its failure is logged and published by TryGetModel).
-                runner = CreateRunners([new KeyValuePair<string, SensorStreamOptions>(live.StreamId, live.Route.Options)]).SingleOrDefault()
+                runner = await CreateRunnersAsync([new KeyValuePair<string, SensorStreamOptions>(live.StreamId, live.Route.Options)], cancellationToken).SingleOrDefaultAsync(cancellationToken)
                     ?? throw new InvalidOperationException($"model '{live.Route.Options.Model}' could not be loaded");
             }
 #pragma warning disable CA1031 // Anything creating one stream can throw (a damaged checkpoint, an unwritable state folder, a bad setting) must fail that stream only: an escaping exception left it routed, its slot taken and the service's disposal throwing.

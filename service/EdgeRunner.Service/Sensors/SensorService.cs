@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using EdgeRunner.Hardware.Sensors;
 using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.Models.Inference;
@@ -21,7 +22,7 @@ internal delegate ISensorSource? SensorSourceOverride(string streamId, SensorStr
 /// <summary>
 /// Runs every enabled sensor stream: source → one chunk → normalise → one step of the stream's
 /// stateful model (state kept per stream) → MQTT. Streams of the same model share one loaded
-/// session; each stream owns its state. Models load (and fail) in <see cref="UnitHostService{TUnit}.Prepare"/>.
+/// session; each stream owns its state. Models load (and fail) in <see cref="UnitHostService{TUnit}.PrepareAsync"/>.
 /// </summary>
 internal sealed partial class SensorService : UnitHostService<StreamRunner>
 {
@@ -78,18 +79,19 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     /// <summary>One step batcher per loaded model (for tests and metrics).</summary>
     internal IEnumerable<StepBatcher> Batchers => _models.Values.Select(m => m.Batcher);
 
-    protected override IEnumerable<StreamRunner> CreateUnits()
+    protected override IAsyncEnumerable<StreamRunner> CreateUnitsAsync(CancellationToken cancellationToken)
     {
         // Streams of wildcard MQTT routes appear at run time (SensorService.Lifecycle.cs).
         PruneDynamicCheckpoints();
         RegisterWildcardIngests();
-        return WithLifecycle(CreateRunners(_sensors.Where(s => !IsWildcardIngest(s.Value))));
+        return WithLifecycle(CreateRunnersAsync(_sensors.Where(s => !IsWildcardIngest(s.Value)), cancellationToken), cancellationToken);
     }
 
-    private IEnumerable<StreamRunner> CreateRunners(IEnumerable<KeyValuePair<string, SensorStreamOptions>> streams)
+    private async IAsyncEnumerable<StreamRunner> CreateRunnersAsync(IEnumerable<KeyValuePair<string, SensorStreamOptions>> streams, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         foreach (var (streamId, options) in streams)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (!options.Enabled)
             {
                 continue;
@@ -124,19 +126,19 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                         },
                         _timeProvider,
                         SensorLogger(streamId)),
-                    SensorSourceKind.I2c or SensorSourceKind.Gpio => Supervised(
+                    SensorSourceKind.I2c or SensorSourceKind.Gpio => await SupervisedAsync(
                         streamId,
                         options.Source,
                         () => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, SensorLogger(streamId))!,
                         manifest.Stream.Channels,
                         options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate),
-                    SensorSourceKind.Serial => Supervised(
+                    SensorSourceKind.Serial => await SupervisedAsync(
                         streamId,
                         options.Source,
                         () => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
                         manifest.Stream.Channels,
                         options.Source.SampleRateHz),
-                    SensorSourceKind.Audio when string.IsNullOrEmpty(options.Source.Path) => Supervised(
+                    SensorSourceKind.Audio when string.IsNullOrEmpty(options.Source.Path) => await SupervisedAsync(
                         streamId,
                         options.Source,
                         () => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
@@ -156,7 +158,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             if (source.Channels.Count != processor.Channels || configuredChannels != processor.Channels)
             {
                 // Checked from the configuration too: a device absent at start must not pass a check it would fail present.
-                source.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                await source.DisposeAsync();
                 throw new StartupException(
                     $"Sensors:{streamId}: source has {configuredChannels} channels but model '{resolved.Id}' takes {processor.Channels}",
                     StartupException.ConfigError);
@@ -195,7 +197,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     /// it is opened through a <see cref="ReopeningSensorSource"/>, which retries with backoff while the
     /// daemon runs, and its state is published retained on <c>.../sensors/{stream}/state</c>.
     /// </summary>
-    private ReopeningSensorSource Supervised(string streamId, SensorSourceOptions options, Func<ISensorSource> open, IReadOnlyList<string> channels, double sampleRateHz)
+    private async Task<ReopeningSensorSource> SupervisedAsync(string streamId, SensorSourceOptions options, Func<ISensorSource> open, IReadOnlyList<string> channels, double sampleRateHz)
     {
         var device = options.Kind switch
         {
@@ -219,7 +221,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         {
             // A missing ffmpeg/arecord or libgpiod will not appear by waiting: stop startup saying what to
             // install. An absent device is waited for by the wrapper.
-            source.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            await source.DisposeAsync();
             throw new StartupException($"Sensors:{streamId}:Source: {error.Message}", StartupException.ConfigError, error);
         }
 

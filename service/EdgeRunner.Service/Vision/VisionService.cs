@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.Hardware.Imaging;
 using EdgeRunner.Service.Configuration;
@@ -65,13 +66,14 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
     /// <summary>The camera pipelines (for tests and metrics).</summary>
     internal IReadOnlyList<VisionPipeline> Pipelines => Units;
 
-    protected override IEnumerable<VisionPipeline> CreateUnits()
+    protected override async IAsyncEnumerable<VisionPipeline> CreateUnitsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         foreach (var (cameraId, camera) in _cameras)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (camera.Enabled)
             {
-                yield return CreatePipeline(cameraId, camera);
+                yield return await CreatePipelineAsync(cameraId, camera);
             }
         }
     }
@@ -80,7 +82,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
 
     protected override string Describe(VisionPipeline unit) => $"Camera {unit.CameraId}";
 
-    private VisionPipeline CreatePipeline(string cameraId, CameraOptions camera)
+    private async Task<VisionPipeline> CreatePipelineAsync(string cameraId, CameraOptions camera)
     {
         var processor = _processorBuilder(_catalog.Get(camera.Model), $"Camera {cameraId}", _loggerFactory);
         SnapshotPublisher? snapshots = null;
@@ -122,7 +124,11 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
         }
         catch
         {
-            snapshots?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            if (snapshots is not null)
+            {
+                await snapshots.DisposeAsync();
+            }
+
             processor.Dispose();
             throw;
         }

@@ -10,18 +10,16 @@ namespace EdgeRunner.Service.Vision;
 public static class VisionServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <see cref="CamerasOptions"/> (bound from the host's configuration, each camera's <c>Source</c> bound to its
-    /// kind's type, validated on start, relative paths resolved) and the vision service as a hosted service. Hosted
-    /// services start in registration order: call it after the MQTT publisher, which the cameras publish through.
+    /// Adds the per-kind binding of each camera's <c>Source</c> (the <c>Cameras</c> section itself is bound, validated
+    /// and path-resolved by the host's table of sections, registered before this) and the vision service as a hosted
+    /// service. Hosted services start in registration order: call it after the MQTT publisher, which the cameras
+    /// publish through.
     /// </summary>
     public static IServiceCollection AddEdgeRunnerVision(this IServiceCollection services)
     {
+        // Runs after the table's Bind (both are Configure steps, in registration order) and before PostConfigure.
         services.AddOptions<CamerasOptions>()
-            .BindConfiguration(CamerasOptions.SectionName, o => o.ErrorOnUnknownConfiguration = true)
-            .Configure<IConfiguration>((cameras, configuration) => CameraSourceKinds.BindSources(configuration.GetSection(CamerasOptions.SectionName), cameras))
-            .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<CamerasOptions>, CamerasOptionsValidator>();
-        services.PostConfigure<CamerasOptions>(PathResolver.ResolveCameras);
+            .Configure<IConfiguration>((cameras, configuration) => CameraSourceKinds.BindSources(configuration.GetSection(CamerasOptions.SectionName), cameras));
         services.AddSingleton<VisionService>();
         services.AddHostedService(sp => sp.GetRequiredService<VisionService>());
         return services;

@@ -9,8 +9,9 @@ namespace EdgeRunner.Service.Mqtt;
 public delegate void MqttMessageHandler(string topic, ReadOnlySequence<byte> payload);
 
 /// <summary>
-/// Subscriptions over the daemon's one MQTT connection (the publisher owns it). A subscription is
-/// kept for the life of the daemon and made again after every reconnect (the session is clean-start).
+/// Subscriptions over the daemon's one MQTT connection (<see cref="MqttConnection"/>; implemented by
+/// <see cref="MqttSubscriptionDispatcher"/>). A subscription is kept for the life of the daemon and made
+/// again after every reconnect (the session is clean-start).
 /// </summary>
 public interface IMqttSubscriptions
 {

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace EdgeRunner.Service.Publishing;
+
+/// <summary>Registration of result outputs.</summary>
+public static class PublishingServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <typeparamref name="TOutput"/> as a singleton and as one of the <see cref="IResultOutput"/>s
+    /// that <see cref="CompositeResultPublisher"/> (the <see cref="IResultPublisher"/>, registered once) hands results to.
+    /// </summary>
+    public static IServiceCollection AddResultOutput<TOutput>(this IServiceCollection services)
+        where TOutput : class, IResultOutput
+    {
+        services.TryAddSingleton<TOutput>();
+        services.AddSingleton<IResultOutput>(sp => sp.GetRequiredService<TOutput>());
+        services.TryAddSingleton<IResultPublisher, CompositeResultPublisher>();
+        return services;
+    }
+}
