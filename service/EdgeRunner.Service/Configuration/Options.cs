@@ -65,6 +65,12 @@ public sealed class MqttOptions
     /// <summary>Largest MQTT packet the broker may send the daemon (MQTT 5 Maximum Packet Size); it discards larger ones. Above every ingest <c>MaxPayloadBytes</c> plus its topic.</summary>
     public int MaxIncomingPacketBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// QoS 1/2 publishes sent before the first is acknowledged (a pipeline: one awaited publish at a time caps
+    /// throughput at one round trip per message). At most the broker's receive maximum (mosquitto: 20 by default).
+    /// </summary>
+    public int MaxInFlight { get; set; } = 20;
+
     /// <summary>QoS for results (0, 1 or 2).</summary>
     public int QualityOfService { get; set; } = 1;
 
@@ -73,6 +79,9 @@ public sealed class MqttOptions
 
     /// <summary>The in-process broker used when <see cref="Host"/> is empty.</summary>
     public EmbeddedBrokerOptions EmbeddedBroker { get; set; } = new();
+
+    /// <summary>Store-and-forward on disk (in the state folder).</summary>
+    public Publishing.Spool.SpoolOptions Spool { get; set; } = new();
 }
 
 /// <summary>Sub-section <c>Mqtt:EmbeddedBroker</c>.</summary>

@@ -67,6 +67,14 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
         e.Range("Mqtt:MaxIncomingPacketBytes", options.MaxIncomingPacketBytes, 1024, 268_435_455);
         e.Range("Mqtt:QualityOfService", options.QualityOfService, 0, 2);
         e.Range("Mqtt:DrainTimeoutSeconds", options.DrainTimeoutSeconds, 0, 3600);
+        e.Range("Mqtt:MaxInFlight", options.MaxInFlight, 1, 65535);
+        e.Range("Mqtt:Spool:MaxMegabytes", options.Spool.MaxMegabytes, 1, 1024 * 1024);
+        e.Range("Mqtt:Spool:MaxAgeHours", options.Spool.MaxAgeHours, 0, 24 * 3650);
+        e.Range("Mqtt:Spool:FlushIntervalSeconds", options.Spool.FlushIntervalSeconds, 0, 3600);
+        if (!Enum.IsDefined(options.Spool.WhenFull))
+        {
+            e.Add("Mqtt:Spool:WhenFull", $"must be DropOldest or DropNewest (got '{options.Spool.WhenFull}')");
+        }
         if (string.IsNullOrWhiteSpace(options.TopicPrefix) || options.TopicPrefix.AsSpan().IndexOfAny("+#") >= 0)
         {
             e.Add("Mqtt:TopicPrefix", $"must be a non-empty topic without wildcards (got '{options.TopicPrefix}')");

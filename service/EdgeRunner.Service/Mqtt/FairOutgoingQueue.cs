@@ -5,7 +5,11 @@ using EdgeRunner.Service.Sensors;
 namespace EdgeRunner.Service.Mqtt;
 
 /// <summary>One queued message: its topic, its payload (a pooled or plain array, <see cref="Length"/> bytes used), its producer.</summary>
-internal readonly record struct OutgoingMessage(string Topic, byte[] Buffer, int Length, bool Retain, bool Pooled, string Producer);
+internal readonly record struct OutgoingMessage(string Topic, byte[] Buffer, int Length, bool Retain, bool Pooled, string Producer)
+{
+    /// <summary>The message's id in the disk spool (acknowledged there when complete); -1 for a message held in memory.</summary>
+    public long SpoolId { get; init; } = -1;
+}
 
 /// <summary>What <see cref="FairOutgoingQueue.TryEnqueue"/> did with a message.</summary>
 internal enum EnqueueOutcome

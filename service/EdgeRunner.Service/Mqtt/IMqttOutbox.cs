@@ -47,6 +47,15 @@ internal interface IMqttOutbox
     /// <summary>Done with a taken message: published, or dropped for good. Frees it.</summary>
     void Complete(in OutgoingMessage message);
 
+    /// <summary>
+    /// Gives back a taken message that was not delivered (shutdown came first): the in-memory outbox frees it
+    /// (lost), a spool keeps it for the next take or the next start.
+    /// </summary>
+    void Abandon(in OutgoingMessage message);
+
+    /// <summary>Why the outbox cannot do all it should (e.g. the spool's disk refuses writes); null while it can.</summary>
+    string? Problem { get; }
+
     /// <summary>Counts and logs a taken message refused at send time (the broker's limit shrank since it was added); the caller then completes it.</summary>
     void RefuseAtSend(in OutgoingMessage message, string reason);
 

@@ -23,8 +23,10 @@ internal sealed partial class MemoryOutbox : IMqttOutbox
     /// <param name="maxBytes">Payload bytes held at most, all producers together.</param>
     /// <param name="timeProvider">Clock of the per-producer log rate limits.</param>
     /// <param name="logger">Where drops and refusals are logged.</param>
-    public MemoryOutbox(int capacity, long maxBytes, TimeProvider timeProvider, ILogger logger)
+    /// <param name="problem">Why memory holds the results where a spool should (see <see cref="Problem"/>); null when memory is what was asked for.</param>
+    public MemoryOutbox(int capacity, long maxBytes, TimeProvider timeProvider, ILogger logger, string? problem = null)
     {
+        Problem = problem;
         _queue = new FairOutgoingQueue(capacity, maxBytes, timeProvider);
         _capacity = capacity;
         _logger = logger;
@@ -100,6 +102,12 @@ internal sealed partial class MemoryOutbox : IMqttOutbox
 
     /// <inheritdoc />
     public void Complete(in OutgoingMessage message) => FairOutgoingQueue.Release(message);
+
+    /// <inheritdoc />
+    public void Abandon(in OutgoingMessage message) => FairOutgoingQueue.Release(message);
+
+    /// <inheritdoc />
+    public string? Problem { get; }
 
     /// <inheritdoc />
     public void RefuseAtSend(in OutgoingMessage message, string reason)

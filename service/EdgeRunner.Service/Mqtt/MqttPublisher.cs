@@ -5,6 +5,7 @@ using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using MQTTnet;
 using MQTTnet.Exceptions;
 using MQTTnet.Protocol;
 
@@ -53,6 +54,10 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
     private long _failed;
     private long _loopFailures;
     private int _consecutiveFailures;
+    // Messages taken from the outbox whose delivery is not known (the connection broke, or the loop failed with them
+    // in hand): sent again first, in order. Only the loop touches it (one loop at a time).
+    private readonly Queue<OutgoingMessage> _resend = new();
+    private string? _outboxProblem;
     private int _disposed;
 
     /// <summary>Creates the publisher (it connects when started).</summary>
@@ -280,8 +285,11 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
-        OutgoingMessage? pending = null;
         var qos = (MqttQualityOfServiceLevel)_options.QualityOfService;
+        // Several publishes in flight at once (the broker's PUBACKs come back in order on one connection): one
+        // awaited publish at a time caps QoS 1 at one round trip per message.
+        var window = qos == MqttQualityOfServiceLevel.AtMostOnce ? 1 : _options.MaxInFlight;
+        var inFlight = new Queue<InFlightPublish>(window);
         try
         {
             while (true)
@@ -296,52 +304,111 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
                     _outbox.AddRetainedAgain();
                 }
 
-                if (pending is null)
-                {
-                    if (!_outbox.TryTake(out var next))
-                    {
-                        var lost = _connection.ConnectionLostToken();
-                        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lost);
-                        try
-                        {
-                            if (!await _outbox.WaitToReadAsync(wait.Token))
-                            {
-                                return; // Completed and empty: everything delivered.
-                            }
-                        }
-                        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                        {
-                            // The connection dropped while idle: reconnect (and subscribe again) now.
-                        }
+                await ReportOutboxProblemAsync(cancellationToken);
 
+                // Fill the window: first what must be sent again (in its order), then new messages.
+                while (inFlight.Count < window && (_resend.TryDequeue(out var next) || _outbox.TryTake(out next)))
+                {
+                    var packet = MqttTopicRules.PacketSize(Encoding.UTF8.GetByteCount(next.Topic), next.Length);
+                    if (packet > _outbox.MaxPacketSize)
+                    {
+                        // The limit may have shrunk at a reconnect since the message was queued.
+                        _outbox.RefuseAtSend(next, $"a message of {packet} bytes is larger than the broker's Maximum Packet Size ({_outbox.MaxPacketSize} bytes)");
+                        _outbox.Complete(next);
                         continue;
                     }
 
-                    pending = next;
+                    inFlight.Enqueue(StartPublish(next, qos, cancellationToken));
                 }
 
-                if (await TrySendAsync(pending.Value, qos, cancellationToken))
+                if (inFlight.Count == 0)
                 {
-                    _outbox.Complete(pending.Value);
-                    pending = null;
+                    var lost = _connection.ConnectionLostToken();
+                    using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lost);
+                    try
+                    {
+                        if (!await _outbox.WaitToReadAsync(wait.Token))
+                        {
+                            return; // Completed and empty: everything delivered.
+                        }
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        // The connection dropped while idle: reconnect (and subscribe again) now.
+                    }
+
+                    continue;
+                }
+
+                var oldest = inFlight.Peek();
+                if (await FinishPublishAsync(oldest, cancellationToken))
+                {
+                    inFlight.Dequeue();
+                    oldest.Dispose();
+                    _outbox.Complete(oldest.Message);
+                    continue;
+                }
+
+                // The connection broke: whatever is still in flight is sent again after reconnecting, in order.
+                // Wait for every publish to end first (they fail fast once disconnected): their buffers are in use until then.
+                await _connection.DisconnectQuietlyAsync();
+                while (inFlight.TryDequeue(out var publish))
+                {
+                    var delivered = await EndedAsync(publish);
+                    publish.Dispose();
+                    if (delivered)
+                    {
+                        Interlocked.Increment(ref _published);
+                        _outbox.Complete(publish.Message);
+                    }
+                    else
+                    {
+                        _resend.Enqueue(publish.Message);
+                    }
                 }
             }
         }
-        catch (Exception) when (pending is { } unsent && !cancellationToken.IsCancellationRequested)
+        catch (Exception) when (inFlight.Count > 0 && !cancellationToken.IsCancellationRequested)
         {
-            // The loop failed with this message in hand: it is dropped (counted) so that the restarted loop does not fail on it again.
+            // The loop failed with messages in hand: the oldest (the one it was finishing) is dropped, counted, so that
+            // the restarted loop does not fail on it again; the others are sent again by the restarted loop.
+            var culprit = inFlight.Dequeue();
+            await EndedAsync(culprit);
+            culprit.Dispose();
             Interlocked.Increment(ref _failed);
-            LogMessageDroppedByLoopFailure(_logger, MqttTopicRules.Printable(unsent.Topic));
+            LogMessageDroppedByLoopFailure(_logger, MqttTopicRules.Printable(culprit.Message.Topic));
+            _outbox.Complete(culprit.Message);
+            while (inFlight.TryDequeue(out var publish))
+            {
+                await EndedAsync(publish);
+                publish.Dispose();
+                _resend.Enqueue(publish.Message);
+            }
+
             throw;
         }
         finally
         {
-            if (pending is { } unsent)
+            if (cancellationToken.IsCancellationRequested)
             {
-                _outbox.Complete(unsent);
-                if (cancellationToken.IsCancellationRequested)
+                // Stopping: what was not delivered is given back (a spool keeps it for the next start).
+                var undelivered = 0;
+                while (inFlight.TryDequeue(out var publish))
                 {
-                    LogUndelivered(_logger, 1);
+                    await EndedAsync(publish);
+                    publish.Dispose();
+                    _resend.Enqueue(publish.Message);
+                }
+
+                while (_resend.TryDequeue(out var message))
+                {
+                    _outbox.Abandon(message);
+                    undelivered += message.SpoolId < 0 ? 1 : 0;
+                }
+
+                if (undelivered > 0)
+                {
+                    LogUndelivered(_logger, undelivered);
                 }
             }
         }
@@ -354,25 +421,50 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
         await _subscriptions.SubscribeAllAsync(cancellationToken);
     }
 
-    /// <summary>
-    /// Publishes one message. True when it is done with (published, or dropped for good: refused by the broker,
-    /// too large for it, or its publish threw unexpectedly); false when the connection broke and it is to be resent.
-    /// </summary>
-    private async Task<bool> TrySendAsync(OutgoingMessage message, MqttQualityOfServiceLevel qos, CancellationToken cancellationToken)
+    private InFlightPublish StartPublish(OutgoingMessage message, MqttQualityOfServiceLevel qos, CancellationToken cancellationToken)
     {
-        // The limit may have shrunk at a reconnect since the message was queued.
-        var packet = MqttTopicRules.PacketSize(Encoding.UTF8.GetByteCount(message.Topic), message.Length);
-        if (packet > _outbox.MaxPacketSize)
-        {
-            _outbox.RefuseAtSend(message, $"a message of {packet} bytes is larger than the broker's Maximum Packet Size ({_outbox.MaxPacketSize} bytes)");
-            return true;
-        }
-
+        var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
+        Task<MqttClientPublishResult> task;
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
-            var result = await _connection.PublishAsync(message.Topic, message.Buffer, message.Length, message.Retain, qos, timeout.Token);
+            task = _connection.PublishAsync(message.Topic, message.Buffer, message.Length, message.Retain, qos, timeout.Token);
+        }
+#pragma warning disable CA1031 // A publish that throws before it starts is finished like one that fails: see FinishPublishAsync.
+        catch (Exception ex) when (!IsFatal(ex))
+#pragma warning restore CA1031
+        {
+            task = Task.FromException<MqttClientPublishResult>(ex);
+        }
+
+        return new InFlightPublish(message, task, timeout);
+    }
+
+    /// <summary>Waits for a publish to end, whatever its outcome; true when the broker acknowledged it.</summary>
+    private static async Task<bool> EndedAsync(InFlightPublish publish)
+    {
+        try
+        {
+            return (await publish.Task).IsSuccess;
+        }
+#pragma warning disable CA1031 // Only whether it was delivered matters here; the failure was or will be handled for the oldest.
+        catch (Exception ex) when (!IsFatal(ex))
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Waits for the oldest publish in flight. True when it is done with (published, or dropped for good: refused by
+    /// the broker, or its publish threw unexpectedly); false when the connection broke and it is to be resent.
+    /// </summary>
+    private async Task<bool> FinishPublishAsync(InFlightPublish publish, CancellationToken cancellationToken)
+    {
+        var message = publish.Message;
+        try
+        {
+            var result = await publish.Task;
             if (!result.IsSuccess)
             {
                 // The broker refused this message (e.g. not authorised for the topic): retrying would block the queue forever.
@@ -384,7 +476,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
 
             Interlocked.Increment(ref _published);
             _consecutiveFailures = 0;
-            if (_connection.DegradedReason is not null)
+            if (_connection.DegradedReason is not null && _outboxProblem is null)
             {
                 await _connection.LeaveDegradedAsync(Counters, cancellationToken);
             }
@@ -417,9 +509,33 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
             return true;
         }
 
-        // Treat the connection as broken: reconnect, then resend this message.
-        await _connection.DisconnectQuietlyAsync();
         return false;
+    }
+
+    /// <summary>Says degraded while the outbox cannot do all it should (a spool the disk refuses), and online again when it can.</summary>
+    private async Task ReportOutboxProblemAsync(CancellationToken cancellationToken)
+    {
+        var problem = _outbox.Problem;
+        if (ReferenceEquals(problem, _outboxProblem))
+        {
+            return;
+        }
+
+        _outboxProblem = problem;
+        if (problem is not null)
+        {
+            await _connection.EnterDegradedAsync(problem, Counters, cancellationToken);
+        }
+        else if (_connection.DegradedReason is not null)
+        {
+            await _connection.LeaveDegradedAsync(Counters, cancellationToken);
+        }
+    }
+
+    /// <summary>A publish in flight: the message (its buffer in use until the publish ends), the publish, and its timeout.</summary>
+    private readonly record struct InFlightPublish(OutgoingMessage Message, Task<MqttClientPublishResult> Task, CancellationTokenSource Timeout) : IDisposable
+    {
+        public void Dispose() => Timeout.Dispose();
     }
 
     /// <summary>One more message in a row that could not be published; enough of them and the status says degraded.</summary>

@@ -2,6 +2,8 @@ using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Publishing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.Service.Mqtt;
@@ -38,6 +40,16 @@ public static class MqttServiceCollectionExtensions
         services.AddSingleton<MqttConnection>();
         services.AddSingleton<MqttSubscriptionDispatcher>();
         services.AddSingleton<IMqttSubscriptions>(sp => sp.GetRequiredService<MqttSubscriptionDispatcher>());
+        services.AddSingleton<IMqttOutbox>(MqttOutboxes.Create);
+        services.AddSingleton(sp => new MqttPublisher(
+            sp.GetRequiredService<IOptions<MqttOptions>>(),
+            sp.GetRequiredService<MqttConnection>(),
+            sp.GetRequiredService<MqttSubscriptionDispatcher>(),
+            sp.GetRequiredService<MqttTopics>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IHostApplicationLifetime>(),
+            sp.GetRequiredService<ILogger<MqttPublisher>>(),
+            sp.GetRequiredService<IMqttOutbox>()));
         services.AddResultOutput<MqttPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttPublisher>());
         return services;

@@ -127,6 +127,18 @@ internal sealed class DiskSpool : IDisposable
         }
     }
 
+    /// <summary>True when a message waits that is not handed out yet.</summary>
+    public bool HasUntaken
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return !_disposed && _pending.TryPeekUntaken(out _);
+            }
+        }
+    }
+
     /// <summary>Bytes of segment files now.</summary>
     public long Bytes
     {
@@ -331,14 +343,46 @@ internal sealed class DiskSpool : IDisposable
         }
     }
 
-    /// <summary>Fsyncs the segment being written when something was appended since the last flush and the interval has passed.</summary>
+    /// <summary>
+    /// Fsyncs the segment being written when something was appended since the last flush and the interval has
+    /// passed. The fsync runs outside the lock (it can take long on an SD card): appends go on meanwhile.
+    /// </summary>
     public void FlushIfDue()
     {
+        SafeFileHandle handle;
         lock (_lock)
         {
-            if (!_disposed && _dirty && _timeProvider.GetElapsedTime(_lastFlushTimestamp) >= _settings.FlushInterval)
+            if (_disposed || _segments.Count == 0 || (!_dirty && _ackBufferLength == 0) || _timeProvider.GetElapsedTime(_lastFlushTimestamp) < _settings.FlushInterval)
             {
-                FlushLocked();
+                return;
+            }
+
+            WriteAcknowledgements();
+            handle = _segments[^1].Handle;
+            _dirty = false;
+            _lastFlushTimestamp = _timeProvider.GetTimestamp();
+        }
+
+        var added = false;
+        try
+        {
+            // Keeps the handle open even if the segment is deleted or the spool disposed meanwhile.
+            handle.DangerousAddRef(ref added);
+            RandomAccess.FlushToDisk(handle);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            lock (_lock)
+            {
+                _dirty = true;
+                LastError = ex.Message;
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
             }
         }
     }
