@@ -8,6 +8,7 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     private readonly Process _process;
     private readonly string _directory;
     private readonly bool _ownsDirectory;
+    private bool _disposed;
 
     private MosquittoBroker(Process process, string directory, bool ownsDirectory, int port)
     {
@@ -92,6 +93,12 @@ internal sealed class MosquittoBroker : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);

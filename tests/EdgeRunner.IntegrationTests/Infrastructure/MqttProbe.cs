@@ -15,6 +15,7 @@ internal sealed class MqttProbe : IAsyncDisposable
     private readonly Channel<ReceivedMessage> _messages = Channel.CreateUnbounded<ReceivedMessage>();
     private readonly List<ReceivedMessage> _seen = [];
     private MqttClientOptions? _options;
+    private bool _disposed;
 
     private MqttProbe(IMqttClient client) => _client = client;
 
@@ -117,6 +118,12 @@ internal sealed class MqttProbe : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         try
         {
             if (_client.IsConnected)
