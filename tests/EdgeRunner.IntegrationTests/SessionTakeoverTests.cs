@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -21,21 +20,17 @@ public sealed class SessionTakeoverTests
     public async Task A_client_taking_over_the_daemons_session_is_logged_as_such_with_the_advice_and_the_daemon_reconnects()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "takeover-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject());
+        await using var scenario = await DaemonScenario.StartAsync("takeover", ct);
+        var deviceId = scenario.DeviceId;
         var logs = new ConcurrentQueue<string>();
-        var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-        using var host = EdgeRunnerHost.Build(configuration, services => services.AddSingleton<ILoggerProvider>(new CollectingLoggerProvider(logs)));
-        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-        await host.StartAsync(ct);
+        var host = await scenario.StartHostAsync(new JsonObject(), ct, services => services.AddSingleton<ILoggerProvider>(new CollectingLoggerProvider(logs)));
         var publisher = host.Services.GetRequiredService<MqttPublisher>();
         await WaitUntilAsync(() => publisher.IsConnected, ct);
 
         // Another tool connects with the daemon's own (default) client id.
         using var intruder = new MqttClientFactory().CreateMqttClient();
         await intruder.ConnectAsync(
-            new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port).WithClientId($"edgerunner-{deviceId}").WithProtocolVersion(MqttProtocolVersion.V500).Build(),
+            new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", scenario.Port).WithClientId($"edgerunner-{deviceId}").WithProtocolVersion(MqttProtocolVersion.V500).Build(),
             ct);
 
         await WaitUntilAsync(() => publisher.SessionsTakenOver >= 1, ct);
