@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Service.Mqtt;
@@ -22,8 +21,8 @@ public sealed class SessionTakeoverTests
         var ct = TestContext.Current.CancellationToken;
         await using var scenario = await DaemonScenario.StartAsync("takeover", ct);
         var deviceId = scenario.DeviceId;
-        var logs = new ConcurrentQueue<string>();
-        var host = await scenario.StartHostAsync(new JsonObject(), ct, services => services.AddSingleton<ILoggerProvider>(new CollectingLoggerProvider(logs)));
+        var logs = new CapturingLoggerProvider();
+        var host = await scenario.StartHostAsync(new JsonObject(), ct, services => services.AddSingleton<ILoggerProvider>(logs));
         var publisher = host.Services.GetRequiredService<MqttPublisher>();
         await WaitUntilAsync(() => publisher.IsConnected, ct);
 
@@ -35,9 +34,10 @@ public sealed class SessionTakeoverTests
 
         await WaitUntilAsync(() => publisher.SessionsTakenOver >= 1, ct);
         await WaitUntilAsync(() => publisher.Connects >= 2, ct); // and it is back (taking the id over in turn)
-        Assert.Contains(logs, l => l.StartsWith("MQTT session taken over", StringComparison.Ordinal)
-            && l.Contains($"same client id edgerunner-{deviceId}", StringComparison.Ordinal)
-            && l.Contains("Mqtt:ClientId", StringComparison.Ordinal));
+        Assert.Contains(logs.Entries, l => l.Level >= LogLevel.Warning
+            && l.Message.StartsWith("MQTT session taken over", StringComparison.Ordinal)
+            && l.Message.Contains($"same client id edgerunner-{deviceId}", StringComparison.Ordinal)
+            && l.Message.Contains("Mqtt:ClientId", StringComparison.Ordinal));
         await host.StopAsync(ct);
     }
 
@@ -48,26 +48,6 @@ public sealed class SessionTakeoverTests
         while (!condition())
         {
             await Task.Delay(50, timeout.Token);
-        }
-    }
-
-    private sealed class CollectingLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Collector(lines);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Collector(ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                lines.Enqueue(formatter(state, exception));
         }
     }
 }

@@ -6,7 +6,8 @@ using Microsoft.Extensions.Hosting;
 namespace EdgeRunner.IntegrationTests.Infrastructure;
 
 /// <summary>
-/// One end-to-end scenario: a real mosquitto on a free loopback port, a device id of its own, the
+/// One end-to-end scenario: a real mosquitto on a free loopback port (or, with
+/// <see cref="WithEmbeddedBroker"/>, the daemon's own embedded broker on one), a device id of its own, the
 /// daemon's configuration written for that broker, connected <see cref="MqttProbe"/>s (with their
 /// connect retry) and daemons started in-process or as child processes. Everything the scenario
 /// started is disposed in reverse order when it is, also when a step in between failed; the test's
@@ -18,22 +19,28 @@ internal sealed class DaemonScenario : IAsyncDisposable
 
     private readonly List<object> _owned = [];
     private readonly string? _persistenceDirectory;
+    private MosquittoBroker? _broker;
     private TempFolder? _folder;
 
-    private DaemonScenario(string deviceId, MosquittoBroker broker, string? persistenceDirectory)
+    private DaemonScenario(string deviceId, MosquittoBroker? broker, int port, string? persistenceDirectory)
     {
         DeviceId = deviceId;
-        Broker = broker;
+        _broker = broker;
+        Port = port;
         _persistenceDirectory = persistenceDirectory;
     }
 
     /// <summary>The device id (<c>Device:Id</c>): the prefix and 8 random hex digits, so parallel tests never share topics.</summary>
     public string DeviceId { get; }
 
-    /// <summary>The broker now running (replaced by <see cref="RestartBrokerAsync"/>).</summary>
-    public MosquittoBroker Broker { get; private set; }
+    /// <summary>The mosquitto now running (replaced by <see cref="RestartBrokerAsync"/>).</summary>
+    public MosquittoBroker Broker => _broker ?? throw new InvalidOperationException("This scenario runs the daemon's embedded broker, not mosquitto.");
 
-    public int Port => Broker.Port;
+    /// <summary>The broker's port on 127.0.0.1 (mosquitto's, or the one the daemon's embedded broker is configured to).</summary>
+    public int Port { get; }
+
+    /// <summary>Whether the daemon runs its own embedded broker instead of connecting to mosquitto.</summary>
+    public bool EmbeddedBroker => _broker is null;
 
     /// <summary>A folder of the scenario's own (recordings, state, models), deleted last.</summary>
     public string Folder => (_folder ??= new TempFolder()).Path;
@@ -48,7 +55,7 @@ internal sealed class DaemonScenario : IAsyncDisposable
         try
         {
             var broker = await MosquittoBroker.StartAsync(cancellationToken, persistenceDirectory: persistence);
-            return new DaemonScenario($"{deviceIdPrefix}-{Guid.NewGuid().ToString("N")[..8]}", broker, persistence);
+            return new DaemonScenario(NewDeviceId(deviceIdPrefix), broker, broker.Port, persistence);
         }
         catch
         {
@@ -57,23 +64,28 @@ internal sealed class DaemonScenario : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A scenario without mosquitto: the daemon's configuration enables its embedded broker on a free port
+    /// (<see cref="Port"/>), and probes connect to that once the daemon runs (their connect retry covers its start).
+    /// </summary>
+    public static DaemonScenario WithEmbeddedBroker(string deviceIdPrefix) => new(NewDeviceId(deviceIdPrefix), null, FreePort.Next(), null);
+
     /// <summary>The device's topic <c>edgerunner/{DeviceId}/{path}</c>.</summary>
     public string Topic(string path) => $"edgerunner/{DeviceId}/{path}";
 
     /// <summary>
     /// Writes <paramref name="sections"/> with this scenario's <c>Device</c> id and a <c>Mqtt</c> section for
-    /// its broker, plus <paramref name="mqtt"/>'s settings (e.g. <c>ReconnectMaxDelaySeconds</c>).
+    /// its broker (<c>Host</c> and <c>Port</c>, or <c>EmbeddedBroker:Port</c> plus <paramref name="embeddedBroker"/>'s
+    /// settings), plus <paramref name="mqtt"/>'s settings (e.g. <c>ReconnectMaxDelaySeconds</c>).
     /// </summary>
-    public string WriteConfig(JsonObject sections, JsonObject? mqtt = null)
+    public string WriteConfig(JsonObject sections, JsonObject? mqtt = null, JsonObject? embeddedBroker = null)
     {
-        var mqttSection = new JsonObject { ["Host"] = "127.0.0.1", [nameof(Port)] = Port };
-        foreach (var (key, value) in mqtt ?? [])
-        {
-            mqttSection[key] = value?.DeepClone();
-        }
-
+        Assert.True(EmbeddedBroker || embeddedBroker is null, "embedded broker settings in a scenario with mosquitto");
+        var mqttSection = EmbeddedBroker
+            ? new JsonObject { [nameof(EmbeddedBroker)] = Merge(new JsonObject { [nameof(Port)] = Port }, embeddedBroker) }
+            : new JsonObject { ["Host"] = "127.0.0.1", [nameof(Port)] = Port };
         sections["Device"] = new JsonObject { ["Id"] = DeviceId };
-        sections["Mqtt"] = mqttSection;
+        sections["Mqtt"] = Merge(mqttSection, mqtt);
         return TestConfig.Write(sections);
     }
 
@@ -128,7 +140,7 @@ internal sealed class DaemonScenario : IAsyncDisposable
             await Task.Delay(downFor, cancellationToken);
         }
 
-        Broker = await MosquittoBroker.StartAsync(cancellationToken, Port, _persistenceDirectory);
+        _broker = await MosquittoBroker.StartAsync(cancellationToken, Port, _persistenceDirectory);
     }
 
     /// <summary>Disposes daemons, probes and anything else the scenario started, newest first; then the broker and the folders.</summary>
@@ -158,7 +170,10 @@ internal sealed class DaemonScenario : IAsyncDisposable
         _owned.Clear();
         try
         {
-            await Broker.DisposeAsync();
+            if (_broker is not null)
+            {
+                await _broker.DisposeAsync();
+            }
         }
         catch (Exception ex)
         {
@@ -171,6 +186,18 @@ internal sealed class DaemonScenario : IAsyncDisposable
         {
             throw new AggregateException("Cleaning up the scenario failed.", failures);
         }
+    }
+
+    private static string NewDeviceId(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    private static JsonObject Merge(JsonObject section, JsonObject? settings)
+    {
+        foreach (var (key, value) in settings ?? [])
+        {
+            section[key] = value?.DeepClone();
+        }
+
+        return section;
     }
 
     private static void DeleteDirectory(string? directory)

@@ -44,14 +44,7 @@ internal static class TestConfig
         ["Loop"] = false,
     };
 
-    /// <summary>Writes <paramref name="sections"/> plus a <c>Device</c> id and a <c>Mqtt</c> section for the test's broker on 127.0.0.1.</summary>
-    public static string WriteForBroker(string deviceId, int brokerPort, JsonObject sections)
-    {
-        sections["Device"] = new JsonObject { ["Id"] = deviceId };
-        sections["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = brokerPort };
-        return Write(sections);
-    }
-
+    /// <summary>Writes a configuration file into the run's <see cref="TestFiles"/> folder; returns its path.</summary>
     public static string Write(JsonObject config)
     {
         var path = TestFiles.NewPath("edgerunner-test", ".json");
