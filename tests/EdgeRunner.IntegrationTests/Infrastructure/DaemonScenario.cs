@@ -16,6 +16,7 @@ namespace EdgeRunner.IntegrationTests.Infrastructure;
 internal sealed class DaemonScenario : IAsyncDisposable
 {
     private static readonly TimeSpan ProbeConnectWithin = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan StopWithin = TimeSpan.FromSeconds(30);
 
     private readonly List<object> _owned = [];
     private readonly string? _persistenceDirectory;
@@ -33,14 +34,8 @@ internal sealed class DaemonScenario : IAsyncDisposable
     /// <summary>The device id (<c>Device:Id</c>): the prefix and 8 random hex digits, so parallel tests never share topics.</summary>
     public string DeviceId { get; }
 
-    /// <summary>The mosquitto now running (replaced by <see cref="RestartBrokerAsync"/>).</summary>
-    public MosquittoBroker Broker => _broker ?? throw new InvalidOperationException("This scenario runs the daemon's embedded broker, not mosquitto.");
-
     /// <summary>The broker's port on 127.0.0.1 (mosquitto's, or the one the daemon's embedded broker is configured to).</summary>
     public int Port { get; }
-
-    /// <summary>Whether the daemon runs its own embedded broker instead of connecting to mosquitto.</summary>
-    public bool EmbeddedBroker => _broker is null;
 
     /// <summary>A folder of the scenario's own (recordings, state, models), deleted last.</summary>
     public string Folder => (_folder ??= new TempFolder()).Path;
@@ -80,9 +75,10 @@ internal sealed class DaemonScenario : IAsyncDisposable
     /// </summary>
     public string WriteConfig(JsonObject sections, JsonObject? mqtt = null, JsonObject? embeddedBroker = null)
     {
-        Assert.True(EmbeddedBroker || embeddedBroker is null, "embedded broker settings in a scenario with mosquitto");
-        var mqttSection = EmbeddedBroker
-            ? new JsonObject { [nameof(EmbeddedBroker)] = Merge(new JsonObject { [nameof(Port)] = Port }, embeddedBroker) }
+        var embedded = _broker is null;
+        Assert.True(embedded || embeddedBroker is null, "embedded broker settings in a scenario with mosquitto");
+        var mqttSection = embedded
+            ? new JsonObject { ["EmbeddedBroker"] = Merge(new JsonObject { [nameof(Port)] = Port }, embeddedBroker) }
             : new JsonObject { ["Host"] = "127.0.0.1", [nameof(Port)] = Port };
         sections["Device"] = new JsonObject { ["Id"] = DeviceId };
         sections["Mqtt"] = Merge(mqttSection, mqtt);
@@ -113,9 +109,11 @@ internal sealed class DaemonScenario : IAsyncDisposable
     {
         var configuration = EdgeRunnerHost.BuildConfiguration(configFile, []);
         var host = EdgeRunnerHost.Build(configuration, configureServices);
-        _owned.Add(host);
+        var owned = new OwnedHost(host, host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopped);
+        _owned.Add(owned);
         Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
         await host.StartAsync(cancellationToken);
+        owned.Started = true;
         return host;
     }
 
@@ -133,8 +131,9 @@ internal sealed class DaemonScenario : IAsyncDisposable
     /// </summary>
     public async Task RestartBrokerAsync(CancellationToken cancellationToken, TimeSpan downFor = default)
     {
-        await Broker.StopGracefullyAsync(cancellationToken);
-        await Broker.DisposeAsync();
+        var broker = _broker ?? throw new InvalidOperationException("This scenario runs the daemon's embedded broker: there is no mosquitto to restart.");
+        await broker.StopGracefullyAsync(cancellationToken);
+        await broker.DisposeAsync();
         if (downFor > TimeSpan.Zero)
         {
             await Task.Delay(downFor, cancellationToken);
@@ -153,6 +152,10 @@ internal sealed class DaemonScenario : IAsyncDisposable
             {
                 switch (_owned[i])
                 {
+                    case OwnedHost owned:
+                        await owned.StopIfRunningAsync();
+                        await owned.DisposeAsync();
+                        break;
                     case IAsyncDisposable asyncDisposable:
                         await asyncDisposable.DisposeAsync();
                         break;
@@ -205,6 +208,44 @@ internal sealed class DaemonScenario : IAsyncDisposable
         if (directory is not null && Directory.Exists(directory))
         {
             Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>A host the scenario built, with its "stopped" signal taken while its services could still be resolved.</summary>
+    private sealed class OwnedHost(IHost host, CancellationToken stopped) : IAsyncDisposable
+    {
+        /// <summary>Whether its start completed (a host whose start failed is only disposed, as the daemon would).</summary>
+        public bool Started { get; set; }
+
+        /// <summary>A host the test left running (it failed before its own stop) stops as the daemon does, so its cameras and streams end.</summary>
+        public async Task StopIfRunningAsync()
+        {
+            if (!Started || stopped.IsCancellationRequested)
+            {
+                return;
+            }
+
+            try
+            {
+                using var timeout = new CancellationTokenSource(StopWithin);
+                await host.StopAsync(timeout.Token);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The test disposed it already (a using declaration unwound by a failure).
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (host is IAsyncDisposable asyncDisposable)
+            {
+                await asyncDisposable.DisposeAsync();
+            }
+            else
+            {
+                host.Dispose();
+            }
         }
     }
 }

@@ -18,9 +18,6 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         Port = port;
     }
 
-    /// <summary>Folder holding the config (and the persistence database when enabled).</summary>
-    public string Directory => _directory;
-
     public int Port { get; }
 
     /// <summary>
