@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using Microsoft.Extensions.Hosting;
 using SkiaSharp;
 
 namespace EdgeRunner.IntegrationTests;

@@ -6,8 +6,6 @@ using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Sensors;
-using MQTTnet;
-using MQTTnet.Formatter;
 
 namespace EdgeRunner.IntegrationTests;
 

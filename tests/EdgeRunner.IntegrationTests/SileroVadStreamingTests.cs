@@ -6,7 +6,6 @@ using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
