@@ -33,15 +33,8 @@ internal sealed class I2cSourceKind : SensorSourceKindBase<I2cSensorOptions>
     public const double MaxSampleRateHz = 1000;
 
     /// <summary>The configured address, or the chip's usual one when 0.</summary>
-    public static int AddressOf(I2cSensorOptions options) => options.Address != 0
-        ? options.Address
-        : options.Chip switch
-        {
-            I2cSensorChip.Adxl345 => 0x53,
-            I2cSensorChip.Mpu6050 => 0x68,
-            I2cSensorChip.Bme280 => 0x77,
-            _ => 0,
-        };
+    public static int AddressOf(I2cSensorOptions options) =>
+        options.Address != 0 ? options.Address : options.Chip is { } chip ? I2cSensorSource.DefaultAddressOf(chip) : 0;
 
     /// <summary>
     /// Opens the chip on the real bus. <paramref name="modelRateHz"/> is used when the configured rate is 0.
@@ -73,9 +66,9 @@ internal sealed class I2cSourceKind : SensorSourceKindBase<I2cSensorOptions>
         {
             errors.Add($"{key}:Chip", $"name the chip: {string.Join(", ", Enum.GetNames<I2cSensorChip>())}");
         }
-        else if (chip != I2cSensorChip.Bme280 && options.RangeG is not (2 or 4 or 8 or 16))
+        else if (I2cSensorSource.RangesGOf(chip) is { Count: > 0 } ranges && !ranges.Contains(options.RangeG))
         {
-            errors.Add($"{key}:RangeG", $"must be 2, 4, 8 or 16 (g full scale; got {options.RangeG})");
+            errors.Add($"{key}:RangeG", $"must be {I2cSensorSource.Describe(ranges)} (g full scale; got {options.RangeG})");
         }
 
         errors.Range($"{key}:BusId", options.BusId, 0, 255);
