@@ -13,7 +13,7 @@ internal sealed class Adxl345Chip : I2cChipReader
     public static I2cChipInfo Info { get; } = new(
         I2cSensorChip.Adxl345,
         DefaultAddress: 0x53,
-        Channels: AccelerationChannelNames,
+        Channels: ["ax", "ay", "az"],
         RangesG: [2, 4, 8, 16],
         Open: (device, options, where) => new Adxl345Chip(device, options.AccelerationRangeG, where));
 

@@ -25,11 +25,10 @@ internal sealed record I2cChipInfo(
 /// </summary>
 internal abstract class I2cChipReader : IDisposable
 {
-    // Before Chips: the chips' own static Info reads it while Chips is being built.
-    /// <summary>The accelerometers' channels (ax, ay, az in g).</summary>
-    protected static IReadOnlyList<string> AccelerationChannelNames { get; } = ["ax", "ay", "az"];
-
-    /// <summary>Every supported chip, by its configuration value (a new chip: its file, its enum value, one line here).</summary>
+    /// <summary>
+    /// Every supported chip, by its configuration value (a new chip: its file, its enum value, one line here).
+    /// The chips' Info reads nothing of this class, so whichever type is touched first, no static is read half-built.
+    /// </summary>
     public static IReadOnlyDictionary<I2cSensorChip, I2cChipInfo> Chips { get; } =
         new[] { Adxl345Chip.Info, Mpu6050Chip.Info, Bme280Chip.Info }.ToDictionary(c => c.Chip);
 

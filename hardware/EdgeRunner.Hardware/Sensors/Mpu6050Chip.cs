@@ -13,7 +13,7 @@ internal sealed class Mpu6050Chip : I2cChipReader
     public static I2cChipInfo Info { get; } = new(
         I2cSensorChip.Mpu6050,
         DefaultAddress: 0x68,
-        Channels: AccelerationChannelNames,
+        Channels: ["ax", "ay", "az"],
         RangesG: [2, 4, 8, 16],
         Open: (device, options, where) => new Mpu6050Chip(device, options.AccelerationRangeG, where));
 
