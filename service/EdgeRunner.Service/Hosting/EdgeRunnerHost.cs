@@ -36,7 +36,7 @@ public static class EdgeRunnerHost
         OptionsSection.Of<OnnxRuntimeOptions, OnnxRuntimeOptionsValidator>(OnnxRuntimeOptions.SectionName, resolveFirst: true),
         OptionsSection.Of<ModelsOptions, ModelsOptionsValidator>(ModelsOptions.SectionName, PathResolver.ResolveModels),
         OptionsSection.Of<CamerasOptions, CamerasOptionsValidator>(CamerasOptions.SectionName, PathResolver.ResolveCameras, Vision.Sources.CameraSourceKinds.CollectKeyErrors),
-        OptionsSection.Of<SensorsOptions, SensorsOptionsValidator>(SensorsOptions.SectionName, PathResolver.ResolveSensors, SensorSourceKeyChecker.CollectKeysOfOtherKinds),
+        OptionsSection.Of<SensorsOptions, SensorsOptionsValidator>(SensorsOptions.SectionName, PathResolver.ResolveSensors, SensorSourceKeyChecker.CollectUnknownKeys, keyCheckReplacesTypeCheck: true),
         OptionsSection.Of<StateOptions, StateOptionsValidator>(StateOptions.SectionName, o => o.Directory = string.IsNullOrEmpty(o.Directory) ? o.Directory : Path.GetFullPath(o.Directory)),
     ];
 
@@ -136,6 +136,9 @@ public static class EdgeRunnerHost
         {
             section.Register(services, configuration);
         }
+
+        // Each stream's Source is bound to its Kind's options type: after the table's Bind, before PostConfigure.
+        services.AddSingleton<IConfigureOptions<SensorsOptions>>(new Sensors.Sources.SensorSourceBinder(configuration));
 
         services.AddSingleton<Catalog.ModelCatalog>();
 
