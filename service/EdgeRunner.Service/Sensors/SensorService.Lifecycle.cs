@@ -84,7 +84,7 @@ internal sealed partial class SensorService
             var manifest = resolved.Manifest!;
             try
             {
-                _ = new SensorStreamProcessor(configId, loaded.Model, loaded.Lock, manifest.Stream!, manifest.Labels, batcher: null, SequenceOutputSpec.From(resolved.Task, manifest.Postprocess));
+                _ = SequenceProcessorFactory.CreateProcessor(configId, resolved, loaded.Model, loaded.Lock, batcher: null);
             }
             catch (ArgumentException ex)
             {

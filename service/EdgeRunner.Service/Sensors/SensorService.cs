@@ -103,7 +103,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
             var (model, modelLock, batcher) = loaded;
             var manifest = resolved.Manifest!;
-            var processor = new SensorStreamProcessor(streamId, model, modelLock, manifest.Stream!, manifest.Labels, batcher, SequenceOutputSpec.From(resolved.Task, manifest.Postprocess));
+            var processor = SequenceProcessorFactory.CreateProcessor(streamId, resolved, model, modelLock, batcher);
             var modelRate = manifest.Stream!.SampleRateHz;
             ISensorSource source;
             try
@@ -289,7 +289,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     }
 
     /// <summary>Restores the stream's checkpoint when there is one for this exact model; says why not otherwise.</summary>
-    private StreamCheckpointing? Checkpointing(string streamId, SensorStreamProcessor processor, string modelSha256, IReadOnlyList<string> compatibleSha256)
+    private StreamCheckpointing? Checkpointing(string streamId, SequenceStreamProcessor processor, string modelSha256, IReadOnlyList<string> compatibleSha256)
     {
         if (string.IsNullOrEmpty(_state.Directory))
         {
@@ -506,75 +506,13 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     {
         if (!_models.TryGetValue(resolved.Id, out var loaded))
         {
-            var model = LoadModel(resolved, $"Sensors:{streamId}", _loggerFactory);
-            var batcher = new StepBatcher(model, resolved.Options.MaxBatch, TimeSpan.FromMilliseconds(resolved.Options.BatchWaitMilliseconds), _timeProvider);
+            var model = SequenceProcessorFactory.LoadModel(resolved, $"Sensors:{streamId}", _loggerFactory);
+            var batcher = SequenceProcessorFactory.CreateBatcher(model, resolved, _timeProvider);
             loaded = (model, new object(), batcher);
             _models[resolved.Id] = loaded;
         }
 
         return loaded;
-    }
-
-    /// <summary>Loads a sequence model from its manifest. Throws <see cref="StartupException"/> naming <paramref name="owner"/>.</summary>
-    internal static SequenceModel LoadModel(ResolvedModel resolved, string owner, ILoggerFactory loggerFactory)
-    {
-        var manifest = resolved.Manifest;
-        if (!resolved.Task.IsSequence() || manifest?.Stream is null || manifest.Postprocess?.Output is null)
-        {
-            throw new StartupException(
-                $"{owner}:Model: '{resolved.Id}' is not a sequence model with a manifest 'stream' section and postprocess output",
-                StartupException.ConfigError);
-        }
-
-        try
-        {
-            manifest.VerifySha256();
-            var stream = manifest.Stream;
-            return SequenceModel.Load(
-                new SequenceModelOptions
-                {
-                    Id = resolved.Id,
-                    Path = resolved.Path,
-                    StreamInput = stream.Input,
-                    StreamBatchAxis = stream.BatchAxis,
-                    ValuesPerStep = stream.Channels.Count * (stream.ChunkSamples + stream.ContextSamples),
-                    ResultOutput = manifest.Postprocess.Output,
-                    ResultBatchAxis = manifest.Postprocess.BatchAxis,
-                    State = manifest.State is { } state ? [.. state.Select(p => (p.Input, p.Output, p.BatchAxis))] : null,
-                    ConstantInputs = ConstantValues(manifest),
-                    ExecutionProviders = resolved.Options.ExecutionProviders ?? ["cpu"],
-                    AllowFallback = resolved.Options.AllowFallback,
-                    DeviceId = resolved.Options.DeviceId,
-                    IntraOpThreads = resolved.Options.IntraOpThreads,
-                },
-                loggerFactory.CreateLogger<SequenceModel>());
-        }
-        catch (Exception ex) when (ex is ModelLoadException or EdgeRunner.Models.Manifests.ManifestException)
-        {
-            throw new StartupException($"{owner}: {ex.Message}", StartupException.ConfigError, ex);
-        }
-    }
-
-    /// <summary>The manifest's constant inputs as numbers (a JSON number, boolean, or array of them).</summary>
-    private static Dictionary<string, double[]> ConstantValues(EdgeRunner.Models.Manifests.ModelManifest manifest)
-    {
-        var constants = new Dictionary<string, double[]>(StringComparer.Ordinal);
-        foreach (var (name, value) in manifest.ConstantInputs ?? new Dictionary<string, System.Text.Json.JsonElement>())
-        {
-            static double Number(System.Text.Json.JsonElement e, string name, string path) => e.ValueKind switch
-            {
-                System.Text.Json.JsonValueKind.Number => e.GetDouble(),
-                System.Text.Json.JsonValueKind.True => 1,
-                System.Text.Json.JsonValueKind.False => 0,
-                _ => throw new EdgeRunner.Models.Manifests.ManifestException($"Manifest '{path}': constant_inputs.{name} must be a number, a boolean or an array of them."),
-            };
-
-            constants[name] = value.ValueKind == System.Text.Json.JsonValueKind.Array
-                ? [.. value.EnumerateArray().Select(e => Number(e, name, manifest.ManifestPath))]
-                : [Number(value, name, manifest.ManifestPath)];
-        }
-
-        return constants;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Count} checkpoints of dynamic streams not seen for {Days} days from {Directory}")]
