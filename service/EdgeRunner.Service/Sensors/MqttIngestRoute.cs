@@ -227,6 +227,12 @@ internal sealed partial class MqttIngestRoute
 
     public SensorStreamOptions Options { get; }
 
+    /// <summary>The entry's <c>Source</c> section, of Kind Mqtt.</summary>
+    public SensorSourceOptions Ingest => IngestOf(Options);
+
+    /// <summary>The <c>Source</c> section of an entry of Kind Mqtt.</summary>
+    public static SensorSourceOptions IngestOf(SensorStreamOptions options) => options.Source;
+
     public string Filter { get; }
 
     /// <summary>True: one stream per matching topic, created on its first message, evicted when idle, capped.</summary>

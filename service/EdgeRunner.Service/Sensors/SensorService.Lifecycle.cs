@@ -62,7 +62,7 @@ internal sealed partial class SensorService
     }
 
     private static bool IsWildcardIngest(SensorStreamOptions options) =>
-        options.Enabled && options.Source.Kind == SensorSourceKind.Mqtt && MqttTopicFilter.HasWildcard(options.Source.Topic);
+        options.Enabled && options.Source.Kind == SensorSourceKind.Mqtt && MqttTopicFilter.HasWildcard(MqttIngestRoute.IngestOf(options).Topic);
 
     /// <summary>
     /// Checks and registers every wildcard route at startup (its model is loaded now; one that cannot be
@@ -107,7 +107,7 @@ internal sealed partial class SensorService
         var commands = $"{_topics.Base}/sensors/{(_sensors.Any(s => IsWildcardIngest(s.Value)) ? "#" : "+/reset")}";
         foreach (var (configId, options) in _sensors.Where(s => s.Value.Enabled && s.Value.Source.Kind == SensorSourceKind.Mqtt))
         {
-            if (MqttFilterOverlap.Overlaps(options.Source.Topic, commands, out var example))
+            if (MqttFilterOverlap.Overlaps(MqttIngestRoute.IngestOf(options).Topic, commands, out var example))
             {
                 throw new StartupException(
                     $"Sensors:{configId}:Source:Topic: overlaps the daemon's command topics '{commands}' (both match '{example}'); publish samples outside {_topics.Base}/sensors/",
@@ -156,7 +156,7 @@ internal sealed partial class SensorService
         live.Topic,
         live.Route.Channels,
         live.Route.SampleRateHz,
-        live.Route.Options.Source.QueueCapacity,
+        live.Route.Ingest.QueueCapacity,
         idleTimeout,
         idleTimeout > TimeSpan.Zero ? () => TryEvict(live) : null,
         _timeProvider,
@@ -300,19 +300,19 @@ internal sealed partial class SensorService
             return false;
         }
 
-        if (route.ActiveStreams >= route.Options.Source.MaxStreams)
+        if (route.ActiveStreams >= route.Ingest.MaxStreams)
         {
             if (route.RejectOverCap(streamId))
             {
-                LogStreamRejected(Logger, topic, route.ConfigId, route.Options.Source.MaxStreams, route.StreamsRejected);
-                PublishEvent(streamId, "rejected", $"Sensors:{route.ConfigId}:Source:MaxStreams ({route.Options.Source.MaxStreams}) streams are active", topic, extra: null);
+                LogStreamRejected(Logger, topic, route.ConfigId, route.Ingest.MaxStreams, route.StreamsRejected);
+                PublishEvent(streamId, "rejected", $"Sensors:{route.ConfigId}:Source:MaxStreams ({route.Ingest.MaxStreams}) streams are active", topic, extra: null);
             }
 
             return false;
         }
 
         live = new LiveStream(route, streamId, topic);
-        live.Source = NewSource(live, TimeSpan.FromSeconds(route.Options.Source.IdleTimeoutSeconds));
+        live.Source = NewSource(live, TimeSpan.FromSeconds(route.Ingest.IdleTimeoutSeconds));
         _liveByTopic[topic] = live;
         _liveById[streamId] = live;
         route.ActiveStreams++;
@@ -382,7 +382,7 @@ internal sealed partial class SensorService
 
             live.Route.Created(live.StreamId);
             Attach(runner);
-            LogStreamAdded(Logger, live.StreamId, live.Topic, live.Route.ConfigId, live.Route.ActiveStreams, live.Route.Options.Source.MaxStreams);
+            LogStreamAdded(Logger, live.StreamId, live.Topic, live.Route.ConfigId, live.Route.ActiveStreams, live.Route.Ingest.MaxStreams);
             var running = TryRunUnit(runner);
             if (running is null)
             {
@@ -403,8 +403,8 @@ internal sealed partial class SensorService
             Forget(live);
             if (live.Evicted)
             {
-                LogEvicted(Logger, live.StreamId, live.Route.Options.Source.IdleTimeoutSeconds, checkpointed);
-                PublishEvent(live.StreamId, "evicted", $"no samples for {live.Route.Options.Source.IdleTimeoutSeconds:0.###} s", live.Topic, w => w.WriteBoolean("checkpointed", checkpointed));
+                LogEvicted(Logger, live.StreamId, live.Route.Ingest.IdleTimeoutSeconds, checkpointed);
+                PublishEvent(live.StreamId, "evicted", $"no samples for {live.Route.Ingest.IdleTimeoutSeconds:0.###} s", live.Topic, w => w.WriteBoolean("checkpointed", checkpointed));
             }
         }
 #pragma warning disable CA1031 // The lifecycle task must not fault: the service's disposal awaits it before releasing the models.

@@ -108,51 +108,26 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             ISensorSource source;
             try
             {
-                source = _sourceOverride?.Invoke(streamId, options, processor.ChunkSamples, modelRate) ?? options.Source.Kind switch
-                {
-                    SensorSourceKind.SimulatedVibration => new SimulatedVibrationSource(
-                        options.Source.Seed, options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate, processor.ChunkSamples, _timeProvider),
-                    SensorSourceKind.Csv => new CsvSensorSource(
-                        new CsvSourceOptions
-                        {
-                            Path = options.Source.Path,
-                            Columns = options.Source.Columns ?? [],
-                            TimestampColumn = options.Source.TimestampColumn,
-                            SampleRateHz = options.Source.SampleRateHz,
-                            Speed = options.Source.Speed,
-                            Loop = options.Source.Loop,
-                        },
-                        _timeProvider,
-                        SensorLogger(streamId)),
-                    SensorSourceKind.I2c or SensorSourceKind.Gpio => Supervised(
-                        streamId,
-                        options.Source,
-                        () => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, SensorLogger(streamId))!,
-                        manifest.Stream.Channels,
-                        options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate),
-                    SensorSourceKind.Serial => Supervised(
-                        streamId,
-                        options.Source,
-                        () => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
-                        manifest.Stream.Channels,
-                        options.Source.SampleRateHz),
-                    SensorSourceKind.Audio when string.IsNullOrEmpty(options.Source.Path) => Supervised(
-                        streamId,
-                        options.Source,
-                        () => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
-                        manifest.Stream.Channels,
-                        Math.Round(options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate)),
-                    SensorSourceKind.Audio => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
-                    SensorSourceKind.Mqtt => MqttSourceFor(streamId, options, manifest.Stream.Channels, modelRate),
-                    _ => throw new StartupException($"Sensors:{streamId}:Source:Kind: unsupported kind {options.Source.Kind}", StartupException.ConfigError),
-                };
+                source = _sourceOverride?.Invoke(streamId, options, processor.ChunkSamples, modelRate)
+                    ?? Sources.SensorSourceKinds.Create(options.Source, new Sources.SensorSourceContext
+                    {
+                        StreamId = streamId,
+                        BlockSamples = processor.ChunkSamples,
+                        ModelRateHz = modelRate,
+                        Channels = manifest.Stream.Channels,
+                        TimeProvider = _timeProvider,
+                        LoggerFactory = _loggerFactory,
+                        Logger = SensorLogger(streamId),
+                        Watch = device => Watch(streamId, device),
+                        OpenMqttIngest = () => MqttSourceFor(streamId, options, manifest.Stream.Channels, modelRate),
+                    });
             }
             catch (SensorSourceException ex)
             {
                 throw new StartupException($"Sensors:{streamId}:Source: {ex.Message}", StartupException.ConfigError, ex);
             }
 
-            var configuredChannels = ConfiguredChannels(options.Source) ?? source.Channels.Count;
+            var configuredChannels = Sources.SensorSourceKinds.ConfiguredChannels(options.Source, streamId) ?? source.Channels.Count;
             if (source.Channels.Count != processor.Channels || configuredChannels != processor.Channels)
             {
                 // Checked from the configuration too: a device absent at start must not pass a check it would fail present.
@@ -190,43 +165,12 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
     }
 
-    /// <summary>
-    /// A device-backed source (I2C, GPIO, serial, live audio) that may be absent now or go away later:
-    /// it is opened through a <see cref="ReopeningSensorSource"/>, which retries with backoff while the
-    /// daemon runs, and its state is published retained on <c>.../sensors/{stream}/state</c>.
-    /// </summary>
-    private ReopeningSensorSource Supervised(string streamId, SensorSourceOptions options, Func<ISensorSource> open, IReadOnlyList<string> channels, double sampleRateHz)
+    /// <summary>Publishes the state of a device-backed source (opened under supervision by its kind) retained on <c>.../sensors/{stream}/state</c>.</summary>
+    private void Watch(string streamId, ReopeningSensorSource source)
     {
-        var device = options.Kind switch
-        {
-            SensorSourceKind.I2c => $"I2C {options.Chip} at bus {options.BusId}",
-            SensorSourceKind.Gpio => $"GPIO pins {string.Join(",", options.Pins ?? [])}",
-            SensorSourceKind.Serial => $"serial port {options.Port}",
-            _ => $"ALSA device {options.Device}",
-        };
-        if (options.Kind == SensorSourceKind.Audio)
-        {
-            // Live capture starts its program on the first read; a missing one is an installation error, not an absent device.
-            var (program, package) = options.Backend == AudioCaptureBackend.Arecord ? ("arecord", "alsa-utils") : ("ffmpeg", "ffmpeg");
-            if (!IsOnPath(program))
-            {
-                throw new StartupException($"Sensors:{streamId}:Source:Backend: '{program}' is not installed (install the Debian package '{package}')", StartupException.ConfigError);
-            }
-        }
-
-        var source = new ReopeningSensorSource(device, open, channels, sampleRateHz, _timeProvider, SensorLogger(streamId));
-        if (source.InitialError is { } error && IsInstallationProblem(error))
-        {
-            // A missing ffmpeg/arecord or libgpiod will not appear by waiting: stop startup saying what to
-            // install. An absent device is waited for by the wrapper.
-            source.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            throw new StartupException($"Sensors:{streamId}:Source: {error.Message}", StartupException.ConfigError, error);
-        }
-
         void Publish(SensorSourceState state, string reason) => PublishState(streamId, state.ToString().ToLowerInvariant(), reason);
         source.StateChanged += (_, e) => Publish(e.State, e.Reason);
         Publish(source.State, source.Reason);
-        return source;
     }
 
     /// <summary>
@@ -418,35 +362,6 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
             PublishState(streamId, state, reason);
         }
     }
-
-    private static bool IsOnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Any(directory => File.Exists(Path.Combine(directory, program)));
-
-    private static bool IsInstallationProblem(Exception error)
-    {
-        for (var e = (Exception?)error; e is not null; e = e.InnerException)
-        {
-            if (e is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException or PlatformNotSupportedException
-                || (e is System.ComponentModel.Win32Exception win32 && win32.NativeErrorCode == 2)) // ENOENT starting a program
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>How many channels a device-backed source's configuration gives (null for kinds whose source says it once opened).</summary>
-    private static int? ConfiguredChannels(SensorSourceOptions source) => source.Kind switch
-    {
-        SensorSourceKind.I2c => source.Chip is { } chip ? I2cSensorSource.ChannelsOf(chip).Count : 0,
-        SensorSourceKind.Gpio => source.Pins?.Length ?? 0,
-        SensorSourceKind.Serial => source.Columns?.Length ?? 0,
-        SensorSourceKind.Audio => source.Channels,
-        _ => null,
-    };
 
     /// <summary>A stream created at run time for one topic of an MQTT wildcard (its id spans topic levels).</summary>
     private static bool IsDynamic(string streamId) => streamId.Contains('/', StringComparison.Ordinal);
