@@ -23,13 +23,10 @@ internal sealed partial class SensorService
     // Sources of dynamic streams handed to CreateRunners, which looks them up by stream id.
     private readonly Dictionary<string, MqttSensorSource> _pendingDynamicSources = new(StringComparer.Ordinal);
     private readonly List<Task> _lifecycleTasks = [];
-    private LogRateLimiter? _commandLog;
     private LogRateLimiter? _dispatchLog;
     private long _dispatchErrors;
     // Set when the service is disposing: the models are about to go, so no new stream may start.
     private bool _ingestClosed;
-    private long _resetsRejected;
-    private long _resetsAccepted;
 
     /// <summary>The MQTT ingest routes (for tests and metrics).</summary>
     internal IReadOnlyList<MqttIngestRoute> IngestRoutes
@@ -44,10 +41,10 @@ internal sealed partial class SensorService
     }
 
     /// <summary>Reset commands refused (unknown stream, unreadable payload).</summary>
-    internal long ResetsRejected => Interlocked.Read(ref _resetsRejected);
+    internal long ResetsRejected => _resets.Rejected;
 
     /// <summary>Reset commands accepted and handed to their stream.</summary>
-    internal long ResetsAccepted => Interlocked.Read(ref _resetsAccepted);
+    internal long ResetsAccepted => _resets.Accepted;
 
     /// <summary>Messages dropped from full ingest queues of the active MQTT streams.</summary>
     internal long IngestMessagesDropped
@@ -195,7 +192,6 @@ internal sealed partial class SensorService
     protected override void OnStarted()
     {
         // Subscribed only now that every configured stream runs: a message never finds a stream that is not there yet.
-        _commandLog = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
         _dispatchLog = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
         foreach (var route in IngestRoutes)
         {
@@ -428,7 +424,7 @@ internal sealed partial class SensorService
         }
     }
 
-    private static bool IsFatal(Exception ex) => ex is OutOfMemoryException or StackOverflowException or AccessViolationException;
+    private static bool IsFatal(Exception ex) => StreamSupervisor.IsFatal(ex);
 
     /// <summary>
     /// Counts a dynamic stream that could not be created; logs it rate-limited per route and publishes a
@@ -488,7 +484,7 @@ internal sealed partial class SensorService
     {
         try
         {
-            HandleCommand(topic, payload);
+            _resets.Handle(topic, payload);
         }
 #pragma warning disable CA1031 // One command must not take the receive loop down.
         catch (Exception ex) when (!IsFatal(ex))
@@ -498,110 +494,28 @@ internal sealed partial class SensorService
         }
     }
 
-    private void HandleCommand(string topic, ReadOnlySequence<byte> payload)
+    /// <summary>Hands a reset command to its stream: an MQTT-fed one in order with its samples, any other before its next block. False: no such stream.</summary>
+    private bool DeliverReset(string streamId, string reason)
     {
-        if (_topics.StreamOfResetTopic(topic) is not { } streamId)
-        {
-            return;
-        }
-
-        if (!TryReadResetReason(payload, out var reason))
-        {
-            RejectReset(topic, streamId, "the payload is neither empty nor a JSON object with a \"reason\" string");
-            return;
-        }
-
         lock (_ingestLock)
         {
             if (_liveById.TryGetValue(streamId, out var live))
             {
-                Interlocked.Increment(ref _resetsAccepted);
                 live.Source.TryEnqueueReset(reason);
-                return;
+                return true;
             }
         }
 
         var runner = Units.FirstOrDefault(u => string.Equals(u.StreamId, streamId, StringComparison.Ordinal));
-        if (runner is null)
-        {
-            RejectReset(topic, streamId, "no such stream");
-            return;
-        }
-
-        Interlocked.Increment(ref _resetsAccepted);
-        runner.RequestReset(reason);
-    }
-
-    private void RejectReset(string topic, string streamId, string why)
-    {
-        var count = Interlocked.Increment(ref _resetsRejected);
-        if (_commandLog?.TryAcquire(out var suppressed) ?? false)
-        {
-            LogResetRejected(Logger, topic, streamId, why, count, suppressed);
-        }
-    }
-
-    /// <summary>Empty payload: "command"; JSON object: its "reason" string (other fields ignored).</summary>
-    internal static bool TryReadResetReason(ReadOnlySequence<byte> payload, out string reason)
-    {
-        reason = "command";
-        if (payload.IsEmpty)
-        {
-            return true;
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(payload);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                return false;
-            }
-
-            if (document.RootElement.TryGetProperty("reason", out var value))
-            {
-                if (value.ValueKind != JsonValueKind.String)
-                {
-                    return false;
-                }
-
-                var text = value.GetString()!;
-                reason = text.Length > 200 ? text[..200] : text;
-            }
-
-            return true;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
+        runner?.RequestReset(reason);
+        return runner is not null;
     }
 
     private void OnResetApplied(StreamRunner runner, string reason) =>
         PublishEvent(runner.StreamId, "reset", reason, topic: null, w => w.WriteNumber("state_resets", runner.StateResets));
 
-    /// <summary>Publishes <c>{"stream","event","reason","timestamp",…}</c> on the stream's event topic. Events are rare: allocating is fine.</summary>
-    private void PublishEvent(string streamId, string eventName, string reason, string? topic, Action<Utf8JsonWriter>? extra)
-    {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteString("stream", streamId);
-            w.WriteString("event", eventName);
-            w.WriteString("reason", reason);
-            if (topic is not null)
-            {
-                w.WriteString("topic", topic);
-            }
-
-            extra?.Invoke(w);
-            w.WriteString("timestamp", _timeProvider.GetUtcNow());
-            w.WriteEndObject();
-        }
-
-        _publisher.TryPublish(_topics.SensorEvent(streamId), buffer.WrittenSpan);
-    }
+    private void PublishEvent(string streamId, string eventName, string reason, string? topic, Action<Utf8JsonWriter>? extra) =>
+        _events.PublishEvent(streamId, eventName, reason, topic, extra);
 
     /// <summary>Waits for dynamic streams being created or removed, before the models they use are disposed.</summary>
     private async Task DrainLifecycleAsync()
@@ -649,7 +563,4 @@ internal sealed partial class SensorService
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: ending the stream failed")]
     private static partial void LogDynamicStreamEndFailed(ILogger logger, string streamId, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Reset command on {Topic} rejected for stream '{StreamId}': {Reason} ({Count} rejected so far, {Suppressed} not logged since the last line)")]
-    private static partial void LogResetRejected(ILogger logger, string topic, string streamId, string reason, long count, long suppressed);
 }
