@@ -1,6 +1,7 @@
 using System.Text.Json;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
+using EdgeRunner.Service.Sensors;
 using EdgeRunner.Service.Vision;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -151,8 +152,7 @@ public static class EdgeRunnerHost
         services.AddHostedService(sp => sp.GetRequiredService<MqttPublisher>());
         services.AddSingleton<VisionService>();
         services.AddHostedService(sp => sp.GetRequiredService<VisionService>());
-        services.AddSingleton<Sensors.SensorService>();
-        services.AddHostedService(sp => sp.GetRequiredService<Sensors.SensorService>());
+        services.AddEdgeRunnerSensors();
         configureServices?.Invoke(services);
         return builder.Build();
     }
