@@ -21,7 +21,7 @@ internal delegate ISensorSource? SensorSourceOverride(string streamId, SensorStr
 /// stateful model (state kept per stream) → MQTT. Streams of the same model share one loaded
 /// session; each stream owns its state. Models load (and fail) in <see cref="UnitHostService{TUnit}.Prepare"/>.
 /// </summary>
-internal sealed partial class SensorService : UnitHostService<StreamRunner>
+internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISensorStreamHost
 {
     private readonly SensorsOptions _sensors;
     private readonly StateOptions _state;
@@ -39,7 +39,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     private readonly StreamCheckpoints _checkpoints;
     private readonly SensorStreamEvents _events;
     private readonly StreamSupervisor _supervisor;
-    private readonly SensorResetCommands _resets;
+    private readonly MqttIngestStreams _ingest;
 
     public SensorService(
         IOptions<SensorsOptions> sensors,
@@ -69,7 +69,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         _checkpoints = new StreamCheckpoints(_state, timeProvider, Logger);
         _events = new SensorStreamEvents(publisher, topics, timeProvider);
         _supervisor = new StreamSupervisor(_events, timeProvider, Logger);
-        _resets = new SensorResetCommands(topics, DeliverReset, timeProvider, Logger);
+        _ingest = new MqttIngestStreams(_sensors, catalog, topics, subscriptions, _events, this, timeProvider, loggerFactory, Logger);
     }
 
     /// <summary>The streams (for tests and metrics).</summary>
@@ -78,13 +78,42 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     /// <summary>One step batcher per loaded model (for tests and metrics).</summary>
     internal IEnumerable<StepBatcher> Batchers => _models.Batchers;
 
+    /// <summary>The MQTT ingest routes (for tests and metrics).</summary>
+    internal IReadOnlyList<MqttIngestRoute> IngestRoutes => _ingest.IngestRoutes;
+
+    /// <summary>Reset commands refused (unknown stream, unreadable payload).</summary>
+    internal long ResetsRejected => _ingest.Resets.Rejected;
+
+    /// <summary>Reset commands accepted and handed to their stream.</summary>
+    internal long ResetsAccepted => _ingest.Resets.Accepted;
+
+    /// <summary>Messages dropped from full ingest queues of the active MQTT streams.</summary>
+    internal long IngestMessagesDropped => _ingest.IngestMessagesDropped;
+
+    /// <summary>Unexpected errors dispatching an ingest message or a command (each message dropped, the receive loop going on).</summary>
+    internal long DispatchErrors => _ingest.DispatchErrors;
+
+    IReadOnlyList<StreamRunner> ISensorStreamHost.Streams => Units;
+
     protected override IEnumerable<StreamRunner> CreateUnits()
     {
-        // Streams of wildcard MQTT routes appear at run time (SensorService.Lifecycle.cs).
+        // Streams of wildcard MQTT routes appear at run time (MqttIngestStreams).
         _checkpoints.PruneDynamic();
-        RegisterWildcardIngests();
-        return WithLifecycle(CreateRunners(_sensors.Where(s => !IsWildcardIngest(s.Value))));
+        _ingest.RegisterWildcardIngests();
+        return _ingest.WithLifecycle(CreateRunners(_sensors.Where(s => !MqttIngestStreams.IsWildcardIngest(s.Value))));
     }
+
+    // Subscribed only now that every configured stream runs: a message never finds a stream that is not there yet.
+    protected override void OnStarted() => _ingest.Subscribe();
+
+    StreamRunner? ISensorStreamHost.CreateStream(string streamId, SensorStreamOptions options) =>
+        CreateRunners([new KeyValuePair<string, SensorStreamOptions>(streamId, options)]).SingleOrDefault();
+
+    Task? ISensorStreamHost.TryRun(StreamRunner runner) => TryRunUnit(runner);
+
+    bool ISensorStreamHost.TryRemove(StreamRunner runner) => TryRemoveUnit(runner);
+
+    bool ISensorStreamHost.TryGetModel(ResolvedModel resolved, string streamId, out SharedSequenceModel loaded) => TryGetModel(resolved, streamId, out loaded);
 
     private IEnumerable<StreamRunner> CreateRunners(IEnumerable<KeyValuePair<string, SensorStreamOptions>> streams)
     {
@@ -119,7 +148,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                         LoggerFactory = _loggerFactory,
                         Logger = SensorLogger(streamId),
                         Watch = device => Watch(streamId, device),
-                        OpenMqttIngest = () => MqttSourceFor(streamId, options, manifest.Stream.Channels, modelRate),
+                        OpenMqttIngest = () => _ingest.MqttSourceFor(streamId, options, manifest.Stream.Channels, modelRate),
                     });
             }
             catch (SensorSourceException ex)
@@ -201,7 +230,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
     protected override async ValueTask DisposeSharedAsync()
     {
-        await DrainLifecycleAsync();
+        await _ingest.DrainAsync();
         await _models.DisposeAsync();
     }
 

@@ -1,18 +1,48 @@
 using System.Buffers;
 using System.Text.Json;
+using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeRunner.Service.Sensors;
 
+/// <summary>What <see cref="MqttIngestStreams"/> needs of the service that runs the streams.</summary>
+internal interface ISensorStreamHost
+{
+    /// <summary>The streams running now.</summary>
+    IReadOnlyList<StreamRunner> Streams { get; }
+
+    /// <summary>The stream's model, or false when it cannot be loaded (the stream is then marked failed).</summary>
+    bool TryGetModel(ResolvedModel resolved, string streamId, out SharedSequenceModel loaded);
+
+    /// <summary>Builds one stream as a configured one is built (null: its model cannot be loaded).</summary>
+    StreamRunner? CreateStream(string streamId, SensorStreamOptions options);
+
+    /// <summary>Runs a stream created after start under supervision (null: the service is stopping).</summary>
+    Task? TryRun(StreamRunner runner);
+
+    /// <summary>Removes an ended stream created after start; false when the service already disposes it.</summary>
+    bool TryRemove(StreamRunner runner);
+}
+
 /// <summary>
 /// The sensor streams' life cycle over MQTT: ingest routes (Kind Mqtt), streams created per matching
 /// topic of a wildcard route, reset commands, idle eviction with checkpoint and restore, and the per-route
-/// cap. Kept apart from the stream construction in SensorService.cs, which it reuses for dynamic streams.
+/// cap. The streams themselves are built and run by the <see cref="ISensorStreamHost"/> (the
+/// <see cref="SensorService"/>), the same way for dynamic streams as for configured ones.
 /// </summary>
-internal sealed partial class SensorService
+internal sealed partial class MqttIngestStreams
 {
+    private readonly SensorsOptions _sensors;
+    private readonly ModelCatalog _catalog;
+    private readonly MqttTopics _topics;
+    private readonly IMqttSubscriptions _subscriptions;
+    private readonly SensorStreamEvents _events;
+    private readonly ISensorStreamHost _host;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
     private readonly Lock _ingestLock = new();
     private readonly List<MqttIngestRoute> _routes = [];
     // Both maps hold the active MQTT-fed streams (static and dynamic); guarded by _ingestLock.
@@ -20,7 +50,7 @@ internal sealed partial class SensorService
     private readonly Dictionary<string, LiveStream> _liveById = new(StringComparer.Ordinal);
     // A stream being evicted, until its last checkpoint is written: a returning stream waits for it before restoring.
     private readonly Dictionary<string, Task> _endingById = new(StringComparer.Ordinal);
-    // Sources of dynamic streams handed to CreateRunners, which looks them up by stream id.
+    // Sources of dynamic streams handed to the host's stream construction, which looks them up by stream id (MqttSourceFor).
     private readonly Dictionary<string, MqttSensorSource> _pendingDynamicSources = new(StringComparer.Ordinal);
     private readonly List<Task> _lifecycleTasks = [];
     private LogRateLimiter? _dispatchLog;
@@ -28,8 +58,34 @@ internal sealed partial class SensorService
     // Set when the service is disposing: the models are about to go, so no new stream may start.
     private bool _ingestClosed;
 
+    public MqttIngestStreams(
+        SensorsOptions sensors,
+        ModelCatalog catalog,
+        MqttTopics topics,
+        IMqttSubscriptions subscriptions,
+        SensorStreamEvents events,
+        ISensorStreamHost host,
+        TimeProvider timeProvider,
+        ILoggerFactory loggerFactory,
+        ILogger logger)
+    {
+        _sensors = sensors;
+        _catalog = catalog;
+        _topics = topics;
+        _subscriptions = subscriptions;
+        _events = events;
+        _host = host;
+        _timeProvider = timeProvider;
+        _loggerFactory = loggerFactory;
+        _logger = logger;
+        Resets = new SensorResetCommands(topics, DeliverReset, timeProvider, logger);
+    }
+
+    /// <summary>The reset commands (delivered here: an MQTT-fed stream takes them in order with its samples).</summary>
+    public SensorResetCommands Resets { get; }
+
     /// <summary>The MQTT ingest routes (for tests and metrics).</summary>
-    internal IReadOnlyList<MqttIngestRoute> IngestRoutes
+    public IReadOnlyList<MqttIngestRoute> IngestRoutes
     {
         get
         {
@@ -40,14 +96,8 @@ internal sealed partial class SensorService
         }
     }
 
-    /// <summary>Reset commands refused (unknown stream, unreadable payload).</summary>
-    internal long ResetsRejected => _resets.Rejected;
-
-    /// <summary>Reset commands accepted and handed to their stream.</summary>
-    internal long ResetsAccepted => _resets.Accepted;
-
     /// <summary>Messages dropped from full ingest queues of the active MQTT streams.</summary>
-    internal long IngestMessagesDropped
+    public long IngestMessagesDropped
     {
         get
         {
@@ -58,7 +108,8 @@ internal sealed partial class SensorService
         }
     }
 
-    private static bool IsWildcardIngest(SensorStreamOptions options) =>
+    /// <summary>Whether the entry is an MQTT route whose streams appear at run time, one per matching topic.</summary>
+    public static bool IsWildcardIngest(SensorStreamOptions options) =>
         options.Enabled && options.Source.Kind == SensorSourceKind.Mqtt && MqttTopicFilter.HasWildcard(MqttIngestRoute.IngestOf(options).Topic);
 
     /// <summary>
@@ -67,13 +118,13 @@ internal sealed partial class SensorService
     /// configured stream gets at startup (labels against the output, forecast/reconstruction sizes,
     /// trigger settings): without it a misconfigured route started fine and then failed at every message.
     /// </summary>
-    private void RegisterWildcardIngests()
+    public void RegisterWildcardIngests()
     {
         RejectIngestOverCommands();
         foreach (var (configId, options) in _sensors.Where(s => IsWildcardIngest(s.Value)))
         {
             var resolved = _catalog.Get(options.Model);
-            if (!TryGetModel(resolved, configId, out var loaded))
+            if (!_host.TryGetModel(resolved, configId, out var loaded))
             {
                 continue;
             }
@@ -94,7 +145,7 @@ internal sealed partial class SensorService
     }
 
     /// <summary>
-    /// An ingest filter must not overlap the daemon's own command subscription (made in <see cref="OnStarted"/>):
+    /// An ingest filter must not overlap the daemon's own command subscription (made in <see cref="Subscribe"/>):
     /// the broker would deliver a copy of each such message per subscription, and each copy goes to every
     /// matching handler, so its samples would run twice. Options validation checks the entries against each
     /// other; this check needs the device's topic base, known here.
@@ -125,7 +176,7 @@ internal sealed partial class SensorService
     }
 
     /// <summary>The source of an MQTT-fed stream: the one prepared for a dynamic stream, or a new route for a configured exact topic.</summary>
-    private MqttSensorSource MqttSourceFor(string streamId, SensorStreamOptions options, IReadOnlyList<string> channels, double modelRateHz)
+    public MqttSensorSource MqttSourceFor(string streamId, SensorStreamOptions options, IReadOnlyList<string> channels, double modelRateHz)
     {
         lock (_ingestLock)
         {
@@ -160,7 +211,7 @@ internal sealed partial class SensorService
         _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{live.Route.ConfigId}"));
 
     /// <summary>Every runner gets the reset acknowledgement; MQTT-fed ones take resets from their queue, in order with the samples.</summary>
-    private IEnumerable<StreamRunner> WithLifecycle(IEnumerable<StreamRunner> runners)
+    public IEnumerable<StreamRunner> WithLifecycle(IEnumerable<StreamRunner> runners)
     {
         foreach (var runner in runners)
         {
@@ -189,7 +240,8 @@ internal sealed partial class SensorService
         }
     }
 
-    protected override void OnStarted()
+    /// <summary>Subscribes the ingest routes and, when there are streams, the command topics.</summary>
+    public void Subscribe()
     {
         // Subscribed only now that every configured stream runs: a message never finds a stream that is not there yet.
         _dispatchLog = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
@@ -198,7 +250,7 @@ internal sealed partial class SensorService
             _subscriptions.Subscribe(route.Filter, (topic, payload) => OnIngestMessage(route, topic, payload));
         }
 
-        if (Units.Count > 0 || _routes.Count > 0)
+        if (_host.Streams.Count > 0 || _routes.Count > 0)
         {
             // Stream ids of wildcard routes span levels, so their reset topics need '#'; no-local keeps the
             // daemon's own results under sensors/ from coming back to it.
@@ -208,7 +260,7 @@ internal sealed partial class SensorService
     }
 
     /// <summary>Unexpected errors dispatching an ingest message or a command (each message dropped, the receive loop going on).</summary>
-    internal long DispatchErrors => Interlocked.Read(ref _dispatchErrors);
+    public long DispatchErrors => Interlocked.Read(ref _dispatchErrors);
 
     /// <summary>
     /// A handler of the MQTT receive loop failed unexpectedly: that one message is dropped, logged with its
@@ -220,7 +272,7 @@ internal sealed partial class SensorService
         long suppressed = 0;
         if (_dispatchLog is null || _dispatchLog.TryAcquire(out suppressed))
         {
-            LogDispatchFailed(Logger, topic, count, suppressed, ex);
+            LogDispatchFailed(_logger, topic, count, suppressed, ex);
         }
     }
 
@@ -300,7 +352,7 @@ internal sealed partial class SensorService
         {
             if (route.RejectOverCap(streamId))
             {
-                LogStreamRejected(Logger, topic, route.ConfigId, route.Ingest.MaxStreams, route.StreamsRejected);
+                LogStreamRejected(_logger, topic, route.ConfigId, route.Ingest.MaxStreams, route.StreamsRejected);
                 PublishEvent(streamId, "rejected", $"Sensors:{route.ConfigId}:Source:MaxStreams ({route.Ingest.MaxStreams}) streams are active", topic, extra: null);
             }
 
@@ -342,7 +394,7 @@ internal sealed partial class SensorService
                 }
 
                 // A model that cannot be loaded yields no runner (its failure is logged and published by TryGetModel).
-                runner = CreateRunners([new KeyValuePair<string, SensorStreamOptions>(live.StreamId, live.Route.Options)]).SingleOrDefault()
+                runner = _host.CreateStream(live.StreamId, live.Route.Options)
                     ?? throw new InvalidOperationException($"model '{live.Route.Options.Model}' could not be loaded");
             }
 #pragma warning disable CA1031 // Anything creating one stream can throw (a damaged checkpoint, an unwritable state folder, a bad setting) must fail that stream only: an escaping exception left it routed, its slot taken and the service's disposal throwing.
@@ -378,8 +430,8 @@ internal sealed partial class SensorService
 
             live.Route.Created(live.StreamId);
             Attach(runner);
-            LogStreamAdded(Logger, live.StreamId, live.Topic, live.Route.ConfigId, live.Route.ActiveStreams, live.Route.Ingest.MaxStreams);
-            var running = TryRunUnit(runner);
+            LogStreamAdded(_logger, live.StreamId, live.Topic, live.Route.ConfigId, live.Route.ActiveStreams, live.Route.Ingest.MaxStreams);
+            var running = _host.TryRun(runner);
             if (running is null)
             {
                 // The daemon is stopping.
@@ -391,7 +443,7 @@ internal sealed partial class SensorService
             await running;
             // The final checkpoint is written as the loop ends: whether it was, not whether one was configured.
             var checkpointed = runner.LastCheckpointWritten;
-            if (TryRemoveUnit(runner))
+            if (_host.TryRemove(runner))
             {
                 await runner.DisposeAsync();
             }
@@ -399,7 +451,7 @@ internal sealed partial class SensorService
             Forget(live);
             if (live.Evicted)
             {
-                LogEvicted(Logger, live.StreamId, live.Route.Ingest.IdleTimeoutSeconds, checkpointed);
+                LogEvicted(_logger, live.StreamId, live.Route.Ingest.IdleTimeoutSeconds, checkpointed);
                 PublishEvent(live.StreamId, "evicted", $"no samples for {live.Route.Ingest.IdleTimeoutSeconds:0.###} s", live.Topic, w => w.WriteBoolean("checkpointed", checkpointed));
             }
         }
@@ -407,7 +459,7 @@ internal sealed partial class SensorService
         catch (Exception ex) when (!IsFatal(ex))
 #pragma warning restore CA1031
         {
-            LogDynamicStreamEndFailed(Logger, live.StreamId, ex);
+            LogDynamicStreamEndFailed(_logger, live.StreamId, ex);
         }
         finally
         {
@@ -437,7 +489,7 @@ internal sealed partial class SensorService
         var first = route.StreamFailed(live.StreamId, out var count);
         if (route.FailureLog.TryAcquire(out var suppressed))
         {
-            LogDynamicStreamFailed(Logger, live.StreamId, live.Topic, ex.Message, count, suppressed);
+            LogDynamicStreamFailed(_logger, live.StreamId, live.Topic, ex.Message, count, suppressed);
         }
 
         if (first)
@@ -484,7 +536,7 @@ internal sealed partial class SensorService
     {
         try
         {
-            _resets.Handle(topic, payload);
+            Resets.Handle(topic, payload);
         }
 #pragma warning disable CA1031 // One command must not take the receive loop down.
         catch (Exception ex) when (!IsFatal(ex))
@@ -506,7 +558,7 @@ internal sealed partial class SensorService
             }
         }
 
-        var runner = Units.FirstOrDefault(u => string.Equals(u.StreamId, streamId, StringComparison.Ordinal));
+        var runner = _host.Streams.FirstOrDefault(u => string.Equals(u.StreamId, streamId, StringComparison.Ordinal));
         runner?.RequestReset(reason);
         return runner is not null;
     }
@@ -518,7 +570,7 @@ internal sealed partial class SensorService
         _events.PublishEvent(streamId, eventName, reason, topic, extra);
 
     /// <summary>Waits for dynamic streams being created or removed, before the models they use are disposed.</summary>
-    private async Task DrainLifecycleAsync()
+    public async Task DrainAsync()
     {
         Task[] pending;
         lock (_ingestLock)
