@@ -30,7 +30,7 @@ public sealed class SensorSupervisionTests
         using var host = await StartAsync(
             Config(broker.Port, deviceId),
             (streamId, options, blockSamples, rate) => streamId == "bad"
-                ? new ThrowingSource(new SimulatedVibrationSource(options.Source.Seed, rate, blockSamples, TimeProvider.System), everyReads: 3, () => new InvalidOperationException("the driver lost its mind"))
+                ? new ThrowingSource(new SimulatedVibrationSource(((EdgeRunner.Service.Sensors.Sources.SimulatedVibrationSensorOptions)options.Source).Seed, rate, blockSamples, TimeProvider.System), everyReads: 3, () => new InvalidOperationException("the driver lost its mind"))
                 : null,
             ct);
         var service = host.Services.GetRequiredService<SensorService>();
@@ -65,7 +65,7 @@ public sealed class SensorSupervisionTests
         using var host = await StartAsync(
             Config(broker.Port, deviceId),
             (streamId, options, blockSamples, rate) => streamId == "bad"
-                ? new ThrowingSource(new SimulatedVibrationSource(options.Source.Seed, rate, blockSamples, TimeProvider.System), everyReads: 2, () => new SensorSourceException("line 7: not a number"))
+                ? new ThrowingSource(new SimulatedVibrationSource(((EdgeRunner.Service.Sensors.Sources.SimulatedVibrationSensorOptions)options.Source).Seed, rate, blockSamples, TimeProvider.System), everyReads: 2, () => new SensorSourceException("line 7: not a number"))
                 : null,
             ct);
         var service = host.Services.GetRequiredService<SensorService>();

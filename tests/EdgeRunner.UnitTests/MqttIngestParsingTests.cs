@@ -185,9 +185,8 @@ public sealed class MqttIngestParsingTests
             ["vib"] = new SensorStreamOptions
             {
                 Model = "lstm",
-                Source = new SensorSourceOptions
+                Source = new EdgeRunner.Service.Sensors.Sources.MqttSensorOptions
                 {
-                    Kind = SensorSourceKind.Mqtt,
                     Topic = "plant/#/accel",
                     QueueCapacity = 0,
                     MaxStreams = 0,
@@ -248,7 +247,7 @@ public sealed class MqttIngestParsingTests
         {
             Model = "lstm",
             Enabled = enabled,
-            Source = new SensorSourceOptions { Kind = SensorSourceKind.Mqtt, Topic = topic },
+            Source = new EdgeRunner.Service.Sensors.Sources.MqttSensorOptions { Topic = topic },
         };
         var sensors = new SensorsOptions
         {

@@ -68,8 +68,7 @@ public static class EdgeRunnerHost
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(OnnxRuntimeOptions.SectionName), typeof(OnnxRuntimeOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(ModelsOptions.SectionName), typeof(ModelsOptions), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(CamerasOptions.SectionName), typeof(CamerasOptions), errors);
-        ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(SensorsOptions.SectionName), typeof(SensorsOptions), errors);
-        SensorSourceKeyChecker.CollectKeysOfOtherKinds(configuration.GetSection(SensorsOptions.SectionName), errors);
+        SensorSourceKeyChecker.CollectUnknownKeys(configuration.GetSection(SensorsOptions.SectionName), errors);
         ConfigurationKeyChecker.CollectUnknownKeys(configuration.GetSection(StateOptions.SectionName), typeof(StateOptions), errors);
         if (errors.Count > 0)
         {
@@ -122,6 +121,7 @@ public static class EdgeRunnerHost
         AddOptions<ModelsOptions, ModelsOptionsValidator>(services, configuration, ModelsOptions.SectionName);
         AddOptions<CamerasOptions, CamerasOptionsValidator>(services, configuration, CamerasOptions.SectionName);
         AddOptions<SensorsOptions, SensorsOptionsValidator>(services, configuration, SensorsOptions.SectionName);
+        services.AddSingleton<IConfigureOptions<SensorsOptions>>(new Sensors.Sources.SensorSourceBinder(configuration));
         AddOptions<StateOptions, StateOptionsValidator>(services, configuration, StateOptions.SectionName);
         services.PostConfigure<StateOptions>(o => o.Directory = string.IsNullOrEmpty(o.Directory) ? o.Directory : Path.GetFullPath(o.Directory));
         services.PostConfigure<ModelsOptions>(PathResolver.ResolveModels);

@@ -1,6 +1,8 @@
 using EdgeRunner.Hardware.Sensors;
 using EdgeRunner.Service.Configuration;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.Service.Sensors.Sources;
 
@@ -79,14 +81,20 @@ internal sealed class SensorSourceContext
 }
 
 /// <summary>
-/// One kind of sensor source (<c>Sensors:{id}:Source:Kind</c>): how it is built from its options, and how
-/// many channels its configuration gives. Each kind lives in its own file next to this one and is listed
-/// once in <see cref="SensorSourceKinds"/>.
+/// One kind of sensor source (<c>Sensors:{id}:Source:Kind</c>): its options type (only its keys), their
+/// validation, how the source is built, and how many channels its configuration gives. Each kind lives in its
+/// own file next to this one and is listed once in <see cref="SensorSourceKinds"/>.
 /// </summary>
 internal interface ISensorSourceKind
 {
     /// <summary>The kind's <c>Kind</c> value.</summary>
     SensorSourceKind Kind { get; }
+
+    /// <summary>The kind's options type: <c>Sensors:{id}:Source</c> is bound to it, and its public properties are the kind's keys.</summary>
+    Type OptionsType { get; }
+
+    /// <summary>Adds one error per bad key, each named under <paramref name="key"/> (<c>Sensors:{id}:Source</c>).</summary>
+    void Validate(string key, SensorSourceOptions options, ValidationErrors errors);
 
     /// <summary>
     /// Opens the stream's source. Throws <see cref="SensorSourceException"/> (prefixed with the source's key by
@@ -101,6 +109,30 @@ internal interface ISensorSourceKind
     /// would fail present.
     /// </summary>
     int? ConfiguredChannels(SensorSourceOptions options);
+}
+
+/// <summary>A kind over its own options type <typeparamref name="TOptions"/>.</summary>
+internal abstract class SensorSourceKindBase<TOptions> : ISensorSourceKind
+    where TOptions : SensorSourceOptions, new()
+{
+    public SensorSourceKind Kind { get; } = new TOptions().Kind;
+
+    public Type OptionsType => typeof(TOptions);
+
+    public void Validate(string key, SensorSourceOptions options, ValidationErrors errors) => Validate(key, (TOptions)options, errors);
+
+    public ISensorSource Create(SensorSourceOptions options, SensorSourceContext context) => Create((TOptions)options, context);
+
+    public int? ConfiguredChannels(SensorSourceOptions options) => ConfiguredChannels((TOptions)options);
+
+    /// <inheritdoc cref="ISensorSourceKind.Validate"/>
+    protected abstract void Validate(string key, TOptions options, ValidationErrors errors);
+
+    /// <inheritdoc cref="ISensorSourceKind.Create"/>
+    protected abstract ISensorSource Create(TOptions options, SensorSourceContext context);
+
+    /// <inheritdoc cref="ISensorSourceKind.ConfiguredChannels"/>
+    protected virtual int? ConfiguredChannels(TOptions options) => null;
 }
 
 /// <summary>The registry of sensor source kinds, keyed by <see cref="SensorSourceKind"/>.</summary>
@@ -118,6 +150,9 @@ internal static class SensorSourceKinds
         new MqttSourceKind(),
     }.ToDictionary(k => k.Kind);
 
+    /// <summary>The kind of a source written without a <c>Kind</c> key.</summary>
+    public const SensorSourceKind DefaultKind = SensorSourceKind.SimulatedVibration;
+
     /// <summary>The kind of <paramref name="options"/>. Throws <see cref="StartupException"/> for a kind not registered.</summary>
     public static ISensorSourceKind Of(SensorSourceOptions options, string streamId) =>
         All.TryGetValue(options.Kind, out var kind)
@@ -131,4 +166,53 @@ internal static class SensorSourceKinds
     /// <summary>How many channels the configuration of a source gives (see <see cref="ISensorSourceKind.ConfiguredChannels"/>).</summary>
     public static int? ConfiguredChannels(SensorSourceOptions options, string streamId) =>
         Of(options, streamId).ConfiguredChannels(options);
+
+    /// <summary>Validates a stream's source through its kind; <paramref name="key"/> is <c>Sensors:{id}:Source</c>.</summary>
+    public static void Validate(string key, SensorSourceOptions options, ValidationErrors errors)
+    {
+        if (All.TryGetValue(options.Kind, out var kind))
+        {
+            kind.Validate(key, options, errors);
+        }
+        else
+        {
+            errors.Add($"{key}:Kind", $"must be one of {string.Join(", ", All.Keys)} (got {options.Kind})");
+        }
+    }
+
+    /// <summary>
+    /// Binds <c>Sensors:{id}:Source</c> to its kind's options type (the binder cannot bind one property to
+    /// several types): the <c>Kind</c> key picks the type, <see cref="DefaultKind"/> without one. Unknown keys
+    /// and values that do not convert throw as the binder does for every section, naming the key.
+    /// </summary>
+    public static SensorSourceOptions Bind(IConfigurationSection source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var kindKey = source.GetSection(nameof(SensorSourceOptions.Kind));
+        var kindValue = kindKey.Get<SensorSourceKind?>() ?? DefaultKind;
+        if (!All.TryGetValue(kindValue, out var kind))
+        {
+            throw new InvalidOperationException($"Failed to convert configuration value at '{kindKey.Path}' to a source kind: '{kindKey.Value}' is none of {string.Join(", ", All.Keys)}");
+        }
+
+        var options = (SensorSourceOptions)Activator.CreateInstance(kind.OptionsType)!;
+        source.Bind(options, o => o.ErrorOnUnknownConfiguration = true);
+        return options;
+    }
+}
+
+/// <summary>
+/// Binds every stream's <c>Source</c> to its kind's options type, right after the <c>Sensors</c> section is
+/// bound (which leaves <see cref="SensorStreamOptions.Source"/> alone: it has no public setter).
+/// </summary>
+internal sealed class SensorSourceBinder(IConfiguration configuration) : IConfigureOptions<SensorsOptions>
+{
+    public void Configure(SensorsOptions options)
+    {
+        var sensors = configuration.GetSection(SensorsOptions.SectionName);
+        foreach (var (id, stream) in options)
+        {
+            stream.Source = SensorSourceKinds.Bind(sensors.GetSection(id).GetSection(nameof(SensorStreamOptions.Source)));
+        }
+    }
 }
