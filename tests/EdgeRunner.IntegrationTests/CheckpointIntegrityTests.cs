@@ -230,7 +230,7 @@ public sealed class CheckpointIntegrityTests
         Assert.True(File.Exists(recent));
     }
 
-    private static SequenceModel LoadLstm() => SensorService.LoadModel(
+    private static SequenceModel LoadLstm() => SequenceProcessorFactory.LoadModel(
         EdgeRunner.Service.Catalog.ModelCatalog.Resolve("lstm", new EdgeRunner.Service.Configuration.ModelOptions { Manifest = BundledModels.ManifestPath("vibration-lstm") }),
         "test",
         Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);

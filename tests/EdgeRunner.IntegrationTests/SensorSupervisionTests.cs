@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.Hardware.Sensors;
 using EdgeRunner.IntegrationTests.Infrastructure;
+using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.DependencyInjection;
@@ -85,11 +86,11 @@ public sealed class SensorSupervisionTests
     public async Task The_step_batchers_worker_survives_an_unexpected_error_failing_only_the_step_it_had_taken()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var model = SensorService.LoadModel(
+        using var model = SequenceProcessorFactory.LoadModel(
             EdgeRunner.Service.Catalog.ModelCatalog.Resolve("lstm", new EdgeRunner.Service.Configuration.ModelOptions { Manifest = BundledModels.ManifestPath("vibration-lstm") }),
             "test",
             Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
-        await using var batcher = new StepBatcher(model, maxBatch: 1, TimeSpan.Zero, TimeProvider.System);
+        await using var batcher = new StepBatcher(model, maxBatch: 1, TimeSpan.Zero, TimeProvider.System, _ => TimeSpan.FromMilliseconds(100));
 
         // A chunk longer than the model's does not fit the batch buffer: the worker's loop itself throws.
         var broken = new StepRequest(model.CreateState("broken"), new float[model.ChunkLength + 1], new float[model.ResultLength]);

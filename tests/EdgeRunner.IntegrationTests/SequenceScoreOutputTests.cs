@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Sequence;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Configuration;
@@ -78,7 +79,7 @@ public sealed class SequenceScoreOutputTests
             [("reconstruction", OnnxTensor.Float, ["batch", 3, Samples])]));
         using var model = SequenceModel.Load(new SequenceModelOptions { Id = "half", Path = path, StreamInput = "x", ResultOutput = "reconstruction" }, NullLogger.Instance);
         Assert.Empty(model.StatePairs);
-        var processor = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
+        var processor = new SequenceStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
 
         var amplitudes = new[] { 0.1f, 0.2f, 6f, 3f, 6f, 0.2f, 6f, 0.1f, 0.1f };
         var transitions = new List<char>();
@@ -103,7 +104,7 @@ public sealed class SequenceScoreOutputTests
 
         // The raised condition is part of the stream's state: a stream restored from it (a restart) is raised
         // too, so a large chunk raises nothing new and two quiet ones clear it.
-        var restored = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
+        var restored = new SequenceStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
         processor.State.CopyTo(restored.State);
         restored.StateRestored();
         Assert.True(restored.Trigger!.Active);
@@ -137,7 +138,7 @@ public sealed class SequenceScoreOutputTests
             [("forecast", OnnxTensor.Float, ["batch", 3, Samples]), ("last_out", OnnxTensor.Float, ["batch", 3, Samples]), ("unused", OnnxTensor.Float, ["batch", 3, Samples])]));
         using var model = SequenceModel.Load(new SequenceModelOptions { Id = "persistence", Path = path, StreamInput = "x", ResultOutput = "forecast" }, NullLogger.Instance);
         Assert.Equal(("last", "last_out"), (model.StatePairs.Single().Input, model.StatePairs.Single().Output));
-        var processor = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceForecast, null));
+        var processor = new SequenceStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceForecast, null));
 
         float[]? previous = null;
         for (var step = 0; step < 6; step++)
@@ -177,7 +178,7 @@ public sealed class SequenceScoreOutputTests
             [("x", OnnxTensor.Float, ["batch", 3, Samples])],
             [("y", OnnxTensor.Float, ["batch", 3, Samples])]));
         using var model = SequenceModel.Load(new SequenceModelOptions { Id = "log", Path = path, StreamInput = "x", ResultOutput = "y" }, NullLogger.Instance);
-        var processor = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1, 1, 1, 1)));
+        var processor = new SequenceStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1, 1, 1, 1)));
 
         processor.Step(Chunk(1f, 0));
 

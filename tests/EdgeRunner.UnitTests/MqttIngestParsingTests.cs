@@ -168,7 +168,7 @@ public sealed class MqttIngestParsingTests
     [InlineData("[1]", false, "command")]
     public void Reset_payloads_are_empty_or_json_with_a_reason(string payload, bool accepted, string reason)
     {
-        var ok = SensorService.TryReadResetReason(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(payload)), out var read);
+        var ok = SensorResetCommands.TryReadResetReason(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(payload)), out var read);
 
         Assert.Equal(accepted, ok);
         if (ok)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
+using EdgeRunner.Service.Sensors;
 using EdgeRunner.Service.Vision;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -146,8 +147,7 @@ public static class EdgeRunnerHost
         // pipelines stop before the publisher drains its queue and says "offline".
         services.AddEdgeRunnerMqtt(configuration);
         services.AddEdgeRunnerVision();
-        services.AddSingleton<Sensors.SensorService>();
-        services.AddHostedService(sp => sp.GetRequiredService<Sensors.SensorService>());
+        services.AddEdgeRunnerSensors();
         configureServices?.Invoke(services);
         return builder.Build();
     }
