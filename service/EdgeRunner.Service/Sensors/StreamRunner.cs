@@ -53,6 +53,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private long _checkpointsWritten;
     private long _unexpectedErrors;
     private int _runs;
+    private long _stepsBegun;
+    private long _stepInProgress;
 
     public StreamRunner(
         string streamId,
@@ -94,6 +96,13 @@ internal sealed partial class StreamRunner : IAsyncDisposable
 
     /// <summary>Steps run (results published).</summary>
     public long Steps => Interlocked.Read(ref _steps);
+
+    /// <summary>
+    /// The number (from 1) of the model step this stream's loop is in now; 0 while it is in none (waiting
+    /// for samples, publishing). The same number on successive health checks is one step that has not
+    /// finished: a hung model, told apart from a stream that merely has no input.
+    /// </summary>
+    public long StepInProgress => Interlocked.Read(ref _stepInProgress);
 
     /// <summary>State resets so far (gaps, invalid samples, commands).</summary>
     public long StateResets => Interlocked.Read(ref _stateResets);
@@ -198,7 +207,9 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                 _sourceSamples += block.Samples;
                 while (_chunks.HasChunk)
                 {
+                    Interlocked.Exchange(ref _stepInProgress, ++_stepsBegun);
                     var latency = await _processor.StepAsync(_chunks.Chunk);
+                    Interlocked.Exchange(ref _stepInProgress, 0);
                     if (_processor.ResultIsFinite)
                     {
                         Publish(latency);
@@ -228,6 +239,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         }
         finally
         {
+            // A step that threw is over too.
+            Interlocked.Exchange(ref _stepInProgress, 0);
             // On stop or end: the state survives a restart.
             if (_checkpointing is not null)
             {
