@@ -22,6 +22,17 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 ls /usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib >/dev/null 2>&1 || missing+=(gir1.2-gst-rtsp-server-1.0)
 ls /usr/lib/*/gstreamer-1.0/libgstvideotestsrc.so >/dev/null 2>&1 || missing+=(gstreamer1.0-plugins-base)
 ls /usr/lib/*/gstreamer-1.0/libgstrtp.so /usr/lib/*/gstreamer-1.0/libgstjpeg.so >/dev/null 2>&1 || missing+=(gstreamer1.0-plugins-good)
+# Packaging checks after the tests: packaging/build.sh (dpkg-buildpackage, debhelper, lintian, file),
+# packaging/install-test.sh (debootstrap), packaging/arm64-check.sh by hand and tests/arm64 (qemu-user-static and the arm64 cross
+# libraries; tests/arm64/sysroot.sh adds arm64 libssl3 itself).
+command -v dpkg-buildpackage >/dev/null 2>&1 || missing+=(dpkg-dev)
+command -v dh >/dev/null 2>&1 || missing+=(debhelper)
+command -v lintian >/dev/null 2>&1 || missing+=(lintian)
+command -v file >/dev/null 2>&1 || missing+=(file)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
+[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
+[ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || missing+=(libstdc++6-arm64-cross libgcc-s1-arm64-cross)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing: ${missing[*]}"
   as_root apt-get update -qq
@@ -125,6 +136,62 @@ else
     failed=$((failed + 1))
   fi
   [ $arm64_status -ne 0 ] && status=1
+fi
+
+# Packaging: the field-deployment checks, each counted as one test (pass or fail by its exit code):
+# build both packages (packaging/build.sh, lintian included), install the amd64 one in a Debian 12
+# chroot (packaging/install-test.sh: maintainer scripts, user, check-config, a run that publishes,
+# remove, purge). Their temporary folders go under one folder,
+# removed at the end; the Debian base root is cached in packaging/dist/.debroot (ignored by git).
+# EDGERUNNER_SKIP_PACKAGING=1 leaves them out of a quick local run; CI always runs them.
+if [ "${EDGERUNNER_SKIP_PACKAGING:-0}" = 1 ] && [ "${CI:-}" != true ]; then
+  echo "packaging checks left out (EDGERUNNER_SKIP_PACKAGING=1)"
+else
+  packaging_tmp=$(mktemp -d "${TMPDIR:-/tmp}/edgerunner-packaging-XXXXXX")
+  chmod 0755 "$packaging_tmp"
+  packaging_failed=()
+  packaging_check() {
+    local name=$1 start code=0
+    shift
+    start=$(date +%s)
+    echo "== $name"
+    TMPDIR="$packaging_tmp" "$@" >"$packaging_tmp/$name.log" 2>&1 || code=$?
+    if [ $code -eq 0 ]; then
+      tail -n 40 "$packaging_tmp/$name.log"
+      echo "$name: passed in $(( $(date +%s) - start )) s"
+      passed=$((passed + 1))
+    else
+      cat "$packaging_tmp/$name.log"
+      echo "$name: FAILED (exit $code) after $(( $(date +%s) - start )) s"
+      packaging_failed+=("$name")
+      failed=$((failed + 1))
+      status=1
+    fi
+    rm -f "$packaging_tmp/$name.log"
+  }
+  packaging_check build packaging/build.sh amd64 arm64
+  if [ ${#packaging_failed[@]} -eq 0 ]; then
+    # Root: dpkg, mount and chroot in the throwaway root.
+    packaging_check install-test as_root env TMPDIR="$packaging_tmp" packaging/install-test.sh
+    # Not here yet: packaging/arm64-check.sh (the arm64 package under qemu). It takes about 4 min of CPU
+    # per emulated CPU, more than this run's time budget leaves, and it fails today: the INT8 detector's
+    # mAP on arm64 is 0.965 against x64's 0.966 (docs/deployment.md, "arm64 under qemu").
+  else
+    echo "install-test: FAILED (no package to check)"
+    packaging_failed+=(install-test)
+    failed=$((failed + 1))
+  fi
+  if [ ${#packaging_failed[@]} -gt 0 ]; then
+    echo "packaging checks failed: ${packaging_failed[*]}"
+  fi
+  leftover_packaging=$(find "$packaging_tmp" -mindepth 1 -maxdepth 1 ! -name '.dotnet' ! -name 'dotnet-diagnostic-*' ! -name 'clr-debug-pipe-*' ! -name 'system-commandline-sentinel-files' ! -name '.NETCoreApp*' ! -name 'MSBuildTemp*' ! -name 'NuGetScratch*' | sort)
+  if [ -n "$leftover_packaging" ]; then
+    echo "error: the packaging checks left files in the temporary folder:"
+    printf '  %s\n' $leftover_packaging
+    failed=$((failed + 1))
+    status=1
+  fi
+  rm -rf "$packaging_tmp"
 fi
 
 echo "tests: $passed passed, $failed failed, $skipped skipped"

@@ -11,7 +11,7 @@ namespace EdgeRunner.Benchmarks;
 /// one step = one new 50-sample chunk per stream (0.25 s at 200 Hz), 1 intra-op thread.
 /// <list type="bullet">
 /// <item><c>StepBatch</c>: all streams in one ORT call (gather states, run, scatter).</item>
-/// <item><c>Step per stream</c>: one <see cref="SequenceModel.Step"/> call per stream (what the service's SensorStreamProcessor does today).</item>
+/// <item><c>Step per stream</c>: one <see cref="SequenceModel.Step"/> call per stream (what SequenceStreamProcessor does without a batcher).</item>
 /// <item>Stateless alternatives (no carried state): each step re-runs the LSTM from a zero state over a sliding window of the
 /// last W samples. The model consumes whole 50-sample chunks, so W = 64 samples becomes ⌈64/50⌉ = 2 chunks (100 samples)
 /// and W = 256 becomes ⌈256/50⌉ = 6 chunks (300 samples); the window slides by one chunk per step and the result is the

@@ -1,10 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -17,16 +15,10 @@ public sealed class BrokerOutageTests
         var ct = TestContext.Current.CancellationToken;
         var image = TestPaths.SharedFile("images/goldfish.jpg");
         var model = TestConfig.MobileNetModel();
-        var persistence = Directory.CreateTempSubdirectory("edgerunner-outage-").FullName;
-        try
-        {
-            var broker = await MosquittoBroker.StartAsync(ct, persistenceDirectory: persistence);
-            var port = broker.Port;
-            var deviceId = "outage-" + Guid.NewGuid().ToString("N")[..8];
-            var configFile = TestConfig.Write(new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("outage", ct, persistentBroker: true);
+        var configFile = scenario.WriteConfig(
+            new JsonObject
             {
-                ["Device"] = new JsonObject { ["Id"] = deviceId },
-                ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = port, ["ReconnectMaxDelaySeconds"] = 1 },
                 ["Models"] = new JsonObject { ["mobilenet"] = model },
                 ["Cameras"] = new JsonObject
                 {
@@ -37,54 +29,42 @@ public sealed class BrokerOutageTests
                         ["Source"] = new JsonObject { ["Kind"] = "Images", ["Path"] = image, ["Loop"] = true },
                     },
                 },
-            });
+            },
+            mqtt: new JsonObject { ["ReconnectMaxDelaySeconds"] = 1 });
 
-            // A subscriber with a persistent session, like a cloud bridge: the broker keeps its messages while it is away.
-            await using var probe = await MqttProbe.ConnectAsync(port, $"edgerunner/{deviceId}/vision/+/result", TimeSpan.FromSeconds(5), ct, persistentClientId: "bridge-" + deviceId);
-            var configuration = EdgeRunnerHost.BuildConfiguration(configFile, []);
-            using var host = EdgeRunnerHost.Build(configuration);
-            await host.StartAsync(ct);
-            var publisher = host.Services.GetRequiredService<MqttPublisher>();
+        // A subscriber with a persistent session, like a cloud bridge: the broker keeps its messages while it is away.
+        var probe = await scenario.ProbeAsync("vision/+/result", ct, persistentClientId: "bridge-" + scenario.DeviceId);
+        var host = await scenario.StartHostAsync(configFile, ct);
+        var publisher = host.Services.GetRequiredService<MqttPublisher>();
 
-            static long Seq(ReceivedMessage m) => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64();
-            await probe.WaitForAsync(m => Seq(m) >= 3, TimeSpan.FromSeconds(30), ct);
+        static long Seq(ReceivedMessage m) => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64();
+        await probe.WaitForAsync(m => Seq(m) >= 3, TimeSpan.FromSeconds(30), ct);
 
-            // Outage: the broker goes away for a while; the camera keeps producing.
-            await broker.StopGracefullyAsync(ct);
-            await broker.DisposeAsync();
-            await Task.Delay(TimeSpan.FromSeconds(2), ct);
-            broker = await MosquittoBroker.StartAsync(ct, port, persistence);
-            await using (broker)
-            {
-                await probe.ReconnectAsync(TimeSpan.FromSeconds(10), ct);
-                var lastBeforeStop = probe.Seen.Max(Seq);
-                await probe.WaitForAsync(m => Seq(m) >= lastBeforeStop + 40, TimeSpan.FromSeconds(60), ct);
-                await host.StopAsync(ct);
+        // Outage: the broker goes away for a while; the camera keeps producing.
+        await scenario.RestartBrokerAsync(ct, downFor: TimeSpan.FromSeconds(2));
+        await probe.ReconnectAsync(TimeSpan.FromSeconds(10), ct);
+        var lastBeforeStop = probe.Seen.Max(Seq);
+        await probe.WaitForAsync(m => Seq(m) >= lastBeforeStop + 40, TimeSpan.FromSeconds(60), ct);
+        await host.StopAsync(ct);
 
-                // Every captured frame between the first and the last result received is either a result that
-                // arrived or a frame the daemon itself counted as not inferred (dropped behind a slow inference
-                // on a loaded machine, skipped or failed): nothing was lost on the way to the subscriber.
-                // Judged by the daemon's own counters, not by timing.
-                var results = probe.Seen
-                    .Select(m => JsonDocument.Parse(m.Payload).RootElement)
-                    .GroupBy(r => r.GetProperty("seq").GetInt64())
-                    .Select(g => g.First())
-                    .OrderBy(r => r.GetProperty("seq").GetInt64())
-                    .ToList();
-                static long NotInferred(JsonElement r) => r.GetProperty("frames_dropped").GetInt64() + r.GetProperty("frames_skipped_rate").GetInt64()
-                    + r.GetProperty("frames_skipped_motion").GetInt64() + r.GetProperty("frames_failed").GetInt64();
-                var (first, last) = (results[0], results[^1]);
-                var framesBetween = last.GetProperty("seq").GetInt64() - first.GetProperty("seq").GetInt64() + 1;
-                // At least: a frame newer than the last result may already be counted as dropped when it is written.
-                var accounted = results.Count + (NotInferred(last) - NotInferred(first));
-                Assert.True(accounted >= framesBetween, $"{framesBetween} frames, {results.Count} results received, {accounted - results.Count} counted as not inferred: {framesBetween - accounted} results lost");
-                Assert.True(publisher.Connects >= 2, $"publisher reconnected ({publisher.Connects} connections)");
-                Assert.Equal(0, publisher.Dropped);
-            }
-        }
-        finally
-        {
-            Directory.Delete(persistence, recursive: true);
-        }
+        // Every captured frame between the first and the last result received is either a result that
+        // arrived or a frame the daemon itself counted as not inferred (dropped behind a slow inference
+        // on a loaded machine, skipped or failed): nothing was lost on the way to the subscriber.
+        // Judged by the daemon's own counters, not by timing.
+        var results = probe.Seen
+            .Select(m => JsonDocument.Parse(m.Payload).RootElement)
+            .GroupBy(r => r.GetProperty("seq").GetInt64())
+            .Select(g => g.First())
+            .OrderBy(r => r.GetProperty("seq").GetInt64())
+            .ToList();
+        static long NotInferred(JsonElement r) => r.GetProperty("frames_dropped").GetInt64() + r.GetProperty("frames_skipped_rate").GetInt64()
+            + r.GetProperty("frames_skipped_motion").GetInt64() + r.GetProperty("frames_failed").GetInt64();
+        var (first, last) = (results[0], results[^1]);
+        var framesBetween = last.GetProperty("seq").GetInt64() - first.GetProperty("seq").GetInt64() + 1;
+        // At least: a frame newer than the last result may already be counted as dropped when it is written.
+        var accounted = results.Count + (NotInferred(last) - NotInferred(first));
+        Assert.True(accounted >= framesBetween, $"{framesBetween} frames, {results.Count} results received, {accounted - results.Count} counted as not inferred: {framesBetween - accounted} results lost");
+        Assert.True(publisher.Connects >= 2, $"publisher reconnected ({publisher.Connects} connections)");
+        Assert.Equal(0, publisher.Dropped);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -14,13 +13,10 @@ namespace EdgeRunner.IntegrationTests;
 /// </summary>
 public sealed class CameraCredentialsTests
 {
-    private const string Python = "/usr/bin/python3";
-
     [Fact]
     public async Task The_password_never_appears_on_any_command_line_while_cameras_with_credentials_stream()
     {
         Requirement.Program("/usr/bin/ffmpeg", "ffmpeg");
-        Requirement.Program(Python, "python3");
         var ct = TestContext.Current.CancellationToken;
 
         // Unique per run, so that no other process on the machine can hold it by chance.
@@ -28,14 +24,9 @@ public sealed class CameraCredentialsTests
         var encoded = Uri.EscapeDataString(password);
         using var work = new TempFolder();
         var run = Directory.CreateDirectory(Path.Combine(work.Path, "run"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute).FullName;
-        var credentials = Path.Combine(work.Path, "camera.credentials");
-        await File.WriteAllTextAsync(credentials, $"viewer:{password}\n", ct);
-        var port = FreePort.Next();
-        using var server = await StartServerAsync(port, credentials, ct);
-        try
+        await using (var server = await RtspServer.StartAsync(password, ct, passwordOnCommandLine: false))
+        await using (var scenario = await DaemonScenario.StartAsync("creds", ct))
         {
-            await using var broker = await MosquittoBroker.StartAsync(ct);
-            var deviceId = "creds-" + Guid.NewGuid().ToString("N")[..8];
             JsonObject Camera(JsonObject source) => new()
             {
                 ["Model"] = "detector",
@@ -44,23 +35,17 @@ public sealed class CameraCredentialsTests
                 ["ReconnectMaxDelaySeconds"] = 2,
                 ["Source"] = source,
             };
-            var config = Path.Combine(work.Path, "config.json");
-            await File.WriteAllTextAsync(
-                config,
-                new JsonObject
+            var config = scenario.WriteConfig(new JsonObject
+            {
+                ["Models"] = new JsonObject { ["detector"] = TestConfig.BundledModel("shapes-detector") },
+                ["Cameras"] = new JsonObject
                 {
-                    ["Device"] = new JsonObject { ["Id"] = deviceId },
-                    ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = broker.Port },
-                    ["Models"] = new JsonObject { ["detector"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("shapes-detector") } },
-                    ["Cameras"] = new JsonObject
-                    {
-                        ["fromfile"] = Camera(new JsonObject { ["Kind"] = "Rtsp", ["Path"] = $"rtsp://127.0.0.1:{port}/test", ["CredentialsFile"] = credentials, ["Width"] = 320, ["Height"] = 240 }),
-                        ["inurl"] = Camera(new JsonObject { ["Kind"] = "Rtsp", ["Path"] = $"rtsp://viewer:{encoded}@127.0.0.1:{port}/test", ["Width"] = 320, ["Height"] = 240 }),
-                    },
-                }.ToJsonString(),
-                ct);
-            await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/+/result", TimeSpan.FromSeconds(5), ct);
-            await using var daemon = DaemonProcess.Start(["--config", config], new Dictionary<string, string> { ["RUNTIME_DIRECTORY"] = run });
+                    ["fromfile"] = Camera(new JsonObject { ["Kind"] = "Rtsp", ["Path"] = server.Url, ["CredentialsFile"] = server.CredentialsFile, ["Width"] = 320, ["Height"] = 240 }),
+                    ["inurl"] = Camera(new JsonObject { ["Kind"] = "Rtsp", ["Path"] = $"rtsp://viewer:{encoded}@127.0.0.1:{server.Port}/test", ["Width"] = 320, ["Height"] = 240 }),
+                },
+            });
+            var probe = await scenario.ProbeAsync("vision/+/result", ct);
+            var daemon = scenario.StartProcess(["--config", config], new Dictionary<string, string> { ["RUNTIME_DIRECTORY"] = run });
 
             // Read every command line over and over from the daemon's start until both cameras have published.
             var scripted = new HashSet<int>();
@@ -110,15 +95,6 @@ public sealed class CameraCredentialsTests
             Assert.DoesNotContain(password, daemon.Stdout + daemon.Stderr, StringComparison.Ordinal);
             Assert.DoesNotContain(probe.Seen, m => m.Payload.Contains(password, StringComparison.Ordinal) || m.Payload.Contains(encoded, StringComparison.Ordinal));
         }
-        finally
-        {
-            if (!server.HasExited)
-            {
-                server.Kill(entireProcessTree: true);
-            }
-
-            await server.WaitForExitAsync(CancellationToken.None);
-        }
 
         // Nothing left: no private directory, no ffmpeg that was reading one, and the instance lock released.
         Assert.Empty(Directory.EnumerateFileSystemEntries(run));
@@ -152,32 +128,5 @@ public sealed class CameraCredentialsTests
         }
 
         return result;
-    }
-
-    /// <summary>The test RTSP server, given its password through a file so that it is not on its own command line either.</summary>
-    private static async Task<Process> StartServerAsync(int port, string credentials, CancellationToken cancellationToken)
-    {
-        var passwordFile = credentials + ".server";
-        await File.WriteAllTextAsync(passwordFile, File.ReadAllText(credentials).Trim()["viewer:".Length..], cancellationToken);
-        var script = Path.Combine(TestPaths.RepositoryRoot, "tests", "EdgeRunner.IntegrationTests", "Rtsp", "rtsp_server.py");
-        var start = new ProcessStartInfo(Python, [script, port.ToString(CultureInfo.InvariantCulture), "--user", "viewer", "--password-file", passwordFile])
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        var process = Process.Start(start)!;
-        var ready = process.StandardOutput.ReadLineAsync(cancellationToken).AsTask();
-        if (await Task.WhenAny(ready, Task.Delay(TimeSpan.FromSeconds(15), cancellationToken)) != ready || ready.Result is null)
-        {
-            var stderr = process.HasExited ? await process.StandardError.ReadToEndAsync(cancellationToken) : "(no answer in 15 s)";
-            var exitCode = process.HasExited ? process.ExitCode : -1;
-            await RtspCaptureTests.StopServerAsync(process);
-            process.Dispose();
-            Requirement.That(exitCode != 3, $"GStreamer RTSP server unavailable ({stderr.Trim()})");
-            Assert.Fail($"rtsp_server.py did not start: exit {exitCode}: {stderr}");
-        }
-
-        return process;
     }
 }

@@ -1,13 +1,7 @@
-using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Threading.Channels;
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
-using Microsoft.Extensions.Hosting;
-using MQTTnet;
-using MQTTnet.Formatter;
 using SkiaSharp;
 
 namespace EdgeRunner.IntegrationTests;
@@ -18,53 +12,9 @@ namespace EdgeRunner.IntegrationTests;
 /// </summary>
 public sealed class CameraGatingTests
 {
-    /// <summary>Receives the raw bytes of one topic (the probe decodes payloads as text, which a JPEG is not).</summary>
-    private sealed class BinarySubscriber : IAsyncDisposable
+    private static JsonObject Sections(JsonObject camera) => new()
     {
-        private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
-        private readonly Channel<(byte[] Payload, bool Retain)> _messages = Channel.CreateUnbounded<(byte[], bool)>();
-
-        public static async Task<BinarySubscriber> ConnectAsync(int port, string topic, CancellationToken ct)
-        {
-            var subscriber = new BinarySubscriber();
-            subscriber._client.ApplicationMessageReceivedAsync += e =>
-            {
-                subscriber._messages.Writer.TryWrite((e.ApplicationMessage.Payload.ToArray(), e.ApplicationMessage.Retain));
-                return Task.CompletedTask;
-            };
-            var options = new MqttClientOptionsBuilder()
-                .WithTcpServer("127.0.0.1", port)
-                .WithProtocolVersion(MqttProtocolVersion.V500)
-                .WithClientId("snap-" + Guid.NewGuid().ToString("N"))
-                .Build();
-            await subscriber._client.ConnectAsync(options, ct);
-            await subscriber._client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(topic).WithRetainAsPublished(true)).Build(), ct);
-            return subscriber;
-        }
-
-        public async Task<(byte[] Payload, bool Retain)> NextAsync(TimeSpan timeout, CancellationToken ct)
-        {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            cts.CancelAfter(timeout);
-            return await _messages.Reader.ReadAsync(cts.Token);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (_client.IsConnected)
-            {
-                await _client.DisconnectAsync();
-            }
-
-            _client.Dispose();
-        }
-    }
-
-    private static JsonObject Config(string deviceId, int port, JsonObject camera) => new()
-    {
-        ["Device"] = new JsonObject { ["Id"] = deviceId },
-        ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = port },
-        ["Models"] = new JsonObject { ["detector"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("shapes-detector") } },
+        ["Models"] = new JsonObject { ["detector"] = TestConfig.BundledModel("shapes-detector") },
         ["Cameras"] = new JsonObject { ["cam"] = camera },
     };
 
@@ -89,9 +39,8 @@ public sealed class CameraGatingTests
     public async Task Detect_fps_limits_the_result_rate_and_a_new_label_publishes_an_annotated_snapshot()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "gate-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.Write(Config(deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("gate", ct);
+        var config = scenario.WriteConfig(Sections(new JsonObject
         {
             ["Model"] = "detector",
             ["Fps"] = 10,
@@ -99,9 +48,9 @@ public sealed class CameraGatingTests
             ["Snapshots"] = new JsonObject { ["Enabled"] = true, ["MaxWidth"] = 320, ["Quality"] = 75, ["Retain"] = true },
             ["Source"] = new JsonObject { ["Kind"] = "Synthetic", ["Width"] = 640, ["Height"] = 480, ["Seed"] = 7 },
         }));
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
-        await using var snapshots = await BinarySubscriber.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/cam/snapshot", ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+        var probe = await scenario.ProbeAsync("vision/#", ct);
+        var snapshots = await scenario.ProbeAsync("vision/cam/snapshot", ct);
+        var host = await scenario.StartHostAsync(config, ct);
 
         var results = await CollectResultsAsync(probe, 12, ct);
 
@@ -120,8 +69,9 @@ public sealed class CameraGatingTests
         Assert.Contains(results, r => r.GetProperty("detections").GetArrayLength() > 0);
 
         // The first inferred frame with detections is a change from "nothing": its snapshot is published.
-        var (jpeg, retain) = await snapshots.NextAsync(TimeSpan.FromSeconds(30), ct);
-        Assert.True(retain);
+        var snapshot = await snapshots.WaitForAsync(_ => true, TimeSpan.FromSeconds(30), ct);
+        var jpeg = snapshot.PayloadBytes;
+        Assert.True(snapshot.Retain);
         Assert.Equal([0xFF, 0xD8], jpeg[..2]);
         if (Environment.GetEnvironmentVariable("EDGERUNNER_SNAPSHOT_OUT") is { Length: > 0 } folder)
         {
@@ -147,60 +97,53 @@ public sealed class CameraGatingTests
     public async Task With_motion_gating_a_still_image_is_inferred_only_at_the_forced_interval()
     {
         var ct = TestContext.Current.CancellationToken;
-        var work = Directory.CreateTempSubdirectory("edgerunner-still-").FullName;
-        try
-        {
-            // One frame of the synthetic scene as a PNG: shapes the detector knows, never moving.
-            var scene = new SyntheticScene(320, 240, seed: 3);
-            var rgb = new byte[320 * 240 * 3];
-            scene.Render(0, rgb);
-            using (var bitmap = new SKBitmap(new SKImageInfo(320, 240, SKColorType.Rgba8888, SKAlphaType.Opaque)))
-            {
-                for (var i = 0; i < 320 * 240; i++)
-                {
-                    bitmap.SetPixel(i % 320, i / 320, new SKColor(rgb[i * 3], rgb[(i * 3) + 1], rgb[(i * 3) + 2]));
-                }
+        await using var scenario = await DaemonScenario.StartAsync("still", ct);
+        var work = scenario.Folder;
 
-                using var png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-                await File.WriteAllBytesAsync(Path.Combine(work, "still.png"), png.ToArray(), ct);
+        // One frame of the synthetic scene as a PNG: shapes the detector knows, never moving.
+        var scene = new SyntheticScene(320, 240, seed: 3);
+        var rgb = new byte[320 * 240 * 3];
+        scene.Render(0, rgb);
+        using (var bitmap = new SKBitmap(new SKImageInfo(320, 240, SKColorType.Rgba8888, SKAlphaType.Opaque)))
+        {
+            for (var i = 0; i < 320 * 240; i++)
+            {
+                bitmap.SetPixel(i % 320, i / 320, new SKColor(rgb[i * 3], rgb[(i * 3) + 1], rgb[(i * 3) + 2]));
             }
 
-            await using var broker = await MosquittoBroker.StartAsync(ct);
-            var deviceId = "still-" + Guid.NewGuid().ToString("N")[..8];
-            var config = TestConfig.Write(Config(deviceId, broker.Port, new JsonObject
-            {
-                ["Model"] = "detector",
-                ["Fps"] = 5,
-                ["Motion"] = new JsonObject { ["Enabled"] = true, ["ForcedIntervalSeconds"] = 2 },
-                ["Source"] = new JsonObject { ["Kind"] = "Images", ["Path"] = Path.Combine(work, "still.png"), ["Loop"] = true },
-            }));
-            await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
-            using var host = await InProcessDaemon.StartAsync(config, ct);
-
-            // The first frame (nothing to compare with) and then one forced inference every 2 s of frames.
-            var results = await CollectResultsAsync(probe, 4, ct);
-
-            // About 10 frames (2 s at 5 fps) between forced inferences, all skipped for lack of motion.
-            var seqs = results.Select(r => r.GetProperty("seq").GetInt64()).ToList();
-            Assert.All(seqs.Zip(seqs.Skip(1), (a, b) => b - a), g => Assert.InRange(g, 6, 20));
-            var skippedMotion = results.Select(r => r.GetProperty("frames_skipped_motion").GetInt64()).ToList();
-            Assert.Equal(0, skippedMotion[0]);
-            Assert.True(skippedMotion[^1] >= 15, $"frames_skipped_motion {string.Join(", ", skippedMotion)}");
-            Assert.All(results, r => Assert.Equal(0, r.GetProperty("frames_skipped_rate").GetInt64()));
-
-            // Nothing was lost to the queue: every captured frame up to the last result was inferred or counted
-            // as skipped/dropped. At least, not exactly: while the last frame is inferred, newer frames may already
-            // be counted (more of them the slower inference runs on a loaded machine).
-            var last = results[^1];
-            var accounted = results.Count + skippedMotion[^1] + last.GetProperty("frames_dropped").GetInt64() + last.GetProperty("frames_failed").GetInt64();
-            Assert.True(accounted >= last.GetProperty("seq").GetInt64() + 1, $"{last.GetProperty("seq").GetInt64() + 1} frames captured, {accounted} accounted for");
-            Assert.Equal(0, last.GetProperty("frames_failed").GetInt64());
-            Assert.All(results, r => Assert.NotEqual(0, r.GetProperty("detections").GetArrayLength()));
-            await host.StopAsync(ct);
+            using var png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+            await File.WriteAllBytesAsync(Path.Combine(work, "still.png"), png.ToArray(), ct);
         }
-        finally
+
+        var config = scenario.WriteConfig(Sections(new JsonObject
         {
-            Directory.Delete(work, recursive: true);
-        }
+            ["Model"] = "detector",
+            ["Fps"] = 5,
+            ["Motion"] = new JsonObject { ["Enabled"] = true, ["ForcedIntervalSeconds"] = 2 },
+            ["Source"] = new JsonObject { ["Kind"] = "Images", ["Path"] = Path.Combine(work, "still.png"), ["Loop"] = true },
+        }));
+        var probe = await scenario.ProbeAsync("vision/#", ct);
+        var host = await scenario.StartHostAsync(config, ct);
+
+        // The first frame (nothing to compare with) and then one forced inference every 2 s of frames.
+        var results = await CollectResultsAsync(probe, 4, ct);
+
+        // About 10 frames (2 s at 5 fps) between forced inferences, all skipped for lack of motion.
+        var seqs = results.Select(r => r.GetProperty("seq").GetInt64()).ToList();
+        Assert.All(seqs.Zip(seqs.Skip(1), (a, b) => b - a), g => Assert.InRange(g, 6, 20));
+        var skippedMotion = results.Select(r => r.GetProperty("frames_skipped_motion").GetInt64()).ToList();
+        Assert.Equal(0, skippedMotion[0]);
+        Assert.True(skippedMotion[^1] >= 15, $"frames_skipped_motion {string.Join(", ", skippedMotion)}");
+        Assert.All(results, r => Assert.Equal(0, r.GetProperty("frames_skipped_rate").GetInt64()));
+
+        // Nothing was lost to the queue: every captured frame up to the last result was inferred or counted
+        // as skipped/dropped. At least, not exactly: while the last frame is inferred, newer frames may already
+        // be counted (more of them the slower inference runs on a loaded machine).
+        var last = results[^1];
+        var accounted = results.Count + skippedMotion[^1] + last.GetProperty("frames_dropped").GetInt64() + last.GetProperty("frames_failed").GetInt64();
+        Assert.True(accounted >= last.GetProperty("seq").GetInt64() + 1, $"{last.GetProperty("seq").GetInt64() + 1} frames captured, {accounted} accounted for");
+        Assert.Equal(0, last.GetProperty("frames_failed").GetInt64());
+        Assert.All(results, r => Assert.NotEqual(0, r.GetProperty("detections").GetArrayLength()));
+        await host.StopAsync(ct);
     }
 }

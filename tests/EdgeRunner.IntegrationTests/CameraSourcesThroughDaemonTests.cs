@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -38,11 +36,10 @@ public sealed class CameraSourcesThroughDaemonTests
             var video = Path.Combine(work, "scene.mp4");
             await RunAsync("/usr/bin/ffmpeg", ["-hide_banner", "-loglevel", "error", "-framerate", "10", "-i", Path.Combine(work, "images", "%06d.png"), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", video], ct);
 
-            await using var broker = await MosquittoBroker.StartAsync(ct);
-            var deviceId = "video-" + Guid.NewGuid().ToString("N")[..8];
-            var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
+            await using var scenario = await DaemonScenario.StartAsync("video", ct);
+            var config = scenario.WriteConfig(new JsonObject
             {
-                ["Models"] = new JsonObject { ["detector"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("shapes-detector") } },
+                ["Models"] = new JsonObject { ["detector"] = TestConfig.BundledModel("shapes-detector") },
                 ["Cameras"] = new JsonObject
                 {
                     ["video"] = new JsonObject
@@ -61,8 +58,8 @@ public sealed class CameraSourcesThroughDaemonTests
                     },
                 },
             });
-            await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
-            using var host = await InProcessDaemon.StartAsync(config, ct);
+            var probe = await scenario.ProbeAsync("vision/#", ct);
+            var host = await scenario.StartHostAsync(config, ct);
 
             var missing = await probe.WaitForAsync(m => m.Topic.EndsWith("/missing/state", StringComparison.Ordinal) && m.Payload.Contains("reconnecting", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
             Assert.True(missing.Retain);

@@ -6,8 +6,6 @@ using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Sensors;
-using MQTTnet;
-using MQTTnet.Formatter;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -31,10 +29,10 @@ public sealed class CheckpointIntegrityTests
         // A folder where the checkpoint file goes: the rename onto it fails, whoever runs the test (root included).
         Directory.CreateDirectory(Path.Combine(state, "vib%2Fm1.state"));
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ckfail-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("ckfail", ct);
+        var deviceId = scenario.DeviceId;
         var prefix = $"plant/{deviceId}";
-        var config = WriteConfig(temp, deviceId, broker.Port, new JsonObject
+        var config = WriteConfig(scenario, new JsonObject
         {
             ["vib"] = new JsonObject
             {
@@ -42,9 +40,9 @@ public sealed class CheckpointIntegrityTests
                 ["Source"] = new JsonObject { ["Kind"] = "Mqtt", ["Topic"] = $"{prefix}/+", ["Columns"] = new JsonArray("ax", "ay", "az"), ["IdleTimeoutSeconds"] = 0.5 },
             },
         }, state);
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        await using var daemon = DaemonProcess.Start(["--config", config]);
-        await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        var daemon = scenario.StartProcess(["--config", config]);
+        await using var sender = await MqttSender.ConnectAsync(scenario.Port, ct);
 
         await FeedUntilResultAsync(sender, probe, $"{prefix}/m1", deviceId, "vib/m1", ct);
         var evicted = await probe.WaitForAsync(m => m.Topic == $"edgerunner/{deviceId}/sensors/vib/m1/event" && m.Payload.Contains("\"evicted\"", StringComparison.Ordinal), Wait, ct);
@@ -74,13 +72,12 @@ public sealed class CheckpointIntegrityTests
         File.SetUnixFileMode(existing, Open);
         var state = Path.Combine(existing, "edgerunner", "state");
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ckmode-" + Guid.NewGuid().ToString("N")[..8];
-        var config = WriteConfig(temp, deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("ckmode", ct);
+        var config = WriteConfig(scenario, new JsonObject
         {
-            ["press"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 5 } },
+            ["press"] = TestConfig.SimulatedVibration(5),
         }, state);
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/press/result", TimeSpan.FromSeconds(5), ct);
+        var probe = await scenario.ProbeAsync("sensors/press/result", ct);
 
         // As a unit with UMask=0000 (or a shell that set it) starts the daemon.
         var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -127,17 +124,16 @@ public sealed class CheckpointIntegrityTests
         var ct = TestContext.Current.CancellationToken;
         using var temp = new TempFolder();
         var state = Path.Combine(temp.Path, "state");
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ckflip-" + Guid.NewGuid().ToString("N")[..8];
-        var config = WriteConfig(temp, deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("ckflip", ct);
+        var config = WriteConfig(scenario, new JsonObject
         {
-            ["press"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 7 } },
+            ["press"] = TestConfig.SimulatedVibration(7),
         }, state);
 
         long firstRunSteps;
-        await using (var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/press/result", TimeSpan.FromSeconds(5), ct))
+        await using (var probe = await scenario.ProbeAsync("sensors/press/result", ct))
         {
-            using var host = await InProcessDaemon.StartAsync(config, ct);
+            using var host = await scenario.StartHostAsync(config, ct);
             await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= 2, Wait, ct);
             await host.StopAsync(ct);
             firstRunSteps = probe.Seen.Max(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("state_steps").GetInt64());
@@ -152,9 +148,9 @@ public sealed class CheckpointIntegrityTests
         Assert.False(StreamCheckpoint.TryRead(file, model.Sha256, model.CreateState("press"), out _, out _, out var reason));
         Assert.Equal("damaged: its SHA-256 does not match its contents", reason);
 
-        await using (var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/press/result", TimeSpan.FromSeconds(5), ct))
+        await using (var probe = await scenario.ProbeAsync("sensors/press/result", ct))
         {
-            using var host = await InProcessDaemon.StartAsync(config, ct);
+            using var host = await scenario.StartHostAsync(config, ct);
             var first = await probe.WaitForAsync(_ => true, Wait, ct);
             await host.StopAsync(ct);
 
@@ -215,9 +211,9 @@ public sealed class CheckpointIntegrityTests
         File.WriteAllBytes(recent, [1, 2, 3]);
         File.SetLastWriteTimeUtc(old, DateTime.UtcNow - TimeSpan.FromDays(40));
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ckprune-" + Guid.NewGuid().ToString("N")[..8];
-        var config = WriteConfig(temp, deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("ckprune", ct);
+        var deviceId = scenario.DeviceId;
+        var config = WriteConfig(scenario, new JsonObject
         {
             ["vib"] = new JsonObject
             {
@@ -225,7 +221,7 @@ public sealed class CheckpointIntegrityTests
                 ["Source"] = new JsonObject { ["Kind"] = "Mqtt", ["Topic"] = $"plant-{deviceId}/+", ["Columns"] = new JsonArray("ax", "ay", "az") },
             },
         }, state);
-        using (var host = await InProcessDaemon.StartAsync(config, ct))
+        using (var host = await scenario.StartHostAsync(config, ct))
         {
             await host.StopAsync(ct);
         }
@@ -234,25 +230,18 @@ public sealed class CheckpointIntegrityTests
         Assert.True(File.Exists(recent));
     }
 
-    private static SequenceModel LoadLstm() => SensorService.LoadModel(
+    private static SequenceModel LoadLstm() => SequenceProcessorFactory.LoadModel(
         EdgeRunner.Service.Catalog.ModelCatalog.Resolve("lstm", new EdgeRunner.Service.Configuration.ModelOptions { Manifest = BundledModels.ManifestPath("vibration-lstm") }),
         "test",
         Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
 
-    private static string WriteConfig(TempFolder temp, string deviceId, int brokerPort, JsonObject sensors, string stateDirectory)
+    private static string WriteConfig(DaemonScenario scenario, JsonObject sensors, string stateDirectory) => scenario.WriteConfig(new JsonObject
     {
-        var path = Path.Combine(temp.Path, "config.json");
-        File.WriteAllText(path, new JsonObject
-        {
-            ["Device"] = new JsonObject { ["Id"] = deviceId },
-            ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = brokerPort },
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
-            ["Cameras"] = new JsonObject(),
-            ["Sensors"] = sensors,
-            ["State"] = new JsonObject { ["Directory"] = stateDirectory, ["CheckpointIntervalSeconds"] = 3600, ["DynamicStreamRetentionDays"] = 30 },
-        }.ToJsonString());
-        return path;
-    }
+        ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
+        ["Cameras"] = new JsonObject(),
+        ["Sensors"] = sensors,
+        ["State"] = new JsonObject { ["Directory"] = stateDirectory, ["CheckpointIntervalSeconds"] = 3600, ["DynamicStreamRetentionDays"] = 30 },
+    });
 
     /// <summary>
     /// Publishes one chunk (50 samples of 3 axes) at a time until the stream's first result: a message
@@ -273,45 +262,6 @@ public sealed class CheckpointIntegrityTests
             {
                 // Not subscribed yet: send again.
             }
-        }
-    }
-
-    private sealed class MqttSender : IAsyncDisposable
-    {
-        private readonly IMqttClient _client;
-
-        private MqttSender(IMqttClient client) => _client = client;
-
-        public static async Task<MqttSender> ConnectAsync(int port, CancellationToken ct)
-        {
-            var client = new MqttClientFactory().CreateMqttClient();
-            var options = new MqttClientOptionsBuilder()
-                .WithTcpServer("127.0.0.1", port)
-                .WithProtocolVersion(MqttProtocolVersion.V500)
-                .WithClientId("sensor-" + Guid.NewGuid().ToString("N"))
-                .Build();
-            await client.ConnectAsync(options, ct);
-            return new MqttSender(client);
-        }
-
-        public async Task PublishAsync(string topic, string payload, CancellationToken ct)
-        {
-            var message = new MqttApplicationMessageBuilder()
-                .WithTopic(topic)
-                .WithPayload(Encoding.UTF8.GetBytes(payload))
-                .WithQualityOfServiceLevel(MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce)
-                .Build();
-            await _client.PublishAsync(message, ct);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (_client.IsConnected)
-            {
-                await _client.DisconnectAsync();
-            }
-
-            _client.Dispose();
         }
     }
 }

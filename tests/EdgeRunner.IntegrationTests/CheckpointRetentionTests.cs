@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -25,18 +24,18 @@ public sealed class CheckpointRetentionTests
         var recent = Checkpoint("vib%2Fm-recent.state", DateTime.UtcNow - TimeSpan.FromDays(2));
         var configured = Checkpoint("press.state", old);
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "prune-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
-            ["Sensors"] = new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("prune", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
             {
-                ["vib"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "Mqtt", ["Topic"] = $"plant-{deviceId}/+/accel", ["Columns"] = new JsonArray("ax", "ay", "az") } },
+                ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
+                ["Sensors"] = new JsonObject
+                {
+                    ["vib"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "Mqtt", ["Topic"] = $"plant-{scenario.DeviceId}/+/accel", ["Columns"] = new JsonArray("ax", "ay", "az") } },
+                },
+                ["State"] = new JsonObject { ["Directory"] = state.Path, ["DynamicStreamRetentionDays"] = 30 },
             },
-            ["State"] = new JsonObject { ["Directory"] = state.Path, ["DynamicStreamRetentionDays"] = 30 },
-        });
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+            ct);
         await host.StopAsync(ct);
 
         Assert.False(File.Exists(gone));

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -32,16 +30,16 @@ public sealed class ClassificationThroughDaemonTests
             };
         }
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "it-" + Guid.NewGuid().ToString("N")[..8];
-        var configFile = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["mobilenet"] = TestConfig.MobileNetModel() },
-            ["Cameras"] = cameras,
-        });
-
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(configFile, ct);
+        await using var scenario = await DaemonScenario.StartAsync("it", ct);
+        var deviceId = scenario.DeviceId;
+        var probe = await scenario.ProbeAsync("#", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
+            {
+                ["Models"] = new JsonObject { ["mobilenet"] = TestConfig.MobileNetModel() },
+                ["Cameras"] = cameras,
+            },
+            ct);
 
         var results = new Dictionary<string, JsonElement>();
         while (results.Count < expected.Count)
@@ -73,7 +71,7 @@ public sealed class ClassificationThroughDaemonTests
 
         // Availability: online while running, offline retained after a clean stop.
         Assert.Contains(probe.Seen, m => m.Topic == $"edgerunner/{deviceId}/status" && m.Payload == "online" && m.Retain);
-        await using var late = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/status", TimeSpan.FromSeconds(5), ct);
+        var late = await scenario.ProbeAsync("status", ct);
         var status = await late.WaitForAsync(_ => true, TimeSpan.FromSeconds(5), ct);
         Assert.Equal("offline", status.Payload);
         Assert.True(status.Retain);

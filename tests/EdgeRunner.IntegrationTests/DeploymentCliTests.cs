@@ -132,48 +132,42 @@ public sealed class DeploymentCliTests
     public async Task Status_reports_online_then_offline_and_exits_0_then_3()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var config = TestConfig.WriteForBroker("status-dev", broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("status", ct);
+        var config = scenario.WriteConfig(new JsonObject
         {
-            ["Models"] = new JsonObject { ["m"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Models"] = new JsonObject { ["m"] = TestConfig.BundledModel("vibration-lstm") },
             ["Sensors"] = new JsonObject { ["pump"] = new JsonObject { ["Model"] = "m", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration" } } },
         });
-        try
+
+        // Never published on this broker: absent, not running.
+        await using (var absent = DaemonProcess.Start(["status", "--config", config]))
         {
-            // Never published on this broker: absent, not running.
-            await using (var absent = DaemonProcess.Start(["status", "--config", config]))
-            {
-                Assert.Equal(NotRunning, await absent.WaitForExitAsync(Exit, ct));
-                Assert.Contains("edgerunner/status-dev on 127.0.0.1:", absent.Stdout, StringComparison.Ordinal);
-                Assert.Contains("absent", absent.Stdout, StringComparison.Ordinal);
-            }
-
-            await using var daemon = DaemonProcess.Start(["--config", config]);
-            await using var probe = await MqttProbe.ConnectAsync(broker.Port, "edgerunner/status-dev/#", TimeSpan.FromSeconds(30), ct);
-            await probe.WaitForAsync(m => m.Topic == "edgerunner/status-dev/sensors/pump/result", TimeSpan.FromSeconds(60), ct);
-
-            await using (var online = DaemonProcess.Start(["status", "--config", config]))
-            {
-                Assert.Equal(0, await online.WaitForExitAsync(Exit, ct));
-                Assert.Contains($"edgerunner/status-dev on 127.0.0.1:{broker.Port}: online", online.Stdout, StringComparison.Ordinal);
-            }
-
-            daemon.Terminate();
-            Assert.Equal(0, await daemon.WaitForExitAsync(Exit, ct));
-            await using (var offline = DaemonProcess.Start(["status", "--config", config]))
-            {
-                Assert.Equal(NotRunning, await offline.WaitForExitAsync(Exit, ct));
-                Assert.Contains(": offline", offline.Stdout, StringComparison.Ordinal);
-            }
-
-            // The status reader used its own client id: the daemon connected exactly once.
-            Assert.Contains("(connection #1,", daemon.Stdout, StringComparison.Ordinal);
-            Assert.DoesNotContain("(connection #2,", daemon.Stdout, StringComparison.Ordinal);
+            Assert.Equal(NotRunning, await absent.WaitForExitAsync(Exit, ct));
+            Assert.Contains($"edgerunner/{scenario.DeviceId} on 127.0.0.1:", absent.Stdout, StringComparison.Ordinal);
+            Assert.Contains("absent", absent.Stdout, StringComparison.Ordinal);
         }
-        finally
+
+        var daemon = scenario.StartProcess(["--config", config]);
+        var probe = await scenario.ProbeAsync("#", ct);
+        await probe.WaitForAsync(m => m.Topic == scenario.Topic("sensors/pump/result"), TimeSpan.FromSeconds(60), ct);
+
+        await using (var online = DaemonProcess.Start(["status", "--config", config]))
         {
-            File.Delete(config);
+            Assert.Equal(0, await online.WaitForExitAsync(Exit, ct));
+            Assert.Contains($"edgerunner/{scenario.DeviceId} on 127.0.0.1:{scenario.Port}: online", online.Stdout, StringComparison.Ordinal);
         }
+
+        daemon.Terminate();
+        Assert.Equal(0, await daemon.WaitForExitAsync(Exit, ct));
+        await using (var offline = DaemonProcess.Start(["status", "--config", config]))
+        {
+            Assert.Equal(NotRunning, await offline.WaitForExitAsync(Exit, ct));
+            Assert.Contains(": offline", offline.Stdout, StringComparison.Ordinal);
+        }
+
+        // The status reader used its own client id: the daemon connected exactly once.
+        Assert.Contains("(connection #1,", daemon.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("(connection #2,", daemon.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -2,7 +2,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -20,23 +19,23 @@ public sealed class DeviceAbsenceTests
         using var temp = new TempFolder();
         // A stable name like /dev/serial/by-id/… that appears when the adapter is plugged in.
         var port = Path.Combine(temp.Path, "usb-adapter");
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "late-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
-            ["Sensors"] = new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("late", ct);
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
             {
-                ["bench"] = new JsonObject
+                ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
+                ["Sensors"] = new JsonObject
                 {
-                    ["Model"] = "lstm",
-                    ["Source"] = new JsonObject { ["Kind"] = "Serial", ["Port"] = port, ["Columns"] = new JsonArray("0", "1", "2"), ["SampleRateHz"] = 200 },
+                    ["bench"] = new JsonObject
+                    {
+                        ["Model"] = "lstm",
+                        ["Source"] = new JsonObject { ["Kind"] = "Serial", ["Port"] = port, ["Columns"] = new JsonArray("0", "1", "2"), ["SampleRateHz"] = 200 },
+                    },
+                    ["pump"] = TestConfig.SimulatedVibration(7),
                 },
-                ["pump"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 7 } },
             },
-        });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+            ct);
 
         var unavailable = await probe.WaitForAsync(m => m.Topic.EndsWith("/bench/state", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
         var state = JsonDocument.Parse(unavailable.Payload).RootElement;
@@ -71,7 +70,7 @@ public sealed class DeviceAbsenceTests
             ct);
 
         // A dashboard connecting now is told the current state by the retained message.
-        await using var late = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/bench/state", TimeSpan.FromSeconds(5), ct);
+        var late = await scenario.ProbeAsync("sensors/bench/state", ct);
         var retained = await late.WaitForAsync(m => m.Retain, TimeSpan.FromSeconds(10), ct);
         Assert.Equal("streaming", JsonDocument.Parse(retained.Payload).RootElement.GetProperty("state").GetString());
         await stopWriting.CancelAsync();

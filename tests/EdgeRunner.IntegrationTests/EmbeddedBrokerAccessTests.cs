@@ -23,38 +23,24 @@ public sealed class EmbeddedBrokerAccessTests
     private const int Chunk = 50;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
 
-    private static JsonObject Sections(int port, string deviceId, JsonObject? embeddedBroker = null)
+    private static JsonObject Sections(string deviceId) => new()
     {
-        var broker = embeddedBroker ?? [];
-        broker["Port"] = port;
-        return new JsonObject
+        ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
+        ["Sensors"] = new JsonObject
         {
-            ["Device"] = new JsonObject { ["Id"] = deviceId },
-            ["Mqtt"] = new JsonObject { ["EmbeddedBroker"] = broker },
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
-            ["Sensors"] = new JsonObject
+            ["pump"] = TestConfig.SimulatedVibration(3),
+            ["tank"] = new JsonObject
             {
-                ["pump"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 3 } },
-                ["tank"] = new JsonObject
-                {
-                    ["Model"] = "lstm",
-                    ["Source"] = new JsonObject { ["Kind"] = "Mqtt", ["Topic"] = $"plant/{deviceId}/tank", ["Columns"] = new JsonArray("ax", "ay", "az") },
-                },
+                ["Model"] = "lstm",
+                ["Source"] = new JsonObject { ["Kind"] = "Mqtt", ["Topic"] = $"plant/{deviceId}/tank", ["Columns"] = new JsonArray("ax", "ay", "az") },
             },
-        };
-    }
-
-    private static string Write(TempFolder folder, JsonObject sections)
-    {
-        var path = Path.Combine(folder.Path, "config.json");
-        File.WriteAllText(path, sections.ToJsonString());
-        return path;
-    }
+        },
+    };
 
     /// <summary>Starts the daemon and waits until its subscriptions are granted (the ACL learns the writable topics from them).</summary>
-    private static async Task<IHost> StartAsync(string config, CancellationToken ct)
+    private static async Task<IHost> StartAsync(DaemonScenario scenario, CancellationToken ct, JsonObject? embeddedBroker = null)
     {
-        var host = await InProcessDaemon.StartAsync(config, ct);
+        var host = await scenario.StartHostAsync(scenario.WriteConfig(Sections(scenario.DeviceId), embeddedBroker: embeddedBroker), ct);
         var publisher = host.Services.GetRequiredService<MqttPublisher>();
         var deadline = DateTime.UtcNow + Wait;
         while (!publisher.AllSubscribed)
@@ -135,9 +121,9 @@ public sealed class EmbeddedBrokerAccessTests
         return (process.ExitCode, await stdout + await stderr);
     }
 
-    private static async Task<string> RetainedStatusAsync(int port, string deviceId, CancellationToken ct)
+    private static async Task<string> RetainedStatusAsync(DaemonScenario scenario, CancellationToken ct)
     {
-        await using var status = await MqttProbe.ConnectAsync(port, $"edgerunner/{deviceId}/status", TimeSpan.FromSeconds(5), ct);
+        await using var status = await scenario.ProbeAsync("status", ct);
         var message = await status.WaitForAsync(_ => true, Wait, ct);
         Assert.True(message.Retain);
         return message.Payload;
@@ -157,11 +143,11 @@ public sealed class EmbeddedBrokerAccessTests
     public async Task An_anonymous_local_client_reads_everything_and_writes_only_ingest_and_command_topics()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var folder = new TempFolder();
-        var port = FreePort.Next();
-        var deviceId = "acl-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = DaemonScenario.WithEmbeddedBroker("acl");
+        var port = scenario.Port;
+        var deviceId = scenario.DeviceId;
         var device = $"edgerunner/{deviceId}";
-        using var host = await StartAsync(Write(folder, Sections(port, deviceId)), ct);
+        var host = await StartAsync(scenario, ct);
         var broker = host.Services.GetRequiredService<EmbeddedMqttBroker>();
 
         // An MQTT 3.1.1 reader without a client id (mosquitto_sub's default): assigned one, and reads.
@@ -170,7 +156,7 @@ public sealed class EmbeddedBrokerAccessTests
         Assert.Contains($"{device}/status online", output, StringComparison.Ordinal);
         Assert.Contains($"{device}/sensors/pump/result {{", output, StringComparison.Ordinal);
 
-        await using var probe = await MqttProbe.ConnectAsync(port, $"{device}/#", TimeSpan.FromSeconds(5), ct);
+        var probe = await scenario.ProbeAsync("#", ct);
         using var client = new MqttClientFactory().CreateMqttClient();
         Assert.Equal(nameof(MqttClientConnectResultCode.Success), await ConnectAsync(client, ClientOptions(port, "intruder"), ct));
 
@@ -201,7 +187,7 @@ public sealed class EmbeddedBrokerAccessTests
         Assert.Equal("refilled", JsonDocument.Parse(reset.Payload).RootElement.GetProperty("reason").GetString());
         Assert.Equal(1, broker.RefusedSubscriptions);
         Assert.Equal(0, broker.RefusedConnections);
-        Assert.Equal("online", await RetainedStatusAsync(port, deviceId, ct));
+        Assert.Equal("online", await RetainedStatusAsync(scenario, ct));
         Assert.DoesNotContain(probe.Seen, m => m.Payload == "offline" || m.Topic.EndsWith("/vision/cam/result", StringComparison.Ordinal));
         await client.DisconnectAsync(cancellationToken: ct);
         await host.StopAsync(ct);
@@ -211,10 +197,10 @@ public sealed class EmbeddedBrokerAccessTests
     public async Task Nobody_else_can_take_the_daemons_client_id_or_leave_a_will_on_its_status()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var folder = new TempFolder();
-        var port = FreePort.Next();
-        var deviceId = "acl-" + Guid.NewGuid().ToString("N")[..8];
-        using var host = await StartAsync(Write(folder, Sections(port, deviceId)), ct);
+        await using var scenario = DaemonScenario.WithEmbeddedBroker("acl");
+        var port = scenario.Port;
+        var deviceId = scenario.DeviceId;
+        var host = await StartAsync(scenario, ct);
         var broker = host.Services.GetRequiredService<EmbeddedMqttBroker>();
         var publisher = host.Services.GetRequiredService<MqttPublisher>();
         var daemonId = $"edgerunner-{deviceId}";
@@ -246,9 +232,9 @@ public sealed class EmbeddedBrokerAccessTests
         await WaitUntilAsync(() => broker.RefusedPublishes == 1, "the will was not refused", ct);
 
         // The daemon kept its one connection and goes on publishing.
-        await using var results = await MqttProbe.ConnectAsync(port, $"edgerunner/{deviceId}/sensors/pump/result", TimeSpan.FromSeconds(5), ct);
+        var results = await scenario.ProbeAsync("sensors/pump/result", ct);
         await results.WaitForAsync(_ => true, Wait, ct);
-        Assert.Equal("online", await RetainedStatusAsync(port, deviceId, ct));
+        Assert.Equal("online", await RetainedStatusAsync(scenario, ct));
         Assert.Equal(2, broker.RefusedConnections);
         Assert.True(publisher.IsConnected);
         Assert.Equal(1, publisher.Connects);
@@ -259,13 +245,12 @@ public sealed class EmbeddedBrokerAccessTests
     public async Task Bound_beyond_loopback_clients_must_authenticate_and_the_daemon_connects_through_loopback()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var folder = new TempFolder();
-        var passwordFile = Path.Combine(folder.Path, "broker-password");
+        await using var scenario = DaemonScenario.WithEmbeddedBroker("acl");
+        var passwordFile = Path.Combine(scenario.Folder, "broker-password");
         await File.WriteAllTextAsync(passwordFile, "correct horse\n", ct);
-        var port = FreePort.Next();
-        var deviceId = "acl-" + Guid.NewGuid().ToString("N")[..8];
-        var sections = Sections(port, deviceId, new JsonObject { ["BindAddress"] = "0.0.0.0", ["Username"] = "plant", ["PasswordFile"] = passwordFile });
-        using var host = await StartAsync(Write(folder, sections), ct);
+        var port = scenario.Port;
+        var deviceId = scenario.DeviceId;
+        var host = await StartAsync(scenario, ct, new JsonObject { ["BindAddress"] = "0.0.0.0", ["Username"] = "plant", ["PasswordFile"] = passwordFile });
         var broker = host.Services.GetRequiredService<EmbeddedMqttBroker>();
         var publisher = host.Services.GetRequiredService<MqttPublisher>();
 
@@ -303,9 +288,8 @@ public sealed class EmbeddedBrokerAccessTests
     [Fact]
     public async Task Bound_beyond_loopback_without_credentials_stops_startup_naming_the_key()
     {
-        using var folder = new TempFolder();
-        var sections = Sections(FreePort.Next(), "acl-open", new JsonObject { ["BindAddress"] = "0.0.0.0" });
-        await using var daemon = DaemonProcess.Start(["--config", Write(folder, sections)]);
+        await using var scenario = DaemonScenario.WithEmbeddedBroker("acl-open");
+        var daemon = scenario.StartProcess(["--config", scenario.WriteConfig(Sections(scenario.DeviceId), embeddedBroker: new JsonObject { ["BindAddress"] = "0.0.0.0" })]);
 
         Assert.Equal(78, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken));
         Assert.Contains("Mqtt:EmbeddedBroker:Username: is required when Mqtt:EmbeddedBroker:BindAddress is not a loopback address (got '0.0.0.0')", daemon.Stderr, StringComparison.Ordinal);

@@ -483,33 +483,25 @@ public sealed class FfmpegCaptureTests(FfmpegMedia media) : IClassFixture<Ffmpeg
 /// </summary>
 public sealed class RtspCaptureTests
 {
-    private const string Python = "/usr/bin/python3";
-
     [Fact]
     public async Task Supervised_rtsp_capture_reconnects_after_a_20_s_server_outage()
     {
         Requirement.Program(FfmpegMedia.Ffmpeg, "ffmpeg");
-        Requirement.Program(Python, "python3");
         var ct = TestContext.Current.CancellationToken;
-        var script = Path.Combine(TestPaths.RepositoryRoot, "tests", "EdgeRunner.IntegrationTests", "Rtsp", "rtsp_server.py");
-        var port = FreePort.Next();
-        var directory = Directory.CreateTempSubdirectory("edgerunner-rtsp-").FullName;
-        var credentials = Path.Combine(directory, "camera.credentials");
-        await File.WriteAllTextAsync(credentials, "viewer:Rtsp#Secret1\n", ct);
         var logger = new CapturingLogger();
         var pool = new FramePool();
         var created = new ConcurrentQueue<FfmpegFrameSource>();
         var states = new ConcurrentQueue<(CameraState State, string Reason)>();
         var frames = 0L;
-        var server = await StartServerAsync(script, port, ct);
+        await using var server = await RtspServer.StartAsync("Rtsp#Secret1", ct);
         SupervisedFrameSource? supervised = null;
         try
         {
             var capture = new FfmpegSourceOptions
             {
                 Kind = FfmpegInputKind.Rtsp,
-                Input = $"rtsp://127.0.0.1:{port}/test",
-                CredentialsFile = credentials,
+                Input = server.Url,
+                CredentialsFile = server.CredentialsFile,
                 Width = 160,
                 Height = 120,
                 Fps = 5,
@@ -553,7 +545,7 @@ public sealed class RtspCaptureTests
             Assert.Equal(CameraState.Streaming, supervised.State);
 
             // Outage: the server dies and stays down for 20 s.
-            await StopServerAsync(server);
+            await server.StopAsync();
             await WaitForAsync(() => supervised.State == CameraState.Reconnecting, TimeSpan.FromSeconds(10), "Reconnecting", reader, ct);
             var framesAtOutage = Interlocked.Read(ref frames);
             // The outage lasts until the supervisor has retried 5 times (counted, not timed), and at least 20 s.
@@ -567,7 +559,7 @@ public sealed class RtspCaptureTests
             Assert.Equal(framesAtOutage, Interlocked.Read(ref frames));
 
             // The server comes back on the same port: frames resume without help.
-            server = await StartServerAsync(script, port, ct);
+            await server.StartAgainAsync(ct);
             await WaitForAsync(() => Interlocked.Read(ref frames) >= framesAtOutage + 5, TimeSpan.FromSeconds(15), "frames after the outage", reader, ct);
             Assert.Equal(CameraState.Streaming, supervised.State);
             Assert.Equal(
@@ -583,9 +575,6 @@ public sealed class RtspCaptureTests
             {
                 await supervised.DisposeAsync();
             }
-
-            await StopServerAsync(server);
-            Directory.Delete(directory, recursive: true);
         }
 
         var pids = created.Select(s => s.ProcessId).OfType<int>().ToArray();
@@ -596,40 +585,6 @@ public sealed class RtspCaptureTests
             Assert.DoesNotContain("Rtsp#Secret1", line, StringComparison.Ordinal);
             Assert.DoesNotContain("Rtsp%23Secret1", line, StringComparison.Ordinal);
         }
-    }
-
-    internal static async Task<Process> StartServerAsync(string script, int port, CancellationToken cancellationToken)
-    {
-        var start = new ProcessStartInfo(Python, [script, port.ToString(CultureInfo.InvariantCulture), "--user", "viewer", "--password", "Rtsp#Secret1"])
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        var process = Process.Start(start)!;
-        var ready = process.StandardOutput.ReadLineAsync(cancellationToken).AsTask();
-        if (await Task.WhenAny(ready, Task.Delay(TimeSpan.FromSeconds(15), cancellationToken)) != ready || ready.Result is null)
-        {
-            var stderr = process.HasExited ? await process.StandardError.ReadToEndAsync(cancellationToken) : "(no answer in 15 s)";
-            var exitCode = process.HasExited ? process.ExitCode : -1;
-            await StopServerAsync(process);
-            Requirement.That(
-                exitCode != 3,
-                $"GStreamer RTSP server unavailable ({stderr.Trim()}); install: apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good");
-            Assert.Fail($"rtsp_server.py did not start: exit {exitCode}: {stderr}");
-        }
-
-        return process;
-    }
-
-    internal static async Task StopServerAsync(Process process)
-    {
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-        }
-
-        await process.WaitForExitAsync(CancellationToken.None);
     }
 
     private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string what, Task reader, CancellationToken cancellationToken)

@@ -41,17 +41,16 @@ public sealed class HostileCameraInputTests
             File.WriteAllBytes(Path.Combine(folder, "c-truncated.jpg"), HostileImages.TruncatedJpeg());
         }
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "hostile-" + Guid.NewGuid().ToString("N")[..8];
-        var config = WriteConfig(work, deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("hostile", ct);
+        var config = scenario.WriteConfig(Sections(new JsonObject
         {
             ["mixed"] = ImagesCamera(mixed),
             ["allbad"] = ImagesCamera(allBad),
             ["other"] = ImagesCamera(TestPaths.SharedFile("images/cat.jpg")),
-        });
+        }));
         var logs = new CapturingLoggerProvider();
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await StartAsync(config, services => services.AddSingleton<ILoggerProvider>(logs), ct);
+        var probe = await scenario.ProbeAsync("vision/#", ct);
+        using var host = await scenario.StartHostAsync(config, ct, services => services.AddSingleton<ILoggerProvider>(logs));
 
         var failed = await probe.WaitForAsync(m => m.Topic.EndsWith("/allbad/state", StringComparison.Ordinal) && State(m) == "failed", Wait, ct);
         Assert.True(failed.Retain);
@@ -89,14 +88,12 @@ public sealed class HostileCameraInputTests
     public async Task A_decoder_that_throws_drops_and_counts_its_frames_and_the_camera_and_the_others_go_on()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var work = new TempFolder();
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "throwing-" + Guid.NewGuid().ToString("N")[..8];
-        var config = WriteConfig(work, deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("throwing", ct);
+        var config = scenario.WriteConfig(Sections(new JsonObject
         {
             ["broken"] = ImagesCamera(TestPaths.SharedFile("images/goldfish.jpg")),
             ["healthy"] = ImagesCamera(TestPaths.SharedFile("images/cat.jpg")),
-        });
+        }));
         var logs = new CapturingLoggerProvider();
         VisionProcessorBuilder builder = (model, owner, loggerFactory) =>
         {
@@ -105,15 +102,15 @@ public sealed class HostileCameraInputTests
                 ? new VisionFrameProcessor(real.Model, new ImagePreprocessor(model.Image!), new EveryOtherDecodeThrows(real.Head))
                 : real;
         };
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await StartAsync(
+        var probe = await scenario.ProbeAsync("vision/#", ct);
+        using var host = await scenario.StartHostAsync(
             config,
+            ct,
             services =>
             {
                 services.AddSingleton<ILoggerProvider>(logs);
                 services.AddSingleton(builder);
-            },
-            ct);
+            });
 
         // The broken camera still publishes its good frames, and says how many it dropped.
         await probe.WaitForAsync(m => m.Topic.EndsWith("/broken/result", StringComparison.Ordinal) && Json(m).GetProperty("frames_failed").GetInt64() >= 3, Wait, ct);
@@ -140,32 +137,30 @@ public sealed class HostileCameraInputTests
     public async Task An_exception_escaping_the_capture_loop_restarts_that_camera_with_its_state_published_and_the_others_go_on()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var work = new TempFolder();
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "capture-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("capture", ct);
         var flaky = ImagesCamera(TestPaths.SharedFile("images/goldfish.jpg"));
         flaky["ReconnectMinDelaySeconds"] = 0.2;
         flaky["ReconnectMaxDelaySeconds"] = 1;
-        var config = WriteConfig(work, deviceId, broker.Port, new JsonObject
+        var config = scenario.WriteConfig(Sections(new JsonObject
         {
             ["flaky"] = flaky,
             ["steady"] = ImagesCamera(TestPaths.SharedFile("images/cat.jpg")),
-        });
+        }));
         var logs = new CapturingLoggerProvider();
         var created = 0;
 
         // Only the first source the flaky camera creates breaks (after three frames); the restarted one is sound.
         VisionSourceDecorator decorator = (camera, source) =>
             camera == "flaky" && Interlocked.Increment(ref created) == 1 ? new ThrowsAfter(source, 3) : source;
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await StartAsync(
+        var probe = await scenario.ProbeAsync("vision/#", ct);
+        using var host = await scenario.StartHostAsync(
             config,
+            ct,
             services =>
             {
                 services.AddSingleton<ILoggerProvider>(logs);
                 services.AddSingleton(decorator);
-            },
-            ct);
+            });
 
         var reconnecting = await probe.WaitForAsync(m => m.Topic.EndsWith("/flaky/state", StringComparison.Ordinal) && State(m) == "reconnecting", Wait, ct);
         Assert.True(reconnecting.Retain);
@@ -200,27 +195,25 @@ public sealed class HostileCameraInputTests
     public async Task A_failure_the_camera_cannot_contain_stops_the_daemon_with_exit_code_70_for_systemd_to_restart()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var work = new TempFolder();
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "beyond-" + Guid.NewGuid().ToString("N")[..8];
-        var config = WriteConfig(work, deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("beyond", ct);
+        var config = scenario.WriteConfig(Sections(new JsonObject
         {
             ["broken"] = ImagesCamera(TestPaths.SharedFile("images/goldfish.jpg")),
             ["steady"] = ImagesCamera(TestPaths.SharedFile("images/cat.jpg")),
-        });
+        }));
         var logs = new CapturingLoggerProvider();
 
         // Out of memory is the one failure a camera's own supervision lets through (retrying cannot help):
         // the daemon must not run on with the camera silently gone.
         VisionSourceDecorator decorator = (camera, source) => camera == "broken" ? new OutOfMemoryAfter(source, 2) : source;
-        using var host = await StartAsync(
+        using var host = await scenario.StartHostAsync(
             config,
+            ct,
             services =>
             {
                 services.AddSingleton<ILoggerProvider>(logs);
                 services.AddSingleton(decorator);
-            },
-            ct);
+            });
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         var stopping = new TaskCompletionSource();
         using var registration = lifetime.ApplicationStopping.Register(() => stopping.TrySetResult());
@@ -266,37 +259,11 @@ public sealed class HostileCameraInputTests
         ["Source"] = new JsonObject { ["Kind"] = "Images", ["Path"] = path, ["Loop"] = true },
     };
 
-    private static string WriteConfig(TempFolder work, string deviceId, int brokerPort, JsonObject cameras)
+    private static JsonObject Sections(JsonObject cameras) => new()
     {
-        var config = new JsonObject
-        {
-            ["Device"] = new JsonObject { ["Id"] = deviceId },
-            ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = brokerPort },
-            ["Models"] = new JsonObject { ["mobilenet"] = TestConfig.MobileNetModel() },
-            ["Cameras"] = cameras,
-        };
-        var path = Path.Combine(work.Path, "config.json");
-        File.WriteAllText(path, config.ToJsonString());
-        return path;
-    }
-
-    /// <summary>The daemon's host as <see cref="InProcessDaemon"/> builds it, plus the test's registrations.</summary>
-    private static async Task<IHost> StartAsync(string configFile, Action<IServiceCollection> configureServices, CancellationToken cancellationToken)
-    {
-        var configuration = EdgeRunnerHost.BuildConfiguration(configFile, []);
-        var host = EdgeRunnerHost.Build(configuration, configureServices);
-        try
-        {
-            Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-            await host.StartAsync(cancellationToken);
-            return host;
-        }
-        catch
-        {
-            host.Dispose();
-            throw;
-        }
-    }
+        ["Models"] = new JsonObject { ["mobilenet"] = TestConfig.MobileNetModel() },
+        ["Cameras"] = cameras,
+    };
 
     private static JsonElement Json(ReceivedMessage message) => JsonDocument.Parse(message.Payload).RootElement;
 
@@ -349,32 +316,6 @@ public sealed class HostileCameraInputTests
         }
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();
-    }
-
-    private sealed record LogEntry(string Category, LogLevel Level, string Message, Exception? Exception);
-
-    private sealed class CapturingLoggerProvider : ILoggerProvider
-    {
-        private readonly ConcurrentQueue<LogEntry> _entries = new();
-
-        public IReadOnlyList<LogEntry> Entries => [.. _entries];
-
-        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _entries);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(string category, ConcurrentQueue<LogEntry> entries) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                entries.Enqueue(new LogEntry(category, logLevel, formatter(state, exception), exception));
-        }
     }
 }
 

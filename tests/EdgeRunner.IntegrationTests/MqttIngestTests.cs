@@ -1,13 +1,10 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using MQTTnet;
-using MQTTnet.Formatter;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -54,11 +51,11 @@ public sealed class MqttIngestTests
         return new JsonObject { ["Model"] = "lstm", ["Source"] = source };
     }
 
-    private static string Config(int brokerPort, string deviceId, JsonObject sensors, string? stateDirectory = null)
+    private static string Config(DaemonScenario scenario, JsonObject sensors, string? stateDirectory = null)
     {
         var sections = new JsonObject
         {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
             ["Sensors"] = sensors,
         };
         if (stateDirectory is not null)
@@ -66,7 +63,7 @@ public sealed class MqttIngestTests
             sections["State"] = new JsonObject { ["Directory"] = stateDirectory };
         }
 
-        return TestConfig.WriteForBroker(deviceId, brokerPort, sections);
+        return scenario.WriteConfig(sections);
     }
 
     /// <summary>Results of stream <paramref name="stream"/> by seq.</summary>
@@ -101,9 +98,9 @@ public sealed class MqttIngestTests
     }
 
     /// <summary>Starts the daemon and waits until the broker granted its subscriptions: samples sent earlier would be lost, as for any MQTT subscriber.</summary>
-    private static async Task<IHost> StartAsync(string config, CancellationToken ct)
+    private static async Task<IHost> StartAsync(DaemonScenario scenario, string config, CancellationToken ct)
     {
-        var host = await InProcessDaemon.StartAsync(config, ct);
+        var host = await scenario.StartHostAsync(config, ct);
         var publisher = host.Services.GetRequiredService<EdgeRunner.Service.Mqtt.MqttPublisher>();
         var deadline = DateTime.UtcNow + Wait;
         while (!publisher.AllSubscribed)
@@ -119,13 +116,13 @@ public sealed class MqttIngestTests
     public async Task Each_topic_of_a_wildcard_is_its_own_stream_and_numbers_and_json_give_identical_results()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct);
+        var deviceId = scenario.DeviceId;
         var prefix = $"plant/{deviceId}";
-        var config = Config(broker.Port, deviceId, new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel") });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await StartAsync(config, ct);
-        await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
+        var config = Config(scenario, new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel") });
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await StartAsync(scenario, config, ct);
+        await using var sender = await MqttSender.ConnectAsync(scenario.Port, ct);
 
         var machine = Signal(6 * Chunk, seed: 1);
         var other = Signal(6 * Chunk, seed: 2);
@@ -168,13 +165,13 @@ public sealed class MqttIngestTests
     public async Task Malformed_payloads_are_counted_and_the_other_stream_goes_on()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct);
+        var deviceId = scenario.DeviceId;
         var prefix = $"plant/{deviceId}";
-        var config = Config(broker.Port, deviceId, new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel") });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await StartAsync(config, ct);
-        await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
+        var config = Config(scenario, new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel") });
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await StartAsync(scenario, config, ct);
+        await using var sender = await MqttSender.ConnectAsync(scenario.Port, ct);
         string[] garbage = ["", "hello", "0.1,0.2", "{\"ax\":1,\"ay\":2}", "[1,2,3", "{\"ax\":\"x\",\"ay\":1,\"az\":1}", "[[1,2,3],[4,5]]"];
 
         var good = Signal(4 * Chunk, seed: 3);
@@ -203,13 +200,13 @@ public sealed class MqttIngestTests
     public async Task A_reset_command_resets_exactly_that_stream()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct);
+        var deviceId = scenario.DeviceId;
         var prefix = $"plant/{deviceId}";
-        var config = Config(broker.Port, deviceId, new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel") });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await StartAsync(config, ct);
-        await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
+        var config = Config(scenario, new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel") });
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await StartAsync(scenario, config, ct);
+        await using var sender = await MqttSender.ConnectAsync(scenario.Port, ct);
         var before = Signal(4 * Chunk, seed: 4);
         var after = Signal(4 * Chunk, seed: 4, offset: 4 * Chunk);
 
@@ -264,13 +261,13 @@ public sealed class MqttIngestTests
     public async Task A_stream_beyond_the_cap_is_rejected_once_and_the_others_are_unaffected()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct);
+        var deviceId = scenario.DeviceId;
         var prefix = $"plant/{deviceId}";
-        var config = Config(broker.Port, deviceId, new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel", new JsonObject { ["MaxStreams"] = 2 }) });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await StartAsync(config, ct);
-        await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
+        var config = Config(scenario, new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel", new JsonObject { ["MaxStreams"] = 2 }) });
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await StartAsync(scenario, config, ct);
+        await using var sender = await MqttSender.ConnectAsync(scenario.Port, ct);
         var samples = Signal(4 * Chunk, seed: 5);
 
         var batches = samples.Chunk(Chunk).ToArray();
@@ -307,72 +304,64 @@ public sealed class MqttIngestTests
     public async Task An_idle_stream_is_evicted_and_comes_back_with_its_state()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var state = Directory.CreateTempSubdirectory("edgerunner-state-").FullName;
-        try
-        {
-            var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
-            var prefix = $"plant/{deviceId}";
-            var config = Config(
-                broker.Port,
-                deviceId,
-                new JsonObject
-                {
-                    ["evicting"] = MqttStream($"{prefix}/e/+", new JsonObject { ["IdleTimeoutSeconds"] = 0.3 }),
-                    ["steady"] = MqttStream($"{prefix}/s/+", new JsonObject { ["IdleTimeoutSeconds"] = 0 }),
-                },
-                state);
-            await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-            using var host = await StartAsync(config, ct);
-            await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
-            var samples = Signal(8 * Chunk, seed: 6);
-
-            await sender.PublishAsync($"{prefix}/e/m1", JsonBatch(samples.Take(4 * Chunk)), ct);
-            await sender.PublishAsync($"{prefix}/s/m1", JsonBatch(samples.Take(4 * Chunk)), ct);
-            var eviction = await WaitForEventAsync(probe, deviceId, "evicting/m1", "evicted", ct);
-
-            Assert.True(eviction.GetProperty("checkpointed").GetBoolean());
-            Assert.True(File.Exists(Path.Combine(state, "evicting%2Fm1.state")), "the evicted stream's state is on disk");
-            var service = host.Services.GetRequiredService<SensorService>();
-            Assert.DoesNotContain(service.Streams, s => s.StreamId == "evicting/m1");
-            Assert.Equal(0, service.IngestRoutes.Single(r => r.ConfigId == "evicting").ActiveStreams);
-
-            await sender.PublishAsync($"{prefix}/e/m1", JsonBatch(samples.Skip(4 * Chunk)), ct);
-            await sender.PublishAsync($"{prefix}/s/m1", JsonBatch(samples.Skip(4 * Chunk)), ct);
-            await WaitForResultsAsync(probe, deviceId, new Dictionary<string, int> { ["evicting/m1"] = 8, ["steady/m1"] = 8 }, ct);
-
-            var evicted = Results(probe, deviceId, "evicting/m1");
-            var uninterrupted = Results(probe, deviceId, "steady/m1");
-            Assert.Equal(8, evicted.Count); // no step repeated or skipped across the eviction
-            for (long seq = 0; seq < 8; seq++)
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct);
+        var state = scenario.Folder;
+        var deviceId = scenario.DeviceId;
+        var prefix = $"plant/{deviceId}";
+        var config = Config(
+            scenario,
+            new JsonObject
             {
-                Assert.Equal(seq + 1, evicted[seq].GetProperty("state_steps").GetInt64());
-                var difference = MaxDifference(evicted[seq], uninterrupted[seq]);
-                Assert.True(difference <= 1e-5, $"step {seq}: max |Δ| {difference}");
-            }
+                ["evicting"] = MqttStream($"{prefix}/e/+", new JsonObject { ["IdleTimeoutSeconds"] = 0.3 }),
+                ["steady"] = MqttStream($"{prefix}/s/+", new JsonObject { ["IdleTimeoutSeconds"] = 0 }),
+            },
+            state);
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await StartAsync(scenario, config, ct);
+        await using var sender = await MqttSender.ConnectAsync(scenario.Port, ct);
+        var samples = Signal(8 * Chunk, seed: 6);
 
-            await host.StopAsync(ct);
-        }
-        finally
+        await sender.PublishAsync($"{prefix}/e/m1", JsonBatch(samples.Take(4 * Chunk)), ct);
+        await sender.PublishAsync($"{prefix}/s/m1", JsonBatch(samples.Take(4 * Chunk)), ct);
+        var eviction = await WaitForEventAsync(probe, deviceId, "evicting/m1", "evicted", ct);
+
+        Assert.True(eviction.GetProperty("checkpointed").GetBoolean());
+        Assert.True(File.Exists(Path.Combine(state, "evicting%2Fm1.state")), "the evicted stream's state is on disk");
+        var service = host.Services.GetRequiredService<SensorService>();
+        Assert.DoesNotContain(service.Streams, s => s.StreamId == "evicting/m1");
+        Assert.Equal(0, service.IngestRoutes.Single(r => r.ConfigId == "evicting").ActiveStreams);
+
+        await sender.PublishAsync($"{prefix}/e/m1", JsonBatch(samples.Skip(4 * Chunk)), ct);
+        await sender.PublishAsync($"{prefix}/s/m1", JsonBatch(samples.Skip(4 * Chunk)), ct);
+        await WaitForResultsAsync(probe, deviceId, new Dictionary<string, int> { ["evicting/m1"] = 8, ["steady/m1"] = 8 }, ct);
+
+        var evicted = Results(probe, deviceId, "evicting/m1");
+        var uninterrupted = Results(probe, deviceId, "steady/m1");
+        Assert.Equal(8, evicted.Count); // no step repeated or skipped across the eviction
+        for (long seq = 0; seq < 8; seq++)
         {
-            Directory.Delete(state, recursive: true);
+            Assert.Equal(seq + 1, evicted[seq].GetProperty("state_steps").GetInt64());
+            var difference = MaxDifference(evicted[seq], uninterrupted[seq]);
+            Assert.True(difference <= 1e-5, $"step {seq}: max |Δ| {difference}");
         }
+
+        await host.StopAsync(ct);
     }
 
     [Fact]
     public async Task A_configured_topic_is_one_stream_and_resets_reach_mqtt_and_simulated_streams()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
-        var config = Config(broker.Port, deviceId, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct);
+        var deviceId = scenario.DeviceId;
+        var config = Config(scenario, new JsonObject
         {
             ["tank"] = MqttStream($"plant/{deviceId}/tank"),
-            ["pump"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 7 } },
+            ["pump"] = TestConfig.SimulatedVibration(7),
         });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await StartAsync(config, ct);
-        await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await StartAsync(scenario, config, ct);
+        await using var sender = await MqttSender.ConnectAsync(scenario.Port, ct);
         var samples = Signal(3 * Chunk, seed: 8);
 
         await sender.PublishAsync($"plant/{deviceId}/tank", JsonBatch(samples.Take(2 * Chunk)), ct);
@@ -403,65 +392,50 @@ public sealed class MqttIngestTests
     public async Task Subscriptions_are_made_again_after_the_broker_restarts()
     {
         var ct = TestContext.Current.CancellationToken;
-        var persistence = Directory.CreateTempSubdirectory("edgerunner-ingest-restart-").FullName;
-        try
-        {
-            var broker = await MosquittoBroker.StartAsync(ct, persistenceDirectory: persistence);
-            var port = broker.Port;
-            var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
-            var prefix = $"plant/{deviceId}";
-            var config = TestConfig.Write(new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct, persistentBroker: true);
+        var deviceId = scenario.DeviceId;
+        var prefix = $"plant/{deviceId}";
+        var config = scenario.WriteConfig(
+            new JsonObject
             {
-                ["Device"] = new JsonObject { ["Id"] = deviceId },
-                ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = port, ["ReconnectMaxDelaySeconds"] = 1 },
-                ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+                ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
                 ["Sensors"] = new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel") },
-            });
-            var samples = Signal(4 * Chunk, seed: 9);
-            using var host = await StartAsync(config, ct);
-            var publisher = host.Services.GetRequiredService<EdgeRunner.Service.Mqtt.MqttPublisher>();
-            await using (var probe = await MqttProbe.ConnectAsync(port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct))
-            await using (var sender = await MqttSender.ConnectAsync(port, ct))
-            {
-                await sender.PublishAsync($"{prefix}/m1/accel", JsonBatch(samples.Take(2 * Chunk)), ct);
-                await WaitForResultsAsync(probe, deviceId, new Dictionary<string, int> { ["vib/m1"] = 2 }, ct);
-            }
-
-            await broker.StopGracefullyAsync(ct);
-            await broker.DisposeAsync();
-            broker = await MosquittoBroker.StartAsync(ct, port, persistence);
-            await using (broker)
-            {
-                var deadline = DateTime.UtcNow + Wait;
-                while (!(publisher.Connects >= 2 && publisher.AllSubscribed))
-                {
-                    Assert.True(DateTime.UtcNow < deadline, "the daemon did not reconnect and subscribe again");
-                    await Task.Delay(20, ct);
-                }
-
-                await using var probe = await MqttProbe.ConnectAsync(port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-                await using var sender = await MqttSender.ConnectAsync(port, ct);
-                await sender.PublishAsync($"{prefix}/m1/accel", JsonBatch(samples.Skip(2 * Chunk)), ct);
-                await WaitForResultsAsync(probe, deviceId, new Dictionary<string, int> { ["vib/m1"] = 4 }, ct);
-
-                var m1 = Results(probe, deviceId, "vib/m1");
-                Assert.Equal(4, m1[3].GetProperty("state_steps").GetInt64()); // the same stream, its state carried over the outage
-                await host.StopAsync(ct);
-            }
-        }
-        finally
+            },
+            mqtt: new JsonObject { ["ReconnectMaxDelaySeconds"] = 1 });
+        var samples = Signal(4 * Chunk, seed: 9);
+        using var host = await StartAsync(scenario, config, ct);
+        var publisher = host.Services.GetRequiredService<EdgeRunner.Service.Mqtt.MqttPublisher>();
+        await using (var probe = await scenario.ProbeAsync("sensors/#", ct))
+        await using (var sender = await MqttSender.ConnectAsync(scenario.Port, ct))
         {
-            Directory.Delete(persistence, recursive: true);
+            await sender.PublishAsync($"{prefix}/m1/accel", JsonBatch(samples.Take(2 * Chunk)), ct);
+            await WaitForResultsAsync(probe, deviceId, new Dictionary<string, int> { ["vib/m1"] = 2 }, ct);
         }
+
+        await scenario.RestartBrokerAsync(ct);
+        var deadline = DateTime.UtcNow + Wait;
+        while (!(publisher.Connects >= 2 && publisher.AllSubscribed))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the daemon did not reconnect and subscribe again");
+            await Task.Delay(20, ct);
+        }
+
+        var again = await scenario.ProbeAsync("sensors/#", ct);
+        await using var againSender = await MqttSender.ConnectAsync(scenario.Port, ct);
+        await againSender.PublishAsync($"{prefix}/m1/accel", JsonBatch(samples.Skip(2 * Chunk)), ct);
+        await WaitForResultsAsync(again, deviceId, new Dictionary<string, int> { ["vib/m1"] = 4 }, ct);
+
+        var m1 = Results(again, deviceId, "vib/m1");
+        Assert.Equal(4, m1[3].GetProperty("state_steps").GetInt64()); // the same stream, its state carried over the outage
+        await host.StopAsync(ct);
     }
 
-    /// <summary>A device publishing samples (QoS 1, in order).</summary>
     [Fact]
     public async Task A_stream_that_cannot_be_created_frees_its_slot_and_the_service_still_disposes()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct);
+        var deviceId = scenario.DeviceId;
         var prefix = $"plant/{deviceId}";
         using var temp = new TempFolder();
         // A state folder below a plain file cannot be created: every dynamic stream fails at its first
@@ -469,13 +443,12 @@ public sealed class MqttIngestTests
         var blocker = Path.Combine(temp.Path, "a-file");
         await File.WriteAllTextAsync(blocker, "not a folder", ct);
         var config = Config(
-            broker.Port,
-            deviceId,
+            scenario,
             new JsonObject { ["vib"] = MqttStream($"{prefix}/+/accel", new JsonObject { ["MaxStreams"] = 1 }) },
             stateDirectory: Path.Combine(blocker, "state"));
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await StartAsync(config, ct);
-        await using var sender = await MqttSender.ConnectAsync(broker.Port, ct);
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await StartAsync(scenario, config, ct);
+        await using var sender = await MqttSender.ConnectAsync(scenario.Port, ct);
         var service = host.Services.GetRequiredService<SensorService>();
 
         await sender.PublishAsync($"{prefix}/m1/accel", JsonBatch(Signal(Chunk, seed: 5)), ct);
@@ -501,7 +474,7 @@ public sealed class MqttIngestTests
     public async Task A_wildcard_route_whose_model_does_not_fit_fails_at_startup()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct);
         using var temp = new TempFolder();
         // The bundled LSTM with 3 labels for its 4 outputs: a configured stream fails at startup for this.
         var manifest = JsonNode.Parse(await File.ReadAllTextAsync(BundledModels.ManifestPath("vibration-lstm"), ct))!.AsObject();
@@ -509,16 +482,13 @@ public sealed class MqttIngestTests
         manifest["labels"] = new JsonArray("normal", "imbalance", "bearing_wear");
         var manifestPath = Path.Combine(temp.Path, "model.json");
         await File.WriteAllTextAsync(manifestPath, manifest.ToJsonString(), ct);
-        var config = TestConfig.WriteForBroker(
-            "ingest-" + Guid.NewGuid().ToString("N")[..8],
-            broker.Port,
-            new JsonObject
-            {
-                ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = manifestPath } },
-                ["Sensors"] = new JsonObject { ["vib"] = MqttStream("plant/+/accel") },
-            });
+        var config = scenario.WriteConfig(new JsonObject
+        {
+            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = manifestPath } },
+            ["Sensors"] = new JsonObject { ["vib"] = MqttStream("plant/+/accel") },
+        });
 
-        var ex = await Assert.ThrowsAsync<EdgeRunner.Service.StartupException>(async () => (await InProcessDaemon.StartAsync(config, ct)).Dispose());
+        var ex = await Assert.ThrowsAsync<EdgeRunner.Service.StartupException>(() => scenario.StartHostAsync(config, ct));
 
         Assert.Contains("3 labels but output 'probs' has 4 values per step", ex.Message, StringComparison.Ordinal);
     }
@@ -527,55 +497,16 @@ public sealed class MqttIngestTests
     public async Task An_ingest_topic_under_the_daemons_command_topics_fails_at_startup()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "ingest-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("ingest", ct);
+        var deviceId = scenario.DeviceId;
         // With a wildcard route the daemon subscribes to edgerunner/{device}/sensors/#: every sample
         // published here would arrive twice (one copy per matching subscription).
-        var config = Config(broker.Port, deviceId, new JsonObject { ["vib"] = MqttStream($"edgerunner/{deviceId}/sensors/+/accel") });
+        var config = Config(scenario, new JsonObject { ["vib"] = MqttStream($"edgerunner/{deviceId}/sensors/+/accel") });
 
-        var ex = await Assert.ThrowsAsync<EdgeRunner.Service.StartupException>(async () => (await InProcessDaemon.StartAsync(config, ct)).Dispose());
+        var ex = await Assert.ThrowsAsync<EdgeRunner.Service.StartupException>(() => scenario.StartHostAsync(config, ct));
 
         Assert.Equal(
             $"Sensors:vib:Source:Topic: overlaps the daemon's command topics 'edgerunner/{deviceId}/sensors/#' (both match 'edgerunner/{deviceId}/sensors/x/accel'); publish samples outside edgerunner/{deviceId}/sensors/",
             ex.Message);
-    }
-
-    private sealed class MqttSender : IAsyncDisposable
-    {
-        private readonly IMqttClient _client;
-
-        private MqttSender(IMqttClient client) => _client = client;
-
-        public static async Task<MqttSender> ConnectAsync(int port, CancellationToken ct)
-        {
-            var client = new MqttClientFactory().CreateMqttClient();
-            var options = new MqttClientOptionsBuilder()
-                .WithTcpServer("127.0.0.1", port)
-                .WithProtocolVersion(MqttProtocolVersion.V500)
-                .WithClientId("sensor-" + Guid.NewGuid().ToString("N"))
-                .Build();
-            await client.ConnectAsync(options, ct);
-            return new MqttSender(client);
-        }
-
-        public async Task PublishAsync(string topic, string payload, CancellationToken ct)
-        {
-            var message = new MqttApplicationMessageBuilder()
-                .WithTopic(topic)
-                .WithPayload(Encoding.UTF8.GetBytes(payload))
-                .WithQualityOfServiceLevel(MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce)
-                .Build();
-            await _client.PublishAsync(message, ct);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (_client.IsConnected)
-            {
-                await _client.DisconnectAsync();
-            }
-
-            _client.Dispose();
-        }
     }
 }

@@ -2,10 +2,8 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
 using EdgeRunner.Service.Publishing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -31,34 +29,25 @@ public sealed class ResultOutputTests
     public async Task A_second_output_receives_the_same_results_as_mqtt()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "outputs-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["m"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
-            ["Sensors"] = new JsonObject { ["pump"] = new JsonObject { ["Model"] = "m", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration" } } },
-        });
-        try
-        {
-            var resultTopic = $"edgerunner/{deviceId}/sensors/pump/result";
-            await using var probe = await MqttProbe.ConnectAsync(broker.Port, resultTopic, TimeSpan.FromSeconds(30), ct);
-            var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-            using var host = EdgeRunnerHost.Build(configuration, services => services.AddResultOutput<RecordingOutput>());
-            Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-            await host.StartAsync(ct);
-            var recording = host.Services.GetRequiredService<RecordingOutput>();
+        await using var scenario = await DaemonScenario.StartAsync("outputs", ct);
+        var resultTopic = scenario.Topic("sensors/pump/result");
+        await using var probe = await scenario.ProbeAsync("sensors/pump/result", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
+            {
+                ["Models"] = new JsonObject { ["m"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+                ["Sensors"] = new JsonObject { ["pump"] = new JsonObject { ["Model"] = "m", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration" } } },
+            },
+            ct,
+            services => services.AddResultOutput<RecordingOutput>());
+        var recording = host.Services.GetRequiredService<RecordingOutput>();
 
-            var delivered = await probe.WaitForAsync(m => m.Topic == resultTopic, TimeSpan.FromSeconds(60), ct);
-            await host.StopAsync(ct);
+        var delivered = await probe.WaitForAsync(m => m.Topic == resultTopic, TimeSpan.FromSeconds(60), ct);
+        await host.StopAsync(ct);
 
-            // The very payload MQTT delivered was handed to the second output too.
-            Assert.Contains((resultTopic, delivered.Payload), recording.Received);
-            var composite = Assert.IsType<CompositeResultPublisher>(host.Services.GetRequiredService<IResultPublisher>());
-            Assert.Equal(2, composite.Outputs.Count);
-        }
-        finally
-        {
-            File.Delete(config);
-        }
+        // The very payload MQTT delivered was handed to the second output too.
+        Assert.Contains((resultTopic, delivered.Payload), recording.Received);
+        var composite = Assert.IsType<CompositeResultPublisher>(host.Services.GetRequiredService<IResultPublisher>());
+        Assert.Equal(2, composite.Outputs.Count);
     }
 }

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -17,43 +15,38 @@ public sealed class RtspThroughDaemonTests
     public async Task Rtsp_camera_survives_a_20_s_server_outage_and_publishes_its_state()
     {
         Requirement.Program("/usr/bin/ffmpeg", "ffmpeg");
-        Requirement.Program("/usr/bin/python3", "python3");
         var ct = TestContext.Current.CancellationToken;
-        var script = Path.Combine(TestPaths.RepositoryRoot, "tests", "EdgeRunner.IntegrationTests", "Rtsp", "rtsp_server.py");
-        var port = FreePort.Next();
-        var directory = Directory.CreateTempSubdirectory("edgerunner-rtsp-daemon-").FullName;
-        var credentials = Path.Combine(directory, "camera.credentials");
-        await File.WriteAllTextAsync(credentials, "viewer:Rtsp#Secret1\n", ct);
-        var server = await RtspCaptureTests.StartServerAsync(script, port, ct);
-        try
+        int port;
+        await using (var server = await RtspServer.StartAsync("Rtsp#Secret1", ct))
+        await using (var scenario = await DaemonScenario.StartAsync("rtsp", ct))
         {
-            await using var broker = await MosquittoBroker.StartAsync(ct);
-            var deviceId = "rtsp-" + Guid.NewGuid().ToString("N")[..8];
-            var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-            {
-                ["Models"] = new JsonObject { ["detector"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("shapes-detector") } },
-                ["Cameras"] = new JsonObject
+            port = server.Port;
+            var probe = await scenario.ProbeAsync("vision/gate/#", ct);
+            var host = await scenario.StartHostAsync(
+                new JsonObject
                 {
-                    ["gate"] = new JsonObject
+                    ["Models"] = new JsonObject { ["detector"] = TestConfig.BundledModel("shapes-detector") },
+                    ["Cameras"] = new JsonObject
                     {
-                        ["Model"] = "detector",
-                        ["Fps"] = 5,
-                        ["StallTimeoutSeconds"] = 5,
-                        ["ReconnectMinDelaySeconds"] = 0.5,
-                        ["ReconnectMaxDelaySeconds"] = 2,
-                        ["Source"] = new JsonObject
+                        ["gate"] = new JsonObject
                         {
-                            ["Kind"] = "Rtsp",
-                            ["Path"] = $"rtsp://127.0.0.1:{port}/test",
-                            ["CredentialsFile"] = credentials,
-                            ["Width"] = 320,
-                            ["Height"] = 240,
+                            ["Model"] = "detector",
+                            ["Fps"] = 5,
+                            ["StallTimeoutSeconds"] = 5,
+                            ["ReconnectMinDelaySeconds"] = 0.5,
+                            ["ReconnectMaxDelaySeconds"] = 2,
+                            ["Source"] = new JsonObject
+                            {
+                                ["Kind"] = "Rtsp",
+                                ["Path"] = server.Url,
+                                ["CredentialsFile"] = server.CredentialsFile,
+                                ["Width"] = 320,
+                                ["Height"] = 240,
+                            },
                         },
                     },
                 },
-            });
-            await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/vision/gate/#", TimeSpan.FromSeconds(5), ct);
-            using var host = await InProcessDaemon.StartAsync(config, ct);
+                ct);
 
             static bool State(ReceivedMessage m, string state) => m.Topic.EndsWith("/state", StringComparison.Ordinal)
                 && JsonDocument.Parse(m.Payload).RootElement.GetProperty("state").GetString() == state;
@@ -64,12 +57,12 @@ public sealed class RtspThroughDaemonTests
             Assert.Equal(320, JsonDocument.Parse(before.Payload).RootElement.GetProperty("frame").GetProperty("width").GetInt32());
 
             // Outage: 20 s without the server.
-            await RtspCaptureTests.StopServerAsync(server);
+            await server.StopAsync();
             var reconnecting = await probe.WaitForAsync(m => State(m, "reconnecting"), TimeSpan.FromSeconds(30), ct);
             Assert.True(reconnecting.Retain);
             await Task.Delay(TimeSpan.FromSeconds(20), ct);
 
-            server = await RtspCaptureTests.StartServerAsync(script, port, ct);
+            await server.StartAgainAsync(ct);
             var back = await probe.WaitForAsync(m => State(m, "streaming"), TimeSpan.FromSeconds(60), ct);
             Assert.True(JsonDocument.Parse(back.Payload).RootElement.GetProperty("restarts").GetInt64() >= 3);
             await probe.WaitForAsync(Result, TimeSpan.FromSeconds(60), ct);
@@ -77,11 +70,6 @@ public sealed class RtspThroughDaemonTests
 
             // The password never reached MQTT.
             Assert.DoesNotContain(probe.Seen, m => m.Payload.Contains("Rtsp#Secret1", StringComparison.Ordinal));
-        }
-        finally
-        {
-            await RtspCaptureTests.StopServerAsync(server);
-            Directory.Delete(directory, recursive: true);
         }
 
         // No ffmpeg pulling this port is left, whether it belonged to the daemon or anything else.

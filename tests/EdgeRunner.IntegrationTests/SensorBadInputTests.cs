@@ -3,8 +3,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -15,8 +13,8 @@ public sealed class SensorBadInputTests
     public async Task NaN_values_are_held_malformed_lines_skipped_and_a_timestamp_gap_resets_the_state()
     {
         var ct = TestContext.Current.CancellationToken;
-        var directory = Directory.CreateTempSubdirectory("edgerunner-bad-").FullName;
-        var csv = Path.Combine(directory, "machine.csv");
+        await using var scenario = await DaemonScenario.StartAsync("bad", ct);
+        var csv = Path.Combine(scenario.Folder, "machine.csv");
         var text = new StringBuilder("t,ax,ay,az\n");
         var random = new Random(5);
         for (var i = 0; i < 2000; i++)
@@ -32,13 +30,11 @@ public sealed class SensorBadInputTests
         }
 
         await File.WriteAllTextAsync(csv, text.ToString(), ct);
-        try
-        {
-            await using var broker = await MosquittoBroker.StartAsync(ct);
-            var deviceId = "bad-" + Guid.NewGuid().ToString("N")[..8];
-            var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
+        var probe = await scenario.ProbeAsync("sensors/replay/result", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
             {
-                ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+                ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
                 ["Sensors"] = new JsonObject
                 {
                     ["replay"] = new JsonObject
@@ -53,41 +49,33 @@ public sealed class SensorBadInputTests
                         },
                     },
                 },
-            });
-            await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/replay/result", TimeSpan.FromSeconds(5), ct);
-            var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-            using var host = EdgeRunnerHost.Build(configuration);
-            await host.StartAsync(ct);
+            },
+            ct);
 
-            // 2000 good samples (one line skipped) = 40 steps of 50.
-            var results = new List<JsonElement>();
-            while (results.Count < 40)
-            {
-                var message = await probe.WaitForAsync(_ => true, TimeSpan.FromSeconds(60), ct);
-                results.Add(JsonDocument.Parse(message.Payload).RootElement);
-            }
-
-            await host.StopAsync(ct);
-
-            var last = results[^1];
-            Assert.Equal(3, last.GetProperty("invalid_samples").GetInt64());
-            Assert.Equal(1, last.GetProperty("state_resets").GetInt64());
-            // The state restarted at the gap: 20 steps before it, 20 after.
-            Assert.Equal(20, results[19].GetProperty("state_steps").GetInt64());
-            Assert.Equal(1, results[20].GetProperty("state_steps").GetInt64());
-            Assert.Equal(20, last.GetProperty("state_steps").GetInt64());
-            Assert.Equal(39, last.GetProperty("seq").GetInt64());
-            Assert.All(results, r => Assert.Equal(1.0, r.GetProperty("probabilities").EnumerateObject().Sum(p => p.Value.GetDouble()), 3));
-
-            // The window clock jumps with the samples: step 20 starts 30 s after step 19 ended, where its samples are.
-            static DateTimeOffset At(JsonElement r, string edge) => r.GetProperty("window").GetProperty(edge).GetDateTimeOffset();
-            Assert.Equal(30.0, (At(results[20], "start") - At(results[19], "end")).TotalSeconds, 2);
-            Assert.Equal(0.25, (At(results[21], "start") - At(results[20], "start")).TotalSeconds, 6);
-        }
-        finally
+        // 2000 good samples (one line skipped) = 40 steps of 50.
+        var results = new List<JsonElement>();
+        while (results.Count < 40)
         {
-            Directory.Delete(directory, recursive: true);
+            var message = await probe.WaitForAsync(_ => true, TimeSpan.FromSeconds(60), ct);
+            results.Add(JsonDocument.Parse(message.Payload).RootElement);
         }
+
+        await host.StopAsync(ct);
+
+        var last = results[^1];
+        Assert.Equal(3, last.GetProperty("invalid_samples").GetInt64());
+        Assert.Equal(1, last.GetProperty("state_resets").GetInt64());
+        // The state restarted at the gap: 20 steps before it, 20 after.
+        Assert.Equal(20, results[19].GetProperty("state_steps").GetInt64());
+        Assert.Equal(1, results[20].GetProperty("state_steps").GetInt64());
+        Assert.Equal(20, last.GetProperty("state_steps").GetInt64());
+        Assert.Equal(39, last.GetProperty("seq").GetInt64());
+        Assert.All(results, r => Assert.Equal(1.0, r.GetProperty("probabilities").EnumerateObject().Sum(p => p.Value.GetDouble()), 3));
+
+        // The window clock jumps with the samples: step 20 starts 30 s after step 19 ended, where its samples are.
+        static DateTimeOffset At(JsonElement r, string edge) => r.GetProperty("window").GetProperty(edge).GetDateTimeOffset();
+        Assert.Equal(30.0, (At(results[20], "start") - At(results[19], "end")).TotalSeconds, 2);
+        Assert.Equal(0.25, (At(results[21], "start") - At(results[20], "start")).TotalSeconds, 6);
     }
 
     [Fact]
@@ -96,45 +84,36 @@ public sealed class SensorBadInputTests
         var ct = TestContext.Current.CancellationToken;
         using var temp = new TempFolder();
         // log(x): NaN for the negative samples of the first chunk, finite afterwards.
-        var model = Path.Combine(temp.Path, "log.onnx");
-        await File.WriteAllBytesAsync(model, OnnxProto.WriteModel(
-            8,
-            [(string.Empty, 17)],
-            [new OnnxNode("Log", string.Empty, ["x"], ["y"], [])],
-            [],
-            [("x", OnnxTensor.Float, ["batch", 1, 4])],
-            [("y", OnnxTensor.Float, ["batch", 1, 4])]), ct);
-        var manifest = Path.Combine(temp.Path, "log.json");
-        await File.WriteAllTextAsync(manifest, new JsonObject
-        {
-            ["schema"] = 1,
-            ["id"] = "log",
-            ["file"] = "log.onnx",
-            ["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(model, ct))),
-            ["task"] = "sequence_reconstruction",
-            ["state"] = new JsonArray(),
-            ["stream"] = new JsonObject { ["input"] = "x", ["sample_rate_hz"] = 100, ["channels"] = new JsonArray("v"), ["chunk_samples"] = 4 },
-            ["postprocess"] = new JsonObject { ["kind"] = "sequence_reconstruction", ["output"] = "y" },
-        }.ToJsonString(), ct);
+        var (_, manifest) = await TestManifests.WriteModelAsync(
+            temp.Path,
+            "log",
+            OnnxProto.WriteModel(
+                8,
+                [(string.Empty, 17)],
+                [new OnnxNode("Log", string.Empty, ["x"], ["y"], [])],
+                [],
+                [("x", OnnxTensor.Float, ["batch", 1, 4])],
+                [("y", OnnxTensor.Float, ["batch", 1, 4])]),
+            new JsonObject
+            {
+                ["task"] = "sequence_reconstruction",
+                ["state"] = new JsonArray(),
+                ["stream"] = new JsonObject { ["input"] = "x", ["sample_rate_hz"] = 100, ["channels"] = new JsonArray("v"), ["chunk_samples"] = 4 },
+                ["postprocess"] = new JsonObject { ["kind"] = "sequence_reconstruction", ["output"] = "y" },
+            },
+            ct);
         var csv = Path.Combine(temp.Path, "values.csv");
         await File.WriteAllLinesAsync(csv, ["v", "-1", "-2", "-3", "-4", .. Enumerable.Range(1, 8).Select(i => (i * 0.5).ToString(CultureInfo.InvariantCulture))], ct);
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "nan-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["log"] = new JsonObject { ["Manifest"] = manifest } },
-            ["Sensors"] = new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("nan", ct);
+        var probe = await scenario.ProbeAsync("sensors/probe/#", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
             {
-                ["probe"] = new JsonObject
-                {
-                    ["Model"] = "log",
-                    ["Source"] = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("v"), ["SampleRateHz"] = 100, ["Speed"] = 0, ["Loop"] = false },
-                },
+                ["Models"] = new JsonObject { ["log"] = new JsonObject { ["Manifest"] = manifest } },
+                ["Sensors"] = new JsonObject { ["probe"] = new JsonObject { ["Model"] = "log", ["Source"] = TestConfig.CsvReplay(csv, 100, "v") } },
             },
-        });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/probe/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+            ct);
         await probe.WaitForAsync(m => m.Topic.EndsWith("/state", StringComparison.Ordinal) && m.Payload.Contains("\"ended\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
         await host.StopAsync(ct);
 
@@ -151,21 +130,20 @@ public sealed class SensorBadInputTests
     /// <summary>Runs a 200 Hz CSV (no timestamps) through the daemon as fast as it steps; returns the results in order.</summary>
     private static async Task<List<JsonElement>> ReplayAsync(IEnumerable<string> rows, JsonObject streamSettings, int results, CancellationToken ct)
     {
-        using var temp = new TempFolder();
-        var csv = Path.Combine(temp.Path, "machine.csv");
+        await using var scenario = await DaemonScenario.StartAsync("policy", ct);
+        var csv = Path.Combine(scenario.Folder, "machine.csv");
         await File.WriteAllLinesAsync(csv, ["ax,ay,az", .. rows], ct);
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "policy-" + Guid.NewGuid().ToString("N")[..8];
         streamSettings["Model"] = "lstm";
         streamSettings["GapResetSeconds"] = 0;
-        streamSettings["Source"] = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("ax", "ay", "az"), ["SampleRateHz"] = 200, ["Speed"] = 0, ["Loop"] = false };
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
-            ["Sensors"] = new JsonObject { ["m"] = streamSettings },
-        });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/m/result", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+        streamSettings["Source"] = TestConfig.CsvReplay(csv, 200, "ax", "ay", "az");
+        var probe = await scenario.ProbeAsync("sensors/m/result", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
+            {
+                ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
+                ["Sensors"] = new JsonObject { ["m"] = streamSettings },
+            },
+            ct);
         var list = new List<JsonElement>();
         while (list.Count < results)
         {

@@ -1,10 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -13,23 +11,24 @@ public sealed class SensorBatchingTests
 {
     private const int Steps = 10;
 
-    private static async Task<(Dictionary<long, double[]> Results, long Runs, long StreamSteps)> RunAsync(int brokerPort, int streams, CancellationToken ct, int maxBatch = 64)
+    private static async Task<(Dictionary<long, double[]> Results, long Runs, long StreamSteps)> RunAsync(int streams, CancellationToken ct, int maxBatch = 64)
     {
-        var deviceId = "batch-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("batch", ct);
         var sensors = new JsonObject();
         for (var i = 0; i < streams; i++)
         {
             // Stream "m3" is the same machine (seed 303) whatever else runs beside it.
-            sensors[$"m{i + 3 - Math.Min(3, streams - 1)}"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 300 + i + 3 - Math.Min(3, streams - 1) } };
+            sensors[$"m{i + 3 - Math.Min(3, streams - 1)}"] = TestConfig.SimulatedVibration(300 + i + 3 - Math.Min(3, streams - 1));
         }
 
-        var config = TestConfig.WriteForBroker(deviceId, brokerPort, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm"), ["BatchWaitMilliseconds"] = 40, ["MaxBatch"] = maxBatch } },
-            ["Sensors"] = sensors,
-        });
-        await using var probe = await MqttProbe.ConnectAsync(brokerPort, $"edgerunner/{deviceId}/sensors/m3/result", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+        var probe = await scenario.ProbeAsync("sensors/m3/result", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
+            {
+                ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm"), ["BatchWaitMilliseconds"] = 40, ["MaxBatch"] = maxBatch } },
+                ["Sensors"] = sensors,
+            },
+            ct);
         await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= Steps, TimeSpan.FromSeconds(60), ct);
         var batcher = Assert.Single(host.Services.GetRequiredService<SensorService>().Batchers);
         var (runs, streamSteps) = (batcher.Runs, batcher.Steps);
@@ -45,10 +44,8 @@ public sealed class SensorBatchingTests
     public async Task Eight_streams_are_batched_and_each_matches_the_same_machine_running_alone()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-
-        var alone = await RunAsync(broker.Port, streams: 1, ct);
-        var batched = await RunAsync(broker.Port, streams: 8, ct);
+        var alone = await RunAsync(streams: 1, ct);
+        var batched = await RunAsync(streams: 8, ct);
 
         Assert.True(batched.StreamSteps >= 2 * batched.Runs, $"mean batch {(double)batched.StreamSteps / batched.Runs:0.0} ({batched.StreamSteps} steps in {batched.Runs} runs)");
         for (long seq = 0; seq <= Steps; seq++)
@@ -62,9 +59,8 @@ public sealed class SensorBatchingTests
     public async Task MaxBatch_caps_the_streams_stepped_in_one_run()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var alone = await RunAsync(broker.Port, streams: 1, ct);
-        var capped = await RunAsync(broker.Port, streams: 8, ct, maxBatch: 3);
+        var alone = await RunAsync(streams: 1, ct);
+        var capped = await RunAsync(streams: 8, ct, maxBatch: 3);
 
         // 8 streams in batches of at most 3: at least ⌈8/3⌉ runs per round of steps, and still batched.
         Assert.True(capped.StreamSteps <= 3 * capped.Runs, $"{capped.StreamSteps} stream steps in {capped.Runs} runs exceed 3 per run");

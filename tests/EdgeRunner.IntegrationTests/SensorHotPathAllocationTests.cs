@@ -1,5 +1,7 @@
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing;
+using EdgeRunner.Models.Postprocessing.Sequence;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Sensors;
@@ -24,7 +26,7 @@ public sealed class SensorHotPathAllocationTests
                 State = [.. manifest.State!.Select(p => (p.Input, p.Output, p.BatchAxis))],
             },
             NullLogger.Instance);
-        var processor = new SensorStreamProcessor("pump", model, new object(), manifest.Stream, manifest.Labels);
+        var processor = new SequenceStreamProcessor("pump", model, new object(), manifest.Stream, manifest.Labels);
         using var writer = new SensorResultWriter("pump", manifest.Id, model.Sha256, processor.Labels, processor.Task);
         var chunk = Enumerable.Range(0, 150).Select(i => (float)Math.Sin(i * 0.3)).ToArray();
         var start = DateTimeOffset.UnixEpoch;
@@ -54,7 +56,7 @@ public sealed class SensorHotPathAllocationTests
                 ConstantInputs = new Dictionary<string, double[]> { ["sr"] = [16000] },
             },
             NullLogger.Instance);
-        var processor = new SensorStreamProcessor("mic", model, new object(), manifest.Stream!, manifest.Labels, output: SequenceOutputSpec.From(ModelTask.SequenceScore, manifest.Postprocess));
+        var processor = new SequenceStreamProcessor("mic", model, new object(), manifest.Stream!, manifest.Labels, output: SequenceOutputSpec.From(ModelTask.SequenceScore, manifest.Postprocess));
         using var writer = new SensorResultWriter("mic", manifest.Id, model.Sha256, processor.Labels, processor.Task);
         var random = new Random(3);
         var chunk = Enumerable.Range(0, 512).Select(_ => (float)((random.NextDouble() - 0.5) * 0.4)).ToArray();

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
@@ -16,46 +15,41 @@ public sealed class SensorModelFailureTests
 
         // The ONNX LSTM node test as a streaming graph, but with Y_c dropped: initial_c cannot be carried.
         var rig = RecurrentNodeStreamingTests.NodeRig.Create("test_lstm_defaults");
-        var model = Path.Combine(temp.Path, "lstm-without-yc.onnx");
-        await File.WriteAllBytesAsync(model, rig.StreamingGraph(dropCellOutput: true), ct);
-        var manifest = Path.Combine(temp.Path, "lstm-without-yc.json");
-        await File.WriteAllTextAsync(
-            manifest,
+        var (model, manifest) = await TestManifests.WriteModelAsync(
+            temp.Path,
+            "lstm-without-yc",
+            rig.StreamingGraph(dropCellOutput: true),
             new JsonObject
             {
-                ["schema"] = 1,
-                ["id"] = "lstm-without-yc",
-                ["file"] = "lstm-without-yc.onnx",
-                ["sha256"] = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(model, ct))),
                 ["task"] = "sequence_score",
                 ["stream"] = new JsonObject { ["input"] = "X", ["batch_axis"] = 1, ["sample_rate_hz"] = 10, ["channels"] = new JsonArray("a", "b"), ["chunk_samples"] = 1 },
                 ["postprocess"] = new JsonObject { ["kind"] = "sequence_score", ["output"] = "Y", ["batch_axis"] = 2 },
-            }.ToJsonString(),
+            },
             ct);
         var csv = Path.Combine(temp.Path, "two-channels.csv");
         await File.WriteAllLinesAsync(csv, ["a,b", "0.1,0.2", "0.3,0.4"], ct);
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "badmodel-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("badmodel", ct);
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
             {
-                ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") },
-                ["broken"] = new JsonObject { ["Manifest"] = manifest },
-            },
-            ["Sensors"] = new JsonObject
-            {
-                ["pump"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 3 } },
-                ["valve"] = new JsonObject
+                ["Models"] = new JsonObject
                 {
-                    ["Model"] = "broken",
-                    ["Source"] = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("a", "b"), ["SampleRateHz"] = 10 },
+                    ["lstm"] = TestConfig.BundledModel("vibration-lstm"),
+                    ["broken"] = new JsonObject { ["Manifest"] = manifest },
+                },
+                ["Sensors"] = new JsonObject
+                {
+                    ["pump"] = TestConfig.SimulatedVibration(3),
+                    ["valve"] = new JsonObject
+                    {
+                        ["Model"] = "broken",
+                        ["Source"] = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("a", "b"), ["SampleRateHz"] = 10 },
+                    },
                 },
             },
-        });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+            ct);
 
         var failed = await probe.WaitForAsync(m => m.Topic.EndsWith("/valve/state", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
         var state = JsonDocument.Parse(failed.Payload).RootElement;
@@ -71,18 +65,17 @@ public sealed class SensorModelFailureTests
         await host.StopAsync(ct);
 
         // Fixed (another model) and restarted: the retained state no longer says failed.
-        var fixedConfig = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
-            ["Sensors"] = new JsonObject { ["valve"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 4 } } },
-        });
-        using (var restarted = await InProcessDaemon.StartAsync(fixedConfig, ct))
-        {
-            await probe.WaitForAsync(m => m.Topic.EndsWith("/valve/result", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
-            await restarted.StopAsync(ct);
-        }
+        var restarted = await scenario.StartHostAsync(
+            new JsonObject
+            {
+                ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
+                ["Sensors"] = new JsonObject { ["valve"] = TestConfig.SimulatedVibration(4) },
+            },
+            ct);
+        await probe.WaitForAsync(m => m.Topic.EndsWith("/valve/result", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
+        await restarted.StopAsync(ct);
 
-        await using var dashboard = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/valve/state", TimeSpan.FromSeconds(5), ct);
+        var dashboard = await scenario.ProbeAsync("sensors/valve/state", ct);
         var now = await dashboard.WaitForAsync(m => m.Retain, TimeSpan.FromSeconds(10), ct);
         Assert.Equal("streaming", JsonDocument.Parse(now.Payload).RootElement.GetProperty("state").GetString());
     }

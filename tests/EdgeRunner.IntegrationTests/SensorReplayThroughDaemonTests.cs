@@ -1,8 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -14,11 +12,10 @@ public sealed class SensorReplayThroughDaemonTests
     {
         var ct = TestContext.Current.CancellationToken;
         var recording = TestPaths.SharedFile("data/st-fan-vibration/fan_fault.txt");
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "replay-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("replay", ct);
+        var config = scenario.WriteConfig(new JsonObject
         {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
             ["Sensors"] = new JsonObject
             {
                 // 104 Hz recording, resampled to the model's 200 Hz, replayed 20x faster than recorded.
@@ -35,11 +32,11 @@ public sealed class SensorReplayThroughDaemonTests
                         ["Loop"] = false,
                     },
                 },
-                ["sim"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 7 } },
+                ["sim"] = TestConfig.SimulatedVibration(7),
             },
         });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        var host = await scenario.StartHostAsync(config, ct);
 
         var windows = new List<JsonElement>();
         while (windows.Count < 20)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.Hardware.Sensors;
 using EdgeRunner.IntegrationTests.Infrastructure;
+using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,13 +24,13 @@ public sealed class SensorSupervisionTests
     public async Task A_source_throwing_unexpectedly_is_restarted_with_backoff_and_the_other_streams_keep_publishing()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "supervise-" + Guid.NewGuid().ToString("N")[..8];
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
+        await using var scenario = await DaemonScenario.StartAsync("supervise", ct);
+        var deviceId = scenario.DeviceId;
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
         using var host = await StartAsync(
-            Config(broker.Port, deviceId),
+            scenario,
             (streamId, options, blockSamples, rate) => streamId == "bad"
-                ? new ThrowingSource(new SimulatedVibrationSource(options.Source.Seed, rate, blockSamples, TimeProvider.System), everyReads: 3, () => new InvalidOperationException("the driver lost its mind"))
+                ? new ThrowingSource(new SimulatedVibrationSource(((EdgeRunner.Service.Sensors.Sources.SimulatedVibrationSensorOptions)options.Source).Seed, rate, blockSamples, TimeProvider.System), everyReads: 3, () => new InvalidOperationException("the driver lost its mind"))
                 : null,
             ct);
         var service = host.Services.GetRequiredService<SensorService>();
@@ -58,13 +59,13 @@ public sealed class SensorSupervisionTests
     public async Task A_source_failing_with_its_own_declared_error_fails_its_stream_once_and_the_others_go_on()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "supervise-" + Guid.NewGuid().ToString("N")[..8];
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
+        await using var scenario = await DaemonScenario.StartAsync("supervise", ct);
+        var deviceId = scenario.DeviceId;
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
         using var host = await StartAsync(
-            Config(broker.Port, deviceId),
+            scenario,
             (streamId, options, blockSamples, rate) => streamId == "bad"
-                ? new ThrowingSource(new SimulatedVibrationSource(options.Source.Seed, rate, blockSamples, TimeProvider.System), everyReads: 2, () => new SensorSourceException("line 7: not a number"))
+                ? new ThrowingSource(new SimulatedVibrationSource(((EdgeRunner.Service.Sensors.Sources.SimulatedVibrationSensorOptions)options.Source).Seed, rate, blockSamples, TimeProvider.System), everyReads: 2, () => new SensorSourceException("line 7: not a number"))
                 : null,
             ct);
         var service = host.Services.GetRequiredService<SensorService>();
@@ -85,11 +86,11 @@ public sealed class SensorSupervisionTests
     public async Task The_step_batchers_worker_survives_an_unexpected_error_failing_only_the_step_it_had_taken()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var model = SensorService.LoadModel(
+        using var model = SequenceProcessorFactory.LoadModel(
             EdgeRunner.Service.Catalog.ModelCatalog.Resolve("lstm", new EdgeRunner.Service.Configuration.ModelOptions { Manifest = BundledModels.ManifestPath("vibration-lstm") }),
             "test",
             Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
-        await using var batcher = new StepBatcher(model, maxBatch: 1, TimeSpan.Zero, TimeProvider.System);
+        await using var batcher = new StepBatcher(model, maxBatch: 1, TimeSpan.Zero, TimeProvider.System, _ => TimeSpan.FromMilliseconds(100));
 
         // A chunk longer than the model's does not fit the batch buffer: the worker's loop itself throws.
         var broken = new StepRequest(model.CreateState("broken"), new float[model.ChunkLength + 1], new float[model.ResultLength]);
@@ -104,37 +105,19 @@ public sealed class SensorSupervisionTests
         Assert.Equal(1, good.State.Steps);
     }
 
-    private static string Config(int brokerPort, string deviceId) => TestConfig.WriteForBroker(deviceId, brokerPort, new JsonObject
-    {
-        ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
-        ["Sensors"] = new JsonObject
+    /// <summary>The daemon's host in-process with two simulated streams, "bad" and "good", and <paramref name="sources"/> in its service collection.</summary>
+    private static Task<IHost> StartAsync(DaemonScenario scenario, SensorSourceOverride sources, CancellationToken ct) => scenario.StartHostAsync(
+        new JsonObject
         {
-            ["bad"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 1 } },
-            ["good"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 2 } },
+            ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
+            ["Sensors"] = new JsonObject
+            {
+                ["bad"] = TestConfig.SimulatedVibration(1),
+                ["good"] = TestConfig.SimulatedVibration(2),
+            },
         },
-    });
-
-    /// <summary>The daemon's host in-process, as <see cref="InProcessDaemon"/> builds it, with <paramref name="sources"/> in its service collection.</summary>
-    private static async Task<IHost> StartAsync(string configFile, SensorSourceOverride sources, CancellationToken ct)
-    {
-        var configuration = EdgeRunnerHost.BuildConfiguration(configFile, []);
-        var host = EdgeRunnerHost.Build(configuration, services => services.AddSingleton(sources));
-        try
-        {
-            Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-            await host.StartAsync(ct);
-            return host;
-        }
-        catch
-        {
-            host.Dispose();
-            throw;
-        }
-        finally
-        {
-            File.Delete(configFile);
-        }
-    }
+        ct,
+        services => services.AddSingleton(sources));
 
     private static async Task<List<JsonElement>> WaitForStatesAsync(MqttProbe probe, string deviceId, string stream, string state, int count, CancellationToken ct)
     {

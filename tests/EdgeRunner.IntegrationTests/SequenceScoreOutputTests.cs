@@ -1,5 +1,7 @@
+using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Sequence;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Configuration;
@@ -77,7 +79,7 @@ public sealed class SequenceScoreOutputTests
             [("reconstruction", OnnxTensor.Float, ["batch", 3, Samples])]));
         using var model = SequenceModel.Load(new SequenceModelOptions { Id = "half", Path = path, StreamInput = "x", ResultOutput = "reconstruction" }, NullLogger.Instance);
         Assert.Empty(model.StatePairs);
-        var processor = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
+        var processor = new SequenceStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
 
         var amplitudes = new[] { 0.1f, 0.2f, 6f, 3f, 6f, 0.2f, 6f, 0.1f, 0.1f };
         var transitions = new List<char>();
@@ -102,7 +104,7 @@ public sealed class SequenceScoreOutputTests
 
         // The raised condition is part of the stream's state: a stream restored from it (a restart) is raised
         // too, so a large chunk raises nothing new and two quiet ones clear it.
-        var restored = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
+        var restored = new SequenceStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 2)));
         processor.State.CopyTo(restored.State);
         restored.StateRestored();
         Assert.True(restored.Trigger!.Active);
@@ -136,7 +138,7 @@ public sealed class SequenceScoreOutputTests
             [("forecast", OnnxTensor.Float, ["batch", 3, Samples]), ("last_out", OnnxTensor.Float, ["batch", 3, Samples]), ("unused", OnnxTensor.Float, ["batch", 3, Samples])]));
         using var model = SequenceModel.Load(new SequenceModelOptions { Id = "persistence", Path = path, StreamInput = "x", ResultOutput = "forecast" }, NullLogger.Instance);
         Assert.Equal(("last", "last_out"), (model.StatePairs.Single().Input, model.StatePairs.Single().Output));
-        var processor = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceForecast, null));
+        var processor = new SequenceStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceForecast, null));
 
         float[]? previous = null;
         for (var step = 0; step < 6; step++)
@@ -176,7 +178,7 @@ public sealed class SequenceScoreOutputTests
             [("x", OnnxTensor.Float, ["batch", 3, Samples])],
             [("y", OnnxTensor.Float, ["batch", 3, Samples])]));
         using var model = SequenceModel.Load(new SequenceModelOptions { Id = "log", Path = path, StreamInput = "x", ResultOutput = "y" }, NullLogger.Instance);
-        var processor = new SensorStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1, 1, 1, 1)));
+        var processor = new SequenceStreamProcessor("s", model, new object(), Stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1, 1, 1, 1)));
 
         processor.Step(Chunk(1f, 0));
 
@@ -190,47 +192,38 @@ public sealed class SequenceScoreOutputTests
     {
         var ct = TestContext.Current.CancellationToken;
         using var temp = new TempFolder();
-        var model = Path.Combine(temp.Path, "persistence.onnx");
         // Forecast of the next chunk = this chunk (persistence), as channel-major [1, 4] for one channel.
-        await File.WriteAllBytesAsync(model, OnnxProto.WriteModel(
-            8,
-            [(string.Empty, 17)],
-            [new OnnxNode("Add", string.Empty, ["x", "zero"], ["forecast"], [])],
-            [new OnnxTensor("zero", OnnxTensor.Float, [], [0f], [])],
-            [("x", OnnxTensor.Float, ["batch", 1, Samples])],
-            [("forecast", OnnxTensor.Float, ["batch", 1, Samples])]), ct);
-        var manifest = Path.Combine(temp.Path, "persistence.json");
-        await File.WriteAllTextAsync(manifest, new System.Text.Json.Nodes.JsonObject
-        {
-            ["schema"] = 1,
-            ["id"] = "persistence",
-            ["file"] = "persistence.onnx",
-            ["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(model, ct))),
-            ["task"] = "sequence_forecast",
-            ["state"] = new System.Text.Json.Nodes.JsonArray(),
-            ["stream"] = new System.Text.Json.Nodes.JsonObject { ["input"] = "x", ["sample_rate_hz"] = 100, ["channels"] = new System.Text.Json.Nodes.JsonArray("v"), ["chunk_samples"] = Samples },
-            ["postprocess"] = new System.Text.Json.Nodes.JsonObject { ["kind"] = "sequence_forecast", ["output"] = "forecast", ["threshold"] = 1.0 },
-        }.ToJsonString(), ct);
+        var (_, manifest) = await TestManifests.WriteModelAsync(
+            temp.Path,
+            "persistence",
+            OnnxProto.WriteModel(
+                8,
+                [(string.Empty, 17)],
+                [new OnnxNode("Add", string.Empty, ["x", "zero"], ["forecast"], [])],
+                [new OnnxTensor("zero", OnnxTensor.Float, [], [0f], [])],
+                [("x", OnnxTensor.Float, ["batch", 1, Samples])],
+                [("forecast", OnnxTensor.Float, ["batch", 1, Samples])]),
+            new JsonObject
+            {
+                ["task"] = "sequence_forecast",
+                ["state"] = new JsonArray(),
+                ["stream"] = new JsonObject { ["input"] = "x", ["sample_rate_hz"] = 100, ["channels"] = new JsonArray("v"), ["chunk_samples"] = Samples },
+                ["postprocess"] = new JsonObject { ["kind"] = "sequence_forecast", ["output"] = "forecast", ["threshold"] = 1.0 },
+            },
+            ct);
         float[] values = [0.5f, 1, 1.5f, 2, 0.5f, 1, 1.5f, 4, 0, 0, 0, 0];
         var csv = Path.Combine(temp.Path, "v.csv");
         await File.WriteAllLinesAsync(csv, ["v", .. values.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))], ct);
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "forecast-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new System.Text.Json.Nodes.JsonObject
-        {
-            ["Models"] = new System.Text.Json.Nodes.JsonObject { ["f"] = new System.Text.Json.Nodes.JsonObject { ["Manifest"] = manifest } },
-            ["Sensors"] = new System.Text.Json.Nodes.JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("forecast", ct);
+        var probe = await scenario.ProbeAsync("sensors/tank/#", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
             {
-                ["tank"] = new System.Text.Json.Nodes.JsonObject
-                {
-                    ["Model"] = "f",
-                    ["Source"] = new System.Text.Json.Nodes.JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new System.Text.Json.Nodes.JsonArray("v"), ["SampleRateHz"] = 100, ["Speed"] = 0, ["Loop"] = false },
-                },
+                ["Models"] = new JsonObject { ["f"] = new JsonObject { ["Manifest"] = manifest } },
+                ["Sensors"] = new JsonObject { ["tank"] = new JsonObject { ["Model"] = "f", ["Source"] = TestConfig.CsvReplay(csv, 100, "v") } },
             },
-        });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/tank/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+            ct);
         await probe.WaitForAsync(m => m.Topic.EndsWith("/state", StringComparison.Ordinal) && m.Payload.Contains("\"ended\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
         await host.StopAsync(ct);
 

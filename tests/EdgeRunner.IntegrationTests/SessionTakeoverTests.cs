@@ -1,10 +1,7 @@
-using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -21,28 +18,25 @@ public sealed class SessionTakeoverTests
     public async Task A_client_taking_over_the_daemons_session_is_logged_as_such_with_the_advice_and_the_daemon_reconnects()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "takeover-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject());
-        var logs = new ConcurrentQueue<string>();
-        var configuration = EdgeRunnerHost.BuildConfiguration(config, []);
-        using var host = EdgeRunnerHost.Build(configuration, services => services.AddSingleton<ILoggerProvider>(new CollectingLoggerProvider(logs)));
-        Assert.Empty(EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services));
-        await host.StartAsync(ct);
+        await using var scenario = await DaemonScenario.StartAsync("takeover", ct);
+        var deviceId = scenario.DeviceId;
+        var logs = new CapturingLoggerProvider();
+        var host = await scenario.StartHostAsync(new JsonObject(), ct, services => services.AddSingleton<ILoggerProvider>(logs));
         var publisher = host.Services.GetRequiredService<MqttPublisher>();
         await WaitUntilAsync(() => publisher.IsConnected, ct);
 
         // Another tool connects with the daemon's own (default) client id.
         using var intruder = new MqttClientFactory().CreateMqttClient();
         await intruder.ConnectAsync(
-            new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port).WithClientId($"edgerunner-{deviceId}").WithProtocolVersion(MqttProtocolVersion.V500).Build(),
+            new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", scenario.Port).WithClientId($"edgerunner-{deviceId}").WithProtocolVersion(MqttProtocolVersion.V500).Build(),
             ct);
 
         await WaitUntilAsync(() => publisher.SessionsTakenOver >= 1, ct);
         await WaitUntilAsync(() => publisher.Connects >= 2, ct); // and it is back (taking the id over in turn)
-        Assert.Contains(logs, l => l.StartsWith("MQTT session taken over", StringComparison.Ordinal)
-            && l.Contains($"same client id edgerunner-{deviceId}", StringComparison.Ordinal)
-            && l.Contains("Mqtt:ClientId", StringComparison.Ordinal));
+        Assert.Contains(logs.Entries, l => l.Level >= LogLevel.Warning
+            && l.Message.StartsWith("MQTT session taken over", StringComparison.Ordinal)
+            && l.Message.Contains($"same client id edgerunner-{deviceId}", StringComparison.Ordinal)
+            && l.Message.Contains("Mqtt:ClientId", StringComparison.Ordinal));
         await host.StopAsync(ct);
     }
 
@@ -53,26 +47,6 @@ public sealed class SessionTakeoverTests
         while (!condition())
         {
             await Task.Delay(50, timeout.Token);
-        }
-    }
-
-    private sealed class CollectingLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Collector(lines);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Collector(ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                lines.Enqueue(formatter(state, exception));
         }
     }
 }

@@ -6,7 +6,6 @@ using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -60,13 +59,8 @@ public sealed class SileroVadStreamingTests
     /// <summary>A manifest for the shared model, written where the test can (the model stays in ../shared).</summary>
     internal static string WriteManifest(string folder, double threshold = 0.5, double clearThreshold = 0.35)
     {
-        var model = TestPaths.SharedFile("models/silero-vad/model.onnx");
-        var manifest = new JsonObject
+        return TestManifests.Write(folder, "silero-vad", TestPaths.SharedFile("models/silero-vad/model.onnx"), SileroSha256, new JsonObject
         {
-            ["schema"] = 1,
-            ["id"] = "silero-vad",
-            ["file"] = model,
-            ["sha256"] = SileroSha256,
             ["task"] = "sequence_score",
             // No "state": the runner infers state → stateN (batch axis 1).
             ["constant_inputs"] = new JsonObject { ["sr"] = 16000 },
@@ -87,10 +81,7 @@ public sealed class SileroVadStreamingTests
                 ["threshold"] = threshold,
                 ["clear_threshold"] = clearThreshold,
             },
-        };
-        var path = Path.Combine(folder, "silero-vad.json");
-        File.WriteAllText(path, manifest.ToJsonString());
-        return path;
+        });
     }
 
     [Theory]
@@ -115,7 +106,7 @@ public sealed class SileroVadStreamingTests
         {
             var csv = Path.Combine(temp.Path, "speech.csv");
             await File.WriteAllLinesAsync(csv, ["audio", .. samples.Select(s => s.ToString("R", CultureInfo.InvariantCulture))], ct);
-            source = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("audio"), ["SampleRateHz"] = 16000, ["Speed"] = 0, ["Loop"] = false };
+            source = TestConfig.CsvReplay(csv, 16000, "audio");
         }
 
         JsonObject Stream() => new()
@@ -125,16 +116,16 @@ public sealed class SileroVadStreamingTests
             ["Source"] = source.DeepClone(),
         };
 
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "vad-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["vad"] = new JsonObject { ["Manifest"] = manifest, ["BatchWaitMilliseconds"] = 20 } },
-            ["Sensors"] = new JsonObject { ["mic-a"] = Stream(), ["mic-b"] = Stream() },
-        });
-        await using var results = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/+/result", TimeSpan.FromSeconds(5), ct);
-        await using var events = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/+/event", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+        await using var scenario = await DaemonScenario.StartAsync("vad", ct);
+        var results = await scenario.ProbeAsync("sensors/+/result", ct);
+        var events = await scenario.ProbeAsync("sensors/+/event", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
+            {
+                ["Models"] = new JsonObject { ["vad"] = new JsonObject { ["Manifest"] = manifest, ["BatchWaitMilliseconds"] = 20 } },
+                ["Sensors"] = new JsonObject { ["mic-a"] = Stream(), ["mic-b"] = Stream() },
+            },
+            ct);
         var service = host.Services.GetRequiredService<SensorService>();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
         while (service.Streams.Any(s => s.Steps < 305) && DateTime.UtcNow < deadline)

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -11,64 +9,60 @@ public sealed class StateCheckpointTests
 {
     private const int Steps = 14;
 
-    private static string Config(int brokerPort, string deviceId, string stateDirectory, string? manifest = null) => TestConfig.WriteForBroker(deviceId, brokerPort, new JsonObject
+    private static JsonObject Sections(string stateDirectory, string? manifest = null) => new()
     {
-        ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = manifest ?? BundledModels.ManifestPath("vibration-lstm") } },
-        ["Sensors"] = new JsonObject { ["press"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 31 } } },
+        ["Models"] = new JsonObject { ["lstm"] = manifest is null ? TestConfig.BundledModel("vibration-lstm") : new JsonObject { ["Manifest"] = manifest } },
+        ["Sensors"] = new JsonObject { ["press"] = TestConfig.SimulatedVibration(31) },
         ["State"] = new JsonObject { ["Directory"] = stateDirectory },
-    });
+    };
 
     /// <summary>Runs the daemon until step <paramref name="untilSeq"/> is published; returns seq → probabilities.</summary>
-    private static async Task<Dictionary<long, double[]>> RunUntilAsync(int brokerPort, string deviceId, string config, long untilSeq, CancellationToken ct, bool pacedByTheClock = true)
+    private static async Task<Dictionary<long, double[]>> RunUntilAsync(DaemonScenario scenario, string config, long untilSeq, CancellationToken ct, bool pacedByTheClock = true)
     {
-        await using var probe = await MqttProbe.ConnectAsync(brokerPort, $"edgerunner/{deviceId}/sensors/press/result", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
-        await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= untilSeq, TimeSpan.FromSeconds(60), ct);
+        // Results and status on one subscription: on a clean stop the daemon drains its queue and then says
+        // "offline", and the broker forwards one client's messages in order, so once that "offline" is here
+        // every result published before it is too. (The retained "offline" of a previous run arrives at
+        // subscription, before any result, and is consumed by the first wait.)
+        await using var probe = await scenario.ProbeAsync("#", ct);
+        using var host = await scenario.StartHostAsync(config, ct);
+        static bool IsResult(ReceivedMessage m) => m.Topic.EndsWith("/sensors/press/result", StringComparison.Ordinal);
+        await probe.WaitForAsync(m => IsResult(m) && JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= untilSeq, TimeSpan.FromSeconds(60), ct);
         await host.StopAsync(ct);
         var stoppedAt = DateTimeOffset.UtcNow;
-        await Task.Delay(200, ct); // let the last drained messages arrive
+        await probe.WaitForAsync(m => m.Topic == scenario.Topic("status") && m.Payload == "offline", TimeSpan.FromSeconds(30), ct);
+        var results = probe.Seen.Where(IsResult).Select(m => JsonDocument.Parse(m.Payload).RootElement).ToList();
 
         // The simulated machine is paced by the clock and hands over each 0.25 s block as its period
         // starts, so a window ends at most one chunk after the daemon stopped (a resumed stream once
         // stamped its windows steps × 0.25 s in the future: 1.75 s by step 7).
-        var lastWindowEnd = probe.Seen.Max(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("window").GetProperty("end").GetDateTimeOffset());
+        var lastWindowEnd = results.Max(r => r.GetProperty("window").GetProperty("end").GetDateTimeOffset());
         Assert.True(!pacedByTheClock || lastWindowEnd <= stoppedAt + TimeSpan.FromSeconds(0.5), $"window ends at {lastWindowEnd:O}, the daemon stopped at {stoppedAt:O}");
-        return probe.Seen
-            .Select(m => JsonDocument.Parse(m.Payload).RootElement)
-            .ToDictionary(
-                r => r.GetProperty("seq").GetInt64(),
-                r => r.GetProperty("probabilities").EnumerateObject().Select(p => p.Value.GetDouble()).ToArray());
+        return results.ToDictionary(
+            r => r.GetProperty("seq").GetInt64(),
+            r => r.GetProperty("probabilities").EnumerateObject().Select(p => p.Value.GetDouble()).ToArray());
     }
 
     [Fact]
     public async Task Outputs_after_a_restart_continue_as_if_the_daemon_never_stopped()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var root = Directory.CreateTempSubdirectory("edgerunner-state-").FullName;
-        try
-        {
-            var id = "ckpt-" + Guid.NewGuid().ToString("N")[..8];
-            var uninterrupted = await RunUntilAsync(broker.Port, id + "-a", Config(broker.Port, id + "-a", Path.Combine(root, "a")), Steps, ct);
+        await using var uninterruptedRun = await DaemonScenario.StartAsync("ckpt-a", ct);
+        var uninterrupted = await RunUntilAsync(uninterruptedRun, uninterruptedRun.WriteConfig(Sections(uninterruptedRun.Folder)), Steps, ct);
 
-            var stateB = Path.Combine(root, "b");
-            var configB = Config(broker.Port, id + "-b", stateB);
-            var first = await RunUntilAsync(broker.Port, id + "-b", configB, Steps / 2, ct);
-            Assert.True(File.Exists(Path.Combine(stateB, "press.state")), "a checkpoint is written on stop");
-            var second = await RunUntilAsync(broker.Port, id + "-b", configB, Steps, ct);
+        await using var restartedRun = await DaemonScenario.StartAsync("ckpt-b", ct);
+        var stateB = restartedRun.Folder;
+        var configB = restartedRun.WriteConfig(Sections(stateB));
+        var first = await RunUntilAsync(restartedRun, configB, Steps / 2, ct);
+        Assert.True(File.Exists(Path.Combine(stateB, "press.state")), "a checkpoint is written on stop");
+        var second = await RunUntilAsync(restartedRun, configB, Steps, ct);
 
-            // No step repeated or skipped across the restart, and the same outputs as without it.
-            Assert.Equal(first.Keys.Max() + 1, second.Keys.Min());
-            foreach (var (seq, probabilities) in first.Concat(second).Where(kv => kv.Key <= Steps))
-            {
-                Assert.True(uninterrupted.TryGetValue(seq, out var expected), $"uninterrupted run has step {seq}");
-                var difference = probabilities.Zip(expected, (x, y) => Math.Abs(x - y)).Max();
-                Assert.True(difference <= 1e-5, $"step {seq}: max |Δ| {difference}");
-            }
-        }
-        finally
+        // No step repeated or skipped across the restart, and the same outputs as without it.
+        Assert.Equal(first.Keys.Max() + 1, second.Keys.Min());
+        foreach (var (seq, probabilities) in first.Concat(second).Where(kv => kv.Key <= Steps))
         {
-            Directory.Delete(root, recursive: true);
+            Assert.True(uninterrupted.TryGetValue(seq, out var expected), $"uninterrupted run has step {seq}");
+            var difference = probabilities.Zip(expected, (x, y) => Math.Abs(x - y)).Max();
+            Assert.True(difference <= 1e-5, $"step {seq}: max |Δ| {difference}");
         }
     }
 
@@ -76,43 +70,34 @@ public sealed class StateCheckpointTests
     public async Task A_checkpoint_of_another_model_is_not_restored()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var state = Directory.CreateTempSubdirectory("edgerunner-state-").FullName;
-        try
-        {
-            var id = "ckpt-" + Guid.NewGuid().ToString("N")[..8];
-            var config = Config(broker.Port, id, state);
-            await RunUntilAsync(broker.Port, id, config, 2, ct);
+        await using var scenario = await DaemonScenario.StartAsync("ckpt", ct);
+        var state = scenario.Folder;
+        var config = scenario.WriteConfig(Sections(state));
+        await RunUntilAsync(scenario, config, 2, ct);
 
-            // Pretend the checkpoint came from another model: overwrite its recorded SHA-256.
-            var path = Path.Combine(state, "press.state");
-            var bytes = await File.ReadAllBytesAsync(path, ct);
-            var sha = System.Text.Encoding.UTF8.GetBytes(BundledModels.Load("vibration-lstm").Sha256);
-            var at = bytes.AsSpan().IndexOf(sha);
-            Assert.True(at > 0);
-            bytes[at] = (byte)(bytes[at] == (byte)'0' ? '1' : '0');
-            await File.WriteAllBytesAsync(path, bytes, ct);
+        // Pretend the checkpoint came from another model: overwrite its recorded SHA-256.
+        var path = Path.Combine(state, "press.state");
+        var bytes = await File.ReadAllBytesAsync(path, ct);
+        var sha = System.Text.Encoding.UTF8.GetBytes(BundledModels.Load("vibration-lstm").Sha256);
+        var at = bytes.AsSpan().IndexOf(sha);
+        Assert.True(at > 0);
+        bytes[at] = (byte)(bytes[at] == (byte)'0' ? '1' : '0');
+        await File.WriteAllBytesAsync(path, bytes, ct);
 
-            var restarted = await RunUntilAsync(broker.Port, id, config, 0, ct);
+        var restarted = await RunUntilAsync(scenario, config, 0, ct);
 
-            Assert.Equal(0, restarted.Keys.Min()); // started fresh at step 0
-        }
-        finally
-        {
-            Directory.Delete(state, recursive: true);
-        }
+        Assert.Equal(0, restarted.Keys.Min()); // started fresh at step 0
     }
 
     [Fact]
     public async Task A_damaged_checkpoint_is_reported_and_the_stream_starts_fresh()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        using var temp = new TempFolder();
-        var id = "damaged-" + Guid.NewGuid().ToString("N")[..8];
+        await using var scenario = await DaemonScenario.StartAsync("damaged", ct);
+
         // The right magic and version, then a corrupt length prefix where the model's SHA-256 string should be.
-        await File.WriteAllBytesAsync(Path.Combine(temp.Path, "press.state"), [0x45, 0x52, 0x43, 0x4B, 2, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], ct);
-        var results = await RunUntilAsync(broker.Port, id, Config(broker.Port, id, temp.Path), 2, ct);
+        await File.WriteAllBytesAsync(Path.Combine(scenario.Folder, "press.state"), [0x45, 0x52, 0x43, 0x4B, 2, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], ct);
+        var results = await RunUntilAsync(scenario, scenario.WriteConfig(Sections(scenario.Folder)), 2, ct);
         Assert.Contains(0L, results.Keys);
     }
 
@@ -192,14 +177,13 @@ public sealed class StateCheckpointTests
     public async Task A_new_model_version_carries_the_state_on_only_when_its_manifest_declares_it_compatible(bool declareCompatible)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
+        await using var scenario = await DaemonScenario.StartAsync("swap", ct);
         using var state = new TempFolder();
         using var models = new TempFolder();
-        var id = "swap-" + Guid.NewGuid().ToString("N")[..8];
-        var first = await RunUntilAsync(broker.Port, id, Config(broker.Port, id, state.Path), 4, ct);
+        var first = await RunUntilAsync(scenario, scenario.WriteConfig(Sections(state.Path)), 4, ct);
 
         var v2 = await WriteNewModelVersionAsync(models.Path, declareCompatible, ct);
-        var afterSwap = await RunUntilAsync(broker.Port, id, Config(broker.Port, id, state.Path, v2), first.Keys.Max() + 2, ct);
+        var afterSwap = await RunUntilAsync(scenario, scenario.WriteConfig(Sections(state.Path, v2)), first.Keys.Max() + 2, ct);
 
         // Compatible: the steps go on where the old model stopped. Not declared: a fresh start at step 0.
         Assert.Equal(declareCompatible ? first.Keys.Max() + 1 : 0, afterSwap.Keys.Min());
@@ -210,14 +194,11 @@ public sealed class StateCheckpointTests
     {
         var ct = TestContext.Current.CancellationToken;
         var recording = TestPaths.SharedFile("data/st-fan-vibration/fan_fault.txt");
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        using var root = new TempFolder();
-
         // The ST fan recording at 104 Hz, resampled to the model's 200 Hz: the checkpoint must carry the
         // resampler's grid and the samples waiting for the next chunk, not only the recurrent state.
-        string FanConfig(string deviceId, string stateDirectory) => TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
+        string FanConfig(DaemonScenario scenario) => scenario.WriteConfig(new JsonObject
         {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
             ["Sensors"] = new JsonObject
             {
                 ["press"] = new JsonObject
@@ -230,15 +211,16 @@ public sealed class StateCheckpointTests
                     },
                 },
             },
-            ["State"] = new JsonObject { ["Directory"] = stateDirectory },
+            ["State"] = new JsonObject { ["Directory"] = scenario.Folder },
         });
 
-        var id = "fan-" + Guid.NewGuid().ToString("N")[..8];
         // A replay faster than recorded: its sample times run ahead of the clock.
-        var uninterrupted = await RunUntilAsync(broker.Port, id + "-a", FanConfig(id + "-a", Path.Combine(root.Path, "a")), 24, ct, pacedByTheClock: false);
-        var configB = FanConfig(id + "-b", Path.Combine(root.Path, "b"));
-        var first = await RunUntilAsync(broker.Port, id + "-b", configB, 9, ct, pacedByTheClock: false);
-        var second = await RunUntilAsync(broker.Port, id + "-b", configB, 24, ct, pacedByTheClock: false);
+        await using var uninterruptedRun = await DaemonScenario.StartAsync("fan-a", ct);
+        var uninterrupted = await RunUntilAsync(uninterruptedRun, FanConfig(uninterruptedRun), 24, ct, pacedByTheClock: false);
+        await using var restartedRun = await DaemonScenario.StartAsync("fan-b", ct);
+        var configB = FanConfig(restartedRun);
+        var first = await RunUntilAsync(restartedRun, configB, 9, ct, pacedByTheClock: false);
+        var second = await RunUntilAsync(restartedRun, configB, 24, ct, pacedByTheClock: false);
 
         Assert.Equal(first.Keys.Max() + 1, second.Keys.Min());
         foreach (var (seq, probabilities) in first.Concat(second).Where(kv => kv.Key <= 24))
@@ -252,18 +234,13 @@ public sealed class StateCheckpointTests
     public async Task A_periodic_checkpoint_survives_a_hard_kill()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        using var state = new TempFolder();
-        var id = "kill-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(id, broker.Port, new JsonObject
-        {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
-            ["Sensors"] = new JsonObject { ["press"] = new JsonObject { ["Model"] = "lstm", ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = 31 } } },
-            ["State"] = new JsonObject { ["Directory"] = state.Path, ["CheckpointIntervalSeconds"] = 1 },
-        });
-        var checkpoint = Path.Combine(state.Path, "press.state");
-        await using (var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{id}/sensors/press/result", TimeSpan.FromSeconds(5), ct))
-        await using (var daemon = DaemonProcess.Start(["--config", config]))
+        await using var scenario = await DaemonScenario.StartAsync("kill", ct);
+        var sections = Sections(scenario.Folder);
+        sections["State"]!["CheckpointIntervalSeconds"] = 1;
+        var config = scenario.WriteConfig(sections);
+        var checkpoint = Path.Combine(scenario.Folder, "press.state");
+        await using (var probe = await scenario.ProbeAsync("sensors/press/result", ct))
+        await using (var daemon = scenario.StartProcess(["--config", config]))
         {
             await probe.WaitForAsync(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64() >= 8, TimeSpan.FromSeconds(60), ct);
             Assert.True(File.Exists(checkpoint), "a periodic checkpoint was written while running");
@@ -273,7 +250,7 @@ public sealed class StateCheckpointTests
             await daemon.WaitForExitAsync(TimeSpan.FromSeconds(10), ct);
         }
 
-        var restarted = await RunUntilAsync(broker.Port, id, config, 0, ct);
+        var restarted = await RunUntilAsync(scenario, config, 0, ct);
         Assert.True(restarted.Keys.Min() >= 3, $"restarted at step {restarted.Keys.Min()}, not from a periodic checkpoint");
     }
 }

@@ -2,6 +2,8 @@ using System.Text.Json;
 using EdgeRunner.Hardware.Sensors;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing;
+using EdgeRunner.Models.Postprocessing.Sequence;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
@@ -69,7 +71,7 @@ public sealed class StreamRunnerRestoreTests
             [("reconstruction", OnnxTensor.Float, ["batch", 3, Samples])]));
         using var model = SequenceModel.Load(new SequenceModelOptions { Id = "half", Path = path, StreamInput = "x", ResultOutput = "reconstruction" }, NullLogger.Instance);
         var stream = new ManifestStreamInput { Input = "x", SampleRateHz = 100, Channels = ["x", "y", "z"], ChunkSamples = Samples };
-        var processor = new SensorStreamProcessor("s", model, new object(), stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 1)));
+        var processor = new SequenceStreamProcessor("s", model, new object(), stream, [], output: new SequenceOutputSpec(ModelTask.SequenceReconstruction, new HysteresisSettings(1.0, 0.5, 1, 1)));
 
         // The state as a checkpoint left it: the condition raised, 10 steps run.
         processor.Step(Enumerable.Repeat(10f, 3 * Samples).ToArray());

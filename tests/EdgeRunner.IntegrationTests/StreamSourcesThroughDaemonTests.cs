@@ -2,8 +2,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
-using EdgeRunner.Service;
-using Microsoft.Extensions.Hosting;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -19,11 +17,10 @@ public sealed class StreamSourcesThroughDaemonTests
     {
         var ct = TestContext.Current.CancellationToken;
         var wav = TestPaths.SharedFile("audio/speech_noisy_16k.wav");
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "audio-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("audio", ct);
+        var config = scenario.WriteConfig(new JsonObject
         {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
             ["Sensors"] = new JsonObject
             {
                 // SampleRateHz 0: ffmpeg decodes straight to the model's 200 Hz.
@@ -34,8 +31,8 @@ public sealed class StreamSourcesThroughDaemonTests
                 },
             },
         });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        var host = await scenario.StartHostAsync(config, ct);
 
         var windows = new List<JsonElement>();
         while (windows.Count < 10)
@@ -61,11 +58,10 @@ public sealed class StreamSourcesThroughDaemonTests
     {
         var ct = TestContext.Current.CancellationToken;
         using var serialDevice = PseudoTerminal.Open();
-        await using var broker = await MosquittoBroker.StartAsync(ct);
-        var deviceId = "serial-" + Guid.NewGuid().ToString("N")[..8];
-        var config = TestConfig.WriteForBroker(deviceId, broker.Port, new JsonObject
+        await using var scenario = await DaemonScenario.StartAsync("serial", ct);
+        var config = scenario.WriteConfig(new JsonObject
         {
-            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Models"] = new JsonObject { ["lstm"] = TestConfig.BundledModel("vibration-lstm") },
             ["Sensors"] = new JsonObject
             {
                 ["bench"] = new JsonObject
@@ -82,8 +78,8 @@ public sealed class StreamSourcesThroughDaemonTests
                 },
             },
         });
-        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/sensors/#", TimeSpan.FromSeconds(5), ct);
-        using var host = await InProcessDaemon.StartAsync(config, ct);
+        var probe = await scenario.ProbeAsync("sensors/#", ct);
+        var host = await scenario.StartHostAsync(config, ct);
         using var stopWriting = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // The device: prints JSON lines until the test has what it needs (whenever the daemon opens the port).
         var device = Task.Run(

@@ -110,6 +110,142 @@ public sealed class SystemdNotifyTests
         Assert.Contains("Stalled: camera c", daemon.Stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Hung_sensor_model_step_stops_the_watchdog_pings()
+    {
+        // The sensor twin of the hung camera: a sequence model whose Loop runs max(chunk) * 1e12 times,
+        // fed by a looped CSV at real-time speed (samples keep arriving). Its first step never finishes.
+        var ct = TestContext.Current.CancellationToken;
+        using var folder = new TempFolder();
+        var model = Path.Combine(folder.Path, "hang.onnx");
+        await File.WriteAllBytesAsync(model, HangingSequenceModel(), ct);
+        var manifest = Path.Combine(folder.Path, "hang.json");
+        await File.WriteAllTextAsync(manifest, new JsonObject
+        {
+            ["schema"] = 1,
+            ["id"] = "hang",
+            ["file"] = "hang.onnx",
+            ["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(model, ct))),
+            ["task"] = "sequence_reconstruction",
+            ["state"] = new JsonArray(),
+            ["stream"] = new JsonObject { ["input"] = "x", ["sample_rate_hz"] = 100, ["channels"] = new JsonArray("v"), ["chunk_samples"] = SequenceChunk },
+            ["postprocess"] = new JsonObject { ["kind"] = "sequence_reconstruction", ["output"] = "y" },
+        }.ToJsonString(), ct);
+        var csv = Path.Combine(folder.Path, "values.csv");
+        await File.WriteAllLinesAsync(csv, ["v", .. Enumerable.Range(1, 20).Select(i => (i * 0.5).ToString(CultureInfo.InvariantCulture))], ct);
+        var config = Path.Combine(folder.Path, "config.json");
+        await File.WriteAllTextAsync(config, new JsonObject
+        {
+            ["Device"] = new JsonObject { ["Id"] = "hang-sensor" },
+            ["Mqtt"] = new JsonObject { ["EmbeddedBroker"] = new JsonObject { ["Port"] = FreePort.Next() } },
+            ["Models"] = new JsonObject { ["hang"] = new JsonObject { ["Manifest"] = manifest } },
+            ["Sensors"] = new JsonObject
+            {
+                ["s"] = new JsonObject
+                {
+                    ["Model"] = "hang",
+                    ["Source"] = new JsonObject { ["Kind"] = "Csv", ["Path"] = csv, ["Columns"] = new JsonArray("v"), ["SampleRateHz"] = 100, ["Speed"] = 1, ["Loop"] = true },
+                },
+            },
+        }.ToJsonString(), ct);
+        using var notify = new NotifySocket(Path.Combine(folder.Path, "notify"));
+        await using var daemon = DaemonProcess.Start(["--config", config], new Dictionary<string, string>
+        {
+            ["NOTIFY_SOCKET"] = notify.Path,
+            ["WATCHDOG_USEC"] = "1000000",
+        });
+
+        await notify.ReadUntilAsync(m => m.Contains("READY=1", StringComparison.Ordinal), Wait, ct);
+        var stalled = (await notify.ReadUntilAsync(m => m.Contains("stalled", StringComparison.Ordinal), Wait, ct))[^1];
+        Assert.Contains("STATUS=stalled: sensor stream s: a model step has not finished", stalled, StringComparison.Ordinal);
+        Assert.DoesNotContain("WATCHDOG=1", stalled, StringComparison.Ordinal);
+
+        for (var i = 0; i < 4; i++)
+        {
+            var next = await notify.ReadAsync(Wait, ct);
+            Assert.Contains("STATUS=stalled: sensor stream s", next, StringComparison.Ordinal);
+            Assert.DoesNotContain("WATCHDOG=1", next, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Stalled: sensor stream s", daemon.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_sensor_stream_without_input_is_waiting_not_hung()
+    {
+        // MQTT ingest on a topic nobody publishes to: the stream waits for samples, its step counter
+        // stands still, and that is no reason for systemd to restart the daemon.
+        var ct = TestContext.Current.CancellationToken;
+        using var folder = new TempFolder();
+        var config = Path.Combine(folder.Path, "config.json");
+        await File.WriteAllTextAsync(config, new JsonObject
+        {
+            ["Device"] = new JsonObject { ["Id"] = "silent-sensor" },
+            ["Mqtt"] = new JsonObject { ["EmbeddedBroker"] = new JsonObject { ["Port"] = FreePort.Next() } },
+            ["Models"] = new JsonObject { ["lstm"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },
+            ["Sensors"] = new JsonObject
+            {
+                ["vib"] = new JsonObject
+                {
+                    ["Model"] = "lstm",
+                    ["Source"] = new JsonObject { ["Kind"] = "Mqtt", ["Topic"] = "plant/silent/accel", ["Columns"] = new JsonArray("ax", "ay", "az") },
+                },
+            },
+        }.ToJsonString(), ct);
+        using var notify = new NotifySocket(Path.Combine(folder.Path, "notify"));
+        await using var daemon = DaemonProcess.Start(["--config", config], new Dictionary<string, string>
+        {
+            ["NOTIFY_SOCKET"] = notify.Path,
+            ["WATCHDOG_USEC"] = "1000000",
+        });
+
+        await notify.ReadUntilAsync(m => m.Contains("READY=1", StringComparison.Ordinal), Wait, ct);
+        await notify.ReadUntilAsync(m => m.Contains("MQTT connected", StringComparison.Ordinal), Wait, ct);
+        // Three times the checks that make a stage hung: every one pings, none reports a stall.
+        for (var i = 0; i < 6; i++)
+        {
+            var next = await notify.ReadAsync(Wait, ct);
+            Assert.Contains("WATCHDOG=1", next, StringComparison.Ordinal);
+            Assert.Contains("1 streams 0.0 steps/s", next, StringComparison.Ordinal);
+            Assert.DoesNotContain("stalled", next, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("Stalled:", daemon.Stdout, StringComparison.Ordinal);
+    }
+
+    private const int SequenceChunk = 4;
+
+    /// <summary>x [batch,1,4] → Loop(trip count = max(x) * 1e12, an empty body) → y [1,1,4] (zeros).</summary>
+    private static byte[] HangingSequenceModel()
+    {
+        const int Bool = 9;
+        var body = GraphOf(OnnxProto.WriteModel(
+            7,
+            [(string.Empty, 13)],
+            [
+                new OnnxNode("Identity", string.Empty, ["cond_in"], ["cond_out"], []),
+                new OnnxNode("Identity", string.Empty, ["v_in"], ["v_out"], []),
+            ],
+            [],
+            [("i", OnnxTensor.Int64, []), ("cond_in", Bool, []), ("v_in", OnnxTensor.Float, [1, 1, SequenceChunk])],
+            [("cond_out", Bool, []), ("v_out", OnnxTensor.Float, [1, 1, SequenceChunk])]));
+        return OnnxProto.WriteModel(
+            8,
+            [(string.Empty, 13)],
+            [
+                new OnnxNode("ReduceMax", string.Empty, ["x"], ["max"], [OnnxProto.IntAttribute("keepdims", 0)]),
+                new OnnxNode("Mul", string.Empty, ["max", "big"], ["trips_f"], []),
+                new OnnxNode("Cast", string.Empty, ["trips_f"], ["trips"], [OnnxProto.IntAttribute("to", OnnxTensor.Int64)]),
+                new OnnxNode("Loop", string.Empty, ["trips", string.Empty, "v0"], ["y"], [GraphAttribute("body", body)]),
+            ],
+            [
+                new OnnxTensor("big", OnnxTensor.Float, [], [1e12f], []),
+                new OnnxTensor("v0", OnnxTensor.Float, [1, 1, SequenceChunk], [0f, 0f, 0f, 0f], []),
+            ],
+            [("x", OnnxTensor.Float, ["batch", 1, SequenceChunk])],
+            [("y", OnnxTensor.Float, ["batch", 1, SequenceChunk])]);
+    }
+
     /// <summary>input [1,3,32,32] → Loop(trip count = max(input) * 1e12, an empty body) → logits [1,2].</summary>
     private static byte[] HangingClassifier()
     {

@@ -168,7 +168,7 @@ public sealed class MqttIngestParsingTests
     [InlineData("[1]", false, "command")]
     public void Reset_payloads_are_empty_or_json_with_a_reason(string payload, bool accepted, string reason)
     {
-        var ok = SensorService.TryReadResetReason(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(payload)), out var read);
+        var ok = SensorResetCommands.TryReadResetReason(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(payload)), out var read);
 
         Assert.Equal(accepted, ok);
         if (ok)
@@ -185,9 +185,8 @@ public sealed class MqttIngestParsingTests
             ["vib"] = new SensorStreamOptions
             {
                 Model = "lstm",
-                Source = new SensorSourceOptions
+                Source = new EdgeRunner.Service.Sensors.Sources.MqttSensorOptions
                 {
-                    Kind = SensorSourceKind.Mqtt,
                     Topic = "plant/#/accel",
                     QueueCapacity = 0,
                     MaxStreams = 0,
@@ -248,7 +247,7 @@ public sealed class MqttIngestParsingTests
         {
             Model = "lstm",
             Enabled = enabled,
-            Source = new SensorSourceOptions { Kind = SensorSourceKind.Mqtt, Topic = topic },
+            Source = new EdgeRunner.Service.Sensors.Sources.MqttSensorOptions { Topic = topic },
         };
         var sensors = new SensorsOptions
         {

@@ -18,7 +18,7 @@ public sealed class PublishingSafetyTests
     private static MqttIngestRoute Route(string filter = "plant/+/accel", int maxPayloadBytes = 64 * 1024) =>
         new(
             "vib",
-            new SensorStreamOptions { Model = "lstm", Source = new SensorSourceOptions { Kind = SensorSourceKind.Mqtt, Topic = filter, MaxPayloadBytes = maxPayloadBytes } },
+            new SensorStreamOptions { Model = "lstm", Source = new EdgeRunner.Service.Sensors.Sources.MqttSensorOptions { Topic = filter, MaxPayloadBytes = maxPayloadBytes } },
             ["ax", "ay", "az"],
             200,
             TimeProvider.System,

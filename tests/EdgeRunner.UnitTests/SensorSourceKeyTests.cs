@@ -9,7 +9,7 @@ namespace EdgeRunner.UnitTests;
 
 /// <summary>
 /// Keys under <c>Sensors:{id}:Source</c> that the stream's Kind does not read are configuration errors naming
-/// the key and the kinds that take it (SensorSourceOptions is shared by every Kind, so binding alone accepts them).
+/// the key and the kinds that take it (each Kind binds its own options type, and a key of another Kind says whose it is).
 /// </summary>
 public sealed partial class SensorSourceKeyTests
 {
@@ -164,7 +164,7 @@ public sealed partial class SensorSourceKeyTests
     [Fact]
     public void Values_left_at_their_defaults_are_not_keys_present()
     {
-        // SensorSourceOptions has a value for every key (Topic "", MaxStreams 100, ...): only keys written count.
+        // The options types have a value for every key (Topic "", MaxStreams 100, ...): only keys written count.
         var config = Config(("Sensors:bench:Source:Kind", "Serial"), ("Sensors:bench:Source:Port", "/dev/ttyUSB0"), ("Sensors:bench:Source:SampleRateHz", "100"));
 
         Assert.Empty(KeyErrors(config));
@@ -215,12 +215,16 @@ public sealed partial class SensorSourceKeyTests
     private static bool Allowed(SensorSourceKind kind, string key) =>
         SensorSourceKeyChecker.CommonKeys.Contains(key) || SensorSourceKeyChecker.KeysByKind[kind].Contains(key);
 
+    /// <summary>Every key of every Kind: the properties of the kinds' options types, each name once.</summary>
     private static IEnumerable<PropertyInfo> SourceProperties() =>
-        typeof(SensorSourceOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite);
+        EdgeRunner.Service.Sensors.Sources.SensorSourceKinds.All.Values
+            .SelectMany(k => k.OptionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+            .Where(p => p.CanWrite)
+            .DistinctBy(p => p.Name);
 
     /// <summary>A list option is written as its first element (<c>Pins:0</c>), the way JSON arrays and variables give it.</summary>
     private static string SourceKey(string stream, string key) =>
-        typeof(SensorSourceOptions).GetProperty(key)!.PropertyType.IsArray ? $"Sensors:{stream}:Source:{key}:0" : $"Sensors:{stream}:Source:{key}";
+        SourceProperties().Single(p => p.Name == key).PropertyType.IsArray ? $"Sensors:{stream}:Source:{key}:0" : $"Sensors:{stream}:Source:{key}";
 
     private static IConfigurationRoot Config(params (string Key, string? Value)[] values) =>
         new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
@@ -229,8 +233,7 @@ public sealed partial class SensorSourceKeyTests
     private static List<string> KeyErrors(IConfiguration config)
     {
         var errors = new List<string>();
-        ConfigurationKeyChecker.CollectUnknownKeys(config.GetSection("Sensors"), typeof(SensorsOptions), errors);
-        SensorSourceKeyChecker.CollectKeysOfOtherKinds(config.GetSection("Sensors"), errors);
+        SensorSourceKeyChecker.CollectUnknownKeys(config.GetSection("Sensors"), errors);
         return errors;
     }
 

@@ -1,5 +1,6 @@
 using EdgeRunner.Hardware.Sensors;
 using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Sensors.Sources;
 using Microsoft.Extensions.Configuration;
 
 namespace EdgeRunner.UnitTests;
@@ -30,15 +31,16 @@ public sealed class StreamSensorSourceConfigurationTests
         }).Build();
         var errors = new List<string>();
 
-        ConfigurationKeyChecker.CollectUnknownKeys(config.GetSection("Sensors"), typeof(SensorsOptions), errors);
+        SensorSourceKeyChecker.CollectUnknownKeys(config.GetSection("Sensors"), errors);
         var sensors = config.GetSection("Sensors").Get<SensorsOptions>()!;
+        new SensorSourceBinder(config).Configure(sensors);
 
         Assert.Empty(errors);
         Assert.Equal(SensorSourceKind.Audio, sensors["mic"].Source.Kind);
-        Assert.Equal(AudioCaptureBackend.Arecord, sensors["mic"].Source.Backend);
-        Assert.Equal(2, sensors["mic"].Source.Channels);
+        Assert.Equal(AudioCaptureBackend.Arecord, Assert.IsType<AudioSensorOptions>(sensors["mic"].Source).Backend);
+        Assert.Equal(2, ((AudioSensorOptions)sensors["mic"].Source).Channels);
         Assert.Equal(SensorSourceKind.Serial, sensors["bench"].Source.Kind);
-        Assert.Equal(9600, sensors["bench"].Source.BaudRate);
+        Assert.Equal(9600, Assert.IsType<SerialSensorOptions>(sensors["bench"].Source).BaudRate);
     }
 
     [Fact]
@@ -46,21 +48,20 @@ public sealed class StreamSensorSourceConfigurationTests
     {
         Assert.Equal(
             ["Sensors:mic:Source:Path: Kind Audio needs either Path (an audio file) or Device (an ALSA device such as hw:1,0), not neither"],
-            Validate(new SensorSourceOptions { Kind = SensorSourceKind.Audio }));
+            Validate(new AudioSensorOptions()));
         Assert.Contains(
             "Sensors:mic:Source:Path: Kind Audio needs either Path (an audio file) or Device (an ALSA device such as hw:1,0), not both",
-            Validate(new SensorSourceOptions { Kind = SensorSourceKind.Audio, Path = "/x.wav", Device = "hw:1,0" }));
+            Validate(new AudioSensorOptions { Path = "/x.wav", Device = "hw:1,0" }));
         Assert.Equal(
             ["Sensors:mic:Source:Path: audio file '/nonexistent/x.wav' does not exist"],
-            Validate(new SensorSourceOptions { Kind = SensorSourceKind.Audio, Path = "/nonexistent/x.wav" }));
+            Validate(new AudioSensorOptions { Path = "/nonexistent/x.wav" }));
     }
 
     [Fact]
     public void Audio_values_out_of_range_name_their_keys()
     {
-        var errors = Validate(new SensorSourceOptions
+        var errors = Validate(new AudioSensorOptions
         {
-            Kind = SensorSourceKind.Audio,
             Device = "hw:1,0",
             Channels = 0,
             SampleRateHz = 16000.5,
@@ -70,7 +71,7 @@ public sealed class StreamSensorSourceConfigurationTests
         Assert.Contains("Sensors:mic:Source:Channels: must be between 1 and 64 (got 0)", errors);
         Assert.Contains(errors, e => e.StartsWith("Sensors:mic:Source:SampleRateHz: audio rates are whole hertz (got 16000.5)", StringComparison.Ordinal));
         Assert.Contains("Sensors:mic:Source:Speed: must be between 0 and 10000 (got -1)", errors);
-        Assert.Empty(Validate(new SensorSourceOptions { Kind = SensorSourceKind.Audio, Device = "hw:1,0", Backend = AudioCaptureBackend.Arecord }));
+        Assert.Empty(Validate(new AudioSensorOptions { Device = "hw:1,0", Backend = AudioCaptureBackend.Arecord }));
     }
 
     [Fact]
@@ -81,7 +82,7 @@ public sealed class StreamSensorSourceConfigurationTests
         {
             Assert.Equal(
                 ["Sensors:mic:Source:Backend: Arecord captures ALSA devices only; an audio file is decoded by ffmpeg"],
-                Validate(new SensorSourceOptions { Kind = SensorSourceKind.Audio, Path = wav, Backend = AudioCaptureBackend.Arecord }));
+                Validate(new AudioSensorOptions { Path = wav, Backend = AudioCaptureBackend.Arecord }));
         }
         finally
         {
@@ -98,9 +99,9 @@ public sealed class StreamSensorSourceConfigurationTests
                 "Sensors:mic:Source:Columns: name the fields to read (indices, header names or JSON names), in the model's channel order (1 to 64)",
                 "Sensors:mic:Source:SampleRateHz: give the device's sample rate (lines per second)",
             ],
-            Validate(new SensorSourceOptions { Kind = SensorSourceKind.Serial }));
+            Validate(new SerialSensorOptions()));
 
-        var errors = Validate(new SensorSourceOptions { Kind = SensorSourceKind.Serial, Port = "/dev/ttyEDGERUNNER-missing", BaudRate = 0, Columns = ["0"], SampleRateHz = 100 });
+        var errors = Validate(new SerialSensorOptions { Port = "/dev/ttyEDGERUNNER-missing", BaudRate = 0, Columns = ["0"], SampleRateHz = 100 });
 
         // A port missing now is waited for at run time (the stream reports itself unavailable), not a configuration error.
         Assert.Equal(["Sensors:mic:Source:BaudRate: must be between 50 and 4000000 (got 0)"], errors);

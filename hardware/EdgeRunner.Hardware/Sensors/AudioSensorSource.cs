@@ -55,7 +55,7 @@ public sealed record AudioSourceOptions
     /// <summary>The arecord executable.</summary>
     public string ArecordPath { get; init; } = "arecord";
 
-    /// <summary>Live: first delay before restarting a capture that died; doubles per failure up to <see cref="RestartMaxDelay"/>.</summary>
+    /// <summary>Live: first delay before restarting a capture that died; doubles per failure up to <see cref="RestartMaxDelay"/>, each wait up to 20 % shorter at random (<see cref="Supervision.Backoff"/>).</summary>
     public TimeSpan RestartMinDelay { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Live: longest delay between restarts.</summary>
@@ -488,7 +488,8 @@ public sealed partial class AudioSensorSource : IResumableSensorSource, IDeviceA
 
         // It had worked: the device went away or the program crashed. Keep trying, as a camera does.
         _restarts++;
-        var delay = Supervision.Backoff.Exponential(_options.RestartMinDelay, _options.RestartMaxDelay, _failuresInARow + 1);
+        // Up to 20 % shorter at random, as every reconnecting source: captures that die together do not restart in lockstep.
+        var delay = Supervision.Backoff.Exponential(_options.RestartMinDelay, _options.RestartMaxDelay, _failuresInARow + 1, jitter: 0.2, sample: Random.Shared.NextDouble());
         _failuresInARow++;
         LogRestarting(_logger, process.Id, exitCode, Description, reason, delay, _restarts);
         if (!_reportedLost)

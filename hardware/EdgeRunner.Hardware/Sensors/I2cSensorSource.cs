@@ -130,7 +130,22 @@ public sealed partial class I2cSensorSource : ISensorSource
     public long ReadFailures => Interlocked.Read(ref _readFailures);
 
     /// <summary>The channels a source for <paramref name="chip"/> delivers, in order (ax, ay, az in g; or temperature °C, pressure hPa, humidity %).</summary>
-    public static IReadOnlyList<string> ChannelsOf(I2cSensorChip chip) => I2cChipReader.ChannelsOf(chip);
+    public static IReadOnlyList<string> ChannelsOf(I2cSensorChip chip) => I2cChipReader.Chips.TryGetValue(chip, out var info) ? info.Channels : [];
+
+    /// <summary>The chip's usual 7-bit address (its data sheet's default), or 0 for a value that names no supported chip.</summary>
+    public static int DefaultAddressOf(I2cSensorChip chip) => I2cChipReader.Chips.TryGetValue(chip, out var info) ? info.DefaultAddress : 0;
+
+    /// <summary>The full-scale ranges in g the chip can be set to; empty for a chip without one (BME280).</summary>
+    public static IReadOnlyList<int> RangesGOf(I2cSensorChip chip) => I2cChipReader.Chips.TryGetValue(chip, out var info) ? info.RangesG : [];
+
+    /// <summary>A list of ranges as a message says it: "2, 4, 8 or 16".</summary>
+    public static string Describe(IReadOnlyList<int> rangesG)
+    {
+        ArgumentNullException.ThrowIfNull(rangesG);
+        return rangesG.Count <= 1
+            ? string.Join(string.Empty, rangesG)
+            : $"{string.Join(", ", rangesG.Take(rangesG.Count - 1))} or {rangesG[^1]}";
+    }
 
     /// <summary>
     /// Opens <c>/dev/i2c-{busId}</c> and the chip at <paramref name="address"/> on it. A missing or

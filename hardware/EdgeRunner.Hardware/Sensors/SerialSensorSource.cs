@@ -28,7 +28,7 @@ public sealed record SerialSourceOptions
     /// <summary>The device's nominal samples per second (the stream is resampled from it to the model's rate).</summary>
     public required double SampleRateHz { get; init; }
 
-    /// <summary>First delay before reopening a port that went away; doubles per failed attempt up to <see cref="ReconnectMaxDelay"/>.</summary>
+    /// <summary>First delay before reopening a port that went away; doubles per failed attempt up to <see cref="ReconnectMaxDelay"/>, each wait up to 20 % shorter at random (<see cref="Supervision.Backoff"/>).</summary>
     public TimeSpan ReconnectMinDelay { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Longest delay between reopening attempts.</summary>
@@ -378,7 +378,8 @@ public sealed partial class SerialSensorSource : ISensorSource, IDeviceAvailabil
             {
                 // Backoff also when opening succeeds but the port fails again before any sample: no hot loop.
                 _backoffStep++;
-                var delay = Supervision.Backoff.Exponential(_options.ReconnectMinDelay, _options.ReconnectMaxDelay, _backoffStep);
+                // Up to 20 % shorter at random, as every reconnecting source: adapters on one hub that vanish together do not retry in lockstep.
+                var delay = Supervision.Backoff.Exponential(_options.ReconnectMinDelay, _options.ReconnectMaxDelay, _backoffStep, jitter: 0.2, sample: Random.Shared.NextDouble());
                 await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
             }
 

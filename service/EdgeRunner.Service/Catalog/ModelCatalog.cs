@@ -1,4 +1,5 @@
 using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Preprocessing;
 using EdgeRunner.Service.Configuration;
 using Microsoft.Extensions.Options;

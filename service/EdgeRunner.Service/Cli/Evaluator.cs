@@ -3,6 +3,7 @@ using EdgeRunner.Hardware.Imaging;
 using EdgeRunner.Hardware.Sensors;
 using EdgeRunner.Hardware.Sensors.Simulation;
 using EdgeRunner.Models.Evaluation;
+using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Sensors;
@@ -111,7 +112,7 @@ internal sealed class Evaluator(CamerasOptions cameras, SensorsOptions sensors, 
 
     private SensorEvaluation EvaluateSensorModel(ResolvedModel resolved, IReadOnlyList<string> streamIds, double seconds, int seed)
     {
-        using var model = SensorService.LoadModel(resolved, $"Models:{resolved.Id}", loggerFactory);
+        using var model = SequenceProcessorFactory.LoadModel(resolved, $"Models:{resolved.Id}", loggerFactory);
         var manifest = resolved.Manifest!;
         var labels = manifest.Labels;
         var modelLock = new object();
@@ -125,7 +126,7 @@ internal sealed class Evaluator(CamerasOptions cameras, SensorsOptions sensors, 
         {
             var streamSeed = seed + s;
             seeds.Add(streamSeed);
-            var processor = new SensorStreamProcessor(streamIds[s], model, modelLock, manifest.Stream, labels);
+            var processor = SequenceProcessorFactory.CreateProcessor(streamIds[s], model, modelLock, manifest.Stream, labels);
             var source = new SimulatedVibrationSource(streamSeed, rate, chunk, TimeProvider.System, paced: false);
             var block = new float[chunk * processor.Channels];
             for (long step = 0; step < steps; step++)

@@ -1,3 +1,4 @@
+using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Preprocessing;
 using EdgeRunner.Service.Vision.Sources;
 
@@ -101,36 +102,6 @@ public sealed class EmbeddedBrokerOptions
 
     /// <summary>File whose first line is the password (e.g. a systemd credential).</summary>
     public string PasswordFile { get; set; } = string.Empty;
-}
-
-/// <summary>What a model's output means.</summary>
-public enum ModelTask
-{
-    /// <summary>Class scores: top-k classification.</summary>
-    Classification,
-
-    /// <summary>Boxes with classes and scores.</summary>
-    Detection,
-
-    /// <summary>A stateful model run on sensor streams, giving class probabilities per step.</summary>
-    SequenceClassification,
-
-    /// <summary>A stateful model giving a score per step (e.g. a speech probability, an anomaly score), with threshold events.</summary>
-    SequenceScore,
-
-    /// <summary>A stateful model forecasting the next chunk; the prediction error is the anomaly score.</summary>
-    SequenceForecast,
-
-    /// <summary>A stateful model reconstructing its input chunk; the reconstruction error is the anomaly score.</summary>
-    SequenceReconstruction,
-}
-
-/// <summary>Helpers on <see cref="ModelTask"/>.</summary>
-public static class ModelTaskExtensions
-{
-    /// <summary>Whether the task is a stateful model run on sensor streams.</summary>
-    public static bool IsSequence(this ModelTask task) =>
-        task is ModelTask.SequenceClassification or ModelTask.SequenceScore or ModelTask.SequenceForecast or ModelTask.SequenceReconstruction;
 }
 
 /// <summary>Section <c>Models</c>: models by name.</summary>
@@ -422,8 +393,11 @@ public sealed class SensorStreamOptions
     /// <summary>Name of the sequence model (key of <c>Models</c>, with a manifest) run on this stream.</summary>
     public string Model { get; set; } = string.Empty;
 
-    /// <summary>Where samples come from.</summary>
-    public SensorSourceOptions Source { get; set; } = new();
+    /// <summary>
+    /// Where samples come from: the options of the source's kind. No public setter, so the binder leaves it to
+    /// <c>SensorSourceBinder</c>, which binds the section to the type its <c>Kind</c> names.
+    /// </summary>
+    public SensorSourceOptions Source { get; internal set; } = null!;
 
     /// <summary>What to do with a sample that is NaN, infinite or outside [<see cref="MinValue"/>, <see cref="MaxValue"/>]: Hold (repeat the channel's last good value), Drop (skip the sample) or Reset (start the stream's state afresh). Always counted.</summary>
     public InvalidSamplePolicy InvalidSamples { get; set; } = InvalidSamplePolicy.Hold;
@@ -451,98 +425,27 @@ public enum InvalidSamplePolicy
     Reset,
 }
 
-/// <summary><c>Sensors:{id}:Source</c>.</summary>
-public sealed class SensorSourceOptions
+/// <summary>
+/// <c>Sensors:{id}:Source</c>: the keys every kind reads. Each kind's own keys are in its options type, in its
+/// file under <c>Sensors/Sources/</c> (<c>CsvSourceKind.cs</c> holds <c>CsvSensorOptions</c>), and the section
+/// is bound to that type by its <see cref="Kind"/> (<c>SensorSourceKinds.Bind</c>): a key of another kind is
+/// an unknown key there.
+/// </summary>
+public abstract class SensorSourceOptions
 {
-    /// <summary>Source kind.</summary>
-    public SensorSourceKind Kind { get; set; } = SensorSourceKind.SimulatedVibration;
+    /// <summary>Initialises the options of <paramref name="kind"/>.</summary>
+    protected SensorSourceOptions(SensorSourceKind kind) => Kind = kind;
 
-    /// <summary>SimulatedVibration: machine seed (each stream its own).</summary>
-    public int Seed { get; set; } = 1;
+    /// <summary>Source kind; it picks the options type, so it is only ever set to the kind of that type.</summary>
+    public SensorSourceKind Kind { get; set; }
 
     /// <summary>Samples per second of the source (SimulatedVibration and Audio: 0 = the model's rate; Csv without a timestamp column: the recording's rate; Serial: the device's nominal rate, required). Streams at another rate than the model's are resampled.</summary>
     public double SampleRateHz { get; set; }
 
-    /// <summary>Csv: the file; Audio: an audio file (WAV or anything ffmpeg decodes) to replay.</summary>
-    public string Path { get; set; } = string.Empty;
-
-    /// <summary>Csv: columns to read, by header name (a prefix before a space matches, "A_X" for "A_X [g]") or zero-based index, in the model's channel order. Serial: zero-based field indices or names (from the header line the device prints, or JSON field names), in channel order.</summary>
-    public string[]? Columns { get; set; }
-
-    /// <summary>Csv: column with each sample's time (seconds or ISO 8601); empty for a fixed <see cref="SampleRateHz"/>. Serial: the field with the device's time (seconds or ISO 8601); empty: samples are timed by their arrival.</summary>
-    public string TimestampColumn { get; set; } = string.Empty;
-
-    /// <summary>Csv and Audio files: replay speed (1 = as recorded, 0 = as fast as the model steps).</summary>
-    public double Speed { get; set; } = 1;
-
-    /// <summary>Csv and Audio files: start again at the end.</summary>
-    public bool Loop { get; set; } = true;
-
-    /// <summary>I2c: the chip, Adxl345 or Mpu6050 (channels ax, ay, az in g) or Bme280 (temperature °C, pressure hPa, humidity %).</summary>
-    public EdgeRunner.Hardware.Sensors.I2cSensorChip? Chip { get; set; }
-
-    /// <summary>I2c: bus number N of /dev/i2c-N.</summary>
-    public int BusId { get; set; } = 1;
-
-    /// <summary>I2c: 7-bit device address (decimal, or hex as a string such as "0x53"); 0 = the chip's usual address (ADXL345 0x53, MPU6050 0x68, BME280 0x77).</summary>
-    public int Address { get; set; }
-
-    /// <summary>I2c accelerometers: full-scale range in g, 2, 4, 8 or 16.</summary>
-    public int RangeG { get; set; } = 2;
-
-    /// <summary>Gpio: pin numbers (line offsets on the GPIO chip), one channel each, in the model's channel order.</summary>
-    public int[]? Pins { get; set; }
-
-    /// <summary>Gpio: GPIO chip number N of /dev/gpiochipN (through libgpiod); -1 = the board's default driver.</summary>
-    public int GpioChip { get; set; } = -1;
-
-    /// <summary>Gpio: None samples the pin level (0/1); Rising, Falling or Both count those edges per sample period.</summary>
-    public EdgeRunner.Hardware.Sensors.GpioEdge Edge { get; set; } = EdgeRunner.Hardware.Sensors.GpioEdge.None;
-
-    /// <summary>Gpio: internal bias of the pins, None, Up or Down.</summary>
-    public EdgeRunner.Hardware.Sensors.GpioPull Pull { get; set; } = EdgeRunner.Hardware.Sensors.GpioPull.None;
-
-    /// <summary>Gpio edge counting: edges of a pin closer than this to its last counted edge are contact bounce and not counted; 0 = count every edge.</summary>
-    public double DebounceMs { get; set; }
-
-    /// <summary>I2c and Gpio: reads failing for this long mean the device is gone (closed, reported unavailable, reopened with backoff); shorter failures are NaN samples. 0 = never: every failed read stays a NaN sample.</summary>
-    public double DeviceLostSeconds { get; set; } = 1;
-
-    /// <summary>Audio: the ALSA capture device (<c>hw:1,0</c>, <c>plughw:1,0</c>, <c>default</c>) for live capture; give either this or <see cref="Path"/> (an audio file).</summary>
-    public string Device { get; set; } = string.Empty;
-
-    /// <summary>Audio: program capturing the ALSA <see cref="Device"/>: <c>Ffmpeg</c> or <c>Arecord</c> (files are always decoded by ffmpeg).</summary>
-    public EdgeRunner.Hardware.Sensors.AudioCaptureBackend Backend { get; set; } = EdgeRunner.Hardware.Sensors.AudioCaptureBackend.Ffmpeg;
-
-    /// <summary>Audio: channels delivered (a file is down- or upmixed to it; the device is asked for it).</summary>
-    public int Channels { get; set; } = 1;
-
-    /// <summary>Serial: the port, e.g. <c>/dev/ttyUSB0</c> or a stable <c>/dev/serial/by-id/…</c> name.</summary>
-    public string Port { get; set; } = string.Empty;
-
-    /// <summary>Serial: line speed (8 data bits, no parity, one stop bit).</summary>
-    public int BaudRate { get; set; } = 115200;
-
-    /// <summary>Mqtt: the topic filter subscribed to; with '+' or '#' every distinct matching topic is its own stream (<c>{id}/{matched levels}</c>).</summary>
-    public string Topic { get; set; } = string.Empty;
-
-    /// <summary>Mqtt: how payloads are read (Auto, Numbers or Json). JSON objects map their fields to channels by <see cref="Columns"/>.</summary>
-    public MqttPayloadFormat Format { get; set; } = MqttPayloadFormat.Auto;
-
-    /// <summary>Mqtt: JSON field with the sample's time (seconds since 1970 or ISO 8601); empty, or absent in a message: the arrival time.</summary>
-    public string TimestampField { get; set; } = string.Empty;
-
-    /// <summary>Mqtt: messages waiting per stream; when full the oldest is dropped and counted.</summary>
-    public int QueueCapacity { get; set; } = 1000;
-
-    /// <summary>Mqtt: largest payload read, in bytes; a larger message is rejected (counted with the malformed ones, logged rate-limited).</summary>
-    public int MaxPayloadBytes { get; set; } = 64 * 1024;
-
-    /// <summary>Mqtt with a wildcard: most streams active at once; a new topic beyond it is rejected (logged, counted, one event).</summary>
-    public int MaxStreams { get; set; } = 100;
-
-    /// <summary>Mqtt with a wildcard: a stream without samples for this long is evicted (state checkpointed when State:Directory is set); 0 = never.</summary>
-    public double IdleTimeoutSeconds { get; set; } = 300;
+    /// <summary>Resolves the kind's file paths with <paramref name="resolve"/> (<see cref="PathResolver.Resolve"/>); kinds that read no file have none.</summary>
+    internal virtual void ResolvePaths(Func<string, string> resolve)
+    {
+    }
 }
 
 /// <summary>Section <c>OnnxRuntime</c>: which native ONNX Runtime library the daemon uses.</summary>

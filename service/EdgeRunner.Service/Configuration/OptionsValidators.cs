@@ -358,32 +358,8 @@ internal sealed class SensorsOptionsValidator(IOptions<ModelsOptions> models) : 
                 e.Add($"{key}:MinValue", $"must be smaller than {key}:MaxValue");
             }
 
-            if (stream.Source.Kind == SensorSourceKind.Csv)
-            {
-                if (string.IsNullOrWhiteSpace(stream.Source.Path) || !File.Exists(stream.Source.Path))
-                {
-                    e.Add($"{key}:Source:Path", $"CSV file '{stream.Source.Path}' does not exist");
-                }
-
-                if (stream.Source.Columns is not { Length: > 0 })
-                {
-                    e.Add($"{key}:Source:Columns", "name the columns to read, in the model's channel order");
-                }
-
-                if (string.IsNullOrEmpty(stream.Source.TimestampColumn) && !(stream.Source.SampleRateHz > 0))
-                {
-                    e.Add($"{key}:Source:SampleRateHz", "give the recording's rate (or a TimestampColumn)");
-                }
-
-                e.Range($"{key}:Source:Speed", stream.Source.Speed, 0, 10_000);
-            }
-
-            Sensors.Sources.BusSensorSources.Validate($"{key}:Source", stream.Source, e);
-            Sensors.Sources.StreamSensorSources.Validate(key, stream.Source, e);
-            if (stream.Source.Kind == SensorSourceKind.Mqtt)
-            {
-                Sensors.MqttIngestValidation.Validate(key, stream.Source, e);
-            }
+            // Each kind checks its own keys (Sensors/Sources/{Kind}SourceKind.cs).
+            Sensors.Sources.SensorSourceKinds.Validate($"{key}:Source", stream.Source, e);
         }
 
         Sensors.MqttFilterOverlap.Validate(options, e);

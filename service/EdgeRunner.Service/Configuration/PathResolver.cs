@@ -38,7 +38,7 @@ internal static class PathResolver
     {
         foreach (var stream in sensors.Values)
         {
-            stream.Source.Path = Resolve(stream.Source.Path);
+            stream.Source.ResolvePaths(Resolve);
         }
     }
 

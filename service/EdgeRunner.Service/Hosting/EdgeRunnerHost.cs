@@ -1,6 +1,7 @@
 using System.Text.Json;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
+using EdgeRunner.Service.Sensors;
 using EdgeRunner.Service.Vision;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -36,7 +37,7 @@ public static class EdgeRunnerHost
         OptionsSection.Of<OnnxRuntimeOptions, OnnxRuntimeOptionsValidator>(OnnxRuntimeOptions.SectionName, resolveFirst: true),
         OptionsSection.Of<ModelsOptions, ModelsOptionsValidator>(ModelsOptions.SectionName, PathResolver.ResolveModels),
         OptionsSection.Of<CamerasOptions, CamerasOptionsValidator>(CamerasOptions.SectionName, PathResolver.ResolveCameras, Vision.Sources.CameraSourceKinds.CollectKeyErrors),
-        OptionsSection.Of<SensorsOptions, SensorsOptionsValidator>(SensorsOptions.SectionName, PathResolver.ResolveSensors, SensorSourceKeyChecker.CollectKeysOfOtherKinds),
+        OptionsSection.Of<SensorsOptions, SensorsOptionsValidator>(SensorsOptions.SectionName, PathResolver.ResolveSensors, SensorSourceKeyChecker.CollectUnknownKeys, keyCheckReplacesTypeCheck: true),
         OptionsSection.Of<StateOptions, StateOptionsValidator>(StateOptions.SectionName, o => o.Directory = string.IsNullOrEmpty(o.Directory) ? o.Directory : Path.GetFullPath(o.Directory)),
     ];
 
@@ -137,14 +138,16 @@ public static class EdgeRunnerHost
             section.Register(services, configuration);
         }
 
+        // Each stream's Source is bound to its Kind's options type: after the table's Bind, before PostConfigure.
+        services.AddSingleton<IConfigureOptions<SensorsOptions>>(new Sensors.Sources.SensorSourceBinder(configuration));
+
         services.AddSingleton<Catalog.ModelCatalog>();
 
         // Hosted services start in this order and stop in reverse: broker first up, last down;
         // pipelines stop before the publisher drains its queue and says "offline".
         services.AddEdgeRunnerMqtt(configuration);
         services.AddEdgeRunnerVision();
-        services.AddSingleton<Sensors.SensorService>();
-        services.AddHostedService(sp => sp.GetRequiredService<Sensors.SensorService>());
+        services.AddEdgeRunnerSensors();
         configureServices?.Invoke(services);
         return builder.Build();
     }

@@ -19,8 +19,11 @@ namespace EdgeRunner.Service;
 /// arriving and is thrown away while its output counter stands still:
 /// a camera whose capture loop keeps dropping frames while its inference loop completes none
 /// (processed and gated frames both count as completed), or a publisher that is connected and
-/// dropping queued messages while publishing none. A stage must be found so on
-/// <see cref="ChecksToHang"/> consecutive checks (a whole watchdog interval) before the pings stop.
+/// dropping queued messages while publishing none. A sensor stream's loop reads samples and steps its
+/// model in turn, so its input piles up (or, from a live device, is lost) only while a step runs: it
+/// counts as hung when it is inside the same model step at consecutive checks
+/// (<see cref="StreamRunner.StepInProgress"/>), never while it waits for samples. A stage must be found
+/// so on <see cref="ChecksToHang"/> consecutive checks (a whole watchdog interval) before the pings stop.
 /// </remarks>
 internal sealed partial class HealthMonitor
 {
@@ -34,6 +37,8 @@ internal sealed partial class HealthMonitor
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly Dictionary<string, (long Done, long Dropped, int Stalled)> _cameras = new(StringComparer.Ordinal);
+    private Dictionary<string, (long Step, int Stalled)> _streams = new(StringComparer.Ordinal);
+    private Dictionary<string, (long Step, int Stalled)> _streamsBefore = new(StringComparer.Ordinal);
     private (long Published, long Dropped, int Stalled) _mqtt;
     private long _lastSteps;
     private long _lastFrames;
@@ -113,9 +118,24 @@ internal sealed partial class HealthMonitor
 
         long steps = 0;
         var streams = _sensors.Streams;
+        // Streams come and go (wildcard MQTT routes, idle eviction): only those present now are kept.
+        (_streamsBefore, _streams) = (_streams, _streamsBefore);
+        _streams.Clear();
         foreach (var stream in streams)
         {
             steps += stream.Steps;
+            var step = stream.StepInProgress;
+            var stalled = 0;
+            if (step != 0 && _streamsBefore.TryGetValue(stream.StreamId, out var last) && last.Step == step)
+            {
+                stalled = last.Stalled + 1;
+            }
+
+            _streams[stream.StreamId] = (step, stalled);
+            if (stalled >= ChecksToHang)
+            {
+                hung ??= $"sensor stream {stream.StreamId}: a model step has not finished in {ChecksToHang} checks ({stream.Steps} steps done)";
+            }
         }
 
         var status = new StringBuilder();

@@ -17,9 +17,11 @@ internal sealed class OptionsSection
     private readonly Action<IServiceCollection, IConfiguration> _register;
     private readonly Func<IServiceProvider, object> _resolve;
     private readonly Action<IConfigurationSection, List<string>>? _extraKeyCheck;
+    private readonly bool _keyCheckReplacesTypeCheck;
 
-    private OptionsSection(string name, Type optionsType, Action<IServiceCollection, IConfiguration> register, Func<IServiceProvider, object> resolve, Action<IConfigurationSection, List<string>>? extraKeyCheck, bool resolveFirst)
+    private OptionsSection(string name, Type optionsType, Action<IServiceCollection, IConfiguration> register, Func<IServiceProvider, object> resolve, Action<IConfigurationSection, List<string>>? extraKeyCheck, bool keyCheckReplacesTypeCheck, bool resolveFirst)
     {
+        _keyCheckReplacesTypeCheck = keyCheckReplacesTypeCheck;
         Name = name;
         OptionsType = optionsType;
         _register = register;
@@ -44,8 +46,9 @@ internal sealed class OptionsSection
     /// <param name="name">The section's name.</param>
     /// <param name="postConfigure">Runs after binding, before validation (e.g. relative paths made absolute); null for none.</param>
     /// <param name="extraKeyCheck">Adds "key: problem" lines the options type cannot find by itself; null for none.</param>
+    /// <param name="keyCheckReplacesTypeCheck">The extra key check covers the whole section (its types are chosen by a key, e.g. sensor source kinds), so the check by the options type is skipped.</param>
     /// <param name="resolveFirst">See <see cref="ResolveFirst"/>.</param>
-    public static OptionsSection Of<TOptions, TValidator>(string name, Action<TOptions>? postConfigure = null, Action<IConfigurationSection, List<string>>? extraKeyCheck = null, bool resolveFirst = false)
+    public static OptionsSection Of<TOptions, TValidator>(string name, Action<TOptions>? postConfigure = null, Action<IConfigurationSection, List<string>>? extraKeyCheck = null, bool keyCheckReplacesTypeCheck = false, bool resolveFirst = false)
         where TOptions : class
         where TValidator : class, IValidateOptions<TOptions> =>
         new(
@@ -64,6 +67,7 @@ internal sealed class OptionsSection
             },
             services => services.GetRequiredService<IOptions<TOptions>>().Value,
             extraKeyCheck,
+            keyCheckReplacesTypeCheck,
             resolveFirst);
 
     /// <summary>Registers the options: bound from the section, unknown keys refused, validated on start, post-configured.</summary>
@@ -73,7 +77,11 @@ internal sealed class OptionsSection
     public void CollectUnknownKeys(IConfiguration configuration, List<string> errors)
     {
         var section = configuration.GetSection(Name);
-        ConfigurationKeyChecker.CollectUnknownKeys(section, OptionsType, errors);
+        if (!_keyCheckReplacesTypeCheck)
+        {
+            ConfigurationKeyChecker.CollectUnknownKeys(section, OptionsType, errors);
+        }
+
         _extraKeyCheck?.Invoke(section, errors);
     }
 

@@ -67,12 +67,12 @@ internal static class MqttFilterOverlap
         var seen = new List<(string Id, string Filter)>();
         foreach (var (id, stream) in sensors)
         {
-            if (!stream.Enabled || stream.Source.Kind != SensorSourceKind.Mqtt || MqttTopicFilter.Problem(stream.Source.Topic) is not null)
+            if (!stream.Enabled || stream.Source.Kind != SensorSourceKind.Mqtt || MqttTopicFilter.Problem(MqttIngestRoute.IngestOf(stream).Topic) is not null)
             {
                 continue;
             }
 
-            var filter = stream.Source.Topic;
+            var filter = MqttIngestRoute.IngestOf(stream).Topic;
             foreach (var (otherId, other) in seen)
             {
                 if (Overlaps(filter, other, out var example))

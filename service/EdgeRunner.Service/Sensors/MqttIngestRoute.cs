@@ -89,30 +89,31 @@ internal static class MqttTopicFilter
 /// <summary>Checks of the <c>Sensors:{id}:Source</c> keys of Kind Mqtt.</summary>
 internal static class MqttIngestValidation
 {
-    public static void Validate(string key, SensorSourceOptions source, ValidationErrors e)
+    /// <summary>Adds one error per bad key under <paramref name="key"/> (<c>Sensors:{id}:Source</c>).</summary>
+    public static void Validate(string key, Sources.MqttSensorOptions source, ValidationErrors e)
     {
         if (MqttTopicFilter.Problem(source.Topic) is { } problem)
         {
-            e.Add($"{key}:Source:Topic", problem);
+            e.Add($"{key}:Topic", problem);
         }
 
-        e.Range($"{key}:Source:QueueCapacity", source.QueueCapacity, 1, 1_000_000);
-        e.Range($"{key}:Source:MaxPayloadBytes", source.MaxPayloadBytes, 16, 64 * 1024 * 1024);
-        e.Range($"{key}:Source:MaxStreams", source.MaxStreams, 1, 100_000);
-        e.Range($"{key}:Source:IdleTimeoutSeconds", source.IdleTimeoutSeconds, 0, 1e7);
+        e.Range($"{key}:QueueCapacity", source.QueueCapacity, 1, 1_000_000);
+        e.Range($"{key}:MaxPayloadBytes", source.MaxPayloadBytes, 16, 64 * 1024 * 1024);
+        e.Range($"{key}:MaxStreams", source.MaxStreams, 1, 100_000);
+        e.Range($"{key}:IdleTimeoutSeconds", source.IdleTimeoutSeconds, 0, 1e7);
         if (source.Format == MqttPayloadFormat.Numbers && source.Columns is { Length: > 0 })
         {
-            e.Add($"{key}:Source:Columns", "names JSON fields; plain-number payloads are always in the model's channel order");
+            e.Add($"{key}:Columns", "names JSON fields; plain-number payloads are always in the model's channel order");
         }
 
         if (source.Format == MqttPayloadFormat.Numbers && !string.IsNullOrEmpty(source.TimestampField))
         {
-            e.Add($"{key}:Source:TimestampField", "is a JSON field; plain-number payloads carry no timestamp");
+            e.Add($"{key}:TimestampField", "is a JSON field; plain-number payloads carry no timestamp");
         }
 
         if (source.Columns?.FirstOrDefault(string.IsNullOrWhiteSpace) is not null)
         {
-            e.Add($"{key}:Source:Columns", "field names must not be empty");
+            e.Add($"{key}:Columns", "field names must not be empty");
         }
     }
 }
@@ -204,9 +205,10 @@ internal sealed partial class MqttIngestRoute
     {
         ConfigId = configId;
         Options = options;
-        Filter = options.Source.Topic;
+        var ingest = IngestOf(options);
+        Filter = ingest.Topic;
         IsWildcard = MqttTopicFilter.HasWildcard(Filter);
-        var columns = options.Source.Columns ?? [];
+        var columns = ingest.Columns ?? [];
         if (columns.Length != 0 && columns.Length != channels.Count)
         {
             throw new StartupException(
@@ -215,8 +217,8 @@ internal sealed partial class MqttIngestRoute
         }
 
         Channels = columns.Length == channels.Count ? columns : channels;
-        SampleRateHz = options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRateHz;
-        Parser = new MqttPayloadParser(channels.Count, options.Source.Format, columns, options.Source.TimestampField, options.Source.MaxPayloadBytes);
+        SampleRateHz = ingest.SampleRateHz > 0 ? ingest.SampleRateHz : modelRateHz;
+        Parser = new MqttPayloadParser(channels.Count, ingest.Format, columns, ingest.TimestampField, ingest.MaxPayloadBytes);
         _logger = logger;
         _malformedLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
         _mappedLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
@@ -226,6 +228,12 @@ internal sealed partial class MqttIngestRoute
     public string ConfigId { get; }
 
     public SensorStreamOptions Options { get; }
+
+    /// <summary>The entry's <c>Source</c> section, of Kind Mqtt.</summary>
+    public Sources.MqttSensorOptions Ingest => IngestOf(Options);
+
+    /// <summary>The <c>Source</c> section of an entry of Kind Mqtt.</summary>
+    public static Sources.MqttSensorOptions IngestOf(SensorStreamOptions options) => (Sources.MqttSensorOptions)options.Source;
 
     public string Filter { get; }
 

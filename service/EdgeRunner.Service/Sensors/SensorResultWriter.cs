@@ -1,7 +1,8 @@
 using System.Buffers;
 using System.Text.Json;
+using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Sequence;
-using EdgeRunner.Service.Configuration;
+using EdgeRunner.Models.Sequence;
 
 namespace EdgeRunner.Service.Sensors;
 
@@ -70,7 +71,7 @@ internal sealed class SensorResultWriter : IDisposable
     public void Dispose() => _writer.Dispose();
 
     /// <summary>Writes the payload; valid until the next call.</summary>
-    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SensorStreamProcessor processor, double latencyMs, long invalidSamples = 0, long stateResets = 0, long nonFiniteOutputs = 0)
+    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SequenceStreamProcessor processor, double latencyMs, long invalidSamples = 0, long stateResets = 0, long nonFiniteOutputs = 0)
     {
         _buffer.ResetWrittenCount();
         _writer.Reset(_buffer);
@@ -146,8 +147,8 @@ internal sealed class SensorResultWriter : IDisposable
         return _buffer.WrittenSpan;
     }
 
-    /// <summary>Writes the raise/clear event of the last step (<paramref name="processor"/>'s <see cref="SensorStreamProcessor.Transition"/>); valid until the next call.</summary>
-    public ReadOnlySpan<byte> WriteEvent(long sequence, DateTimeOffset time, SensorStreamProcessor processor, TriggerTransition transition, string? reason = null)
+    /// <summary>Writes the raise/clear event of the last step (<paramref name="processor"/>'s <see cref="SequenceStreamProcessor.Transition"/>); valid until the next call.</summary>
+    public ReadOnlySpan<byte> WriteEvent(long sequence, DateTimeOffset time, SequenceStreamProcessor processor, TriggerTransition transition, string? reason = null)
     {
         _buffer.ResetWrittenCount();
         _writer.Reset(_buffer);
@@ -206,7 +207,7 @@ internal sealed class SensorResultWriter : IDisposable
         return buffer.WrittenSpan.ToArray();
     }
 
-    private static void WriteScore(Utf8JsonWriter w, SensorStreamProcessor processor)
+    private static void WriteScore(Utf8JsonWriter w, SequenceStreamProcessor processor)
     {
         WriteFinite(w, Score, processor.Score, 6);
         if (processor.Trigger is { } trigger)

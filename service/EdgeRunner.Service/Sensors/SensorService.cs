@@ -1,7 +1,5 @@
 using System.Runtime.CompilerServices;
 using EdgeRunner.Hardware.Sensors;
-using EdgeRunner.Hardware.Supervision;
-using EdgeRunner.Models.Inference;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
@@ -24,7 +22,7 @@ internal delegate ISensorSource? SensorSourceOverride(string streamId, SensorStr
 /// stateful model (state kept per stream) → MQTT. Streams of the same model share one loaded
 /// session; each stream owns its state. Models load (and fail) in <see cref="UnitHostService{TUnit}.PrepareAsync"/>.
 /// </summary>
-internal sealed partial class SensorService : UnitHostService<StreamRunner>
+internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISensorStreamHost
 {
     private readonly SensorsOptions _sensors;
     private readonly StateOptions _state;
@@ -35,17 +33,14 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     private readonly MqttTopics _topics;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
-    private readonly Dictionary<string, (SequenceModel Model, object Lock, StepBatcher Batcher)> _models = new(StringComparer.OrdinalIgnoreCase);
-    private readonly Dictionary<string, string> _failedModels = new(StringComparer.OrdinalIgnoreCase);
     private readonly SensorSourceOverride? _sourceOverride;
-    private long _unexpectedErrors;
-    private long _streamsFailed;
 
-    /// <summary>First wait before a stream that failed unexpectedly runs again; doubled per failure in a row.</summary>
-    internal static readonly TimeSpan RestartMinDelay = TimeSpan.FromSeconds(1);
-
-    /// <summary>Longest wait between restarts of a stream that keeps failing.</summary>
-    internal static readonly TimeSpan RestartMaxDelay = TimeSpan.FromSeconds(60);
+    // The jobs this service wires together, one class each.
+    private readonly SequenceModelPool _models;
+    private readonly StreamCheckpoints _checkpoints;
+    private readonly SensorStreamEvents _events;
+    private readonly StreamSupervisor _supervisor;
+    private readonly MqttIngestStreams _ingest;
 
     public SensorService(
         IOptions<SensorsOptions> sensors,
@@ -71,21 +66,55 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         _topics = topics;
         _timeProvider = timeProvider;
         _loggerFactory = loggerFactory;
+        _models = new SequenceModelPool(timeProvider, loggerFactory);
+        _checkpoints = new StreamCheckpoints(_state, timeProvider, Logger);
+        _events = new SensorStreamEvents(publisher, topics, timeProvider);
+        _supervisor = new StreamSupervisor(_events, timeProvider, Logger);
+        _ingest = new MqttIngestStreams(_sensors, catalog, topics, subscriptions, _events, this, timeProvider, loggerFactory, Logger);
     }
 
     /// <summary>The streams (for tests and metrics).</summary>
     internal IReadOnlyList<StreamRunner> Streams => Units;
 
     /// <summary>One step batcher per loaded model (for tests and metrics).</summary>
-    internal IEnumerable<StepBatcher> Batchers => _models.Values.Select(m => m.Batcher);
+    internal IEnumerable<StepBatcher> Batchers => _models.Batchers;
+
+    /// <summary>The MQTT ingest routes (for tests and metrics).</summary>
+    internal IReadOnlyList<MqttIngestRoute> IngestRoutes => _ingest.IngestRoutes;
+
+    /// <summary>Reset commands refused (unknown stream, unreadable payload).</summary>
+    internal long ResetsRejected => _ingest.Resets.Rejected;
+
+    /// <summary>Reset commands accepted and handed to their stream.</summary>
+    internal long ResetsAccepted => _ingest.Resets.Accepted;
+
+    /// <summary>Messages dropped from full ingest queues of the active MQTT streams.</summary>
+    internal long IngestMessagesDropped => _ingest.IngestMessagesDropped;
+
+    /// <summary>Unexpected errors dispatching an ingest message or a command (each message dropped, the receive loop going on).</summary>
+    internal long DispatchErrors => _ingest.DispatchErrors;
+
+    IReadOnlyList<StreamRunner> ISensorStreamHost.Streams => Units;
 
     protected override IAsyncEnumerable<StreamRunner> CreateUnitsAsync(CancellationToken cancellationToken)
     {
-        // Streams of wildcard MQTT routes appear at run time (SensorService.Lifecycle.cs).
-        PruneDynamicCheckpoints();
-        RegisterWildcardIngests();
-        return WithLifecycle(CreateRunnersAsync(_sensors.Where(s => !IsWildcardIngest(s.Value)), cancellationToken), cancellationToken);
+        // Streams of wildcard MQTT routes appear at run time (MqttIngestStreams).
+        _checkpoints.PruneDynamic();
+        _ingest.RegisterWildcardIngests();
+        return _ingest.WithLifecycle(CreateRunnersAsync(_sensors.Where(s => !MqttIngestStreams.IsWildcardIngest(s.Value)), cancellationToken), cancellationToken);
     }
+
+    // Subscribed only now that every configured stream runs: a message never finds a stream that is not there yet.
+    protected override void OnStarted() => _ingest.Subscribe();
+
+    async Task<StreamRunner?> ISensorStreamHost.CreateStreamAsync(string streamId, SensorStreamOptions options, CancellationToken cancellationToken) =>
+        await CreateRunnersAsync([new KeyValuePair<string, SensorStreamOptions>(streamId, options)], cancellationToken).SingleOrDefaultAsync(cancellationToken);
+
+    Task? ISensorStreamHost.TryRun(StreamRunner runner) => TryRunUnit(runner);
+
+    bool ISensorStreamHost.TryRemove(StreamRunner runner) => TryRemoveUnit(runner);
+
+    bool ISensorStreamHost.TryGetModel(ResolvedModel resolved, string streamId, out SharedSequenceModel loaded) => TryGetModel(resolved, streamId, out loaded);
 
     private async IAsyncEnumerable<StreamRunner> CreateRunnersAsync(IEnumerable<KeyValuePair<string, SensorStreamOptions>> streams, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -105,56 +134,31 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
             var (model, modelLock, batcher) = loaded;
             var manifest = resolved.Manifest!;
-            var processor = new SensorStreamProcessor(streamId, model, modelLock, manifest.Stream!, manifest.Labels, batcher, SequenceOutputSpec.From(resolved.Task, manifest.Postprocess));
+            var processor = SequenceProcessorFactory.CreateProcessor(streamId, resolved, model, modelLock, batcher);
             var modelRate = manifest.Stream!.SampleRateHz;
             ISensorSource source;
             try
             {
-                source = _sourceOverride?.Invoke(streamId, options, processor.ChunkSamples, modelRate) ?? options.Source.Kind switch
-                {
-                    SensorSourceKind.SimulatedVibration => new SimulatedVibrationSource(
-                        options.Source.Seed, options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate, processor.ChunkSamples, _timeProvider),
-                    SensorSourceKind.Csv => new CsvSensorSource(
-                        new CsvSourceOptions
-                        {
-                            Path = options.Source.Path,
-                            Columns = options.Source.Columns ?? [],
-                            TimestampColumn = options.Source.TimestampColumn,
-                            SampleRateHz = options.Source.SampleRateHz,
-                            Speed = options.Source.Speed,
-                            Loop = options.Source.Loop,
-                        },
-                        _timeProvider,
-                        SensorLogger(streamId)),
-                    SensorSourceKind.I2c or SensorSourceKind.Gpio => await SupervisedAsync(
-                        streamId,
-                        options.Source,
-                        () => Sources.BusSensorSources.Create(options.Source, modelRate, _timeProvider, SensorLogger(streamId))!,
-                        manifest.Stream.Channels,
-                        options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate),
-                    SensorSourceKind.Serial => await SupervisedAsync(
-                        streamId,
-                        options.Source,
-                        () => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
-                        manifest.Stream.Channels,
-                        options.Source.SampleRateHz),
-                    SensorSourceKind.Audio when string.IsNullOrEmpty(options.Source.Path) => await SupervisedAsync(
-                        streamId,
-                        options.Source,
-                        () => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
-                        manifest.Stream.Channels,
-                        Math.Round(options.Source.SampleRateHz > 0 ? options.Source.SampleRateHz : modelRate)),
-                    SensorSourceKind.Audio => Sources.StreamSensorSources.Create(streamId, options.Source, modelRate, _timeProvider, _loggerFactory),
-                    SensorSourceKind.Mqtt => MqttSourceFor(streamId, options, manifest.Stream.Channels, modelRate),
-                    _ => throw new StartupException($"Sensors:{streamId}:Source:Kind: unsupported kind {options.Source.Kind}", StartupException.ConfigError),
-                };
+                source = _sourceOverride?.Invoke(streamId, options, processor.ChunkSamples, modelRate)
+                    ?? Sources.SensorSourceKinds.Create(options.Source, new Sources.SensorSourceContext
+                    {
+                        StreamId = streamId,
+                        BlockSamples = processor.ChunkSamples,
+                        ModelRateHz = modelRate,
+                        Channels = manifest.Stream.Channels,
+                        TimeProvider = _timeProvider,
+                        LoggerFactory = _loggerFactory,
+                        Logger = SensorLogger(streamId),
+                        Watch = device => Watch(streamId, device),
+                        OpenMqttIngest = () => _ingest.MqttSourceFor(streamId, options, manifest.Stream.Channels, modelRate),
+                    });
             }
             catch (SensorSourceException ex)
             {
                 throw new StartupException($"Sensors:{streamId}:Source: {ex.Message}", StartupException.ConfigError, ex);
             }
 
-            var configuredChannels = ConfiguredChannels(options.Source) ?? source.Channels.Count;
+            var configuredChannels = Sources.SensorSourceKinds.ConfiguredChannels(options.Source, streamId) ?? source.Channels.Count;
             if (source.Channels.Count != processor.Channels || configuredChannels != processor.Channels)
             {
                 // Checked from the configuration too: a device absent at start must not pass a check it would fail present.
@@ -182,7 +186,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,
                 SensorLogger(streamId),
-                Checkpointing(streamId, processor, model.Sha256, manifest.StateCompatibleWith),
+                _checkpoints.Restore(streamId, processor, model.Sha256, manifest.StateCompatibleWith),
                 new SampleValidation(
                     options.InvalidSamples,
                     (float)Math.Max(options.MinValue, float.MinValue),
@@ -192,43 +196,12 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
 
     }
 
-    /// <summary>
-    /// A device-backed source (I2C, GPIO, serial, live audio) that may be absent now or go away later:
-    /// it is opened through a <see cref="ReopeningSensorSource"/>, which retries with backoff while the
-    /// daemon runs, and its state is published retained on <c>.../sensors/{stream}/state</c>.
-    /// </summary>
-    private async Task<ReopeningSensorSource> SupervisedAsync(string streamId, SensorSourceOptions options, Func<ISensorSource> open, IReadOnlyList<string> channels, double sampleRateHz)
+    /// <summary>Publishes the state of a device-backed source (opened under supervision by its kind) retained on <c>.../sensors/{stream}/state</c>.</summary>
+    private void Watch(string streamId, ReopeningSensorSource source)
     {
-        var device = options.Kind switch
-        {
-            SensorSourceKind.I2c => $"I2C {options.Chip} at bus {options.BusId}",
-            SensorSourceKind.Gpio => $"GPIO pins {string.Join(",", options.Pins ?? [])}",
-            SensorSourceKind.Serial => $"serial port {options.Port}",
-            _ => $"ALSA device {options.Device}",
-        };
-        if (options.Kind == SensorSourceKind.Audio)
-        {
-            // Live capture starts its program on the first read; a missing one is an installation error, not an absent device.
-            var (program, package) = options.Backend == AudioCaptureBackend.Arecord ? ("arecord", "alsa-utils") : ("ffmpeg", "ffmpeg");
-            if (!IsOnPath(program))
-            {
-                throw new StartupException($"Sensors:{streamId}:Source:Backend: '{program}' is not installed (install the Debian package '{package}')", StartupException.ConfigError);
-            }
-        }
-
-        var source = new ReopeningSensorSource(device, open, channels, sampleRateHz, _timeProvider, SensorLogger(streamId));
-        if (source.InitialError is { } error && IsInstallationProblem(error))
-        {
-            // A missing ffmpeg/arecord or libgpiod will not appear by waiting: stop startup saying what to
-            // install. An absent device is waited for by the wrapper.
-            await source.DisposeAsync();
-            throw new StartupException($"Sensors:{streamId}:Source: {error.Message}", StartupException.ConfigError, error);
-        }
-
         void Publish(SensorSourceState state, string reason) => PublishState(streamId, state.ToString().ToLowerInvariant(), reason);
         source.StateChanged += (_, e) => Publish(e.State, e.Reason);
         Publish(source.State, source.Reason);
-        return source;
     }
 
     /// <summary>
@@ -242,231 +215,25 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
         return _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{(slash < 0 ? streamId : streamId[..slash])}");
     }
 
-    /// <summary>
-    /// Deletes checkpoints of dynamic streams (ids with a '/', escaped %2F in the file name) that nothing
-    /// has written for <see cref="StateOptions.DynamicStreamRetentionDays"/>: each MQTT topic that ever
-    /// published leaves one, and on a gateway whose devices come and go they would fill the disk.
-    /// Configured streams' checkpoints are never pruned.
-    /// </summary>
-    private static readonly DateTime PlausibleClock = new(2024, 1, 1, 0, 0, 0, DateTimeKind.Utc);
-
-    private void PruneDynamicCheckpoints()
-    {
-        if (string.IsNullOrEmpty(_state.Directory) || _state.DynamicStreamRetentionDays <= 0 || !Directory.Exists(_state.Directory))
-        {
-            return;
-        }
-
-        // A board without a real-time clock boots in 1970 until NTP sets it: ages measured across that are
-        // meaningless, so nothing is pruned on such a clock, nor a file written while it was wrong.
-        var now = _timeProvider.GetUtcNow().UtcDateTime;
-        if (now < PlausibleClock)
-        {
-            return;
-        }
-
-        var cutoff = now - TimeSpan.FromDays(_state.DynamicStreamRetentionDays);
-        var pruned = 0;
-        foreach (var file in Directory.EnumerateFiles(_state.Directory, "*%2F*.state"))
-        {
-            try
-            {
-                var written = File.GetLastWriteTimeUtc(file);
-                if (written < cutoff && written >= PlausibleClock)
-                {
-                    File.Delete(file);
-                    pruned++;
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                LogPruneFailed(Logger, file, ex.Message);
-            }
-        }
-
-        if (pruned > 0)
-        {
-            LogPruned(Logger, pruned, _state.DynamicStreamRetentionDays, _state.Directory);
-        }
-    }
-
-    /// <summary>Restores the stream's checkpoint when there is one for this exact model; says why not otherwise.</summary>
-    private StreamCheckpointing? Checkpointing(string streamId, SensorStreamProcessor processor, string modelSha256, IReadOnlyList<string> compatibleSha256)
-    {
-        if (string.IsNullOrEmpty(_state.Directory))
-        {
-            return null;
-        }
-
-        try
-        {
-            StreamCheckpoint.EnsureDirectory(_state.Directory);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // At startup this stops the daemon naming the key; a dynamic stream fails alone (its "failed" event says why).
-            throw new StartupException($"State:Directory: cannot create '{_state.Directory}': {ex.Message}", StartupException.ConfigError, ex);
-        }
-
-        var path = StreamCheckpoint.PathFor(_state.Directory, streamId);
-        long resume = 0;
-        DateTimeOffset? lastSampleTime = null;
-        double[]? runnerState = null;
-        if (StreamCheckpoint.TryRead(path, [modelSha256, .. compatibleSha256], processor.State, out var position, out lastSampleTime, out runnerState, out var writtenBy, out var reason))
-        {
-            resume = position;
-            processor.StateRestored();
-
-            // An older checkpoint has no last-sample time: when it was written is the next best thing for the gap rule.
-            var written = File.GetLastWriteTimeUtc(path);
-            lastSampleTime ??= written >= PlausibleClock ? new DateTimeOffset(written, TimeSpan.Zero) : null;
-            if (string.Equals(writtenBy, modelSha256, StringComparison.OrdinalIgnoreCase))
-            {
-                LogRestored(Logger, streamId, processor.State.Steps, path);
-            }
-            else
-            {
-                LogRestoredFromCompatible(Logger, streamId, processor.State.Steps, path, writtenBy);
-            }
-        }
-        else if (File.Exists(path))
-        {
-            LogNotRestored(Logger, streamId, path, reason);
-        }
-
-        return new StreamCheckpointing(path, TimeSpan.FromSeconds(_state.CheckpointIntervalSeconds), resume, lastSampleTime, runnerState);
-    }
-
-    /// <summary>
-    /// Runs one stream under supervision. A source's own declared error (<see cref="SensorSourceException"/>:
-    /// bad data that will not get better by retrying) fails the stream, published and logged. Anything
-    /// else unexpected (a source throwing what it never should, a failed step) is logged with its stack
-    /// (rate-limited), counted, published ("restarting" with the reason), and the stream is run again
-    /// after the code base's one backoff rule; the other streams never notice.
-    /// </summary>
-    protected override async Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken)
-    {
-        var log = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
-        var failuresInARow = 0;
-        while (true)
-        {
-            var stepsBefore = unit.Steps;
-            try
-            {
-                await unit.RunAsync(cancellationToken);
-                break;
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SensorSourceException ex)
-            {
-                Interlocked.Increment(ref _streamsFailed);
-                LogSourceFailed(Logger, unit.StreamId, ex.Message);
-                Report(unit.StreamId, "failed", ex.Message);
-                return;
-            }
-#pragma warning disable CA1031 // Supervision: whatever a stream throws must not end it for good nor touch the other streams; fatal runtime errors still propagate.
-            catch (Exception ex) when (!IsFatal(ex))
-#pragma warning restore CA1031
-            {
-                // Progress since the last failure starts the backoff over: only failures in a row lengthen it.
-                failuresInARow = unit.Steps > stepsBefore ? 1 : failuresInARow + 1;
-                var count = unit.RecordUnexpectedError();
-                Interlocked.Increment(ref _unexpectedErrors);
-                var delay = Backoff.Exponential(RestartMinDelay, RestartMaxDelay, failuresInARow, jitter: 0.2, sample: Random.Shared.NextDouble());
-                if (log.TryAcquire(out var suppressed))
-                {
-                    LogUnexpectedError(Logger, unit.StreamId, ex.GetType().Name, ex.Message, count, delay.TotalSeconds, suppressed, ex);
-                }
-
-                Report(unit.StreamId, "restarting", $"{ex.GetType().Name}: {ex.Message}; restarting in {delay.TotalSeconds:0.#} s");
-                try
-                {
-                    await Task.Delay(delay, _timeProvider, cancellationToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                unit.PrepareRestart($"a restart after an unexpected {ex.GetType().Name}");
-                Report(unit.StreamId, "streaming", "restarted");
-            }
-        }
-
-        if (!cancellationToken.IsCancellationRequested && !IsDynamic(unit.StreamId))
-        {
-            PublishState(unit.StreamId, "ended", "the source ended");
-        }
-    }
+    /// <summary>Runs one stream under supervision (<see cref="StreamSupervisor"/>).</summary>
+    protected override Task RunUnitAsync(StreamRunner unit, CancellationToken cancellationToken) => _supervisor.RunAsync(unit, cancellationToken);
 
     /// <summary>Unexpected errors of the streams' loops, each followed by a restart (for tests and metrics).</summary>
-    internal long UnexpectedErrors => Interlocked.Read(ref _unexpectedErrors);
+    internal long UnexpectedErrors => _supervisor.UnexpectedErrors;
 
     /// <summary>Streams failed for good by their source's own error (for tests and metrics).</summary>
-    internal long StreamsFailed => Interlocked.Read(ref _streamsFailed);
+    internal long StreamsFailed => _supervisor.StreamsFailed;
 
-    /// <summary>A configured stream's retained state, or a dynamic stream's event (dynamic streams have no retained state).</summary>
-    private void Report(string streamId, string state, string reason)
-    {
-        if (IsDynamic(streamId))
-        {
-            PublishEvent(streamId, state, reason, topic: null, extra: null);
-        }
-        else
-        {
-            PublishState(streamId, state, reason);
-        }
-    }
+    private static bool IsDynamic(string streamId) => SensorStreamEvents.IsDynamic(streamId);
 
-    private static bool IsOnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Any(directory => File.Exists(Path.Combine(directory, program)));
-
-    private static bool IsInstallationProblem(Exception error)
-    {
-        for (var e = (Exception?)error; e is not null; e = e.InnerException)
-        {
-            if (e is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException or PlatformNotSupportedException
-                || (e is System.ComponentModel.Win32Exception win32 && win32.NativeErrorCode == 2)) // ENOENT starting a program
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>How many channels a device-backed source's configuration gives (null for kinds whose source says it once opened).</summary>
-    private static int? ConfiguredChannels(SensorSourceOptions source) => source.Kind switch
-    {
-        SensorSourceKind.I2c => source.Chip is { } chip ? I2cSensorSource.ChannelsOf(chip).Count : 0,
-        SensorSourceKind.Gpio => source.Pins?.Length ?? 0,
-        SensorSourceKind.Serial => source.Columns?.Length ?? 0,
-        SensorSourceKind.Audio => source.Channels,
-        _ => null,
-    };
-
-    /// <summary>A stream created at run time for one topic of an MQTT wildcard (its id spans topic levels).</summary>
-    private static bool IsDynamic(string streamId) => streamId.Contains('/', StringComparison.Ordinal);
-
-    /// <summary>Publishes a configured stream's retained state: streaming, unavailable, ended or failed, with the reason.</summary>
-    private void PublishState(string streamId, string state, string reason) =>
-        _publisher.TryPublish(_topics.SensorState(streamId), SensorResultWriter.WriteState(streamId, state, reason, _timeProvider.GetUtcNow()), retain: true);
+    private void PublishState(string streamId, string state, string reason) => _events.PublishState(streamId, state, reason);
 
     protected override string Describe(StreamRunner unit) => $"Sensor stream {unit.StreamId}";
 
     protected override async ValueTask DisposeSharedAsync()
     {
-        await DrainLifecycleAsync();
-        foreach (var (model, _, batcher) in _models.Values)
-        {
-            await batcher.DisposeAsync();
-            model.Dispose();
-        }
+        await _ingest.DrainAsync();
+        await _models.DisposeAsync();
     }
 
     /// <summary>
@@ -474,132 +241,18 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
     /// output, a changed SHA-256): the stream is marked failed — logged with the model's file and the
     /// reason, published retained on its state topic — and the other streams go on.
     /// </summary>
-    private bool TryGetModel(ResolvedModel resolved, string streamId, out (SequenceModel Model, object Lock, StepBatcher Batcher) loaded)
+    private bool TryGetModel(ResolvedModel resolved, string streamId, out SharedSequenceModel loaded)
     {
-        if (_failedModels.TryGetValue(resolved.Id, out var failure))
+        if (_models.TryGet(resolved, streamId, out loaded, out var failure))
         {
-            StreamFailed(streamId, failure);
-            loaded = default;
-            return false;
-        }
-
-        try
-        {
-            loaded = GetModel(resolved, streamId);
             return true;
         }
-        catch (StartupException ex) when (ex.InnerException is ModelLoadException or EdgeRunner.Models.Manifests.ManifestException)
-        {
-            var reason = ex.InnerException!.Message;
-            _failedModels[resolved.Id] = reason;
-            StreamFailed(streamId, reason);
-            loaded = default;
-            return false;
-        }
+
+        LogStreamFailed(Logger, streamId, failure);
+        PublishState(streamId, "failed", failure);
+        return false;
     }
-
-    private void StreamFailed(string streamId, string reason)
-    {
-        LogStreamFailed(Logger, streamId, reason);
-        PublishState(streamId, "failed", reason);
-    }
-
-    private (SequenceModel Model, object Lock, StepBatcher Batcher) GetModel(ResolvedModel resolved, string streamId)
-    {
-        if (!_models.TryGetValue(resolved.Id, out var loaded))
-        {
-            var model = LoadModel(resolved, $"Sensors:{streamId}", _loggerFactory);
-            var batcher = new StepBatcher(model, resolved.Options.MaxBatch, TimeSpan.FromMilliseconds(resolved.Options.BatchWaitMilliseconds), _timeProvider);
-            loaded = (model, new object(), batcher);
-            _models[resolved.Id] = loaded;
-        }
-
-        return loaded;
-    }
-
-    /// <summary>Loads a sequence model from its manifest. Throws <see cref="StartupException"/> naming <paramref name="owner"/>.</summary>
-    internal static SequenceModel LoadModel(ResolvedModel resolved, string owner, ILoggerFactory loggerFactory)
-    {
-        var manifest = resolved.Manifest;
-        if (!resolved.Task.IsSequence() || manifest?.Stream is null || manifest.Postprocess?.Output is null)
-        {
-            throw new StartupException(
-                $"{owner}:Model: '{resolved.Id}' is not a sequence model with a manifest 'stream' section and postprocess output",
-                StartupException.ConfigError);
-        }
-
-        try
-        {
-            manifest.VerifySha256();
-            var stream = manifest.Stream;
-            return SequenceModel.Load(
-                new SequenceModelOptions
-                {
-                    Id = resolved.Id,
-                    Path = resolved.Path,
-                    StreamInput = stream.Input,
-                    StreamBatchAxis = stream.BatchAxis,
-                    ValuesPerStep = stream.Channels.Count * (stream.ChunkSamples + stream.ContextSamples),
-                    ResultOutput = manifest.Postprocess.Output,
-                    ResultBatchAxis = manifest.Postprocess.BatchAxis,
-                    State = manifest.State is { } state ? [.. state.Select(p => (p.Input, p.Output, p.BatchAxis))] : null,
-                    ConstantInputs = ConstantValues(manifest),
-                    ExecutionProviders = resolved.Options.ExecutionProviders ?? ["cpu"],
-                    AllowFallback = resolved.Options.AllowFallback,
-                    DeviceId = resolved.Options.DeviceId,
-                    IntraOpThreads = resolved.Options.IntraOpThreads,
-                },
-                loggerFactory.CreateLogger<SequenceModel>());
-        }
-        catch (Exception ex) when (ex is ModelLoadException or EdgeRunner.Models.Manifests.ManifestException)
-        {
-            throw new StartupException($"{owner}: {ex.Message}", StartupException.ConfigError, ex);
-        }
-    }
-
-    /// <summary>The manifest's constant inputs as numbers (a JSON number, boolean, or array of them).</summary>
-    private static Dictionary<string, double[]> ConstantValues(EdgeRunner.Models.Manifests.ModelManifest manifest)
-    {
-        var constants = new Dictionary<string, double[]>(StringComparer.Ordinal);
-        foreach (var (name, value) in manifest.ConstantInputs ?? new Dictionary<string, System.Text.Json.JsonElement>())
-        {
-            static double Number(System.Text.Json.JsonElement e, string name, string path) => e.ValueKind switch
-            {
-                System.Text.Json.JsonValueKind.Number => e.GetDouble(),
-                System.Text.Json.JsonValueKind.True => 1,
-                System.Text.Json.JsonValueKind.False => 0,
-                _ => throw new EdgeRunner.Models.Manifests.ManifestException($"Manifest '{path}': constant_inputs.{name} must be a number, a boolean or an array of them."),
-            };
-
-            constants[name] = value.ValueKind == System.Text.Json.JsonValueKind.Array
-                ? [.. value.EnumerateArray().Select(e => Number(e, name, manifest.ManifestPath))]
-                : [Number(value, name, manifest.ManifestPath)];
-        }
-
-        return constants;
-    }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Count} checkpoints of dynamic streams not seen for {Days} days from {Directory}")]
-    private static partial void LogPruned(ILogger logger, int count, double days, string directory);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot delete the old checkpoint {Path}: {Reason}")]
-    private static partial void LogPruneFailed(ILogger logger, string path, string reason);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: unexpected {ExceptionType}: {Reason} ({Count} so far); restarting the stream in {DelaySeconds:0.#} s, the other streams go on ({Suppressed} not logged since the last line)")]
-    private static partial void LogUnexpectedError(ILogger logger, string streamId, string exceptionType, string reason, long count, double delaySeconds, long suppressed, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: the source failed: {Reason}; the stream stops, the other streams go on")]
-    private static partial void LogSourceFailed(ILogger logger, string streamId, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId} failed: {Reason}; the other streams go on")]
     private static partial void LogStreamFailed(ILogger logger, string streamId, string reason);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: state restored at step {Steps} from {Path}, written by the compatible model sha256 {WrittenBy} (manifest state_compatible_with)")]
-    private static partial void LogRestoredFromCompatible(ILogger logger, string streamId, long steps, string path, string writtenBy);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: state restored at step {Steps} from {Path}")]
-    private static partial void LogRestored(ILogger logger, string streamId, long steps, string path);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: checkpoint {Path} not used ({Reason}); the state starts fresh")]
-    private static partial void LogNotRestored(ILogger logger, string streamId, string path, string reason);
 }

@@ -1,4 +1,6 @@
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Models.Postprocessing;
+using EdgeRunner.Models.Postprocessing.Sequence;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.Logging;
@@ -12,52 +14,52 @@ namespace EdgeRunner.Service.Sensors;
 /// </summary>
 internal sealed partial class StreamRunner : IAsyncDisposable
 {
+    // What it runs: the source, the model step, and where results go.
     private readonly string _streamId;
     private readonly ISensorSource _source;
-    private readonly SensorStreamProcessor _processor;
+    private readonly SequenceStreamProcessor _processor;
     private readonly SensorResultWriter _writer;
     private readonly IResultPublisher _publisher;
     private readonly string _topic;
     private readonly string _eventTopic;
-    private readonly TimeSpan _logInterval;
     private readonly TimeProvider _timeProvider;
-    private readonly ILogger _logger;
-    private readonly double _modelRateHz;
-    private readonly StreamCheckpointing? _checkpointing;
+
+    // Samples in: the block read from the source, the invalid-sample policy, the chunks for the model, their times.
+    private readonly float[] _block;
     private readonly SampleValidation _validation;
     private readonly float[] _lastGood;
-    private DateTimeOffset _expectedNextSample;
+    private readonly ChunkAssembler _chunks;
+    private readonly StreamWindowClock _clock;
+    private DateTimeOffset? _resumedAfter;
+    private long _sourceSamples;
+    private string? _requestedReset;
+
+    // Checkpoints.
+    private readonly StreamCheckpointing? _checkpointing;
+    private long _lastCheckpoint;
+    private int _lastCheckpointWritten;
+
+    // Logging.
+    private readonly ILogger _logger;
+    private readonly TimeSpan _logInterval;
+    private long _lastLog = long.MinValue / 2;
+
+    // Counters (for tests and metrics) and runs of the loop.
+    private long _steps;
     private long _invalidSamples;
     private long _stateResets;
     private long _nonFiniteOutputs;
     private long _checkpointFailures;
+    private long _checkpointsWritten;
     private long _unexpectedErrors;
     private int _runs;
-    private long _checkpointsWritten;
-    private int _lastCheckpointWritten;
-    private long _sourceSamples;
-    private long _lastCheckpoint;
-    private readonly LinearResampler? _resampler;
-    private readonly float[] _block;
-    private readonly float[] _resampled;
-    private readonly float[] _pending;
-    private int _pendingSamples;
-    private long _modelSampleIndex;
-    private DateTimeOffset _streamStart;
-    private bool _started;
-    private bool _resumed;
-    private bool _reanchorPending;
-    private DateTimeOffset? _reanchorAt;
-    private TimeSpan _droppedTime;
-    private DateTimeOffset? _resumedAfter;
-    private long _lastLog = long.MinValue / 2;
-    private long _steps;
-    private string? _requestedReset;
+    private long _stepsBegun;
+    private long _stepInProgress;
 
     public StreamRunner(
         string streamId,
         ISensorSource source,
-        SensorStreamProcessor processor,
+        SequenceStreamProcessor processor,
         double modelRateHz,
         SensorResultWriter writer,
         IResultPublisher publisher,
@@ -75,7 +77,6 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         _lastGood = new float[processor.Channels];
         _source = source;
         _processor = processor;
-        _modelRateHz = modelRateHz;
         _writer = writer;
         _publisher = publisher;
         _topic = topic;
@@ -83,24 +84,25 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         _logInterval = logInterval;
         _timeProvider = timeProvider;
         _logger = logger;
-        var channels = processor.Channels;
         var blockSamples = processor.ChunkSamples;
-        _block = new float[blockSamples * channels];
-        if (Math.Abs(source.SampleRateHz - modelRateHz) > 1e-9)
-        {
-            _resampler = new LinearResampler(channels, source.SampleRateHz, modelRateHz);
-        }
-
-        _resampled = new float[(_resampler?.MaxOutput(blockSamples) ?? blockSamples) * channels];
-        _pending = new float[(processor.ChunkSamples + _resampled.Length / channels) * channels];
+        _block = new float[blockSamples * processor.Channels];
+        _chunks = new ChunkAssembler(processor.Channels, processor.ChunkSamples, blockSamples, source.SampleRateHz, modelRateHz);
+        _clock = new StreamWindowClock(modelRateHz);
     }
 
     public string StreamId => _streamId;
 
-    public SensorStreamProcessor Processor => _processor;
+    public SequenceStreamProcessor Processor => _processor;
 
     /// <summary>Steps run (results published).</summary>
     public long Steps => Interlocked.Read(ref _steps);
+
+    /// <summary>
+    /// The number (from 1) of the model step this stream's loop is in now; 0 while it is in none (waiting
+    /// for samples, publishing). The same number on successive health checks is one step that has not
+    /// finished: a hung model, told apart from a stream that merely has no input.
+    /// </summary>
+    public long StepInProgress => Interlocked.Read(ref _stepInProgress);
 
     /// <summary>State resets so far (gaps, invalid samples, commands).</summary>
     public long StateResets => Interlocked.Read(ref _stateResets);
@@ -155,10 +157,9 @@ internal sealed partial class StreamRunner : IAsyncDisposable
             // Continue where the checkpoint left off: the same step numbers, and for a replayable
             // source the same samples (a live sensor simply goes on).
             _steps = _processor.State.Steps;
-            _modelSampleIndex = _steps * chunk;
+            _clock.Resume(_steps * chunk);
             _sourceSamples = resume.ResumeSourceSamples;
-            _resumed = true;
-            RestoreRunnerState(resume.RunnerState);
+            _chunks.RestoreState(resume.RunnerState);
             if (_source is IResumableSensorSource resumable)
             {
                 await resumable.SeekAsync(resume.ResumeSourceSamples, cancellationToken);
@@ -182,50 +183,33 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                     return;
                 }
 
-                if (!_started)
+                if (!_clock.Started)
                 {
                     // Window stamps follow the model-rate sample clock; a resumed stream's clock started
-                    // _modelSampleIndex samples before this block, not at it.
-                    _streamStart = block.FirstSampleTime - (_resumed ? TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz) : TimeSpan.Zero);
+                    // its sample index before this block, not at it.
+                    _clock.Anchor(block.FirstSampleTime);
                     if (_resumedAfter is { } last && IsGap(block.FirstSampleTime - last))
                     {
-                        // Before _started: an event this reset publishes is stamped with the checkpoint's last sample.
+                        // Before the clock has started: an event this reset publishes is stamped with the checkpoint's last sample.
                         ResetStream($"a {(block.FirstSampleTime - last).TotalSeconds:0.0} s gap since the checkpoint");
                     }
-
-                    _started = true;
                 }
-                else if (IsGap(block.FirstSampleTime - _expectedNextSample))
+                else if (IsGap(block.FirstSampleTime - _clock.ExpectedNextSample))
                 {
                     // The window clock jumps with the samples (re-anchored at this block by the reset).
-                    ResetStream($"a {(block.FirstSampleTime - _expectedNextSample).TotalSeconds:0.0} s gap in the samples");
+                    ResetStream($"a {(block.FirstSampleTime - _clock.ExpectedNextSample).TotalSeconds:0.0} s gap in the samples");
                 }
 
-                _expectedNextSample = block.FirstSampleTime + TimeSpan.FromSeconds(block.Samples / _source.SampleRateHz);
+                _clock.BlockRead(block.FirstSampleTime, TimeSpan.FromSeconds(block.Samples / _source.SampleRateHz));
                 var kept = Sanitize(_block.AsSpan(0, block.Samples * channels), block.FirstSampleTime);
-                if (_reanchorAt is { } next)
-                {
-                    // Samples were dropped with a reset: the window clock restarts at the first sample kept.
-                    _streamStart = next - TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
-                    _reanchorAt = null;
-                    _droppedTime = TimeSpan.Zero;
-                }
-
-                var input = _block.AsSpan(0, kept * channels);
-                if (_resampler is null)
-                {
-                    Append(input);
-                }
-                else
-                {
-                    var produced = _resampler.Process(input, _resampled);
-                    Append(_resampled.AsSpan(0, produced * channels));
-                }
-
+                _clock.ApplyRestart();
+                _chunks.Append(_block.AsSpan(0, kept * channels));
                 _sourceSamples += block.Samples;
-                while (_pendingSamples >= chunk)
+                while (_chunks.HasChunk)
                 {
-                    var latency = await _processor.StepAsync(_pending.AsSpan(0, chunk * channels));
+                    Interlocked.Exchange(ref _stepInProgress, ++_stepsBegun);
+                    var latency = await _processor.StepAsync(_chunks.Chunk);
+                    Interlocked.Exchange(ref _stepInProgress, 0);
                     if (_processor.ResultIsFinite)
                     {
                         Publish(latency);
@@ -236,12 +220,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                         // Nothing is published for this chunk; the state starts afresh and the stream says
                         // so, keeping the samples after the chunk and the window clock.
                         _nonFiniteOutputs++;
-                        _modelSampleIndex += chunk;
+                        _clock.SkipWindow(chunk);
                         ResetStream("a non-finite model output", dropPending: false);
                     }
 
-                    _pending.AsSpan(chunk * channels, (_pendingSamples - chunk) * channels).CopyTo(_pending);
-                    _pendingSamples -= chunk;
+                    _chunks.ConsumeChunk();
                 }
 
                 if (_checkpointing is not null && _timeProvider.GetElapsedTime(_lastCheckpoint) >= _checkpointing.Interval)
@@ -256,6 +239,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         }
         finally
         {
+            // A step that threw is over too.
+            Interlocked.Exchange(ref _stepInProgress, 0);
             // On stop or end: the state survives a restart.
             if (_checkpointing is not null)
             {
@@ -267,13 +252,6 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     /// <summary>Applies the invalid-sample policy in place; returns how many samples remain.</summary>
     private int Sanitize(Span<float> samples, DateTimeOffset firstSampleTime)
     {
-        if (_reanchorPending)
-        {
-            // A reset since the last block (a command, a gap): the clock restarts at this block.
-            _reanchorAt = firstSampleTime;
-            _reanchorPending = false;
-        }
-
         var channels = _processor.Channels;
         var count = samples.Length / channels;
         var kept = 0;
@@ -298,15 +276,14 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                 {
                     case Configuration.InvalidSamplePolicy.Drop:
                         // The samples after it are one period later than the clock would say.
-                        _droppedTime += TimeSpan.FromSeconds(1 / _source.SampleRateHz);
+                        _clock.SampleDropped(TimeSpan.FromSeconds(1 / _source.SampleRateHz));
                         continue;
                     case Configuration.InvalidSamplePolicy.Reset:
                         // Everything before the bad sample goes, this block's kept samples included:
                         // the fresh state starts at the sample after it, and so does the window clock.
                         ResetStream("an invalid sample");
                         kept = 0;
-                        _reanchorPending = false;
-                        _reanchorAt = firstSampleTime + TimeSpan.FromSeconds((i + 1) / _source.SampleRateHz);
+                        _clock.RestartAt(firstSampleTime + TimeSpan.FromSeconds((i + 1) / _source.SampleRateHz));
                         continue;
                     default:
                         // Hold: each bad channel repeats its last good value (0 before the first).
@@ -339,21 +316,20 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private bool IsGap(TimeSpan jump) => _validation.GapResetSeconds > 0 && Math.Abs(jump.TotalSeconds) > _validation.GapResetSeconds;
 
     /// <summary>The time to stamp an event with: the last sample's, else the restored checkpoint's, else now.</summary>
-    private DateTimeOffset LastKnownSampleTime => _started ? _expectedNextSample : _checkpointing?.LastSampleTime ?? _timeProvider.GetUtcNow();
+    private DateTimeOffset LastKnownSampleTime => _clock.Started ? _clock.ExpectedNextSample : _checkpointing?.LastSampleTime ?? _timeProvider.GetUtcNow();
 
     private void ResetStream(string reason, bool dropPending = true)
     {
         if (_processor.Reset())
         {
             // A raised condition must not stay latched at the subscriber: the reset clears it.
-            _publisher.TryPublish(_eventTopic, _writer.WriteEvent(Interlocked.Read(ref _steps) - 1, LastKnownSampleTime, _processor, Models.Postprocessing.Sequence.TriggerTransition.Cleared, $"reset: {reason}"));
+            _publisher.TryPublish(_eventTopic, _writer.WriteEvent(Interlocked.Read(ref _steps) - 1, LastKnownSampleTime, _processor, TriggerTransition.Cleared, $"reset: {reason}"));
         }
 
         if (dropPending)
         {
-            _pendingSamples = 0;
-            _resampler?.Reset();
-            _reanchorPending = true;
+            _chunks.Clear();
+            _clock.RestartAtNextBlock();
         }
 
         Interlocked.Increment(ref _stateResets);
@@ -366,11 +342,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         // The samples waiting for the next chunk and the resampler's grid go into the checkpoint, so
         // the source resumes after the last sample consumed and a resampled stream continues exactly.
         var position = _sourceSamples;
-        var runnerState = SaveRunnerState();
+        var runnerState = _chunks.SaveState();
         try
         {
             // Not started since a restore: keep the restored time, so the gap rule still applies after another restart.
-            StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position, _started ? _expectedNextSample : _checkpointing.LastSampleTime, runnerState);
+            StreamCheckpoint.Write(_checkpointing!.Path, _processor.Model.Sha256, _processor.State, position, _clock.Started ? _clock.ExpectedNextSample : _checkpointing.LastSampleTime, runnerState);
             Interlocked.Increment(ref _checkpointsWritten);
             Volatile.Write(ref _lastCheckpointWritten, 1);
         }
@@ -387,76 +363,21 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         }
     }
 
-    /// <summary>[has resampler, resampler state…, pending samples, pending values…] (allocates: checkpoints are rare).</summary>
-    private double[] SaveRunnerState()
-    {
-        var channels = _processor.Channels;
-        var resamplerLength = _resampler?.StateLength ?? 0;
-        var state = new double[1 + resamplerLength + 1 + (_pendingSamples * channels)];
-        state[0] = _resampler is null ? 0 : 1;
-        _resampler?.SaveState(state.AsSpan(1, resamplerLength));
-        state[1 + resamplerLength] = _pendingSamples;
-        for (var i = 0; i < _pendingSamples * channels; i++)
-        {
-            state[2 + resamplerLength + i] = _pending[i];
-        }
-
-        return state;
-    }
-
-    private void RestoreRunnerState(double[]? state)
-    {
-        var channels = _processor.Channels;
-        var resamplerLength = _resampler?.StateLength ?? 0;
-        if (state is null || state.Length < 2 + resamplerLength || (state[0] > 0.5) != (_resampler is not null))
-        {
-            // An older checkpoint (or the rates changed since): its position already excludes pending samples.
-            return;
-        }
-
-        var pending = (int)state[1 + resamplerLength];
-        if (pending < 0 || pending * channels > _pending.Length || state.Length != 2 + resamplerLength + (pending * channels))
-        {
-            return;
-        }
-
-        _resampler?.RestoreState(state.AsSpan(1, resamplerLength));
-        for (var i = 0; i < pending * channels; i++)
-        {
-            _pending[i] = (float)state[2 + resamplerLength + i];
-        }
-
-        _pendingSamples = pending;
-    }
-
     public async ValueTask DisposeAsync()
     {
         await _source.DisposeAsync();
         _writer.Dispose();
     }
 
-    private void Append(ReadOnlySpan<float> samples)
-    {
-        samples.CopyTo(_pending.AsSpan(_pendingSamples * _processor.Channels));
-        _pendingSamples += samples.Length / _processor.Channels;
-    }
-
     private void Publish(double latency)
     {
         var sequence = Interlocked.Increment(ref _steps) - 1;
-        // Window times follow the model-rate sample clock from the stream's first sample.
-        var start = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
-        _modelSampleIndex += _processor.ChunkSamples;
-
-        // Dropped samples stretch the window they fell in; the next windows start that much later.
-        _streamStart += _droppedTime;
-        _droppedTime = TimeSpan.Zero;
-        var end = _streamStart + TimeSpan.FromSeconds(_modelSampleIndex / _modelRateHz);
+        var (start, end) = _clock.NextWindow(_processor.ChunkSamples);
         _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency, _invalidSamples, _stateResets, _nonFiniteOutputs));
-        if (_processor.Transition != Models.Postprocessing.Sequence.TriggerTransition.None)
+        if (_processor.Transition != TriggerTransition.None)
         {
             _publisher.TryPublish(_eventTopic, _writer.WriteEvent(sequence, end, _processor, _processor.Transition));
-            LogTransition(_logger, _streamId, _processor.Transition == Models.Postprocessing.Sequence.TriggerTransition.Raised ? "raised" : "cleared", sequence, _processor.Score);
+            LogTransition(_logger, _streamId, _processor.Transition == TriggerTransition.Raised ? "raised" : "cleared", sequence, _processor.Score);
         }
 
         MaybeLog(sequence, latency);
@@ -471,7 +392,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         }
 
         _lastLog = now;
-        if (_processor.Task == Configuration.ModelTask.SequenceClassification)
+        if (_processor.Task == ModelTask.SequenceClassification)
         {
             LogResult(_logger, _streamId, sequence, _processor.Labels[_processor.TopClass], _processor.Result[_processor.TopClass], latencyMs);
         }

@@ -13,6 +13,7 @@ internal sealed class DaemonProcess : IAsyncDisposable
     // The daemon's instance lock goes to $RUNTIME_DIRECTORY: one folder per process, removed on dispose,
     // so a killed daemon leaves no lock file behind (a test may pass its own).
     private readonly TempFolder _runtimeDirectory = new();
+    private bool _disposed;
 
     private DaemonProcess(Process process) => _process = process;
 
@@ -120,6 +121,12 @@ internal sealed class DaemonProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);

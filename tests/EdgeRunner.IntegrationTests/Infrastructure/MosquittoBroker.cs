@@ -8,6 +8,7 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     private readonly Process _process;
     private readonly string _directory;
     private readonly bool _ownsDirectory;
+    private bool _disposed;
 
     private MosquittoBroker(Process process, string directory, bool ownsDirectory, int port)
     {
@@ -16,9 +17,6 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         _ownsDirectory = ownsDirectory;
         Port = port;
     }
-
-    /// <summary>Folder holding the config (and the persistence database when enabled).</summary>
-    public string Directory => _directory;
 
     public int Port { get; }
 
@@ -92,6 +90,12 @@ internal sealed class MosquittoBroker : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);

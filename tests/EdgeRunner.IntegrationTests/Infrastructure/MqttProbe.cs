@@ -6,7 +6,11 @@ using MQTTnet.Formatter;
 
 namespace EdgeRunner.IntegrationTests.Infrastructure;
 
-internal sealed record ReceivedMessage(string Topic, string Payload, bool Retain);
+internal sealed record ReceivedMessage(string Topic, string Payload, bool Retain)
+{
+    /// <summary>The payload's bytes as received (for binary payloads such as snapshots, which <see cref="Payload"/> cannot hold).</summary>
+    public byte[] PayloadBytes { get; init; } = [];
+}
 
 /// <summary>An MQTT 5 subscriber that records every message (with the retain flag as published) for assertions.</summary>
 internal sealed class MqttProbe : IAsyncDisposable
@@ -15,6 +19,7 @@ internal sealed class MqttProbe : IAsyncDisposable
     private readonly Channel<ReceivedMessage> _messages = Channel.CreateUnbounded<ReceivedMessage>();
     private readonly List<ReceivedMessage> _seen = [];
     private MqttClientOptions? _options;
+    private bool _disposed;
 
     private MqttProbe(IMqttClient client) => _client = client;
 
@@ -41,10 +46,8 @@ internal sealed class MqttProbe : IAsyncDisposable
         var probe = new MqttProbe(client);
         client.ApplicationMessageReceivedAsync += e =>
         {
-            var message = new ReceivedMessage(
-                e.ApplicationMessage.Topic,
-                Encoding.UTF8.GetString(e.ApplicationMessage.Payload.ToArray()),
-                e.ApplicationMessage.Retain);
+            var bytes = e.ApplicationMessage.Payload.ToArray();
+            var message = new ReceivedMessage(e.ApplicationMessage.Topic, Encoding.UTF8.GetString(bytes), e.ApplicationMessage.Retain) { PayloadBytes = bytes };
             lock (probe._seen)
             {
                 probe._seen.Add(message);
@@ -117,6 +120,12 @@ internal sealed class MqttProbe : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         try
         {
             if (_client.IsConnected)

@@ -23,14 +23,28 @@ internal static class TestConfig
         ["Classification"] = new JsonObject { ["TopK"] = 3 },
     };
 
-    /// <summary>Writes <paramref name="sections"/> plus a <c>Device</c> id and a <c>Mqtt</c> section for the test's broker on 127.0.0.1.</summary>
-    public static string WriteForBroker(string deviceId, int brokerPort, JsonObject sections)
-    {
-        sections["Device"] = new JsonObject { ["Id"] = deviceId };
-        sections["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = brokerPort };
-        return Write(sections);
-    }
+    /// <summary>A <c>Models</c> entry for a demo model committed under models/bundled (<c>vibration-lstm</c>, <c>shapes-detector</c>).</summary>
+    public static JsonObject BundledModel(string name) => new() { ["Manifest"] = BundledModels.ManifestPath(name) };
 
+    /// <summary>A sensor stream of <paramref name="model"/> from the simulated vibration source.</summary>
+    public static JsonObject SimulatedVibration(int seed, string model = "lstm") => new()
+    {
+        ["Model"] = model,
+        ["Source"] = new JsonObject { ["Kind"] = "SimulatedVibration", ["Seed"] = seed },
+    };
+
+    /// <summary>A CSV recording (no timestamp column) replayed once, as fast as the model steps.</summary>
+    public static JsonObject CsvReplay(string path, double sampleRateHz, params string[] columns) => new()
+    {
+        ["Kind"] = "Csv",
+        ["Path"] = path,
+        ["Columns"] = new JsonArray([.. columns.Select(c => JsonValue.Create(c))]),
+        ["SampleRateHz"] = sampleRateHz,
+        ["Speed"] = 0,
+        ["Loop"] = false,
+    };
+
+    /// <summary>Writes a configuration file into the run's <see cref="TestFiles"/> folder; returns its path.</summary>
     public static string Write(JsonObject config)
     {
         var path = TestFiles.NewPath("edgerunner-test", ".json");

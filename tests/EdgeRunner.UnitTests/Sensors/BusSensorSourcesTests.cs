@@ -38,15 +38,16 @@ public sealed class BusSensorSourcesTests
             ("Sensors:door:Source:Pull", "Up"),
             ("Sensors:door:Source:DebounceMs", "5"));
         var unknown = new List<string>();
-        ConfigurationKeyChecker.CollectUnknownKeys(config.GetSection("Sensors"), typeof(SensorsOptions), unknown);
+        SensorSourceKeyChecker.CollectUnknownKeys(config.GetSection("Sensors"), unknown);
         var sensors = new SensorsOptions();
 
         config.GetSection("Sensors").Bind(sensors);
+        new SensorSourceBinder(config).Configure(sensors);
 
         Assert.Empty(unknown);
-        var vib = sensors["vib"].Source;
+        var vib = Assert.IsType<I2cSensorOptions>(sensors["vib"].Source);
         Assert.Equal((SensorSourceKind.I2c, I2cSensorChip.Mpu6050, 3, 0x69, 8), (vib.Kind, vib.Chip, vib.BusId, vib.Address, vib.RangeG));
-        var door = sensors["door"].Source;
+        var door = Assert.IsType<GpioSensorOptions>(sensors["door"].Source);
         Assert.Equal(new[] { 17, 27 }, door.Pins);
         Assert.Equal((SensorSourceKind.Gpio, 0, GpioEdge.Both, GpioPull.Up, 5.0), (door.Kind, door.GpioChip, door.Edge, door.Pull, door.DebounceMs));
         Assert.Empty(Validate(sensors));
@@ -57,8 +58,8 @@ public sealed class BusSensorSourcesTests
     {
         var sensors = new SensorsOptions
         {
-            ["env"] = new() { Model = "seq", Source = new() { Kind = SensorSourceKind.I2c, Address = 0x80, BusId = -1, SampleRateHz = 5000 } },
-            ["vib"] = new() { Model = "seq", Source = new() { Kind = SensorSourceKind.I2c, Chip = I2cSensorChip.Adxl345, RangeG = 3 } },
+            ["env"] = new() { Model = "seq", Source = new I2cSensorOptions { Address = 0x80, BusId = -1, SampleRateHz = 5000 } },
+            ["vib"] = new() { Model = "seq", Source = new I2cSensorOptions { Chip = I2cSensorChip.Adxl345, RangeG = 3 } },
         };
 
         var errors = Validate(sensors);
@@ -75,8 +76,8 @@ public sealed class BusSensorSourcesTests
     {
         var sensors = new SensorsOptions
         {
-            ["none"] = new() { Model = "seq", Source = new() { Kind = SensorSourceKind.Gpio } },
-            ["bad"] = new() { Model = "seq", Source = new() { Kind = SensorSourceKind.Gpio, Pins = [4, 4, -1], GpioChip = -2, DebounceMs = -1 } },
+            ["none"] = new() { Model = "seq", Source = new GpioSensorOptions() },
+            ["bad"] = new() { Model = "seq", Source = new GpioSensorOptions { Pins = [4, 4, -1], GpioChip = -2, DebounceMs = -1 } },
         };
 
         var errors = Validate(sensors);
@@ -94,24 +95,18 @@ public sealed class BusSensorSourcesTests
     [InlineData(I2cSensorChip.Bme280, 0x77)]
     public void Address_zero_means_the_chips_usual_address(I2cSensorChip chip, int expected)
     {
-        Assert.Equal(expected, BusSensorSources.AddressOf(new SensorSourceOptions { Kind = SensorSourceKind.I2c, Chip = chip }));
-        Assert.Equal(0x76, BusSensorSources.AddressOf(new SensorSourceOptions { Kind = SensorSourceKind.I2c, Chip = chip, Address = 0x76 }));
+        Assert.Equal(expected, I2cSourceKind.AddressOf(new I2cSensorOptions { Chip = chip }));
+        Assert.Equal(0x76, I2cSourceKind.AddressOf(new I2cSensorOptions { Chip = chip, Address = 0x76 }));
     }
 
     [Fact]
     public void Creating_an_I2c_source_on_a_missing_bus_names_the_bus_device()
     {
-        var options = new SensorSourceOptions { Kind = SensorSourceKind.I2c, Chip = I2cSensorChip.Bme280, BusId = 250, SampleRateHz = 1 };
+        var options = new I2cSensorOptions { Chip = I2cSensorChip.Bme280, BusId = 250, SampleRateHz = 1 };
 
-        var error = Assert.Throws<SensorSourceException>(() => BusSensorSources.Create(options, 100, TimeProvider.System, NullLogger.Instance));
+        var error = Assert.Throws<SensorSourceException>(() => I2cSourceKind.Open(options, 100, TimeProvider.System, NullLogger.Instance));
 
         Assert.Contains("cannot open I2C bus 250 (/dev/i2c-250)", error.Message, StringComparison.Ordinal);
         Assert.Contains("0x77", error.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void Other_kinds_are_not_built_here()
-    {
-        Assert.Null(BusSensorSources.Create(new SensorSourceOptions { Kind = SensorSourceKind.Csv }, 100, TimeProvider.System, NullLogger.Instance));
     }
 }

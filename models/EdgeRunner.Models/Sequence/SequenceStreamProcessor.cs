@@ -1,27 +1,10 @@
 using System.Diagnostics;
 using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Sequence;
-using EdgeRunner.Models.Sequence;
-using EdgeRunner.Service.Configuration;
+using EdgeRunner.Models.Preprocessing;
 
-namespace EdgeRunner.Service.Sensors;
-
-/// <summary>How a sequence model's per-step output is read.</summary>
-/// <param name="Task">Classification (probabilities per label), score (a value per step), forecast (the next chunk; the prediction error is the score) or reconstruction (the input chunk; the reconstruction error is the score).</param>
-/// <param name="Trigger">Raise/clear thresholds on the score, or <see langword="null"/> for none.</param>
-internal sealed record SequenceOutputSpec(ModelTask Task, HysteresisSettings? Trigger)
-{
-    public static SequenceOutputSpec Classification { get; } = new(ModelTask.SequenceClassification, null);
-
-    /// <summary>From a manifest's task and postprocess section.</summary>
-    public static SequenceOutputSpec From(ModelTask task, ManifestPostprocess? post) =>
-        new(task, post?.Threshold is { } threshold
-            ? new HysteresisSettings(threshold, post.ClearThreshold ?? threshold, post.RaiseSteps, post.ClearSteps)
-            : null);
-}
-
-/// <summary>Thresholds of a <see cref="HysteresisTrigger"/>.</summary>
-internal sealed record HysteresisSettings(double Threshold, double ClearThreshold, int RaiseSteps, int ClearSteps);
+namespace EdgeRunner.Models.Sequence;
 
 /// <summary>
 /// The per-step work for one stream, shared by the daemon and the <c>evaluate</c> command:
@@ -30,30 +13,34 @@ internal sealed record HysteresisSettings(double Threshold, double ClearThreshol
 /// and read the result (class probabilities, a score, a forecast or a reconstruction, with
 /// threshold events). The model may be shared by several streams (calls are serialised on a lock
 /// shared by those streams); the state never is. The carried context and the last forecast live in
-/// the stream's state, so they are reset and checkpointed with it.
+/// the stream's state, so they are reset and checkpointed with it. A model that does not fit the
+/// manifest's stream (sizes, labels) is refused with a <see cref="ManifestException"/> naming both.
 /// </summary>
-internal sealed class SensorStreamProcessor
+public sealed class SequenceStreamProcessor
 {
     private readonly SequenceModel _model;
     private readonly object _modelLock;
     private readonly float[] _chunk;
     private readonly float[] _result;
-    private readonly float[] _scale;
-    private readonly float[] _offset;
+    private readonly SequencePreprocessor _preprocessor;
     private readonly int _channels;
     private readonly int _chunkSamples;
-    private readonly bool _channelMajor;
 
     private readonly StepBatcher? _batcher;
     private readonly StepRequest _request;
     private readonly int _contextSamples;
-    private readonly int _modelSamples;
     private readonly int _contextIndex = -1;
     private readonly int _forecastIndex = -1;
     private readonly int _triggerIndex = -1;
     private readonly SequenceOutputSpec _output;
 
-    public SensorStreamProcessor(string streamId, SequenceModel model, object modelLock, ManifestStreamInput stream, IReadOnlyList<string> labels, StepBatcher? batcher = null, SequenceOutputSpec? output = null)
+    /// <summary>
+    /// Creates the processor of stream <paramref name="streamId"/> on <paramref name="model"/> (shared with
+    /// the other streams that lock <paramref name="modelLock"/>), with its own fresh state. Throws
+    /// <see cref="ManifestException"/> when the model does not fit <paramref name="stream"/> or
+    /// <paramref name="labels"/>, and <see cref="ArgumentOutOfRangeException"/> for bad trigger settings.
+    /// </summary>
+    public SequenceStreamProcessor(string streamId, SequenceModel model, object modelLock, ManifestStreamInput stream, IReadOnlyList<string> labels, StepBatcher? batcher = null, SequenceOutputSpec? output = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(stream);
@@ -63,25 +50,24 @@ internal sealed class SensorStreamProcessor
         _channels = stream.Channels.Count;
         _chunkSamples = stream.ChunkSamples;
         _contextSamples = stream.ContextSamples;
-        _modelSamples = _chunkSamples + _contextSamples;
-        if (_channels * _modelSamples != model.ChunkLength)
+        _preprocessor = new SequencePreprocessor(SequenceInputSpec.From(stream), model.ChunkShape);
+        if (_preprocessor.InputLength != model.ChunkLength)
         {
             var context = _contextSamples > 0 ? $" (+ {_contextSamples} context)" : string.Empty;
-            throw new StartupException(
-                $"Model '{model.Id}': manifest stream says {_channels} channels × {_chunkSamples} samples{context} but input '{model.StreamInput}' takes {model.ChunkLength} values per step",
-                StartupException.ConfigError);
+            throw new ManifestException(
+                $"Model '{model.Id}': manifest stream says {_channels} channels × {_chunkSamples} samples{context} but input '{model.StreamInput}' takes {model.ChunkLength} values per step");
         }
 
-        Labels = labels.Count > 0 ? labels : DefaultLabels(_output.Task, model.ResultLength);
+        ArgumentNullException.ThrowIfNull(labels);
+        Labels = labels.Count > 0 ? labels : SequenceScores.DefaultLabels(_output.Task, model.ResultLength);
         switch (_output.Task)
         {
             case ModelTask.SequenceClassification when Labels.Count != model.ResultLength:
             case ModelTask.SequenceScore when Labels.Count != model.ResultLength:
-                throw new StartupException($"Model '{model.Id}': {Labels.Count} labels but output '{model.ResultOutput}' has {model.ResultLength} values per step", StartupException.ConfigError);
+                throw new ManifestException($"Model '{model.Id}': {Labels.Count} labels but output '{model.ResultOutput}' has {model.ResultLength} values per step");
             case ModelTask.SequenceForecast or ModelTask.SequenceReconstruction when model.ResultLength != _channels * _chunkSamples || _contextSamples > 0:
-                throw new StartupException(
-                    $"Model '{model.Id}': a {_output.Task} model's output '{model.ResultOutput}' must have one value per input value ({_channels * _chunkSamples}, no context); it has {model.ResultLength}",
-                    StartupException.ConfigError);
+                throw new ManifestException(
+                    $"Model '{model.Id}': a {_output.Task} model's output '{model.ResultOutput}' must have one value per input value ({_channels * _chunkSamples}, no context); it has {model.ResultLength}");
         }
 
         StreamId = streamId;
@@ -91,7 +77,7 @@ internal sealed class SensorStreamProcessor
         if (_contextSamples > 0)
         {
             _contextIndex = model.StatePairs.Count + extra.Count;
-            extra.Add(_channels * _contextSamples);
+            extra.Add(_preprocessor.ContextLength);
         }
 
         if (_output.Task == ModelTask.SequenceForecast)
@@ -116,28 +102,20 @@ internal sealed class SensorStreamProcessor
 
         _chunk = new float[model.ChunkLength];
         _result = new float[model.ResultLength];
-        _scale = new float[_channels];
-        _offset = new float[_channels];
-        for (var c = 0; c < _channels; c++)
-        {
-            var mean = c < stream.Mean.Count ? stream.Mean[c] : 0f;
-            var std = c < stream.Std.Count && stream.Std[c] != 0 ? stream.Std[c] : 1f;
-            _scale[c] = 1f / std;
-            _offset[c] = -mean / std;
-        }
-
-        // [channels, samples] (the demo LSTM) or [samples, channels]: decided by the model's own input shape.
-        _channelMajor = ChannelMajor(stream, model);
         _batcher = batcher;
         _request = new StepRequest(State, _chunk, _result);
     }
 
+    /// <summary>The stream this processor steps.</summary>
     public string StreamId { get; }
 
+    /// <summary>One label per output value (the manifest's, else <see cref="SequenceScores.DefaultLabels"/>).</summary>
     public IReadOnlyList<string> Labels { get; }
 
+    /// <summary>This stream's own state (recurrent state, carried context, last forecast, raised condition).</summary>
     public StreamState State { get; }
 
+    /// <summary>The model, possibly shared with other streams.</summary>
     public SequenceModel Model => _model;
 
     /// <summary>Samples per channel in one step.</summary>
@@ -226,42 +204,12 @@ internal sealed class SensorStreamProcessor
         return milliseconds;
     }
 
-    private void Normalize(ReadOnlySpan<float> interleaved)
-    {
-        // Model sample m of channel c sits at [c, m] (channel-major) or [m, c]; the first
-        // _contextSamples of them are the end of the previous chunk, kept in the state.
-        var context = _contextSamples > 0 ? State.Tensor(_contextIndex) : [];
-        for (var c = 0; c < _channels; c++)
-        {
-            for (var k = 0; k < _contextSamples; k++)
-            {
-                _chunk[Index(c, k)] = context[(c * _contextSamples) + k];
-            }
-        }
-
-        for (var s = 0; s < _chunkSamples; s++)
-        {
-            for (var c = 0; c < _channels; c++)
-            {
-                var v = (interleaved[(s * _channels) + c] * _scale[c]) + _offset[c];
-                _chunk[Index(c, _contextSamples + s)] = v;
-            }
-        }
-
-        for (var c = 0; c < _channels; c++)
-        {
-            for (var k = 0; k < _contextSamples; k++)
-            {
-                context[(c * _contextSamples) + k] = _chunk[Index(c, _chunkSamples + k)];
-            }
-        }
-    }
-
-    private int Index(int channel, int sample) => _channelMajor ? (channel * _modelSamples) + sample : (sample * _channels) + channel;
+    private void Normalize(ReadOnlySpan<float> interleaved) =>
+        _preprocessor.Process(interleaved, _contextSamples > 0 ? State.Tensor(_contextIndex) : [], _chunk);
 
     private void ReadResult()
     {
-        ResultIsFinite = IsAllFinite(_result);
+        ResultIsFinite = SequenceScores.IsAllFinite(_result);
         if (!ResultIsFinite)
         {
             Score = double.NaN;
@@ -269,19 +217,19 @@ internal sealed class SensorStreamProcessor
             return;
         }
 
-        FindTop();
+        TopClass = SequenceScores.TopIndex(_result);
         switch (_output.Task)
         {
             case ModelTask.SequenceScore:
                 Score = _result[0];
                 break;
             case ModelTask.SequenceReconstruction:
-                Score = MeanSquareError(_result, _chunk);
+                Score = SequenceScores.MeanSquareError(_result, _chunk);
                 break;
             case ModelTask.SequenceForecast:
                 // The forecast made at the previous step against what came; then keep this step's forecast for the next.
                 var previous = State.Tensor(_forecastIndex);
-                Score = State.Steps > 1 ? MeanSquareError(previous, _chunk) : double.NaN;
+                Score = State.Steps > 1 ? SequenceScores.MeanSquareError(previous, _chunk) : double.NaN;
                 _result.CopyTo(previous);
                 break;
             default:
@@ -295,59 +243,5 @@ internal sealed class SensorStreamProcessor
             saved[0] = Trigger.Active ? 1 : 0;
             saved[1] = Trigger.PendingSteps;
         }
-    }
-
-    private static bool IsAllFinite(ReadOnlySpan<float> values)
-    {
-        foreach (var v in values)
-        {
-            if (!float.IsFinite(v))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    private static double MeanSquareError(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double sum = 0;
-        for (var i = 0; i < a.Length; i++)
-        {
-            double d = a[i] - b[i];
-            sum += d * d;
-        }
-
-        return sum / a.Length;
-    }
-
-    private static string[] DefaultLabels(ModelTask task, int values) => task switch
-    {
-        ModelTask.SequenceScore when values == 1 => ["score"],
-        _ => [.. Enumerable.Range(0, values).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))],
-    };
-
-    private void FindTop()
-    {
-        var best = 0;
-        for (var i = 1; i < _result.Length; i++)
-        {
-            if (_result[i] > _result[best])
-            {
-                best = i;
-            }
-        }
-
-        TopClass = best;
-    }
-
-    private static bool ChannelMajor(ManifestStreamInput stream, SequenceModel model)
-    {
-        // Chunk dims are the input's last two: [channels, samples] unless they read [samples, channels].
-        var shape = model.ChunkShape;
-        var samples = stream.ChunkSamples + stream.ContextSamples;
-        return !(shape.Count >= 2 && samples != stream.Channels.Count
-            && shape[^2] == samples && shape[^1] == stream.Channels.Count);
     }
 }

@@ -1,19 +1,49 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeRunner.Service.Sensors;
 
+/// <summary>What <see cref="MqttIngestStreams"/> needs of the service that runs the streams.</summary>
+internal interface ISensorStreamHost
+{
+    /// <summary>The streams running now.</summary>
+    IReadOnlyList<StreamRunner> Streams { get; }
+
+    /// <summary>The stream's model, or false when it cannot be loaded (the stream is then marked failed).</summary>
+    bool TryGetModel(ResolvedModel resolved, string streamId, out SharedSequenceModel loaded);
+
+    /// <summary>Builds one stream as a configured one is built (null: its model cannot be loaded).</summary>
+    Task<StreamRunner?> CreateStreamAsync(string streamId, SensorStreamOptions options, CancellationToken cancellationToken);
+
+    /// <summary>Runs a stream created after start under supervision (null: the service is stopping).</summary>
+    Task? TryRun(StreamRunner runner);
+
+    /// <summary>Removes an ended stream created after start; false when the service already disposes it.</summary>
+    bool TryRemove(StreamRunner runner);
+}
+
 /// <summary>
 /// The sensor streams' life cycle over MQTT: ingest routes (Kind Mqtt), streams created per matching
 /// topic of a wildcard route, reset commands, idle eviction with checkpoint and restore, and the per-route
-/// cap. Kept apart from the stream construction in SensorService.cs, which it reuses for dynamic streams.
+/// cap. The streams themselves are built and run by the <see cref="ISensorStreamHost"/> (the
+/// <see cref="SensorService"/>), the same way for dynamic streams as for configured ones.
 /// </summary>
-internal sealed partial class SensorService
+internal sealed partial class MqttIngestStreams
 {
+    private readonly SensorsOptions _sensors;
+    private readonly ModelCatalog _catalog;
+    private readonly MqttTopics _topics;
+    private readonly IMqttSubscriptions _subscriptions;
+    private readonly SensorStreamEvents _events;
+    private readonly ISensorStreamHost _host;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
     private readonly Lock _ingestLock = new();
     private readonly List<MqttIngestRoute> _routes = [];
     // Both maps hold the active MQTT-fed streams (static and dynamic); guarded by _ingestLock.
@@ -21,19 +51,42 @@ internal sealed partial class SensorService
     private readonly Dictionary<string, LiveStream> _liveById = new(StringComparer.Ordinal);
     // A stream being evicted, until its last checkpoint is written: a returning stream waits for it before restoring.
     private readonly Dictionary<string, Task> _endingById = new(StringComparer.Ordinal);
-    // Sources of dynamic streams handed to CreateRunners, which looks them up by stream id.
+    // Sources of dynamic streams handed to the host's stream construction, which looks them up by stream id (MqttSourceFor).
     private readonly Dictionary<string, MqttSensorSource> _pendingDynamicSources = new(StringComparer.Ordinal);
     private readonly List<Task> _lifecycleTasks = [];
-    private LogRateLimiter? _commandLog;
     private LogRateLimiter? _dispatchLog;
     private long _dispatchErrors;
     // Set when the service is disposing: the models are about to go, so no new stream may start.
     private bool _ingestClosed;
-    private long _resetsRejected;
-    private long _resetsAccepted;
+
+    public MqttIngestStreams(
+        SensorsOptions sensors,
+        ModelCatalog catalog,
+        MqttTopics topics,
+        IMqttSubscriptions subscriptions,
+        SensorStreamEvents events,
+        ISensorStreamHost host,
+        TimeProvider timeProvider,
+        ILoggerFactory loggerFactory,
+        ILogger logger)
+    {
+        _sensors = sensors;
+        _catalog = catalog;
+        _topics = topics;
+        _subscriptions = subscriptions;
+        _events = events;
+        _host = host;
+        _timeProvider = timeProvider;
+        _loggerFactory = loggerFactory;
+        _logger = logger;
+        Resets = new SensorResetCommands(topics, DeliverReset, timeProvider, logger);
+    }
+
+    /// <summary>The reset commands (delivered here: an MQTT-fed stream takes them in order with its samples).</summary>
+    public SensorResetCommands Resets { get; }
 
     /// <summary>The MQTT ingest routes (for tests and metrics).</summary>
-    internal IReadOnlyList<MqttIngestRoute> IngestRoutes
+    public IReadOnlyList<MqttIngestRoute> IngestRoutes
     {
         get
         {
@@ -44,14 +97,8 @@ internal sealed partial class SensorService
         }
     }
 
-    /// <summary>Reset commands refused (unknown stream, unreadable payload).</summary>
-    internal long ResetsRejected => Interlocked.Read(ref _resetsRejected);
-
-    /// <summary>Reset commands accepted and handed to their stream.</summary>
-    internal long ResetsAccepted => Interlocked.Read(ref _resetsAccepted);
-
     /// <summary>Messages dropped from full ingest queues of the active MQTT streams.</summary>
-    internal long IngestMessagesDropped
+    public long IngestMessagesDropped
     {
         get
         {
@@ -62,8 +109,9 @@ internal sealed partial class SensorService
         }
     }
 
-    private static bool IsWildcardIngest(SensorStreamOptions options) =>
-        options.Enabled && options.Source.Kind == SensorSourceKind.Mqtt && MqttTopicFilter.HasWildcard(options.Source.Topic);
+    /// <summary>Whether the entry is an MQTT route whose streams appear at run time, one per matching topic.</summary>
+    public static bool IsWildcardIngest(SensorStreamOptions options) =>
+        options.Enabled && options.Source.Kind == SensorSourceKind.Mqtt && MqttTopicFilter.HasWildcard(MqttIngestRoute.IngestOf(options).Topic);
 
     /// <summary>
     /// Checks and registers every wildcard route at startup (its model is loaded now; one that cannot be
@@ -71,13 +119,13 @@ internal sealed partial class SensorService
     /// configured stream gets at startup (labels against the output, forecast/reconstruction sizes,
     /// trigger settings): without it a misconfigured route started fine and then failed at every message.
     /// </summary>
-    private void RegisterWildcardIngests()
+    public void RegisterWildcardIngests()
     {
         RejectIngestOverCommands();
         foreach (var (configId, options) in _sensors.Where(s => IsWildcardIngest(s.Value)))
         {
             var resolved = _catalog.Get(options.Model);
-            if (!TryGetModel(resolved, configId, out var loaded))
+            if (!_host.TryGetModel(resolved, configId, out var loaded))
             {
                 continue;
             }
@@ -85,7 +133,7 @@ internal sealed partial class SensorService
             var manifest = resolved.Manifest!;
             try
             {
-                _ = new SensorStreamProcessor(configId, loaded.Model, loaded.Lock, manifest.Stream!, manifest.Labels, batcher: null, SequenceOutputSpec.From(resolved.Task, manifest.Postprocess));
+                _ = SequenceProcessorFactory.CreateProcessor(configId, resolved, loaded.Model, loaded.Lock, batcher: null);
             }
             catch (ArgumentException ex)
             {
@@ -98,7 +146,7 @@ internal sealed partial class SensorService
     }
 
     /// <summary>
-    /// An ingest filter must not overlap the daemon's own command subscription (made in <see cref="OnStarted"/>):
+    /// An ingest filter must not overlap the daemon's own command subscription (made in <see cref="Subscribe"/>):
     /// the broker would deliver a copy of each such message per subscription, and each copy goes to every
     /// matching handler, so its samples would run twice. Options validation checks the entries against each
     /// other; this check needs the device's topic base, known here.
@@ -108,7 +156,7 @@ internal sealed partial class SensorService
         var commands = $"{_topics.Base}/sensors/{(_sensors.Any(s => IsWildcardIngest(s.Value)) ? "#" : "+/reset")}";
         foreach (var (configId, options) in _sensors.Where(s => s.Value.Enabled && s.Value.Source.Kind == SensorSourceKind.Mqtt))
         {
-            if (MqttFilterOverlap.Overlaps(options.Source.Topic, commands, out var example))
+            if (MqttFilterOverlap.Overlaps(MqttIngestRoute.IngestOf(options).Topic, commands, out var example))
             {
                 throw new StartupException(
                     $"Sensors:{configId}:Source:Topic: overlaps the daemon's command topics '{commands}' (both match '{example}'); publish samples outside {_topics.Base}/sensors/",
@@ -129,7 +177,7 @@ internal sealed partial class SensorService
     }
 
     /// <summary>The source of an MQTT-fed stream: the one prepared for a dynamic stream, or a new route for a configured exact topic.</summary>
-    private MqttSensorSource MqttSourceFor(string streamId, SensorStreamOptions options, IReadOnlyList<string> channels, double modelRateHz)
+    public MqttSensorSource MqttSourceFor(string streamId, SensorStreamOptions options, IReadOnlyList<string> channels, double modelRateHz)
     {
         lock (_ingestLock)
         {
@@ -157,14 +205,14 @@ internal sealed partial class SensorService
         live.Topic,
         live.Route.Channels,
         live.Route.SampleRateHz,
-        live.Route.Options.Source.QueueCapacity,
+        live.Route.Ingest.QueueCapacity,
         idleTimeout,
         idleTimeout > TimeSpan.Zero ? () => TryEvict(live) : null,
         _timeProvider,
         _loggerFactory.CreateLogger($"EdgeRunner.Sensor.{live.Route.ConfigId}"));
 
     /// <summary>Every runner gets the reset acknowledgement; MQTT-fed ones take resets from their queue, in order with the samples.</summary>
-    private async IAsyncEnumerable<StreamRunner> WithLifecycle(IAsyncEnumerable<StreamRunner> runners, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<StreamRunner> WithLifecycle(IAsyncEnumerable<StreamRunner> runners, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await foreach (var runner in runners.WithCancellation(cancellationToken))
         {
@@ -193,17 +241,17 @@ internal sealed partial class SensorService
         }
     }
 
-    protected override void OnStarted()
+    /// <summary>Subscribes the ingest routes and, when there are streams, the command topics.</summary>
+    public void Subscribe()
     {
         // Subscribed only now that every configured stream runs: a message never finds a stream that is not there yet.
-        _commandLog = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
         _dispatchLog = new LogRateLimiter(_timeProvider, TimeSpan.FromSeconds(10));
         foreach (var route in IngestRoutes)
         {
             _subscriptions.Subscribe(route.Filter, (topic, payload) => OnIngestMessage(route, topic, payload));
         }
 
-        if (Units.Count > 0 || _routes.Count > 0)
+        if (_host.Streams.Count > 0 || _routes.Count > 0)
         {
             // Stream ids of wildcard routes span levels, so their reset topics need '#'; no-local keeps the
             // daemon's own results under sensors/ from coming back to it.
@@ -213,7 +261,7 @@ internal sealed partial class SensorService
     }
 
     /// <summary>Unexpected errors dispatching an ingest message or a command (each message dropped, the receive loop going on).</summary>
-    internal long DispatchErrors => Interlocked.Read(ref _dispatchErrors);
+    public long DispatchErrors => Interlocked.Read(ref _dispatchErrors);
 
     /// <summary>
     /// A handler of the MQTT receive loop failed unexpectedly: that one message is dropped, logged with its
@@ -225,7 +273,7 @@ internal sealed partial class SensorService
         long suppressed = 0;
         if (_dispatchLog is null || _dispatchLog.TryAcquire(out suppressed))
         {
-            LogDispatchFailed(Logger, topic, count, suppressed, ex);
+            LogDispatchFailed(_logger, topic, count, suppressed, ex);
         }
     }
 
@@ -301,19 +349,19 @@ internal sealed partial class SensorService
             return false;
         }
 
-        if (route.ActiveStreams >= route.Options.Source.MaxStreams)
+        if (route.ActiveStreams >= route.Ingest.MaxStreams)
         {
             if (route.RejectOverCap(streamId))
             {
-                LogStreamRejected(Logger, topic, route.ConfigId, route.Options.Source.MaxStreams, route.StreamsRejected);
-                PublishEvent(streamId, "rejected", $"Sensors:{route.ConfigId}:Source:MaxStreams ({route.Options.Source.MaxStreams}) streams are active", topic, extra: null);
+                LogStreamRejected(_logger, topic, route.ConfigId, route.Ingest.MaxStreams, route.StreamsRejected);
+                PublishEvent(streamId, "rejected", $"Sensors:{route.ConfigId}:Source:MaxStreams ({route.Ingest.MaxStreams}) streams are active", topic, extra: null);
             }
 
             return false;
         }
 
         live = new LiveStream(route, streamId, topic);
-        live.Source = NewSource(live, TimeSpan.FromSeconds(route.Options.Source.IdleTimeoutSeconds));
+        live.Source = NewSource(live, TimeSpan.FromSeconds(route.Ingest.IdleTimeoutSeconds));
         _liveByTopic[topic] = live;
         _liveById[streamId] = live;
         route.ActiveStreams++;
@@ -347,7 +395,7 @@ internal sealed partial class SensorService
                 }
 
                 // A model that cannot be loaded yields no runner (its failure is logged and published by TryGetModel).
-                runner = await CreateRunnersAsync([new KeyValuePair<string, SensorStreamOptions>(live.StreamId, live.Route.Options)], cancellationToken).SingleOrDefaultAsync(cancellationToken)
+                runner = await _host.CreateStreamAsync(live.StreamId, live.Route.Options, cancellationToken)
                     ?? throw new InvalidOperationException($"model '{live.Route.Options.Model}' could not be loaded");
             }
 #pragma warning disable CA1031 // Anything creating one stream can throw (a damaged checkpoint, an unwritable state folder, a bad setting) must fail that stream only: an escaping exception left it routed, its slot taken and the service's disposal throwing.
@@ -383,8 +431,8 @@ internal sealed partial class SensorService
 
             live.Route.Created(live.StreamId);
             Attach(runner);
-            LogStreamAdded(Logger, live.StreamId, live.Topic, live.Route.ConfigId, live.Route.ActiveStreams, live.Route.Options.Source.MaxStreams);
-            var running = TryRunUnit(runner);
+            LogStreamAdded(_logger, live.StreamId, live.Topic, live.Route.ConfigId, live.Route.ActiveStreams, live.Route.Ingest.MaxStreams);
+            var running = _host.TryRun(runner);
             if (running is null)
             {
                 // The daemon is stopping.
@@ -396,7 +444,7 @@ internal sealed partial class SensorService
             await running;
             // The final checkpoint is written as the loop ends: whether it was, not whether one was configured.
             var checkpointed = runner.LastCheckpointWritten;
-            if (TryRemoveUnit(runner))
+            if (_host.TryRemove(runner))
             {
                 await runner.DisposeAsync();
             }
@@ -404,15 +452,15 @@ internal sealed partial class SensorService
             Forget(live);
             if (live.Evicted)
             {
-                LogEvicted(Logger, live.StreamId, live.Route.Options.Source.IdleTimeoutSeconds, checkpointed);
-                PublishEvent(live.StreamId, "evicted", $"no samples for {live.Route.Options.Source.IdleTimeoutSeconds:0.###} s", live.Topic, w => w.WriteBoolean("checkpointed", checkpointed));
+                LogEvicted(_logger, live.StreamId, live.Route.Ingest.IdleTimeoutSeconds, checkpointed);
+                PublishEvent(live.StreamId, "evicted", $"no samples for {live.Route.Ingest.IdleTimeoutSeconds:0.###} s", live.Topic, w => w.WriteBoolean("checkpointed", checkpointed));
             }
         }
 #pragma warning disable CA1031 // The lifecycle task must not fault: the service's disposal awaits it before releasing the models.
         catch (Exception ex) when (!IsFatal(ex))
 #pragma warning restore CA1031
         {
-            LogDynamicStreamEndFailed(Logger, live.StreamId, ex);
+            LogDynamicStreamEndFailed(_logger, live.StreamId, ex);
         }
         finally
         {
@@ -429,7 +477,7 @@ internal sealed partial class SensorService
         }
     }
 
-    private static bool IsFatal(Exception ex) => ex is OutOfMemoryException or StackOverflowException or AccessViolationException;
+    private static bool IsFatal(Exception ex) => StreamSupervisor.IsFatal(ex);
 
     /// <summary>
     /// Counts a dynamic stream that could not be created; logs it rate-limited per route and publishes a
@@ -442,7 +490,7 @@ internal sealed partial class SensorService
         var first = route.StreamFailed(live.StreamId, out var count);
         if (route.FailureLog.TryAcquire(out var suppressed))
         {
-            LogDynamicStreamFailed(Logger, live.StreamId, live.Topic, ex.Message, count, suppressed);
+            LogDynamicStreamFailed(_logger, live.StreamId, live.Topic, ex.Message, count, suppressed);
         }
 
         if (first)
@@ -489,7 +537,7 @@ internal sealed partial class SensorService
     {
         try
         {
-            HandleCommand(topic, payload);
+            Resets.Handle(topic, payload);
         }
 #pragma warning disable CA1031 // One command must not take the receive loop down.
         catch (Exception ex) when (!IsFatal(ex))
@@ -499,113 +547,31 @@ internal sealed partial class SensorService
         }
     }
 
-    private void HandleCommand(string topic, ReadOnlySequence<byte> payload)
+    /// <summary>Hands a reset command to its stream: an MQTT-fed one in order with its samples, any other before its next block. False: no such stream.</summary>
+    private bool DeliverReset(string streamId, string reason)
     {
-        if (_topics.StreamOfResetTopic(topic) is not { } streamId)
-        {
-            return;
-        }
-
-        if (!TryReadResetReason(payload, out var reason))
-        {
-            RejectReset(topic, streamId, "the payload is neither empty nor a JSON object with a \"reason\" string");
-            return;
-        }
-
         lock (_ingestLock)
         {
             if (_liveById.TryGetValue(streamId, out var live))
             {
-                Interlocked.Increment(ref _resetsAccepted);
                 live.Source.TryEnqueueReset(reason);
-                return;
+                return true;
             }
         }
 
-        var runner = Units.FirstOrDefault(u => string.Equals(u.StreamId, streamId, StringComparison.Ordinal));
-        if (runner is null)
-        {
-            RejectReset(topic, streamId, "no such stream");
-            return;
-        }
-
-        Interlocked.Increment(ref _resetsAccepted);
-        runner.RequestReset(reason);
-    }
-
-    private void RejectReset(string topic, string streamId, string why)
-    {
-        var count = Interlocked.Increment(ref _resetsRejected);
-        if (_commandLog?.TryAcquire(out var suppressed) ?? false)
-        {
-            LogResetRejected(Logger, topic, streamId, why, count, suppressed);
-        }
-    }
-
-    /// <summary>Empty payload: "command"; JSON object: its "reason" string (other fields ignored).</summary>
-    internal static bool TryReadResetReason(ReadOnlySequence<byte> payload, out string reason)
-    {
-        reason = "command";
-        if (payload.IsEmpty)
-        {
-            return true;
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(payload);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                return false;
-            }
-
-            if (document.RootElement.TryGetProperty("reason", out var value))
-            {
-                if (value.ValueKind != JsonValueKind.String)
-                {
-                    return false;
-                }
-
-                var text = value.GetString()!;
-                reason = text.Length > 200 ? text[..200] : text;
-            }
-
-            return true;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
+        var runner = _host.Streams.FirstOrDefault(u => string.Equals(u.StreamId, streamId, StringComparison.Ordinal));
+        runner?.RequestReset(reason);
+        return runner is not null;
     }
 
     private void OnResetApplied(StreamRunner runner, string reason) =>
         PublishEvent(runner.StreamId, "reset", reason, topic: null, w => w.WriteNumber("state_resets", runner.StateResets));
 
-    /// <summary>Publishes <c>{"stream","event","reason","timestamp",…}</c> on the stream's event topic. Events are rare: allocating is fine.</summary>
-    private void PublishEvent(string streamId, string eventName, string reason, string? topic, Action<Utf8JsonWriter>? extra)
-    {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteString("stream", streamId);
-            w.WriteString("event", eventName);
-            w.WriteString("reason", reason);
-            if (topic is not null)
-            {
-                w.WriteString("topic", topic);
-            }
-
-            extra?.Invoke(w);
-            w.WriteString("timestamp", _timeProvider.GetUtcNow());
-            w.WriteEndObject();
-        }
-
-        _publisher.TryPublish(_topics.SensorEvent(streamId), buffer.WrittenSpan);
-    }
+    private void PublishEvent(string streamId, string eventName, string reason, string? topic, Action<Utf8JsonWriter>? extra) =>
+        _events.PublishEvent(streamId, eventName, reason, topic, extra);
 
     /// <summary>Waits for dynamic streams being created or removed, before the models they use are disposed.</summary>
-    private async Task DrainLifecycleAsync()
+    public async Task DrainAsync()
     {
         Task[] pending;
         lock (_ingestLock)
@@ -650,7 +616,4 @@ internal sealed partial class SensorService
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId}: ending the stream failed")]
     private static partial void LogDynamicStreamEndFailed(ILogger logger, string streamId, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Reset command on {Topic} rejected for stream '{StreamId}': {Reason} ({Count} rejected so far, {Suppressed} not logged since the last line)")]
-    private static partial void LogResetRejected(ILogger logger, string topic, string streamId, string reason, long count, long suppressed);
 }

@@ -1,25 +1,27 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using System.Threading.Tasks.Sources;
-using EdgeRunner.Models.Sequence;
-
-namespace EdgeRunner.Service.Sensors;
+namespace EdgeRunner.Models.Sequence;
 
 /// <summary>
 /// One step of one stream, waiting to be batched. Each stream owns one request and reuses it for
 /// every step (it awaits the previous step before submitting the next, so a stream is never twice in
 /// a batch); the request is its own awaitable, so a step allocates nothing.
 /// </summary>
-internal sealed class StepRequest(StreamState state, float[] chunk, float[] result) : IValueTaskSource<double>
+public sealed class StepRequest(StreamState state, float[] chunk, float[] result) : IValueTaskSource<double>
 {
     private ManualResetValueTaskSourceCore<double> _completion = new() { RunContinuationsAsynchronously = true };
 
+    /// <summary>The stream's state, gathered into the batch and scattered back.</summary>
     public StreamState State => state;
 
+    /// <summary>The model input of this step.</summary>
     public float[] Chunk => chunk;
 
+    /// <summary>Where the step's output is copied.</summary>
     public float[] Result => result;
 
+    /// <summary>Arms the request for one step; the returned task completes with the milliseconds of the run.</summary>
     public ValueTask<double> Start()
     {
         _completion.Reset();
@@ -29,14 +31,19 @@ internal sealed class StepRequest(StreamState state, float[] chunk, float[] resu
     /// <summary>Whether the step has been started and not yet completed or failed.</summary>
     public bool IsPending => _completion.GetStatus(_completion.Version) == ValueTaskSourceStatus.Pending;
 
+    /// <summary>Completes the step with the milliseconds of its run.</summary>
     public void Complete(double milliseconds) => _completion.SetResult(milliseconds);
 
+    /// <summary>Fails the step.</summary>
     public void Fail(Exception exception) => _completion.SetException(exception);
 
+    /// <inheritdoc/>
     public double GetResult(short token) => _completion.GetResult(token);
 
+    /// <inheritdoc/>
     public ValueTaskSourceStatus GetStatus(short token) => _completion.GetStatus(token);
 
+    /// <inheritdoc/>
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _completion.OnCompleted(continuation, state, token, flags);
 }
@@ -47,12 +54,13 @@ internal sealed class StepRequest(StreamState state, float[] chunk, float[] resu
 /// call, each stream's state gathered along the model's batch axis and scattered back. Streams that
 /// arrive alone run alone. One worker per model, so the session is never used concurrently.
 /// </summary>
-internal sealed class StepBatcher : IAsyncDisposable
+public sealed class StepBatcher : IAsyncDisposable
 {
     private readonly SequenceModel _model;
     private readonly int _maxBatch;
     private readonly TimeSpan _maxWait;
     private readonly TimeProvider _timeProvider;
+    private readonly Func<int, TimeSpan> _restartDelay;
     private readonly Channel<StepRequest> _requests = Channel.CreateUnbounded<StepRequest>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<StepRequest> _batch = [];
     private readonly List<StreamState> _states = [];
@@ -65,8 +73,15 @@ internal sealed class StepBatcher : IAsyncDisposable
     private Exception? _failure;
     private long _steps;
 
-    public StepBatcher(SequenceModel model, int maxBatch, TimeSpan maxWait, TimeProvider timeProvider)
+    /// <summary>
+    /// Starts the batcher's worker for <paramref name="model"/>: at most <paramref name="maxBatch"/> steps a
+    /// run, waiting up to <paramref name="maxWait"/> for more; after the n-th unexpected failure of its loop
+    /// in a row it waits <paramref name="restartDelay"/>(n) (the host's backoff rule) before running again.
+    /// </summary>
+    public StepBatcher(SequenceModel model, int maxBatch, TimeSpan maxWait, TimeProvider timeProvider, Func<int, TimeSpan> restartDelay)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        _restartDelay = restartDelay;
         _model = model;
         _maxBatch = maxBatch;
         _maxWait = maxWait;
@@ -97,6 +112,7 @@ internal sealed class StepBatcher : IAsyncDisposable
         return pending;
     }
 
+    /// <summary>Stops the worker and waits for it to end.</summary>
     public async ValueTask DisposeAsync()
     {
         _requests.Writer.TryComplete();
@@ -119,7 +135,7 @@ internal sealed class StepBatcher : IAsyncDisposable
     /// <summary>
     /// The worker, supervised: an unexpected error of the loop (outside a model run, which only fails its
     /// own steps) fails the steps taken into the batch, whose streams report it and restart, and the loop
-    /// runs again after the code base's one backoff rule; the queued steps wait for it. Only the fatal
+    /// runs again after the restart delay (the code base's one backoff rule, given by the host); the queued steps wait for it. Only the fatal
     /// runtime errors end it, and then no stream is left waiting on a dead worker.
     /// </summary>
     private async Task RunAsync(CancellationToken cancellationToken)
@@ -157,7 +173,7 @@ internal sealed class StepBatcher : IAsyncDisposable
                 Interlocked.Increment(ref _workerFailures);
                 FailTaken(ex);
                 failuresInARow = Runs > runsBefore ? 1 : failuresInARow + 1;
-                await Task.Delay(EdgeRunner.Hardware.Supervision.Backoff.Exponential(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10), failuresInARow), _timeProvider, cancellationToken);
+                await Task.Delay(_restartDelay(failuresInARow), _timeProvider, cancellationToken);
             }
         }
     }
