@@ -545,6 +545,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>
                     ExecutionProviders = resolved.Options.ExecutionProviders ?? ["cpu"],
                     AllowFallback = resolved.Options.AllowFallback,
                     DeviceId = resolved.Options.DeviceId,
+                    ProviderSettings = resolved.Options.ProviderOptions.ToSettings(),
                     IntraOpThreads = resolved.Options.IntraOpThreads,
                 },
                 loggerFactory.CreateLogger<SequenceModel>());
