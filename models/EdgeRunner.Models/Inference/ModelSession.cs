@@ -151,10 +151,14 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
 
     /// <summary>
     /// Opens <paramref name="options"/>.Path, checks that its input matches the expected shape, picks an
-    /// execution provider (logging any fallback), and runs one warm-up inference.
+    /// execution provider (logging any fallback), and runs one warm-up inference: a provider whose warm-up
+    /// fails is passed over like one that fails to initialise (see <see cref="ProviderSelection"/>).
     /// </summary>
     /// <exception cref="ModelLoadException">The file is missing or invalid, or its input does not match; the message names the file and the reason.</exception>
-    public static ModelSession Load(ModelSessionOptions options, ILogger logger)
+    public static ModelSession Load(ModelSessionOptions options, ILogger logger) => Load(options, logger, ProviderHost.Real, static model => model.Run());
+
+    /// <summary><see cref="Load(ModelSessionOptions, ILogger)"/> through a provider seam and with the warm-up given (tests inject failures there).</summary>
+    internal static ModelSession Load(ModelSessionOptions options, ILogger logger, ProviderHost host, Action<ModelSession> warmUp)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
@@ -164,34 +168,39 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         }
 
         var sha256 = ComputeSha256(options);
-        var (session, provider, fallbackReason) = CreateSession(options, logger);
-        try
-        {
-            var (inputShape, inputType) = ResolveInput(options, session);
-            var model = new ModelSession(options, session, sha256, provider, fallbackReason, inputShape, inputType);
-            try
+        var model = ProviderSelection.Open(
+            options,
+            logger,
+            (session, choice) =>
             {
-                model.Run(); // Warm-up: first run allocates arenas and picks kernels; do it before reporting ready.
-            }
-            catch (OnnxRuntimeException ex)
-            {
-                model.Dispose();
-                throw new ModelLoadException($"Model '{options.Id}' ({options.Path}): warm-up inference failed: {ex.Message}", ex);
-            }
-
-            var shapeText = FormatShape(inputShape);
-            LogLoaded(logger, options.Id, options.Path, provider, shapeText, sha256);
-            return model;
-        }
-        catch
-        {
-            session.Dispose();
-            throw;
-        }
+                var (inputShape, inputType) = ResolveInput(options, session);
+                var loaded = new ModelSession(options, session, sha256, choice.ExecutionProvider, choice.FallbackReason, inputShape, inputType);
+                try
+                {
+                    warmUp(loaded); // First run allocates arenas and picks kernels; do it before reporting ready.
+                    return loaded;
+                }
+                catch
+                {
+                    loaded.DisposeBuffers();
+                    throw;
+                }
+            },
+            host);
+        var shapeText = FormatShape(model.InputShape);
+        LogLoaded(logger, options.Id, options.Path, model.ExecutionProvider, shapeText, sha256);
+        return model;
     }
 
     /// <inheritdoc />
     public void Dispose()
+    {
+        DisposeBuffers();
+        _session.Dispose();
+    }
+
+    /// <summary>Everything but the session (which <see cref="ProviderSelection"/> disposes when the warm-up fails).</summary>
+    private void DisposeBuffers()
     {
         _binding.Dispose();
         _inputValue.Dispose();
@@ -201,7 +210,6 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         }
 
         _runOptions.Dispose();
-        _session.Dispose();
     }
 
     private InvalidOperationException WrongInputType(InputElementType requested) => new(
@@ -267,70 +275,11 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         return ([.. expected], type);
     }
 
-    /// <summary>Creates the session on the first usable provider in the preference order (CPU last), logging every provider passed over.</summary>
+    /// <summary>Creates the session on the first usable provider in the preference order (CPU last), logging every provider passed over; no warm-up run.</summary>
     internal static (InferenceSession Session, string Provider, string? FallbackReason) CreateSession(ModelSessionOptions options, ILogger logger)
     {
-        var preferences = options.ExecutionProviders.Count == 0 ? ["cpu"] : options.ExecutionProviders;
-        string? fallbackReason = null;
-        foreach (var configName in preferences.Append("cpu").Distinct(StringComparer.OrdinalIgnoreCase))
-        {
-            if (!ExecutionProviders.Known.TryGetValue(configName, out var ortName))
-            {
-                throw new ModelLoadException($"Model '{options.Id}': unknown execution provider '{configName}'. Known: {string.Join(", ", ExecutionProviders.Known.Keys)}.");
-            }
-
-            var isLastResort = string.Equals(configName, "cpu", StringComparison.OrdinalIgnoreCase);
-            string? failure = null;
-            if (!isLastResort && !ExecutionProviders.Available.Contains(ortName))
-            {
-                failure = $"{ortName} is not in this ONNX Runtime build (available: {string.Join(", ", ExecutionProviders.Available)})";
-            }
-            else
-            {
-                var sessionOptions = new SessionOptions
-                {
-                    GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-                    IntraOpNumThreads = options.IntraOpThreads,
-                    InterOpNumThreads = 1,
-                    ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-                };
-                try
-                {
-                    ExecutionProviders.Append(sessionOptions, configName, options.DeviceId, options.IntraOpThreads);
-                    var session = new InferenceSession(options.Path, sessionOptions);
-                    if (fallbackReason is not null)
-                    {
-                        LogFallback(logger, options.Id, ortName, fallbackReason);
-                    }
-
-                    return (session, ortName, fallbackReason);
-                }
-                catch (OnnxRuntimeException ex) when (!isLastResort)
-                {
-                    // ONNX Runtime says only "Failed to load shared library" here (the why goes to its stderr):
-                    // ask the dynamic loader ourselves, so the log names the missing library.
-                    failure = $"{ortName} failed to initialise: {ex.Message}{ExecutionProviders.ExplainLoadFailure(configName)}";
-                }
-                catch (OnnxRuntimeException ex)
-                {
-                    throw new ModelLoadException($"Model '{options.Id}': cannot load '{options.Path}': {ex.Message}", ex);
-                }
-                finally
-                {
-                    sessionOptions.Dispose();
-                }
-            }
-
-            if (!options.AllowFallback)
-            {
-                throw new ModelLoadException($"Model '{options.Id}' ({options.Path}): execution provider '{configName}' unavailable and fallback is disabled: {failure}.");
-            }
-
-            LogProviderUnavailable(logger, options.Id, configName, failure);
-            fallbackReason ??= failure;
-        }
-
-        throw new ModelLoadException($"Model '{options.Id}': no execution provider could be used.");
+        var (session, choice) = ProviderSelection.Open(options, logger, static (session, choice) => (session, choice));
+        return (session, choice.ExecutionProvider, choice.FallbackReason);
     }
 
     internal static string ComputeSha256(ModelSessionOptions options)
@@ -362,10 +311,4 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId} loaded from {Path} on {ExecutionProvider}, input {InputShape}, sha256 {Sha256}")]
     private static partial void LogLoaded(ILogger logger, string modelId, string path, string executionProvider, string inputShape, string sha256);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: execution provider {Requested} not used: {Reason}")]
-    private static partial void LogProviderUnavailable(ILogger logger, string modelId, string requested, string? reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId} FELL BACK to {ExecutionProvider}: {Reason}")]
-    private static partial void LogFallback(ILogger logger, string modelId, string executionProvider, string reason);
 }

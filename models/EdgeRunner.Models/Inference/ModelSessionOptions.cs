@@ -18,6 +18,9 @@ public sealed record ModelSessionOptions
     /// <summary>GPU device index for GPU providers.</summary>
     public int DeviceId { get; init; }
 
+    /// <summary>Per-provider settings (TensorRT, CUDA, OpenVINO, XNNPACK), used when that provider is tried.</summary>
+    public ExecutionProviderSettings ProviderSettings { get; init; } = new();
+
     /// <summary>Intra-op threads (0 = ONNX Runtime's default: one per physical core).</summary>
     public int IntraOpThreads { get; init; }
 

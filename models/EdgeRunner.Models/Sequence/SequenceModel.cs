@@ -61,6 +61,9 @@ public sealed record SequenceModelOptions
     /// <summary>GPU index for GPU providers.</summary>
     public int DeviceId { get; init; }
 
+    /// <summary>Per-provider settings (TensorRT, CUDA, OpenVINO, XNNPACK).</summary>
+    public ExecutionProviderSettings ProviderSettings { get; init; } = new();
+
     /// <summary>Intra-op threads (0 = ONNX Runtime's default).</summary>
     public int IntraOpThreads { get; init; }
 }
@@ -299,6 +302,7 @@ public sealed partial class SequenceModel : IDisposable
                 ExecutionProviders = options.ExecutionProviders,
                 AllowFallback = options.AllowFallback,
                 DeviceId = options.DeviceId,
+                ProviderSettings = options.ProviderSettings,
                 IntraOpThreads = options.IntraOpThreads,
             },
             logger);

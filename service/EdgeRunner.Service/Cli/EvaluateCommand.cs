@@ -98,7 +98,7 @@ internal static class EvaluateCommand
     {
         var s = new StringBuilder();
         var c = CultureInfo.InvariantCulture;
-        s.AppendLine(c, $"sensors {string.Join(", ", e.Streams)}: model {e.Model} (sha256 {e.Sha256[..12]}…), {e.Seconds:0} s per stream on held-out machines (seeds {string.Join(", ", e.Seeds)}), {e.Steps} steps");
+        s.AppendLine(c, $"sensors {string.Join(", ", e.Streams)}: model {e.Model} (sha256 {e.Sha256[..12]}…, {e.Provider}), {e.Seconds:0} s per stream on held-out machines (seeds {string.Join(", ", e.Seeds)}), {e.Steps} steps");
         s.AppendLine(c, $"  accuracy {e.Accuracy:0.000}   macro F1 {e.MacroF1:0.000}");
         s.AppendLine(c, $"  F1 per class: {string.Join(", ", e.PerClass.Select(p => $"{p.Label} {p.F1:0.000}"))}");
         s.AppendLine(c, $"  time to detect (s, prediction settled for 1 s): {string.Join(", ", e.TimeToDetect.Select(t => $"{t.Label} median {t.MedianSeconds:0.00} p90 {t.P90Seconds:0.00} (n={t.Count})"))}; missed faults {e.MissedFaults}");

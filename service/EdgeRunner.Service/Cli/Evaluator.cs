@@ -16,7 +16,7 @@ namespace EdgeRunner.Service.Cli;
 internal sealed record VisionEvaluation(string Camera, string Model, string Sha256, string Provider, int Frames, int Scenes, int FirstSeed, double MeanAveragePrecision, IReadOnlyList<(string Label, ClassAveragePrecision Ap)> PerClass, double MeanInferenceMilliseconds);
 
 /// <summary>One sensor model's figures over its streams.</summary>
-internal sealed record SensorEvaluation(string Model, string Sha256, IReadOnlyList<string> Streams, IReadOnlyList<int> Seeds, double Seconds, long Steps, double Accuracy, double MacroF1, IReadOnlyList<(string Label, double F1)> PerClass, IReadOnlyList<(string Label, int Count, double MedianSeconds, double P90Seconds)> TimeToDetect, int MissedFaults, long[,] Confusion, IReadOnlyList<string> Labels);
+internal sealed record SensorEvaluation(string Model, string Sha256, string Provider, IReadOnlyList<string> Streams, IReadOnlyList<int> Seeds, double Seconds, long Steps, double Accuracy, double MacroF1, IReadOnlyList<(string Label, double F1)> PerClass, IReadOnlyList<(string Label, int Count, double MedianSeconds, double P90Seconds)> TimeToDetect, int MissedFaults, long[,] Confusion, IReadOnlyList<string> Labels);
 
 /// <summary>
 /// Runs the daemon's own per-frame and per-step processing (the same processors its pipelines use)
@@ -144,6 +144,7 @@ internal sealed class Evaluator(CamerasOptions cameras, SensorsOptions sensors, 
         return new SensorEvaluation(
             resolved.Id,
             model.Sha256,
+            model.ExecutionProvider,
             streamIds,
             seeds,
             seconds,

@@ -1,3 +1,4 @@
+using EdgeRunner.Models.Inference;
 using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Preprocessing;
 using EdgeRunner.Service.Vision.Sources;
@@ -146,6 +147,9 @@ public sealed class ModelOptions
     /// <summary>ONNX Runtime intra-op threads (0 = its default).</summary>
     public int IntraOpThreads { get; set; }
 
+    /// <summary>Per-provider settings, each used when that provider is tried (<c>Models:{name}:ProviderOptions</c>).</summary>
+    public ProviderOptions ProviderOptions { get; set; } = new();
+
     /// <summary>Sequence models: most streams stepped together in one run.</summary>
     public int MaxBatch { get; set; } = 64;
 
@@ -160,6 +164,82 @@ public sealed class ModelOptions
 
     /// <summary>Detection postprocessing (thresholds override the manifest's).</summary>
     public DetectionOptions? Detection { get; set; }
+}
+
+/// <summary><c>Models:{name}:ProviderOptions</c>: settings of each execution provider, used when that provider is tried.</summary>
+public sealed class ProviderOptions
+{
+    /// <summary>TensorRT.</summary>
+    public TensorRtProviderOptions TensorRt { get; set; } = new();
+
+    /// <summary>CUDA (also the CUDA that runs after TensorRT).</summary>
+    public CudaProviderOptions Cuda { get; set; } = new();
+
+    /// <summary>OpenVINO.</summary>
+    public OpenVinoProviderOptions OpenVino { get; set; } = new();
+
+    /// <summary>XNNPACK.</summary>
+    public XnnpackProviderOptions Xnnpack { get; set; } = new();
+
+    /// <summary>The settings ONNX Runtime gets (relative cache folders against the working directory).</summary>
+    internal ExecutionProviderSettings ToSettings() => new()
+    {
+        TensorRt = new TensorRtSettings
+        {
+            EngineCacheDirectory = string.IsNullOrWhiteSpace(TensorRt.EngineCacheDirectory) ? null : System.IO.Path.GetFullPath(TensorRt.EngineCacheDirectory),
+            Fp16 = TensorRt.Fp16,
+            Int8 = TensorRt.Int8,
+            WorkspaceBytes = TensorRt.WorkspaceMegabytes * 1024L * 1024L,
+            CudaForUnsupportedNodes = TensorRt.CudaForUnsupportedNodes,
+        },
+        Cuda = new CudaSettings { ArenaExtendStrategy = Cuda.ArenaExtendStrategy, MemoryLimitBytes = Cuda.MemoryLimitMegabytes * 1024L * 1024L },
+        OpenVino = new OpenVinoSettings { DeviceType = OpenVino.DeviceType },
+        Xnnpack = new XnnpackSettings { Threads = Xnnpack.Threads },
+    };
+}
+
+/// <summary><c>Models:{name}:ProviderOptions:TensorRt</c>.</summary>
+public sealed class TensorRtProviderOptions
+{
+    /// <summary>Folder for built engines, reused across starts (building one takes minutes); empty = no cache. Created if missing; must be writable.</summary>
+    public string EngineCacheDirectory { get; set; } = string.Empty;
+
+    /// <summary>Allow FP16 kernels.</summary>
+    public bool Fp16 { get; set; }
+
+    /// <summary>Allow INT8 kernels (QDQ models carry their own scales).</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1720:Identifier contains type name", Justification = "TensorRT's name for its INT8 precision mode.")]
+    public bool Int8 { get; set; }
+
+    /// <summary>Most GPU memory TensorRT may use to build an engine, in MiB; 0 = ONNX Runtime's default.</summary>
+    public int WorkspaceMegabytes { get; set; }
+
+    /// <summary>Run nodes TensorRT cannot take on CUDA in the same session (else they go to the CPU).</summary>
+    public bool CudaForUnsupportedNodes { get; set; } = true;
+}
+
+/// <summary><c>Models:{name}:ProviderOptions:Cuda</c> (the device is <c>Models:{name}:DeviceId</c>).</summary>
+public sealed class CudaProviderOptions
+{
+    /// <summary>NextPowerOfTwo (ONNX Runtime's default) or SameAsRequested.</summary>
+    public CudaArenaExtendStrategy ArenaExtendStrategy { get; set; }
+
+    /// <summary>Most GPU memory the CUDA arena may hold, in MiB; 0 = no limit.</summary>
+    public int MemoryLimitMegabytes { get; set; }
+}
+
+/// <summary><c>Models:{name}:ProviderOptions:OpenVino</c>.</summary>
+public sealed class OpenVinoProviderOptions
+{
+    /// <summary>CPU, GPU, GPU.0, NPU, AUTO, or AUTO:/HETERO:/MULTI: with a device list; empty = the build's default.</summary>
+    public string DeviceType { get; set; } = string.Empty;
+}
+
+/// <summary><c>Models:{name}:ProviderOptions:Xnnpack</c>.</summary>
+public sealed class XnnpackProviderOptions
+{
+    /// <summary>XNNPACK's thread pool size; 0 = the model's IntraOpThreads (at least 1).</summary>
+    public int Threads { get; set; }
 }
 
 /// <summary><c>Models:{name}:Detection</c>.</summary>

@@ -193,6 +193,7 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
             e.Range($"{key}:MaxBatch", model.MaxBatch, 1, 4096);
             e.Range($"{key}:BatchWaitMilliseconds", model.BatchWaitMilliseconds, 0, 10_000);
             e.Range($"{key}:DeviceId", model.DeviceId, 0, 64);
+            ValidateProviderOptions(e, $"{key}:ProviderOptions", model.ProviderOptions);
             if (model.Preprocess is { } p)
             {
                 e.Range($"{key}:Preprocess:Width", p.Width, 1, 8192);
@@ -236,6 +237,72 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
         }
 
         return e.ToResult();
+    }
+
+    private static void ValidateProviderOptions(ValidationErrors e, string key, ProviderOptions options)
+    {
+        var trt = options.TensorRt;
+        e.Range($"{key}:TensorRt:WorkspaceMegabytes", trt.WorkspaceMegabytes, 0, 1 << 20);
+        if (!string.IsNullOrWhiteSpace(trt.EngineCacheDirectory) && CacheDirectoryProblem(trt.EngineCacheDirectory) is { } cacheProblem)
+        {
+            e.Add($"{key}:TensorRt:EngineCacheDirectory", cacheProblem);
+        }
+
+        if (!Enum.IsDefined(options.Cuda.ArenaExtendStrategy))
+        {
+            e.Add($"{key}:Cuda:ArenaExtendStrategy", $"must be NextPowerOfTwo or SameAsRequested (got {(int)options.Cuda.ArenaExtendStrategy})");
+        }
+
+        e.Range($"{key}:Cuda:MemoryLimitMegabytes", options.Cuda.MemoryLimitMegabytes, 0, 1 << 20);
+        if (EdgeRunner.Models.Inference.ExecutionProviders.OpenVinoDeviceTypeProblem(options.OpenVino.DeviceType) is { } deviceProblem)
+        {
+            e.Add($"{key}:OpenVino:DeviceType", deviceProblem);
+        }
+
+        e.Range($"{key}:Xnnpack:Threads", options.Xnnpack.Threads, 0, 1024);
+    }
+
+    /// <summary>
+    /// Why TensorRT could not keep engines in <paramref name="directory"/>, or null: it (or, when missing, the nearest
+    /// folder above it, where it will be created) must be a folder this process can write. Checked with a probe file
+    /// that is deleted at once; nothing is created.
+    /// </summary>
+    internal static string? CacheDirectoryProblem(string directory)
+    {
+        string full;
+        try
+        {
+            full = Path.GetFullPath(directory);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return $"'{directory}' is not a valid path: {ex.Message}";
+        }
+
+        var existing = full;
+        while (!Directory.Exists(existing))
+        {
+            if (File.Exists(existing))
+            {
+                return existing == full
+                    ? $"'{directory}' is a file, not a folder"
+                    : $"'{directory}' cannot be created: '{existing}' is a file";
+            }
+
+            existing = Path.GetDirectoryName(existing) ?? "/";
+        }
+
+        try
+        {
+            using var probe = new FileStream(Path.Combine(existing, $".edgerunner-write-probe-{Environment.ProcessId}"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return existing == full
+                ? $"folder '{directory}' is not writable: {ex.Message}"
+                : $"'{directory}' cannot be created: '{existing}' is not writable: {ex.Message}";
+        }
     }
 
     /// <summary>Why a model's file cannot be used (not a regular file, too large, missing), or null; decided without opening it.</summary>

@@ -80,6 +80,7 @@ internal static class SequenceProcessorFactory
                     ExecutionProviders = resolved.Options.ExecutionProviders ?? ["cpu"],
                     AllowFallback = resolved.Options.AllowFallback,
                     DeviceId = resolved.Options.DeviceId,
+                    ProviderSettings = resolved.Options.ProviderOptions.ToSettings(),
                     IntraOpThreads = resolved.Options.IntraOpThreads,
                 },
                 loggerFactory.CreateLogger<SequenceModel>());

@@ -32,6 +32,7 @@ internal static partial class VisionProcessorFactory
                     ExecutionProviders = resolved.Options.ExecutionProviders ?? ["cpu"],
                     AllowFallback = resolved.Options.AllowFallback,
                     DeviceId = resolved.Options.DeviceId,
+                    ProviderSettings = resolved.Options.ProviderOptions.ToSettings(),
                     IntraOpThreads = resolved.Options.IntraOpThreads,
                     ExpectedInputShape = spec.TensorShape(),
                     ExpectedInputDescription = resolved.Manifest is null
