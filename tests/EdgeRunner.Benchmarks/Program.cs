@@ -16,6 +16,14 @@ if (args.Length > 0 && args[0] == "ratio")
     return 0;
 }
 
+// and the publisher's QoS 1 throughput through the disk spool against a local mosquitto (docs/performance.md §10):
+//   dotnet run -c Release --project tests/EdgeRunner.Benchmarks --artifacts-path /tmp/bench-art -- spool-throughput [messages]
+if (args.Length > 0 && args[0] == "spool-throughput")
+{
+    SpoolThroughput.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50_000, Console.Out);
+    return 0;
+}
+
 if (args.Length > 0 && args[0] == "allocs")
 {
     AllocationCheck.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 2000, Console.Out);

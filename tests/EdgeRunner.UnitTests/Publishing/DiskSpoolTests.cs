@@ -61,16 +61,34 @@ public sealed class DiskSpoolTests : IDisposable
     [Fact]
     public void A_spool_not_disposed_loses_nothing_appended_as_after_kill_9()
     {
-        // No Dispose: no flush, no acknowledgement batch written. The appends alone are in the file.
+        // No Dispose: no flush, no acknowledgement batch written. What is on disk then (copied, as a killed
+        // process leaves it) holds every append.
         var spool = Open();
         for (var i = 0; i < 3; i++)
         {
             spool.Append("t/a", Payload(i), 1, false);
         }
 
-        using var recovered = DiskSpool.Open(Settings(), _time);
+        var copy = Directory.CreateDirectory(Path.Combine(_folder.FullName, "after-kill")).FullName;
+        foreach (var segment in Directory.GetFiles(_folder.FullName, "*.seg"))
+        {
+            File.Copy(segment, Path.Combine(copy, Path.GetFileName(segment)));
+        }
+
+        using var recovered = DiskSpool.Open(Settings() with { Directory = copy }, _time);
         Assert.Equal(["0", "1", "2"], TakeAll(recovered).Select(m => m.Text));
         spool.Dispose();
+    }
+
+    [Fact]
+    public void A_second_spool_on_the_same_folder_is_refused_while_the_first_is_open()
+    {
+        using var first = Open();
+        var refused = Assert.Throws<IOException>(() => Open());
+        Assert.Contains("in use by another process", refused.Message, StringComparison.Ordinal);
+        first.Dispose();
+        using var afterwards = Open();
+        Assert.Equal(SpoolAppendOutcome.Spooled, afterwards.Append("t/a", Payload(0), 1, false));
     }
 
     [Fact]

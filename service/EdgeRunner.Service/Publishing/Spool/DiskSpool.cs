@@ -70,6 +70,7 @@ internal sealed class DiskSpool : IDisposable
     private long? _retryAt;
     private bool _rollOnRetry;
     private bool _disposed;
+    private SafeFileHandle? _folderLock;
 
     private DiskSpool(DiskSpoolSettings settings, TimeProvider timeProvider)
     {
@@ -168,6 +169,17 @@ internal sealed class DiskSpool : IDisposable
         var spool = new DiskSpool(settings, timeProvider);
         try
         {
+            // One writer per folder: a second daemon (another instance, a test) must not interleave its appends.
+            // FileShare.None takes an exclusive advisory lock (flock) that the kernel drops when the process dies.
+            try
+            {
+                spool._folderLock = File.OpenHandle(Path.Combine(settings.Directory, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException ex)
+            {
+                throw new IOException($"the spool folder {settings.Directory} is in use by another process ({ex.Message})", ex);
+            }
+
             spool.Recover();
         }
         catch
@@ -419,6 +431,7 @@ internal sealed class DiskSpool : IDisposable
             }
 
             _segments.Clear();
+            _folderLock?.Dispose();
         }
     }
 
