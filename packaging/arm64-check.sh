@@ -3,7 +3,8 @@
 # (Cortex-A76) would: `edgerunner check-config` on the packaged configuration, then `edgerunner
 # evaluate` (the demo models on held-out simulator seeds), and compares evaluate's figures (mAP@0.5
 # and AP per class; accuracy, macro F1 and F1 per class, the confusion matrix) with the amd64
-# package's own run on this x86-64 machine. Any difference fails.
+# package's own run on this x86-64 machine: the sequence model's figures must be equal, the INT8 detector's
+# AP within a tolerance (see same_figures).
 #
 # The sysroot (tests/arm64/sysroot.sh) holds Debian's cross glibc/libstdc++, arm64 libssl3 and a fake
 # /proc/cpuinfo for the emulated CPU (ONNX Runtime picks its kernels by it). The package's tree is
@@ -54,6 +55,38 @@ unpack() {
 # confusion matrix), without its one timing (mean inference ms/frame) or any log line.
 figures() {
   grep -E '^  (mAP@0.5|accuracy|F1 per class|time to detect|confusion)|^    [^ ]|^  [A-Za-z][^ ]* +[0-9]+ +[0-9]+ +[0-9.]+$' "$1" | sed 's/   mean inference .*$//'
+}
+
+# x64 and arm64 figures agree: the sequence model's (accuracy, F1, time to detect, confusion matrix) exactly;
+# the INT8 detector's AP and mAP within ARM64_MAP_TOLERANCE (default 0.01) and its prediction counts within
+# 2 per class. ONNX Runtime's INT8 convolutions use different kernels on x86-64 (u8s8 with AVX2/VNNI) and on
+# ARM (NEON/dot product), whose rounding differs in the last bit of some activations: near the score threshold
+# a box may come or go (docs/deployment.md, "arm64 under qemu"). FP32 LSTM figures have no such freedom.
+map_tolerance=${ARM64_MAP_TOLERANCE:-0.01}
+same_figures() {
+  /usr/bin/python3 - "$1" "$2" "$map_tolerance" <<'PY'
+import re, sys
+x64, arm, tol = open(sys.argv[1]).read().splitlines(), open(sys.argv[2]).read().splitlines(), float(sys.argv[3])
+ap_line = re.compile(r'^  [A-Za-z]\S* +[0-9]+ +[0-9]+ +[0-9.]+$')
+def close(a, b):
+    if a == b:
+        return True
+    try:
+        fa, fb = float(a), float(b)
+    except ValueError:
+        return False
+    return abs(fa - fb) <= tol if '.' in a + b else abs(fa - fb) <= 2
+ok = len(x64) == len(arm)
+for a, b in zip(x64, arm):
+    if a == b:
+        continue
+    detector = 'mAP@0.5' in a or ap_line.match(a)
+    ta, tb = a.split(), b.split()
+    if not detector or len(ta) != len(tb) or not all(close(p, q) for p, q in zip(ta, tb)):
+        print(f'differs: {a!r} / {b!r}')
+        ok = False
+sys.exit(0 if ok else 1)
+PY
 }
 
 # The packaged configuration's model manifests, in the tree unpacked at ROOT.
@@ -124,10 +157,11 @@ for cpu in $cpus; do
   printf '%s (qemu): evaluate %s in %s s (emulated)\n' "$cpu" "${evaluate_args[*]}" "$(seconds_since "$start")"
   cat "$work/arm64-$cpu.txt"
   figures "$work/arm64-$cpu.txt" >"$work/arm64-$cpu.figures"
-  if diff -u --label x64 --label "arm64 $cpu" "$work/x64.figures" "$work/arm64-$cpu.figures"; then
-    echo "$cpu (qemu): the same mAP, AP per class, accuracy, F1 and confusion matrix as x64"
+  diff -u --label x64 --label "arm64 $cpu" "$work/x64.figures" "$work/arm64-$cpu.figures" || true
+  if same_figures "$work/x64.figures" "$work/arm64-$cpu.figures"; then
+    echo "$cpu (qemu): the same accuracy, F1 and confusion matrix as x64; detector AP within $map_tolerance"
   else
-    echo "$cpu (qemu): figures differ from x64 (above)"
+    echo "$cpu (qemu): figures differ from x64 beyond the tolerance (above)"
     failures+=("$cpu figures")
   fi
   rm -rf "$root"
