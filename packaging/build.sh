@@ -76,8 +76,15 @@ for arch in $arches; do
     cp "$repo/systemd/edgerunner.service" "$src/debian/edgerunner.service"
     cp "$repo/systemd/edgerunner.sysusers" "$src/debian/edgerunner.sysusers"
     cp "$repo/systemd/edgerunner.tmpfiles" "$src/debian/edgerunner.tmpfiles"
-    cp "$repo/README.md" "$repo/docs/deployment.md" "$repo/packaging/edgerunner.1" "$src/"
-    printf 'README.md\ndeployment.md\n' >"$src/debian/edgerunner.docs"
+    # The operator's reference: README plus the pages it links (configuration, cameras, sensors, models, MQTT...).
+    cp "$repo/README.md" "$repo/packaging/edgerunner.1" "$src/"
+    printf 'README.md\n' >"$src/debian/edgerunner.docs"
+    for page in deployment configuration cameras sensors models model-manifest mqtt store-and-forward payloads execution-providers metrics; do
+        if [ -f "$repo/docs/$page.md" ]; then
+            cp "$repo/docs/$page.md" "$src/"
+            printf '%s.md\n' "$page" >>"$src/debian/edgerunner.docs"
+        fi
+    done
     {
         echo "edgerunner ($version) unstable; urgency=medium"
         echo

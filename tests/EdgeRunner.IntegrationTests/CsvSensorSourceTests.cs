@@ -65,6 +65,59 @@ public sealed class CsvSensorSourceTests
     }
 
     [Fact]
+    public async Task Rfc_4180_quoted_headers_and_fields_are_read_and_bad_rows_still_counted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        var path = Path.Combine(temp.Path, "quoted.csv");
+        // As spreadsheets and pandas write it: every header quoted, a quoted comment holding the separator,
+        // a doubled quote, a quoted number, a line break inside quotes, and two bad rows.
+        await File.WriteAllTextAsync(
+            path,
+            "\"t\",\"A_X [g]\",\"note\",\"A_Y [g]\"\r\n"
+            + "0.00,0.5,\"idle, \"\"warm\"\"\",1.5\r\n"
+            + "0.01,\"0.25\",\"two\nlines\",2.5\r\n"
+            + "0.02,oops,x,3.5\r\n"
+            + "0.03,0.75\r\n"
+            + "0.04,1.0,,4.5\r\n",
+            ct);
+        await using var source = new CsvSensorSource(
+            new CsvSourceOptions { Path = path, Columns = ["A_X", "A_Y"], TimestampColumn = "t", Speed = 0 },
+            TimeProvider.System,
+            NullLogger.Instance);
+        var block = new float[20];
+
+        var read = await source.ReadAsync(block, ct);
+
+        Assert.Equal(["A_X [g]", "A_Y [g]"], source.Channels);
+        Assert.Equal(3, read.Samples);
+        Assert.Equal([0.5f, 1.5f, 0.25f, 2.5f, 1.0f, 4.5f], block[..6]);
+        Assert.Equal(2, source.MalformedLines);
+        Assert.Equal(100, source.SampleRateHz, 6);
+    }
+
+    [Fact]
+    public async Task Space_aligned_columns_count_a_run_of_spaces_as_one_separator()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        var path = Path.Combine(temp.Path, "aligned.txt");
+        await File.WriteAllLinesAsync(path, ["time    x      y", "0.0     1.0    -2.0", "0.5    11.0   -12.0"], ct);
+        await using var source = new CsvSensorSource(
+            new CsvSourceOptions { Path = path, Columns = ["y", "x"], TimestampColumn = "time", Speed = 0 },
+            TimeProvider.System,
+            NullLogger.Instance);
+        var block = new float[8];
+
+        var read = await source.ReadAsync(block, ct);
+
+        Assert.Equal(2, read.Samples);
+        Assert.Equal([-2f, 1f, -12f, 11f], block[..4]);
+        Assert.Equal(0, source.MalformedLines);
+        Assert.Equal(2, source.SampleRateHz, 6);
+    }
+
+    [Fact]
     public async Task Replay_is_paced_by_the_recorded_timestamps_and_speed()
     {
         var ct = TestContext.Current.CancellationToken;

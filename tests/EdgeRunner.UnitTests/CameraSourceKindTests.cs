@@ -156,20 +156,20 @@ public sealed partial class CameraSourceKindTests
         foreach (var (key, kinds) in documented)
         {
             var inCode = CameraSourceKinds.Names.Where(k => CameraSourceKinds.KeysByKind[k].ContainsKey(key)).ToHashSet();
-            Assert.True(kinds.SetEquals(inCode), $"Source:{key}: README says {string.Join(", ", kinds)}; the kinds' options say {string.Join(", ", inCode)}");
+            Assert.True(kinds.SetEquals(inCode), $"Source:{key}: docs/cameras.md says {string.Join(", ", kinds)}; the kinds' options say {string.Join(", ", inCode)}");
         }
     }
 
     /// <summary>
-    /// The <c>Source:*</c> rows of README's <c>Cameras:{id}</c> table (a row may name several keys, <c>`Source:Width` / `Height`</c>),
+    /// The <c>Source:*</c> rows of docs/cameras.md's <c>Cameras:{id}</c> table (a row may name several keys, <c>`Source:Width` / `Height`</c>),
     /// each with the kinds its default and meaning name in backticks.
     /// </summary>
     private static Dictionary<string, HashSet<string>> ReadmeSourceKeys([CallerFilePath] string path = "")
     {
-        var readme = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, "..", "..", "README.md"));
+        var readme = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, "..", "..", "docs", "cameras.md"));
         var lines = File.ReadAllLines(readme);
-        var start = Array.FindIndex(lines, l => l.StartsWith("### `Cameras:{id}`", StringComparison.Ordinal));
-        Assert.True(start >= 0, "README.md has no ### `Cameras:{id}` section");
+        var start = Array.FindIndex(lines, l => l.StartsWith("## `Cameras:{id}`", StringComparison.Ordinal));
+        Assert.True(start >= 0, "docs/cameras.md has no ## `Cameras:{id}` section");
         var rows = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
         foreach (var line in lines.Skip(start + 1).SkipWhile(l => !l.StartsWith('|')).TakeWhile(l => l.StartsWith('|')))
         {

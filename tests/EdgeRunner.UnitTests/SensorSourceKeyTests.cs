@@ -15,7 +15,7 @@ public sealed partial class SensorSourceKeyTests
 {
     private static readonly SensorSourceKind[] AllKinds = Enum.GetValues<SensorSourceKind>();
 
-    /// <summary>Every Source key of every Kind, as README's <c>Sensors:{id}</c> table documents it.</summary>
+    /// <summary>Every Source key of every Kind, as docs/sensors.md's <c>Sensors:{id}</c> table documents it.</summary>
     public static TheoryData<SensorSourceKind, string> DocumentedKeys()
     {
         var data = new TheoryData<SensorSourceKind, string>();
@@ -67,7 +67,7 @@ public sealed partial class SensorSourceKeyTests
         foreach (var (key, kinds) in documented)
         {
             var inTable = AllKinds.Where(k => Allowed(k, key)).ToList();
-            Assert.True(kinds.SetEquals(inTable), $"Source:{key}: README says {string.Join(", ", kinds)}; the checker's table says {string.Join(", ", inTable)}");
+            Assert.True(kinds.SetEquals(inTable), $"Source:{key}: docs/sensors.md says {string.Join(", ", kinds)}; the checker's table says {string.Join(", ", inTable)}");
         }
     }
 
@@ -238,14 +238,14 @@ public sealed partial class SensorSourceKeyTests
     }
 
     /// <summary>
-    /// The <c>Source:*</c> rows of README's <c>Sensors:{id}</c> table, each with the kinds its default and
+    /// The <c>Source:*</c> rows of docs/sensors.md's <c>Sensors:{id}</c> table, each with the kinds its default and
     /// meaning name in backticks (<c>Source:Kind</c> and <c>Source:SampleRateHz</c> name them all).
     /// </summary>
     private static Dictionary<string, HashSet<SensorSourceKind>> ReadmeSourceKeys()
     {
-        var lines = File.ReadAllLines(Path.Combine(RepoRoot(), "README.md"));
-        var start = Array.FindIndex(lines, l => l.StartsWith("### `Sensors:{id}`", StringComparison.Ordinal));
-        Assert.True(start >= 0, "README.md has no ### `Sensors:{id}` section");
+        var lines = File.ReadAllLines(Path.Combine(RepoRoot(), "docs", "sensors.md"));
+        var start = Array.FindIndex(lines, l => l.StartsWith("## `Sensors:{id}`", StringComparison.Ordinal));
+        Assert.True(start >= 0, "docs/sensors.md has no ## `Sensors:{id}` section");
         var rows = new Dictionary<string, HashSet<SensorSourceKind>>(StringComparer.Ordinal);
         foreach (var line in lines.Skip(start + 1).SkipWhile(l => !l.StartsWith('|')).TakeWhile(l => l.StartsWith('|')))
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using nietras.SeparatedValues;
 
 namespace EdgeRunner.Hardware.Sensors;
 
@@ -34,6 +35,12 @@ public sealed record CsvSourceOptions
 /// parsed is skipped, counted and logged (rate-limited), and the replay goes on. Values that parse
 /// as NaN are passed through for the stream's own NaN policy to handle.
 /// </summary>
+/// <remarks>
+/// Rows are read by Sep (RFC 4180: quoted headers and fields such as <c>"t","A_X [g]"</c>, separators and
+/// line breaks inside quotes, doubled quotes), trimmed, without allocating per row. An empty field between
+/// two separators is a field; with spaces as the separator a run of spaces is one (aligned columns).
+/// Values and timestamps are read as <see cref="SampleLineParser"/> reads them for serial and MQTT.
+/// </remarks>
 public sealed partial class CsvSensorSource : IResumableSensorSource
 {
     private readonly CsvSourceOptions _options;
@@ -42,9 +49,10 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
     private readonly string[] _channels;
     private readonly int[] _columnIndexes;
     private readonly int _timestampIndex;
-    private readonly char[] _separators;
+    private readonly char _separator;
     private readonly int _headerLine;
-    private StreamReader? _reader;
+    private StreamReader? _file;
+    private SepReader? _reader;
     private int _lineNumber;
     private long _sampleIndex;
     private long _sampleIndexWithinPass;
@@ -79,7 +87,7 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
             throw new SensorSourceException($"CSV file '{options.Path}': give a timestamp column or a sample rate.");
         }
 
-        (_headerLine, var header, _separators) = FindHeader(options);
+        (_headerLine, var header, _separator) = FindHeader(options);
         _columnIndexes = [.. options.Columns.Select(c => ResolveColumn(options, header, c))];
         _timestampIndex = string.IsNullOrEmpty(options.TimestampColumn) ? -1 : ResolveColumn(options, header, options.TimestampColumn);
         _channels = [.. _columnIndexes.Select(i => header.Length > i ? header[i] : i.ToString(CultureInfo.InvariantCulture))];
@@ -133,13 +141,12 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
         double firstSeconds = 0;
         while (written < capacity)
         {
-            var line = await NextLineAsync(cancellationToken).ConfigureAwait(false);
-            if (line is null)
+            if (!await NextRowAsync(cancellationToken).ConfigureAwait(false))
             {
                 break;
             }
 
-            if (!TryParse(line, destination.Span.Slice(written * channels, channels), out var seconds))
+            if (!TryParse(_reader!.Current, destination.Span.Slice(written * channels, channels), out var seconds))
             {
                 MalformedLines++;
                 if (MalformedLines <= 10 || MalformedLines % 1000 == 0)
@@ -197,59 +204,117 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
-        _reader?.Dispose();
-        _reader = null;
+        CloseFile();
         return ValueTask.CompletedTask;
     }
 
-    private async ValueTask<string?> NextLineAsync(CancellationToken cancellationToken)
+    private void CloseFile()
+    {
+        _reader?.Dispose();
+        _reader = null;
+        _file?.Dispose();
+        _file = null;
+    }
+
+    /// <summary>A Sep reader over the file after its header line (preamble and header are not CSV rows of this stream).</summary>
+    private (StreamReader File, SepReader Reader) OpenRows()
+    {
+        var file = new StreamReader(_options.Path);
+        try
+        {
+            for (var i = 0; i <= _headerLine; i++)
+            {
+                file.ReadLine();
+            }
+
+            var reader = RowOptions(_separator).From(file);
+            return (file, reader);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    private static SepReaderOptions RowOptions(char separator) => new(new Sep(separator))
+    {
+        HasHeader = false,
+        Unescape = true,
+        Trim = SepTrim.All,
+        // A short or long row is a malformed line of this stream, counted, not an error of the file.
+        DisableColCountCheck = true,
+    };
+
+    /// <summary>Moves to the next non-empty row, starting the file again when looping; false at the end.</summary>
+    private async ValueTask<bool> NextRowAsync(CancellationToken cancellationToken)
     {
         while (true)
         {
             if (_reader is null)
             {
-                _reader = new StreamReader(_options.Path);
-                _lineNumber = 0;
-                for (var i = 0; i <= _headerLine; i++)
-                {
-                    await _reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
-                    _lineNumber++;
-                }
+                (_file, _reader) = OpenRows();
             }
 
-            var line = await _reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
-            if (line is not null)
+            if (await _reader.MoveNextAsync(cancellationToken).ConfigureAwait(false))
             {
-                _lineNumber++;
-                if (line.AsSpan().Trim().IsEmpty)
+                var row = _reader.Current;
+                _lineNumber = _headerLine + 1 + row.LineNumberFrom;
+                if (row.Span.Trim().IsEmpty)
                 {
                     continue;
                 }
 
-                return line;
+                return true;
             }
 
             if (!_options.Loop || _sampleIndex == 0)
             {
-                return null;
+                return false;
             }
 
             // Loop: time continues one sample period after the last sample.
             _loopOffsetSeconds = _lastSampleSeconds + (1.0 / SampleRateHz) - _fileFirstSeconds;
             _sampleIndexWithinPass = 0;
-            _reader.Dispose();
-            _reader = null;
+            CloseFile();
         }
     }
 
-    private bool TryParse(string line, Span<float> values, out double seconds)
+    /// <summary>The text of field <paramref name="index"/> (runs of spaces are one separator).</summary>
+    private bool TryGetField(SepReader.Row row, int index, out ReadOnlySpan<char> text)
+    {
+        if (_separator != ' ')
+        {
+            text = index < row.ColCount ? row[index].Span : default;
+            return index < row.ColCount;
+        }
+
+        var field = 0;
+        for (var c = 0; c < row.ColCount; c++)
+        {
+            var span = row[c].Span;
+            if (span.IsEmpty)
+            {
+                continue;
+            }
+
+            if (field++ == index)
+            {
+                text = span;
+                return true;
+            }
+        }
+
+        text = default;
+        return false;
+    }
+
+    private bool TryParse(SepReader.Row row, Span<float> values, out double seconds)
     {
         seconds = 0;
-        var fields = line.Split(_separators, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         for (var c = 0; c < _columnIndexes.Length; c++)
         {
-            var index = _columnIndexes[c];
-            if (index >= fields.Length || !float.TryParse(fields[index], NumberStyles.Float, CultureInfo.InvariantCulture, out values[c]))
+            if (!TryGetField(row, _columnIndexes[c], out var text) || !SampleLineParser.TryParseValue(text, out values[c]))
             {
                 return false;
             }
@@ -262,52 +327,34 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
             return true;
         }
 
-        if (_timestampIndex >= fields.Length)
+        if (!TryGetField(row, _timestampIndex, out var time) || !SampleLineParser.TryParseTimestamp(time, out var ticks))
         {
             return false;
         }
 
-        var text = fields[_timestampIndex];
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out seconds))
-        {
-            return true;
-        }
-
-        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
-        {
-            seconds = time.ToUnixTimeMilliseconds() / 1000.0;
-            return true;
-        }
-
-        return false;
+        seconds = (double)ticks / TimeSpan.TicksPerSecond;
+        return true;
     }
 
     private double EstimateRate()
     {
         // Median spacing of the first timestamps.
-        using var reader = new StreamReader(_options.Path);
-        for (var i = 0; i <= _headerLine; i++)
-        {
-            reader.ReadLine();
-        }
-
+        var (file, reader) = OpenRows();
         var times = new List<double>();
-        string? line;
-        while (times.Count < 200 && (line = reader.ReadLine()) is not null)
+        try
         {
-            var fields = line.Split(_separators, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            if (_timestampIndex < fields.Length)
+            while (times.Count < 200 && reader.MoveNext())
             {
-                var text = fields[_timestampIndex];
-                if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var s))
+                if (TryGetField(reader.Current, _timestampIndex, out var text) && SampleLineParser.TryParseTimestamp(text, out var ticks))
                 {
-                    times.Add(s);
-                }
-                else if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t))
-                {
-                    times.Add(t.ToUnixTimeMilliseconds() / 1000.0);
+                    times.Add((double)ticks / TimeSpan.TicksPerSecond);
                 }
             }
+        }
+        finally
+        {
+            reader.Dispose();
+            file.Dispose();
         }
 
         var gaps = times.Zip(times.Skip(1), (a, b) => b - a).Where(g => g > 0).Order().ToList();
@@ -319,9 +366,9 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
         return 1.0 / gaps[gaps.Count / 2];
     }
 
-    private static (int Line, string[] Header, char[] Separators) FindHeader(CsvSourceOptions options)
+    private static (int Line, string[] Header, char Separator) FindHeader(CsvSourceOptions options)
     {
-        // The header is the last non-empty line before the first line whose selected fields are all numbers.
+        // The header is the last non-empty line before the first line with a number among its fields.
         using var reader = new StreamReader(options.Path);
         string? previous = null;
         var previousLine = -1;
@@ -335,12 +382,11 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
                 continue;
             }
 
-            var separators = Separators(line);
-            var fields = line.Split(separators, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var separator = Separator(line);
+            var fields = Fields(line, separator);
             if (fields.Length > 0 && fields.Any(f => double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out _)) && previous is not null)
             {
-                var headerSeparators = Separators(previous);
-                return (previousLine, previous.Split(headerSeparators, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), separators);
+                return (previousLine, Fields(previous, Separator(previous)), separator);
             }
 
             previous = line;
@@ -350,8 +396,55 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
         throw new SensorSourceException($"CSV file '{options.Path}': no header line followed by numeric data found.");
     }
 
-    private static char[] Separators(string line) =>
-        line.Contains('\t', StringComparison.Ordinal) ? ['\t'] : line.Contains(',', StringComparison.Ordinal) ? [','] : line.Contains(';', StringComparison.Ordinal) ? [';'] : [' '];
+    /// <summary>The fields of one line as Sep reads them (quotes removed, trimmed; runs of spaces are one separator).</summary>
+    private static string[] Fields(string line, char separator)
+    {
+        using var reader = RowOptions(separator).FromText(line);
+        if (!reader.MoveNext())
+        {
+            return [];
+        }
+
+        var row = reader.Current;
+        var fields = new List<string>(row.ColCount);
+        for (var c = 0; c < row.ColCount; c++)
+        {
+            var text = row[c].ToString();
+            if (text.Length > 0 || (separator != ' ' && c < row.ColCount - 1))
+            {
+                // An empty last field (a separator ending the line) is no column.
+                fields.Add(text);
+            }
+        }
+
+        return [.. fields];
+    }
+
+    // The first separator found outside quotes, in order of preference.
+    private static char Separator(string line)
+    {
+        var unquoted = UnquotedSeparators(line);
+        return unquoted.Contains('\t', StringComparison.Ordinal) ? '\t' : unquoted.Contains(',', StringComparison.Ordinal) ? ',' : unquoted.Contains(';', StringComparison.Ordinal) ? ';' : ' ';
+    }
+
+    private static string UnquotedSeparators(string line)
+    {
+        var inQuotes = false;
+        var kept = new System.Text.StringBuilder();
+        foreach (var ch in line)
+        {
+            if (ch == '"')
+            {
+                inQuotes = !inQuotes;
+            }
+            else if (!inQuotes && ch is '\t' or ',' or ';')
+            {
+                kept.Append(ch);
+            }
+        }
+
+        return kept.ToString();
+    }
 
     private static int ResolveColumn(CsvSourceOptions options, string[] header, string column)
     {

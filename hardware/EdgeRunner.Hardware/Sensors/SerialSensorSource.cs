@@ -2,7 +2,6 @@ using System.Globalization;
 using System.IO.Ports;
 using System.Runtime.CompilerServices;
 using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeRunner.Hardware.Sensors;
@@ -60,7 +59,8 @@ public sealed record SerialSourceOptions
 /// port or one that cannot be opened the first time is a <see cref="SensorSourceException"/> naming it;
 /// after the stream has worked once, failures are retried. A block ends early at a reconnect or a
 /// device-clock jump, so the next block's <see cref="SensorBlock.FirstSampleTime"/> shows the gap.
-/// Lines are parsed from a reused byte buffer (UTF-8/ASCII) without per-line allocation. A JSON
+/// Lines are parsed by the shared <see cref="SampleLineParser"/> from a reused byte buffer (UTF-8/ASCII)
+/// without per-line allocation. A JSON
 /// <c>null</c> value reads as NaN, for the stream's invalid-sample policy. Not thread-safe.
 /// </para>
 /// </remarks>
@@ -71,11 +71,7 @@ public sealed partial class SerialSensorSource : ISensorSource, IDeviceAvailabil
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly string[] _channels;
-    private readonly byte[][] _jsonNames;
-    private readonly byte[] _jsonTimestampName;
-    private readonly int[] _fieldIndexes;
-    private readonly bool _namedColumns;
-    private int _timestampIndex;
+    private readonly SampleLineParser _parser;
     private readonly byte[] _buffer;
     private int _start;
     private int _end;
@@ -90,8 +86,8 @@ public sealed partial class SerialSensorSource : ISensorSource, IDeviceAvailabil
     private long _sampleIndex;
     private bool _anchored;
     private DateTimeOffset _anchorTime;
-    private double _anchorSeconds;
-    private double _lastSeconds;
+    private long _anchorTicks;
+    private long _lastTicks;
     private DateTimeOffset _lineArrival;
     private long _lastMalformedLog;
     private bool _disposed;
@@ -132,11 +128,7 @@ public sealed partial class SerialSensorSource : ISensorSource, IDeviceAvailabil
         }
 
         _channels = [.. options.Columns];
-        _jsonNames = [.. options.Columns.Select(Encoding.UTF8.GetBytes)];
-        _jsonTimestampName = Encoding.UTF8.GetBytes(options.TimestampField);
-        _namedColumns = options.Columns.Any(c => !IsIndex(c, out _)) || (options.TimestampField.Length > 0 && !IsIndex(options.TimestampField, out _));
-        _fieldIndexes = [.. options.Columns.Select(c => IsIndex(c, out var i) ? i : -1)];
-        _timestampIndex = options.TimestampField.Length == 0 ? -1 : IsIndex(options.TimestampField, out var t) ? t : -1;
+        _parser = new SampleLineParser(options.Columns, options.TimestampField);
         _buffer = new byte[options.MaxLineLength * 2];
         Description = $"serial {options.Port} at {options.BaudRate} baud ({string.Join(", ", _channels)}) at {options.SampleRateHz.ToString("0.###", CultureInfo.InvariantCulture)} Hz";
     }
@@ -199,24 +191,27 @@ public sealed partial class SerialSensorSource : ISensorSource, IDeviceAvailabil
             }
 
             var values = destination.Span.Slice(written * channels, channels);
-            if (!TryParse(line, values, out var seconds, out var header))
+            var kind = _parser.TryParseLine(line, values, out var ticks, out _);
+            if (kind == SampleLineKind.Header)
             {
-                if (!header)
-                {
-                    CountMalformed(line);
-                }
+                HeaderSeen(line);
+                continue;
+            }
 
+            if (kind == SampleLineKind.Malformed)
+            {
+                CountMalformed(line);
                 continue;
             }
 
             DateTimeOffset time;
-            if (_timestampIndex < 0 && _jsonTimestampName.Length == 0)
+            if (!_parser.HasTimestampField)
             {
                 time = _lineArrival;
             }
             else
             {
-                if (!_anchored || seconds < _lastSeconds)
+                if (!_anchored || ticks < _lastTicks)
                 {
                     if (written > 0)
                     {
@@ -227,17 +222,17 @@ public sealed partial class SerialSensorSource : ISensorSource, IDeviceAvailabil
 
                     if (_anchored)
                     {
-                        LogClockJump(_logger, _options.Port, _lastSeconds, seconds);
+                        LogClockJump(_logger, _options.Port, (double)_lastTicks / TimeSpan.TicksPerSecond, (double)ticks / TimeSpan.TicksPerSecond);
                     }
 
                     // The device clock (re)starts: tie it to the arrival time of this line.
                     _anchored = true;
                     _anchorTime = _lineArrival;
-                    _anchorSeconds = seconds;
+                    _anchorTicks = ticks;
                 }
 
-                _lastSeconds = seconds;
-                time = _anchorTime + TimeSpan.FromSeconds(seconds - _anchorSeconds);
+                _lastTicks = ticks;
+                time = _anchorTime + TimeSpan.FromTicks(ticks - _anchorTicks);
             }
 
             if (written == 0)
@@ -471,6 +466,12 @@ public sealed partial class SerialSensorSource : ISensorSource, IDeviceAvailabil
         }
     }
 
+    private void HeaderSeen(ReadOnlySpan<byte> line)
+    {
+        var header = Encoding.UTF8.GetString(line);
+        LogHeader(_logger, _options.Port, header);
+    }
+
     private void CountMalformed(ReadOnlySpan<byte> line)
     {
         MalformedLines++;
@@ -483,216 +484,6 @@ public sealed partial class SerialSensorSource : ISensorSource, IDeviceAvailabil
             LogMalformed(_logger, _options.Port, shown, MalformedLines);
         }
     }
-
-    private bool TryParse(ReadOnlySpan<byte> line, Span<float> values, out double seconds, out bool header)
-    {
-        header = false;
-        var trimmed = line.Trim((byte)' ');
-        return trimmed.Length > 0 && trimmed[0] == (byte)'{'
-            ? TryParseJson(trimmed, values, out seconds)
-            : TryParseDelimited(trimmed, values, out seconds, out header);
-    }
-
-    private bool TryParseJson(ReadOnlySpan<byte> line, Span<float> values, out double seconds)
-    {
-        seconds = 0;
-        var found = 0UL;
-        var haveTime = _jsonTimestampName.Length == 0;
-        try
-        {
-            var reader = new Utf8JsonReader(line);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return false;
-            }
-
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var column = -1;
-                for (var c = 0; c < _jsonNames.Length; c++)
-                {
-                    if (reader.ValueTextEquals(_jsonNames[c]))
-                    {
-                        column = c;
-                        break;
-                    }
-                }
-
-                var isTime = column < 0 && !haveTime && reader.ValueTextEquals(_jsonTimestampName);
-                if (!reader.Read())
-                {
-                    return false;
-                }
-
-                if (column >= 0)
-                {
-                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetSingle(out var value))
-                    {
-                        values[column] = value;
-                    }
-                    else if (reader.TokenType == JsonTokenType.Null)
-                    {
-                        values[column] = float.NaN;
-                    }
-                    else
-                    {
-                        return false;
-                    }
-
-                    found |= 1UL << column;
-                }
-                else if (isTime)
-                {
-                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetDouble(out seconds))
-                    {
-                        haveTime = true;
-                    }
-                    else if (reader.TokenType == JsonTokenType.String && reader.TryGetDateTimeOffset(out var time))
-                    {
-                        seconds = time.ToUnixTimeMilliseconds() / 1000.0;
-                        haveTime = true;
-                    }
-                    else
-                    {
-                        return false;
-                    }
-                }
-                else
-                {
-                    reader.Skip();
-                }
-            }
-
-            var all = _jsonNames.Length >= 64 ? ulong.MaxValue : (1UL << _jsonNames.Length) - 1;
-            return haveTime && found == all;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
-    private bool TryParseDelimited(ReadOnlySpan<byte> line, Span<float> values, out double seconds, out bool header)
-    {
-        seconds = 0;
-        header = false;
-        var separator = line.IndexOf((byte)'\t') >= 0 ? (byte)'\t' : line.IndexOf((byte)',') >= 0 ? (byte)',' : line.IndexOf((byte)';') >= 0 ? (byte)';' : (byte)' ';
-        if (_namedColumns && TryLearnHeader(line, separator))
-        {
-            header = true;
-            return false;
-        }
-
-        if (_fieldIndexes.AsSpan().Contains(-1) || (_options.TimestampField.Length > 0 && _timestampIndex < 0))
-        {
-            // Named columns, and the device has not printed its header yet.
-            return false;
-        }
-
-        var found = 0;
-        var haveTime = _timestampIndex < 0;
-        var field = 0;
-        var rest = line;
-        while (true)
-        {
-            var cut = rest.IndexOf(separator);
-            var text = (cut < 0 ? rest : rest[..cut]).Trim((byte)' ');
-            var isEmpty = text.IsEmpty;
-            if (!(isEmpty && separator == (byte)' '))
-            {
-                // Runs of spaces are one separator; an empty field between commas still counts.
-                for (var c = 0; c < _fieldIndexes.Length; c++)
-                {
-                    if (_fieldIndexes[c] == field)
-                    {
-                        if (!TryParseFloat(text, out values[c]))
-                        {
-                            return false;
-                        }
-
-                        found++;
-                    }
-                }
-
-                if (field == _timestampIndex)
-                {
-                    if (!TryParseSeconds(text, out seconds))
-                    {
-                        return false;
-                    }
-
-                    haveTime = true;
-                }
-
-                field++;
-            }
-
-            if (cut < 0)
-            {
-                break;
-            }
-
-            rest = rest[(cut + 1)..];
-        }
-
-        return haveTime && found == _fieldIndexes.Length;
-    }
-
-    /// <summary>A line of names only that holds every named column: remember where each is.</summary>
-    private bool TryLearnHeader(ReadOnlySpan<byte> line, byte separator)
-    {
-        if (line.IndexOfAnyInRange((byte)'0', (byte)'9') == 0 || line[0] == (byte)'-')
-        {
-            return false;
-        }
-
-        var text = Encoding.UTF8.GetString(line);
-        var names = text.Split((char)separator, StringSplitOptions.TrimEntries | (separator == (byte)' ' ? StringSplitOptions.RemoveEmptyEntries : StringSplitOptions.None));
-        if (names.Any(n => double.TryParse(n, NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
-        {
-            return false;
-        }
-
-        int Find(string column) => IsIndex(column, out var index) ? index : Array.FindIndex(names, n => string.Equals(n, column, StringComparison.OrdinalIgnoreCase));
-        var indexes = _options.Columns.Select(Find).ToArray();
-        var timestamp = _options.TimestampField.Length == 0 ? -1 : Find(_options.TimestampField);
-        if (indexes.Contains(-1) || (_options.TimestampField.Length > 0 && timestamp < 0))
-        {
-            return false;
-        }
-
-        indexes.CopyTo(_fieldIndexes, 0);
-        _timestampIndex = timestamp;
-        LogHeader(_logger, _options.Port, text);
-        return true;
-    }
-
-    private static bool TryParseFloat(ReadOnlySpan<byte> text, out float value)
-    {
-        // Accepts "nan"/"inf" as C's printf writes them: passed on for the stream's invalid-sample policy.
-        return float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
-    }
-
-    private static bool TryParseSeconds(ReadOnlySpan<byte> text, out double seconds)
-    {
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out seconds))
-        {
-            return true;
-        }
-
-        Span<char> chars = stackalloc char[64];
-        if (text.Length <= chars.Length && Encoding.UTF8.TryGetChars(text, chars, out var count)
-            && DateTimeOffset.TryParse(chars[..count], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
-        {
-            seconds = time.ToUnixTimeMilliseconds() / 1000.0;
-            return true;
-        }
-
-        return false;
-    }
-
-    private static bool IsIndex(string column, out int index) =>
-        int.TryParse(column, NumberStyles.None, CultureInfo.InvariantCulture, out index);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Opened {Source}")]
     private static partial void LogOpened(ILogger logger, string source);

@@ -1,6 +1,5 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json;
+using EdgeRunner.Hardware.Sensors;
 using EdgeRunner.Service.Configuration;
 
 namespace EdgeRunner.Service.Sensors;
@@ -14,20 +13,19 @@ namespace EdgeRunner.Service.Sensors;
 /// <item>JSON array of numbers: one sample in channel order;</item>
 /// <item>JSON array of objects, or of arrays of numbers: a batch of consecutive samples.</item>
 /// </list>
-/// Every value goes through <see cref="float.TryParse(ReadOnlySpan{byte}, NumberStyles, IFormatProvider?, out float)"/>,
-/// so the same decimal text gives the same float whichever format carried it.
+/// A line of numbers, a JSON object, a value and a timestamp are read by the <see cref="SampleLineParser"/> that
+/// serial lines go through too, so the same text gives the same sample whichever source carried it; this class
+/// adds what belongs to a message: several lines, arrays and batches, the format setting and the size limit.
 /// </summary>
 internal sealed class MqttPayloadParser
 {
     /// <summary>How the reason of a payload refused for its size begins (the route counts those apart).</summary>
     public const string TooLargePrefix = "payload too large: ";
 
-    private const int MaxChannels = 64;
     private readonly int _channels;
     private readonly int _maxPayloadBytes;
     private readonly MqttPayloadFormat _format;
-    private readonly byte[][] _columns;
-    private readonly byte[]? _timestampField;
+    private readonly SampleLineParser _objects;
 
     /// <param name="channels">Values per sample (the model's channels).</param>
     /// <param name="format">Payload format.</param>
@@ -39,7 +37,7 @@ internal sealed class MqttPayloadParser
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPayloadBytes, 1);
         _maxPayloadBytes = maxPayloadBytes;
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(channels, MaxChannels);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(channels, SampleLineParser.MaxChannels);
         ArgumentNullException.ThrowIfNull(columns);
         if (columns.Count != 0 && columns.Count != channels)
         {
@@ -48,8 +46,7 @@ internal sealed class MqttPayloadParser
 
         _channels = channels;
         _format = format;
-        _columns = [.. columns.Select(Encoding.UTF8.GetBytes)];
-        _timestampField = string.IsNullOrEmpty(timestampField) ? null : Encoding.UTF8.GetBytes(timestampField);
+        _objects = new SampleLineParser(columns, timestampField ?? string.Empty);
     }
 
     /// <summary>Values per sample.</summary>
@@ -104,57 +101,28 @@ internal sealed class MqttPayloadParser
     private bool TryParseNumbers(ReadOnlySpan<byte> payload, Span<float> destination, out int samples, out string error)
     {
         samples = 0;
-        var written = 0;
         foreach (var lineRange in payload.Split((byte)'\n'))
         {
-            var line = payload[lineRange];
-            var inLine = 0;
-            while (true)
+            if ((samples + 1) * _channels > destination.Length)
             {
-                var begin = line.IndexOfAnyExcept(" \t\r,;"u8);
-                if (begin < 0)
+                if (payload[lineRange].IndexOfAnyExcept(" \t\r,;"u8) < 0)
                 {
-                    break;
+                    continue;
                 }
 
-                line = line[begin..];
-                var end = line.IndexOfAny(" \t\r,;"u8);
-                var token = end < 0 ? line : line[..end];
-                line = end < 0 ? [] : line[end..];
-                if (inLine >= _channels)
-                {
-                    error = $"a line has more than {_channels} values (one sample per line, in the model's channel order)";
-                    return false;
-                }
-
-                if (written >= destination.Length)
-                {
-                    error = "too many values";
-                    return false;
-                }
-
-                if (!float.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
-                {
-                    error = $"'{Printable(token)}' is not a number";
-                    return false;
-                }
-
-                destination[written++] = value;
-                inLine++;
-            }
-
-            if (inLine == 0)
-            {
-                continue;
-            }
-
-            if (inLine != _channels)
-            {
-                error = $"a line has {inLine} values, the stream has {_channels} channels";
+                error = "too many values";
                 return false;
             }
 
-            samples++;
+            if (!SampleLineParser.TryParseNumbers(payload[lineRange], destination.Slice(samples * _channels, _channels), out var count, out error))
+            {
+                return false;
+            }
+
+            if (count > 0)
+            {
+                samples++;
+            }
         }
 
         if (samples == 0)
@@ -182,10 +150,12 @@ internal sealed class MqttPayloadParser
 
             if (reader.TokenType == JsonTokenType.StartObject)
             {
-                if (!TryReadObject(ref reader, destination, out firstSampleTime, out error))
+                if (!_objects.TryReadObject(ref reader, destination, out var ticks, out error))
                 {
                     return false;
                 }
+
+                firstSampleTime = ToTime(ticks);
 
                 samples = 1;
             }
@@ -200,7 +170,7 @@ internal sealed class MqttPayloadParser
                 if (reader.TokenType == JsonTokenType.Number)
                 {
                     // [ax, ay, az]: one sample in channel order.
-                    if (!TryReadNumbers(ref reader, destination, out error))
+                    if (!SampleLineParser.TryReadNumbers(ref reader, destination[.._channels], out error))
                     {
                         return false;
                     }
@@ -220,12 +190,12 @@ internal sealed class MqttPayloadParser
                         var sample = destination.Slice(samples * _channels, _channels);
                         if (reader.TokenType == JsonTokenType.StartObject)
                         {
-                            if (!TryReadObject(ref reader, sample, out var time, out error))
+                            if (!_objects.TryReadObject(ref reader, sample, out var ticks, out error))
                             {
                                 return false;
                             }
 
-                            firstSampleTime = samples == 0 ? time : firstSampleTime;
+                            firstSampleTime = samples == 0 ? ToTime(ticks) : firstSampleTime;
                         }
                         else if (reader.TokenType == JsonTokenType.StartArray)
                         {
@@ -235,7 +205,7 @@ internal sealed class MqttPayloadParser
                                 return false;
                             }
 
-                            if (!TryReadNumbers(ref reader, sample, out error))
+                            if (!SampleLineParser.TryReadNumbers(ref reader, sample, out error))
                             {
                                 return false;
                             }
@@ -284,158 +254,5 @@ internal sealed class MqttPayloadParser
         return true;
     }
 
-    /// <summary>Reads numbers up to the array's end (the reader is on the first element); exactly one sample.</summary>
-    private bool TryReadNumbers(ref Utf8JsonReader reader, Span<float> sample, out string error)
-    {
-        var count = 0;
-        while (reader.TokenType != JsonTokenType.EndArray)
-        {
-            if (count >= _channels)
-            {
-                error = $"a sample array has more than {_channels} values";
-                return false;
-            }
-
-            if (!TryReadValue(ref reader, out sample[count], out error))
-            {
-                return false;
-            }
-
-            count++;
-            if (!reader.Read())
-            {
-                error = "truncated JSON";
-                return false;
-            }
-        }
-
-        if (count != _channels)
-        {
-            error = $"a sample array has {count} values, the stream has {_channels} channels";
-            return false;
-        }
-
-        error = string.Empty;
-        return true;
-    }
-
-    /// <summary>Reads one object (the reader is on its start) into one sample, by field name.</summary>
-    private bool TryReadObject(ref Utf8JsonReader reader, Span<float> sample, out DateTimeOffset? time, out string error)
-    {
-        time = null;
-        if (_columns.Length == 0)
-        {
-            error = "JSON objects need Source:Columns (the field of each channel)";
-            return false;
-        }
-
-        var seen = 0UL;
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            var channel = -1;
-            for (var c = 0; c < _columns.Length; c++)
-            {
-                if (reader.ValueTextEquals(_columns[c]))
-                {
-                    channel = c;
-                    break;
-                }
-            }
-
-            var isTime = channel < 0 && _timestampField is not null && reader.ValueTextEquals(_timestampField);
-            if (!reader.Read())
-            {
-                error = "truncated JSON";
-                return false;
-            }
-
-            if (channel >= 0)
-            {
-                if (!TryReadValue(ref reader, out sample[channel], out error))
-                {
-                    return false;
-                }
-
-                seen |= 1UL << channel;
-            }
-            else if (isTime)
-            {
-                if (!TryReadTime(ref reader, out var t, out error))
-                {
-                    return false;
-                }
-
-                time = t;
-            }
-            else
-            {
-                reader.Skip();
-            }
-        }
-
-        if (reader.TokenType != JsonTokenType.EndObject)
-        {
-            error = "truncated JSON";
-            return false;
-        }
-
-        if (seen != (_channels == 64 ? ulong.MaxValue : (1UL << _channels) - 1))
-        {
-            var missing = System.Numerics.BitOperations.TrailingZeroCount(~seen);
-            error = $"field '{Encoding.UTF8.GetString(_columns[missing])}' is missing";
-            return false;
-        }
-
-        error = string.Empty;
-        return true;
-    }
-
-    /// <summary>A number, or null (a missing reading: NaN, left to the stream's invalid-sample policy).</summary>
-    private static bool TryReadValue(ref Utf8JsonReader reader, out float value, out string error)
-    {
-        if (reader.TokenType == JsonTokenType.Null)
-        {
-            value = float.NaN;
-            error = string.Empty;
-            return true;
-        }
-
-        // JSON numbers are never escaped: ValueSpan is the literal text.
-        if (reader.TokenType != JsonTokenType.Number || reader.HasValueSequence
-            || !float.TryParse(reader.ValueSpan, NumberStyles.Float, CultureInfo.InvariantCulture, out value))
-        {
-            value = 0;
-            error = $"a channel value is {reader.TokenType}, not a number";
-            return false;
-        }
-
-        error = string.Empty;
-        return true;
-    }
-
-    private static bool TryReadTime(ref Utf8JsonReader reader, out DateTimeOffset time, out string error)
-    {
-        error = string.Empty;
-        if (reader.TokenType == JsonTokenType.Number && reader.TryGetDouble(out var seconds)
-            && double.IsFinite(seconds) && Math.Abs(seconds) < 2e11)
-        {
-            time = DateTimeOffset.UnixEpoch.AddTicks((long)Math.Round(seconds * TimeSpan.TicksPerSecond));
-            return true;
-        }
-
-        if (reader.TokenType == JsonTokenType.String && reader.TryGetDateTimeOffset(out time))
-        {
-            return true;
-        }
-
-        time = default;
-        error = "the timestamp is neither seconds since 1970 nor an ISO 8601 time";
-        return false;
-    }
-
-    private static string Printable(ReadOnlySpan<byte> token)
-    {
-        var text = Encoding.UTF8.GetString(token[..Math.Min(token.Length, 20)]);
-        return token.Length > 20 ? text + "…" : text;
-    }
+    private static DateTimeOffset? ToTime(long? unixTicks) => unixTicks is { } ticks ? SampleLineParser.ToTime(ticks) : null;
 }

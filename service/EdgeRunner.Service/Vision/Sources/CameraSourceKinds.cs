@@ -12,7 +12,7 @@ namespace EdgeRunner.Service.Vision.Sources;
 /// </summary>
 internal static class CameraSourceKinds
 {
-    // In the order the README lists them.
+    // In the order docs/cameras.md lists them.
     private static readonly Func<CameraSourceOptions>[] Factories =
     [
         () => new SyntheticSourceOptions(),
