@@ -34,6 +34,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
     private readonly SensorSourceOverride? _sourceOverride;
+    private readonly Diagnostics.EdgeRunnerMetrics? _metrics;
 
     // The jobs this service wires together, one class each.
     private readonly SequenceModelPool _models;
@@ -53,9 +54,11 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
         SensorSourceOverride? sourceOverride = null,
-        IHostApplicationLifetime? lifetime = null)
+        IHostApplicationLifetime? lifetime = null,
+        Diagnostics.EdgeRunnerMetrics? metrics = null)
         : base(loggerFactory.CreateLogger<SensorService>(), lifetime)
     {
+        _metrics = metrics;
         _sourceOverride = sourceOverride;
         _sensors = sensors.Value;
         _state = state.Value;
@@ -191,7 +194,8 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
                     options.InvalidSamples,
                     (float)Math.Max(options.MinValue, float.MinValue),
                     (float)Math.Min(options.MaxValue, float.MaxValue),
-                    options.GapResetSeconds));
+                    options.GapResetSeconds),
+                _metrics);
         }
 
     }
