@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
@@ -203,7 +204,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
     /// <summary>Publishes the state of a device-backed source (opened under supervision by its kind) retained on <c>.../sensors/{stream}/state</c>.</summary>
     private void Watch(string streamId, ReopeningSensorSource source)
     {
-        void Publish(SensorSourceState state, string reason) => PublishState(streamId, state.ToString().ToLowerInvariant(), reason);
+        void Publish(SourceHealth state, string reason) => PublishState(streamId, SourceHealthWords.ForSensor(state), reason);
         source.StateChanged += (_, e) => Publish(e.State, e.Reason);
         Publish(source.State, source.Reason);
     }

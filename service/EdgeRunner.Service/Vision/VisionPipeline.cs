@@ -322,10 +322,10 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         }
     }
 
-    private void OnStateChanged(object? sender, CameraStateChangedEventArgs e)
+    private void OnStateChanged(object? sender, SourceHealthChangedEventArgs e)
     {
         var restarts = ((sender as ICameraHealth)?.Restarts ?? 0) + CaptureRestarts;
-        PublishState(e.State.ToString().ToLowerInvariant(), e.Reason, restarts);
+        PublishState(SourceHealthWords.ForCamera(e.State), e.Reason, restarts);
     }
 
     // Rare (state changes only): a small allocation here is fine.
