@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -344,19 +345,19 @@ public sealed class AudioSensorSourceTests
                 16000,
                 TimeProvider.System,
                 NullLogger.Instance);
-            var states = new List<(SensorSourceState State, string Reason)>();
+            var states = new List<(SourceHealth State, string Reason)>();
             source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
             // Constructed, capture not started: not "streaming" yet.
-            Assert.Equal(SensorSourceState.Opening, source.State);
+            Assert.Equal(SourceHealth.Opening, source.State);
             var block = new float[1000];
 
             Assert.Equal(1000, (await source.ReadAsync(block, ct)).Samples);
-            Assert.Equal(SensorSourceState.Streaming, source.State);
+            Assert.Equal(SourceHealth.Streaming, source.State);
 
             // The rest of the run, cut by the capture's death: handed out, but the device is gone.
             var tail = await source.ReadAsync(block, ct);
             Assert.Equal(600, tail.Samples);
-            Assert.Equal(SensorSourceState.Unavailable, source.State);
+            Assert.Equal(SourceHealth.Unavailable, source.State);
             Assert.Contains("exited with code 1", source.Reason, StringComparison.Ordinal);
             Assert.Contains("fake capture: device unplugged", source.Reason, StringComparison.Ordinal);
 
@@ -365,8 +366,8 @@ public sealed class AudioSensorSourceTests
             Assert.Equal(1000, again.Samples);
             Assert.Equal(1600, again.FirstSampleIndex);
             Assert.All(block, v => Assert.Equal(257 / 32768f, v));
-            Assert.Equal(SensorSourceState.Streaming, source.State);
-            Assert.Equal([SensorSourceState.Streaming, SensorSourceState.Unavailable, SensorSourceState.Streaming], states.Select(s => s.State));
+            Assert.Equal(SourceHealth.Streaming, source.State);
+            Assert.Equal([SourceHealth.Streaming, SourceHealth.Unavailable, SourceHealth.Streaming], states.Select(s => s.State));
             Assert.Equal(0, source.Reopens);
         }
         finally

@@ -4,6 +4,7 @@ using System.Globalization;
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.Hardware.Cameras.Ffmpeg;
 using EdgeRunner.Hardware.Imaging;
+using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -419,7 +420,7 @@ public sealed class FfmpegCaptureTests(FfmpegMedia media) : IClassFixture<Ffmpeg
 
         await supervised.DisposeAsync();
         Assert.True(supervised.Restarts >= 10, $"only {supervised.Restarts} restarts");
-        Assert.Equal(CameraState.Reconnecting, supervised.State);
+        Assert.Equal(SourceHealth.Unavailable, supervised.State);
         Assert.Contains("Invalid data found", supervised.LastError, StringComparison.Ordinal);
         foreach (var source in created)
         {
@@ -491,7 +492,7 @@ public sealed class RtspCaptureTests
         var logger = new CapturingLogger();
         var pool = new FramePool();
         var created = new ConcurrentQueue<FfmpegFrameSource>();
-        var states = new ConcurrentQueue<(CameraState State, string Reason)>();
+        var states = new ConcurrentQueue<(SourceHealth State, string Reason)>();
         var frames = 0L;
         await using var server = await RtspServer.StartAsync("Rtsp#Secret1", ct);
         SupervisedFrameSource? supervised = null;
@@ -542,18 +543,18 @@ public sealed class RtspCaptureTests
                 ct);
 
             await WaitForAsync(() => Interlocked.Read(ref frames) >= 5, TimeSpan.FromSeconds(15), "first frames", reader, ct);
-            Assert.Equal(CameraState.Streaming, supervised.State);
+            Assert.Equal(SourceHealth.Streaming, supervised.State);
 
             // Outage: the server dies and stays down for 20 s.
             await server.StopAsync();
-            await WaitForAsync(() => supervised.State == CameraState.Reconnecting, TimeSpan.FromSeconds(10), "Reconnecting", reader, ct);
+            await WaitForAsync(() => supervised.State == SourceHealth.Unavailable, TimeSpan.FromSeconds(10), "Reconnecting", reader, ct);
             var framesAtOutage = Interlocked.Read(ref frames);
             // The outage lasts until the supervisor has retried 5 times (counted, not timed), and at least 20 s.
             var outage = Task.Delay(TimeSpan.FromSeconds(20), ct);
             await WaitForAsync(() => supervised.Restarts >= 5, TimeSpan.FromSeconds(120), "5 restarts during the outage", reader, ct);
             await outage;
             Assert.False(reader.IsCompleted, "the reader keeps waiting through the outage");
-            Assert.Equal(CameraState.Reconnecting, supervised.State);
+            Assert.Equal(SourceHealth.Unavailable, supervised.State);
             Assert.True(supervised.Restarts >= 5, $"restarts during the outage: {supervised.Restarts}");
             Assert.Contains("Connection refused", supervised.LastError, StringComparison.Ordinal);
             Assert.Equal(framesAtOutage, Interlocked.Read(ref frames));
@@ -561,9 +562,9 @@ public sealed class RtspCaptureTests
             // The server comes back on the same port: frames resume without help.
             await server.StartAgainAsync(ct);
             await WaitForAsync(() => Interlocked.Read(ref frames) >= framesAtOutage + 5, TimeSpan.FromSeconds(15), "frames after the outage", reader, ct);
-            Assert.Equal(CameraState.Streaming, supervised.State);
+            Assert.Equal(SourceHealth.Streaming, supervised.State);
             Assert.Equal(
-                [CameraState.Streaming, CameraState.Reconnecting, CameraState.Streaming],
+                [SourceHealth.Streaming, SourceHealth.Unavailable, SourceHealth.Streaming],
                 states.Select(s => s.State).ToArray());
 
             await stop.CancelAsync();

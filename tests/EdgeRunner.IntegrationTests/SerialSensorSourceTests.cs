@@ -1,4 +1,5 @@
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -188,22 +189,22 @@ public sealed class SerialSensorSourceTests
                 10,
                 TimeProvider.System,
                 NullLogger.Instance);
-            var states = new System.Collections.Concurrent.ConcurrentQueue<(SensorSourceState State, string Reason)>();
+            var states = new System.Collections.Concurrent.ConcurrentQueue<(SourceHealth State, string Reason)>();
             source.StateChanged += (_, e) => states.Enqueue((e.State, e.Reason));
-            Assert.Equal(SensorSourceState.Opening, source.State);
+            Assert.Equal(SourceHealth.Opening, source.State);
             var block = new float[2];
 
             var pending = source.ReadAsync(block, ct).AsTask();
             await WaitUntilAsync(() => opened[0].Connections == 1 || pending.IsCompleted, ct);
             first.Write("skip\n1\n2\n");
             Assert.Equal(2, (await pending).Samples);
-            Assert.Equal(SensorSourceState.Streaming, source.State);
+            Assert.Equal(SourceHealth.Streaming, source.State);
 
             // Unplugged: the source waits to reopen the port, and the wrapper says why.
             pending = source.ReadAsync(block, ct).AsTask();
             File.Delete(port);
             first.Dispose();
-            await WaitUntilAsync(() => source.State == SensorSourceState.Unavailable, ct);
+            await WaitUntilAsync(() => source.State == SourceHealth.Unavailable, ct);
             Assert.Contains($"Serial port '{port}' went away", source.Reason, StringComparison.Ordinal);
             Assert.False(pending.IsCompleted);
 
@@ -211,15 +212,15 @@ public sealed class SerialSensorSourceTests
             using var second = PseudoTerminal.Open();
             File.CreateSymbolicLink(port, second.SlavePath);
             await WaitUntilAsync(() => opened[0].Connections == 2 || pending.IsCompleted, ct);
-            Assert.Equal(SensorSourceState.Unavailable, source.State);
+            Assert.Equal(SourceHealth.Unavailable, source.State);
             second.Write("skip\n3\n4\n");
             var read = await pending;
 
             Assert.Equal(2, read.Samples);
             Assert.Equal(2, read.FirstSampleIndex);
             Assert.Equal([3f, 4f], block);
-            Assert.Equal(SensorSourceState.Streaming, source.State);
-            Assert.Equal([SensorSourceState.Streaming, SensorSourceState.Unavailable, SensorSourceState.Streaming], states.Select(s => s.State));
+            Assert.Equal(SourceHealth.Streaming, source.State);
+            Assert.Equal([SourceHealth.Streaming, SourceHealth.Unavailable, SourceHealth.Streaming], states.Select(s => s.State));
             // The source reconnected by itself: the wrapper neither closed nor reopened it.
             Assert.Single(opened);
             Assert.Equal(0, source.Reopens);

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.Hardware.Imaging;
+using EdgeRunner.Hardware.Supervision;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -40,10 +41,10 @@ public sealed class SupervisedFrameSourceTests
         }
 
         delivered.ForEach(f => f.Dispose());
-        Assert.Equal(CameraState.Streaming, h.Source.State);
+        Assert.Equal(SourceHealth.Streaming, h.Source.State);
         Assert.Equal(3, h.Source.Frames);
         Assert.Equal(0, h.Source.Restarts);
-        Assert.Equal([CameraState.Streaming], h.States);
+        Assert.Equal([SourceHealth.Streaming], h.States);
     }
 
     [Fact]
@@ -58,7 +59,7 @@ public sealed class SupervisedFrameSourceTests
         Assert.Equal(0, h.Time.WatchdogFired); // not yet: it would have fired inside Advance
         Assert.False(pending.IsCompleted);
         Assert.Equal(0, h.Cameras[0].CancelledReads);
-        Assert.Equal(CameraState.Streaming, h.Source.State);
+        Assert.Equal(SourceHealth.Streaming, h.Source.State);
 
         var timers = h.Time.TimersCreated;
         h.Time.Advance(TimeSpan.FromMilliseconds(1));
@@ -66,7 +67,7 @@ public sealed class SupervisedFrameSourceTests
         await Harness.WaitUntilAsync(() => h.Time.TimersCreated > timers, ct); // the backoff delay is waiting
         Assert.Equal(1, h.Cameras[0].CancelledReads);
         Assert.Equal(1, h.Cameras[0].DisposeCount);
-        Assert.Equal(CameraState.Reconnecting, h.Source.State);
+        Assert.Equal(SourceHealth.Unavailable, h.Source.State);
         Assert.Contains("stalled", h.Source.LastError, StringComparison.Ordinal);
         Assert.Single(h.Cameras);
 
@@ -77,8 +78,8 @@ public sealed class SupervisedFrameSourceTests
         Assert.NotNull(frame);
         Assert.Equal(1, frame.Sequence);
         Assert.Equal(1, h.Source.Restarts);
-        Assert.Equal(CameraState.Streaming, h.Source.State);
-        Assert.Equal([CameraState.Streaming, CameraState.Reconnecting, CameraState.Streaming], h.States);
+        Assert.Equal(SourceHealth.Streaming, h.Source.State);
+        Assert.Equal([SourceHealth.Streaming, SourceHealth.Unavailable, SourceHealth.Streaming], h.States);
         Assert.Equal(0, h.Cameras[1].DisposeCount);
     }
 
@@ -107,8 +108,8 @@ public sealed class SupervisedFrameSourceTests
         }
 
         Assert.False(pending.IsCompleted);
-        Assert.Equal(CameraState.Reconnecting, h.Source.State);
-        Assert.Equal([CameraState.Reconnecting], h.States); // reported once, not per attempt
+        Assert.Equal(SourceHealth.Unavailable, h.Source.State);
+        Assert.Equal([SourceHealth.Unavailable], h.States); // reported once, not per attempt
         Assert.Equal(expected.Length, h.Source.Restarts);
         Assert.StartsWith("Connection refused", h.Source.LastError, StringComparison.Ordinal);
     }
@@ -158,7 +159,7 @@ public sealed class SupervisedFrameSourceTests
         h.Time.Advance(TimeSpan.FromSeconds(0.9));
         using var frame = await pending.WaitAsync(TimeSpan.FromSeconds(5), ct);
         Assert.NotNull(frame);
-        Assert.Equal([CameraState.Streaming, CameraState.Reconnecting, CameraState.Streaming], h.States);
+        Assert.Equal([SourceHealth.Streaming, SourceHealth.Unavailable, SourceHealth.Streaming], h.States);
         Assert.Contains("Invalid data found", h.Reasons[1], StringComparison.Ordinal);
         Assert.Equal(1, h.Cameras[0].DisposeCount);
         Assert.Equal(0, h.Source.ConsecutiveFailures);
@@ -179,8 +180,8 @@ public sealed class SupervisedFrameSourceTests
 
         var error = await Assert.ThrowsAsync<FrameSourceException>(() => pending.WaitAsync(TimeSpan.FromSeconds(5), ct));
         Assert.Contains("No such file or directory", error.Message, StringComparison.Ordinal);
-        Assert.Equal(CameraState.Failed, h.Source.State);
-        Assert.Equal([CameraState.Reconnecting, CameraState.Failed], h.States);
+        Assert.Equal(SourceHealth.Failed, h.Source.State);
+        Assert.Equal([SourceHealth.Unavailable, SourceHealth.Failed], h.States);
         Assert.Equal(3, h.Cameras.Length);
         Assert.All(h.Cameras, c => Assert.Equal(1, c.DisposeCount));
         await Assert.ThrowsAsync<FrameSourceException>(async () => await h.Source.ReadFrameAsync(ct));
@@ -206,7 +207,7 @@ public sealed class SupervisedFrameSourceTests
         h.Time.Advance(TimeSpan.FromSeconds(1));
         using var frame = await pending.WaitAsync(TimeSpan.FromSeconds(5), ct);
         Assert.NotNull(frame);
-        Assert.Equal([CameraState.Reconnecting, CameraState.Streaming], h.States);
+        Assert.Equal([SourceHealth.Unavailable, SourceHealth.Streaming], h.States);
     }
 
     [Fact]
@@ -267,7 +268,7 @@ public sealed class SupervisedFrameSourceTests
         Assert.NotNull(frame);
         Assert.Equal(0, h.Source.ConsecutiveFailures);
         Assert.Null(h.Source.LastError);
-        Assert.Equal([CameraState.Streaming], h.States);
+        Assert.Equal([SourceHealth.Streaming], h.States);
     }
 
     private sealed class FixedRandom(double sample) : Random
@@ -369,7 +370,7 @@ public sealed class SupervisedFrameSourceTests
     private sealed class Harness : IAsyncDisposable
     {
         private readonly ConcurrentQueue<FakeCamera> _cameras = new();
-        private readonly ConcurrentQueue<CameraStateChangedEventArgs> _events = new();
+        private readonly ConcurrentQueue<SourceHealthChangedEventArgs> _events = new();
 
         public Harness(SupervisionOptions options, Random? random = null, Action<FakeCamera>? configure = null)
         {
@@ -396,7 +397,7 @@ public sealed class SupervisedFrameSourceTests
 
         public FakeCamera[] Cameras => _cameras.ToArray();
 
-        public CameraState[] States => _events.Select(e => e.State).ToArray();
+        public SourceHealth[] States => _events.Select(e => e.State).ToArray();
 
         public string[] Reasons => _events.Select(e => e.Reason).ToArray();
 

@@ -1,3 +1,5 @@
+using EdgeRunner.Hardware.Supervision;
+
 namespace EdgeRunner.Hardware.Cameras;
 
 /// <summary>
@@ -8,8 +10,8 @@ namespace EdgeRunner.Hardware.Cameras;
 /// </summary>
 public interface ICameraHealth
 {
-    /// <summary>Raised on every change of the camera's <see cref="CameraState"/>, with the reason, on the reading thread.</summary>
-    event EventHandler<CameraStateChangedEventArgs>? StateChanged;
+    /// <summary>Raised on every change of the camera's <see cref="SourceHealth"/>, with the reason, on the reading thread.</summary>
+    event EventHandler<SourceHealthChangedEventArgs>? StateChanged;
 
     /// <summary>How many times the source reopened its camera after a failure, stall or unexpected end.</summary>
     long Restarts { get; }

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using EdgeRunner.Hardware.Imaging;
 using Microsoft.Extensions.Logging;
+using EdgeRunner.Hardware.Supervision;
 
 namespace EdgeRunner.Hardware.Cameras;
 
@@ -32,7 +33,7 @@ public sealed record SupervisionOptions
     /// </summary>
     public double Jitter { get; init; } = Supervision.Backoff.DefaultJitter;
 
-    /// <summary>After this many failed attempts in a row, go to <see cref="CameraState.Failed"/> and throw; null (default) keeps trying forever.</summary>
+    /// <summary>After this many failed attempts in a row, go to <see cref="SourceHealth.Failed"/> and throw; null (default) keeps trying forever.</summary>
     public int? MaxConsecutiveFailures { get; init; }
 
     /// <summary>
@@ -75,7 +76,7 @@ public sealed record SupervisionOptions
 /// Keeps a camera running without the daemon's help: wraps a factory of <see cref="IFrameSource"/>s
 /// and replaces the current one when it throws, ends (with <see cref="SupervisionOptions.RestartWhenEnded"/>)
 /// or stalls (no frame within <see cref="SupervisionOptions.StallTimeout"/> of a read), waiting a jittered
-/// exponential backoff between attempts. Reports <see cref="CameraState"/> changes through
+/// exponential backoff between attempts. Reports <see cref="SourceHealth"/> changes through
 /// <see cref="StateChanged"/> and keeps counters. All timing goes through the <see cref="TimeProvider"/>.
 /// </summary>
 /// <remarks>
@@ -103,7 +104,7 @@ public sealed partial class SupervisedFrameSource : IFrameSource, ICameraHealth
     private bool _stalled;
     private bool _ended;
     private volatile bool _disposed;
-    private volatile CameraState _state = CameraState.Starting;
+    private volatile SourceHealth _state = SourceHealth.Opening;
     private TimeSpan _pendingDelay;
     private int _consecutiveFailures;
     private long _restarts;
@@ -136,13 +137,13 @@ public sealed partial class SupervisedFrameSource : IFrameSource, ICameraHealth
 
     /// <inheritdoc />
     /// <remarks>Raised on every change of <see cref="State"/>, in order, on the reading thread.</remarks>
-    public event EventHandler<CameraStateChangedEventArgs>? StateChanged;
+    public event EventHandler<SourceHealthChangedEventArgs>? StateChanged;
 
     /// <inheritdoc />
     public string Description => $"{_options.Name} (supervised): {_innerDescription}";
 
-    /// <summary>The camera's health now; <see cref="CameraState.Starting"/> until the first frame.</summary>
-    public CameraState State => _state;
+    /// <summary>The camera's health now; <see cref="SourceHealth.Opening"/> until the first frame.</summary>
+    public SourceHealth State => _state;
 
     /// <inheritdoc />
     /// <remarks>The inner source is recreated each time.</remarks>
@@ -178,7 +179,7 @@ public sealed partial class SupervisedFrameSource : IFrameSource, ICameraHealth
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             cancellationToken.ThrowIfCancellationRequested();
-            if (_state == CameraState.Failed)
+            if (_state == SourceHealth.Failed)
             {
                 throw new FrameSourceException($"Camera {_options.Name} has failed: {_lastError}");
             }
@@ -304,14 +305,14 @@ public sealed partial class SupervisedFrameSource : IFrameSource, ICameraHealth
     {
         frame.Sequence = _sequence++;
         Interlocked.Increment(ref _frames);
-        if (_state != CameraState.Streaming)
+        if (_state != SourceHealth.Streaming)
         {
             var reason = _attempts <= 1
                 ? $"first frame from {_innerDescription}"
                 : $"frames from {_innerDescription} after {_restarts} restart(s)";
             Volatile.Write(ref _consecutiveFailures, 0);
             LogStreaming(_logger, _options.Name, _innerDescription);
-            SetState(CameraState.Streaming, reason);
+            SetState(SourceHealth.Streaming, reason);
         }
 
         Volatile.Write(ref _consecutiveFailures, 0);
@@ -384,7 +385,7 @@ public sealed partial class SupervisedFrameSource : IFrameSource, ICameraHealth
         if (_options.MaxConsecutiveFailures is { } max && failures >= max)
         {
             LogGaveUp(_logger, _options.Name, failures, reason);
-            SetState(CameraState.Failed, $"gave up after {failures} failed attempt(s): {reason}");
+            SetState(SourceHealth.Failed, $"gave up after {failures} failed attempt(s): {reason}");
             throw error is null
                 ? new FrameSourceException($"Camera {_options.Name} failed {failures} time(s) in a row: {reason}")
                 : new FrameSourceException($"Camera {_options.Name} failed {failures} time(s) in a row: {reason}", error);
@@ -394,7 +395,7 @@ public sealed partial class SupervisedFrameSource : IFrameSource, ICameraHealth
         _pendingDelay = delay;
         LastBackoff = delay;
         LogReconnecting(_logger, _options.Name, reason, failures, delay);
-        SetState(CameraState.Reconnecting, reason);
+        SetState(SourceHealth.Unavailable, reason);
     }
 
     private async ValueTask CloseInnerAsync()
@@ -445,7 +446,7 @@ public sealed partial class SupervisedFrameSource : IFrameSource, ICameraHealth
         }
     }
 
-    private void SetState(CameraState state, string reason)
+    private void SetState(SourceHealth state, string reason)
     {
         var previous = _state;
         if (previous == state)
@@ -456,7 +457,7 @@ public sealed partial class SupervisedFrameSource : IFrameSource, ICameraHealth
         _state = state;
         try
         {
-            StateChanged?.Invoke(this, new CameraStateChangedEventArgs(previous, state, reason, _timeProvider.GetUtcNow()));
+            StateChanged?.Invoke(this, new SourceHealthChangedEventArgs(previous, state, reason, _timeProvider.GetUtcNow()));
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -1,32 +1,14 @@
 using System.Runtime.CompilerServices;
+using EdgeRunner.Hardware.Supervision;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeRunner.Hardware.Sensors;
-
-/// <summary>Whether a device-backed sensor source is delivering samples.</summary>
-public enum SensorSourceState
-{
-    /// <summary>Samples are flowing: a block has been read since the device was (re)opened.</summary>
-    Streaming,
-
-    /// <summary>The device cannot be opened or stopped answering; it is retried with backoff.</summary>
-    Unavailable,
-
-    /// <summary>The source has ended (a file replay without loop).</summary>
-    Ended,
-
-    /// <summary>
-    /// The device was opened when the stream was set up, but no sample has been read from it yet
-    /// (a capture or a port may still fail on its first read): not yet <see cref="Streaming"/>.
-    /// </summary>
-    Opening,
-}
 
 /// <summary>
 /// Keeps a sensor stream alive across its device's absences: a chip not answering yet at boot, a USB
 /// serial adapter or microphone unplugged and plugged back. The device is opened through a factory;
 /// when opening or reading fails with a device error, the source is disposed, the state turns
-/// <see cref="SensorSourceState.Unavailable"/> (raised through <see cref="StateChanged"/> with the
+/// <see cref="SourceHealth.Unavailable"/> (raised through <see cref="StateChanged"/> with the
 /// device's own reason) and the factory is tried again with jittered exponential backoff, while the
 /// daemon and its other streams go on. Channels and rate are fixed at construction — from the first
 /// successful open, else from what the stream's configuration expects — and a device that comes back
@@ -34,10 +16,10 @@ public enum SensorSourceState
 /// </summary>
 /// <remarks>
 /// <para>
-/// The state is <see cref="SensorSourceState.Streaming"/> only once a block has actually been read
-/// after an open: a device opened at construction starts <see cref="SensorSourceState.Opening"/>
+/// The state is <see cref="SourceHealth.Streaming"/> only once a block has actually been read
+/// after an open: a device opened at construction starts <see cref="SourceHealth.Opening"/>
 /// (a live capture or a serial port is only started by the first read, which may still fail), and a
-/// device reopened after a loss stays <see cref="SensorSourceState.Unavailable"/> until it delivers.
+/// device reopened after a loss stays <see cref="SourceHealth.Unavailable"/> until it delivers.
 /// </para>
 /// <para>
 /// Sources that ride out a lost device by themselves (they reconnect or restart internally and block
@@ -66,7 +48,7 @@ public sealed partial class ReopeningSensorSource : ISensorSource
     private long _delivered;
     private long _reopens;
 
-    /// <summary>Opens the device once right away; if that fails the source starts <see cref="SensorSourceState.Unavailable"/> and retries on read.</summary>
+    /// <summary>Opens the device once right away; if that fails the source starts <see cref="SourceHealth.Unavailable"/> and retries on read.</summary>
     /// <param name="description">What the device is, for logs while it is absent (e.g. "serial /dev/ttyUSB0").</param>
     /// <param name="open">Opens the device; throws <see cref="SensorSourceException"/> (or an I/O exception) when it is not there.</param>
     /// <param name="expectedChannels">Channel names the stream expects (used until the device has been opened).</param>
@@ -128,12 +110,12 @@ public sealed partial class ReopeningSensorSource : ISensorSource
         if (_inner is not null)
         {
             // Opened is not delivering: a live capture or serial port only starts on the first read.
-            State = SensorSourceState.Opening;
+            State = SourceHealth.Opening;
             Reason = "opened; waiting for the first samples";
         }
         else
         {
-            State = SensorSourceState.Unavailable;
+            State = SourceHealth.Unavailable;
             Reason = reason;
             NextBackoff();
             _waitBeforeOpen = true;
@@ -142,10 +124,10 @@ public sealed partial class ReopeningSensorSource : ISensorSource
     }
 
     /// <summary>Raised on every change of <see cref="State"/>, with the reason (the device's own error when unavailable).</summary>
-    public event EventHandler<SensorSourceStateChangedEventArgs>? StateChanged;
+    public event EventHandler<SourceHealthChangedEventArgs>? StateChanged;
 
     /// <summary>Current state.</summary>
-    public SensorSourceState State { get; private set; }
+    public SourceHealth State { get; private set; }
 
     /// <summary>Why the source is in its <see cref="State"/>.</summary>
     public string Reason { get; private set; }
@@ -190,7 +172,7 @@ public sealed partial class ReopeningSensorSource : ISensorSource
 
                 if (await TryOpenAsync(cancellationToken).ConfigureAwait(false) is { } reason)
                 {
-                    SetState(SensorSourceState.Unavailable, reason);
+                    SetState(SourceHealth.Unavailable, reason);
                     NextBackoff();
                     _waitBeforeOpen = true;
                     continue;
@@ -208,7 +190,7 @@ public sealed partial class ReopeningSensorSource : ISensorSource
             catch (Exception ex) when (IsDeviceError(ex) && !cancellationToken.IsCancellationRequested)
             {
                 await CloseAsync().ConfigureAwait(false);
-                SetState(SensorSourceState.Unavailable, ex.Message);
+                SetState(SourceHealth.Unavailable, ex.Message);
                 // Log the wait that will actually be taken, not the previous one.
                 NextBackoff();
                 _waitBeforeOpen = true;
@@ -218,7 +200,7 @@ public sealed partial class ReopeningSensorSource : ISensorSource
 
             if (block.Samples == 0)
             {
-                SetState(SensorSourceState.Ended, "the source ended");
+                SetState(SourceHealth.Ended, "the source ended");
                 return block;
             }
 
@@ -227,7 +209,7 @@ public sealed partial class ReopeningSensorSource : ISensorSource
                 // A source that reported its device lost (and hands out what it read before) says
                 // itself when samples flow again; until then its blocks do not mean "streaming".
                 _failures = 0;
-                SetState(SensorSourceState.Streaming, "reading");
+                SetState(SourceHealth.Streaming, "reading");
             }
 
             var first = _delivered;
@@ -318,12 +300,12 @@ public sealed partial class ReopeningSensorSource : ISensorSource
         {
             _innerLost = false;
             _failures = 0;
-            SetState(SensorSourceState.Streaming, "reading");
+            SetState(SourceHealth.Streaming, "reading");
         }
         else
         {
             _innerLost = true;
-            SetState(SensorSourceState.Unavailable, e.Reason);
+            SetState(SourceHealth.Unavailable, e.Reason);
             LogLostReconnecting(_logger, _description, e.Reason);
         }
     }
@@ -351,16 +333,17 @@ public sealed partial class ReopeningSensorSource : ISensorSource
         }
     }
 
-    private void SetState(SensorSourceState state, string reason)
+    private void SetState(SourceHealth state, string reason)
     {
-        if (state == State && (state != SensorSourceState.Unavailable || reason == Reason))
+        if (state == State && (state != SourceHealth.Unavailable || reason == Reason))
         {
             return;
         }
 
+        var previous = State;
         State = state;
         Reason = reason;
-        StateChanged?.Invoke(this, new SensorSourceStateChangedEventArgs(state, reason));
+        StateChanged?.Invoke(this, new SourceHealthChangedEventArgs(previous, state, reason, _timeProvider.GetUtcNow()));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor source {Device} unavailable: {Reason}; retrying in {BackoffSeconds:0.#} s, the other streams go on")]
@@ -374,14 +357,4 @@ public sealed partial class ReopeningSensorSource : ISensorSource
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor source {Device} opened again")]
     private static partial void LogReopened(ILogger logger, string device);
-}
-
-/// <summary>A <see cref="ReopeningSensorSource"/> changed state.</summary>
-public sealed class SensorSourceStateChangedEventArgs(SensorSourceState state, string reason) : EventArgs
-{
-    /// <summary>The new state.</summary>
-    public SensorSourceState State { get; } = state;
-
-    /// <summary>Why.</summary>
-    public string Reason { get; } = reason;
 }

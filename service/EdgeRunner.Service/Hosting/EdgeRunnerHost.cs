@@ -1,5 +1,6 @@
 using System.Text.Json;
 using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Mqtt;
 using EdgeRunner.Service.Sensors;
 using EdgeRunner.Service.Vision;
@@ -148,6 +149,7 @@ public static class EdgeRunnerHost
         services.AddEdgeRunnerMqtt(configuration);
         services.AddEdgeRunnerVision();
         services.AddEdgeRunnerSensors();
+        services.AddEdgeRunnerMetrics();
         configureServices?.Invoke(services);
         return builder.Build();
     }

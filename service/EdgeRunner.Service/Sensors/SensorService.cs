@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
@@ -34,6 +35,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
     private readonly SensorSourceOverride? _sourceOverride;
+    private readonly Diagnostics.EdgeRunnerMetrics? _metrics;
 
     // The jobs this service wires together, one class each.
     private readonly SequenceModelPool _models;
@@ -53,9 +55,11 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
         SensorSourceOverride? sourceOverride = null,
-        IHostApplicationLifetime? lifetime = null)
+        IHostApplicationLifetime? lifetime = null,
+        Diagnostics.EdgeRunnerMetrics? metrics = null)
         : base(loggerFactory.CreateLogger<SensorService>(), lifetime)
     {
+        _metrics = metrics;
         _sourceOverride = sourceOverride;
         _sensors = sensors.Value;
         _state = state.Value;
@@ -191,7 +195,8 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
                     options.InvalidSamples,
                     (float)Math.Max(options.MinValue, float.MinValue),
                     (float)Math.Min(options.MaxValue, float.MaxValue),
-                    options.GapResetSeconds));
+                    options.GapResetSeconds),
+                _metrics);
         }
 
     }
@@ -199,7 +204,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
     /// <summary>Publishes the state of a device-backed source (opened under supervision by its kind) retained on <c>.../sensors/{stream}/state</c>.</summary>
     private void Watch(string streamId, ReopeningSensorSource source)
     {
-        void Publish(SensorSourceState state, string reason) => PublishState(streamId, state.ToString().ToLowerInvariant(), reason);
+        void Publish(SourceHealth state, string reason) => PublishState(streamId, SourceHealthWords.ForSensor(state), reason);
         source.StateChanged += (_, e) => Publish(e.State, e.Reason);
         Publish(source.State, source.Reason);
     }

@@ -2,6 +2,7 @@ using EdgeRunner.Hardware.Sensors;
 using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Sequence;
 using EdgeRunner.Models.Sequence;
+using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.Logging;
 
@@ -23,6 +24,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private readonly string _topic;
     private readonly string _eventTopic;
     private readonly TimeProvider _timeProvider;
+    private readonly EdgeRunnerMetrics? _metrics;
 
     // Samples in: the block read from the source, the invalid-sample policy, the chunks for the model, their times.
     private readonly float[] _block;
@@ -69,9 +71,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         TimeProvider timeProvider,
         ILogger logger,
         StreamCheckpointing? checkpointing = null,
-        SampleValidation? validation = null)
+        SampleValidation? validation = null,
+        EdgeRunnerMetrics? metrics = null)
     {
         _streamId = streamId;
+        _metrics = metrics;
         _checkpointing = checkpointing;
         _validation = validation ?? SampleValidation.Default;
         _lastGood = new float[processor.Channels];
@@ -103,6 +107,9 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     /// finished: a hung model, told apart from a stream that merely has no input.
     /// </summary>
     public long StepInProgress => Interlocked.Read(ref _stepInProgress);
+
+    /// <summary>Samples outside the stream's bounds or not finite (each then held, dropped or reset by the policy).</summary>
+    public long InvalidSamples => Interlocked.Read(ref _invalidSamples);
 
     /// <summary>State resets so far (gaps, invalid samples, commands).</summary>
     public long StateResets => Interlocked.Read(ref _stateResets);
@@ -266,7 +273,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
 
             if (!valid)
             {
-                _invalidSamples++;
+                // Interlocked: read by the metrics while the loop writes it (a long can tear on a 32-bit board).
+                Interlocked.Increment(ref _invalidSamples);
                 if (_invalidSamples <= 10 || _invalidSamples % 1000 == 0)
                 {
                     LogInvalidSample(_logger, _streamId, _invalidSamples, _validation.Policy.ToString());
@@ -372,6 +380,7 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     private void Publish(double latency)
     {
         var sequence = Interlocked.Increment(ref _steps) - 1;
+        _metrics?.RecordInference(EdgeRunnerMetrics.StreamTag, _streamId, latency);
         var (start, end) = _clock.NextWindow(_processor.ChunkSamples);
         _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency, _invalidSamples, _stateResets, _nonFiniteOutputs));
         if (_processor.Transition != TriggerTransition.None)

@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.Hardware.Imaging;
 using EdgeRunner.Hardware.Supervision;
+using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Mqtt;
 using Microsoft.Extensions.Logging;
 
@@ -42,6 +43,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private readonly Channel<Frame> _frames;
     private readonly InferenceGate _gate;
     private readonly SnapshotPublisher? _snapshots;
+    private readonly EdgeRunnerMetrics? _metrics;
     private readonly long _logIntervalTicks;
     private long _lastLogTimestamp;
     private long _dropped;
@@ -69,9 +71,11 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         InferenceGate? gate = null,
         SnapshotPublisher? snapshots = null,
         TimeSpan? restartMinDelay = null,
-        TimeSpan? restartMaxDelay = null)
+        TimeSpan? restartMaxDelay = null,
+        EdgeRunnerMetrics? metrics = null)
     {
         _cameraId = cameraId;
+        _metrics = metrics;
         _sourceFactory = sourceFactory;
         _restartMinDelay = restartMinDelay ?? TimeSpan.FromSeconds(1);
         _restartMaxDelay = restartMaxDelay ?? TimeSpan.FromSeconds(30);
@@ -102,6 +106,9 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     /// <summary>The camera's loaded model (id, execution provider), for the daemon's ready line.</summary>
     public EdgeRunner.Models.Inference.ModelSession Model => _processor.Model;
+
+    /// <summary>Frames the sources delivered (all of them, across capture restarts).</summary>
+    public long FramesCaptured => Interlocked.Read(ref _nextSequence);
 
     /// <summary>Frames dropped because inference was behind.</summary>
     public long FramesDropped => Interlocked.Read(ref _dropped);
@@ -252,7 +259,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
             }
 
             // Numbered here, not by the source: a restarted source starts again at 0, the camera's results go on.
-            frame.Sequence = _nextSequence++;
+            // Interlocked: read by the metrics while the capture loop writes it (a long can tear on a 32-bit board).
+            frame.Sequence = Interlocked.Increment(ref _nextSequence) - 1;
 
             // DropOldest: never blocks, never fails while the channel is open.
             if (!_frames.Writer.TryWrite(frame))
@@ -314,10 +322,10 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         }
     }
 
-    private void OnStateChanged(object? sender, CameraStateChangedEventArgs e)
+    private void OnStateChanged(object? sender, SourceHealthChangedEventArgs e)
     {
         var restarts = ((sender as ICameraHealth)?.Restarts ?? 0) + CaptureRestarts;
-        PublishState(e.State.ToString().ToLowerInvariant(), e.Reason, restarts);
+        PublishState(SourceHealthWords.ForCamera(e.State), e.Reason, restarts);
     }
 
     // Rare (state changes only): a small allocation here is fine.
@@ -381,6 +389,12 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         var context = new VisionResultContext(_cameraId, frame.Sequence, frame.Timestamp, frame.Origin, frame.Width, frame.Height, timings, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed);
         _publisher.TryPublish(_resultTopic, _resultWriter.Write(context, _processor.Head));
         Interlocked.Increment(ref _processed);
+        if (_metrics is not null)
+        {
+            _metrics.RecordInference(EdgeRunnerMetrics.CameraTag, _cameraId, timings.PreprocessMilliseconds + timings.InferenceMilliseconds);
+            _metrics.RecordResultLatency(_cameraId, (_timeProvider.GetUtcNow() - frame.Timestamp).TotalMilliseconds);
+        }
+
         if (_snapshots is not null && _processor.Head is DetectionHead detections)
         {
             try

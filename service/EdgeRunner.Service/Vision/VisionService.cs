@@ -38,6 +38,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
     private readonly ILoggerFactory _loggerFactory;
     private readonly VisionProcessorBuilder _processorBuilder;
     private readonly VisionSourceDecorator? _sourceDecorator;
+    private readonly Diagnostics.EdgeRunnerMetrics? _metrics;
 
     public VisionService(
         IOptions<CamerasOptions> cameras,
@@ -49,9 +50,11 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
         ILoggerFactory loggerFactory,
         VisionProcessorBuilder? processorBuilder = null,
         VisionSourceDecorator? sourceDecorator = null,
-        IHostApplicationLifetime? lifetime = null)
+        IHostApplicationLifetime? lifetime = null,
+        Diagnostics.EdgeRunnerMetrics? metrics = null)
         : base(loggerFactory.CreateLogger<VisionService>(), lifetime)
     {
+        _metrics = metrics;
         _cameras = cameras.Value;
         _catalog = catalog;
         _device = device.Value;
@@ -120,7 +123,8 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
                 gate,
                 snapshots,
                 TimeSpan.FromSeconds(camera.ReconnectMinDelaySeconds),
-                TimeSpan.FromSeconds(camera.ReconnectMaxDelaySeconds));
+                TimeSpan.FromSeconds(camera.ReconnectMaxDelaySeconds),
+                _metrics);
         }
         catch
         {

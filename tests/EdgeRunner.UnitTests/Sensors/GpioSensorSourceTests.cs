@@ -1,5 +1,6 @@
 using System.Device.Gpio;
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Hardware.Supervision;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -199,7 +200,7 @@ public sealed class GpioSensorSourceTests
             10,
             time,
             NullLogger.Instance);
-        var states = new List<(SensorSourceState State, string Reason)>();
+        var states = new List<(SourceHealth State, string Reason)>();
         source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
         var buffer = new float[1];
 
@@ -208,7 +209,7 @@ public sealed class GpioSensorSourceTests
         drivers[0].FailingReads = 2;
         Assert.True(float.IsNaN(await ReadDrivingAsync(source, time, buffer)));
         Assert.True(float.IsNaN(await ReadDrivingAsync(source, time, buffer)));
-        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(SourceHealth.Streaming, source.State);
         Assert.Equal(1f, await ReadDrivingAsync(source, time, buffer));
 
         // The GPIO chip goes away: two NaN samples, and the third failure in a row is a lost device.
@@ -217,7 +218,7 @@ public sealed class GpioSensorSourceTests
         Assert.True(float.IsNaN(await ReadDrivingAsync(source, time, buffer)));
         Assert.True(float.IsNaN(await ReadDrivingAsync(source, time, buffer)));
         var pending = source.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask();
-        await Eventually.TrueAdvancing(time, Period, () => source.State == SensorSourceState.Unavailable, "the lost device");
+        await Eventually.TrueAdvancing(time, Period, () => source.State == SourceHealth.Unavailable, "the lost device");
         Assert.Contains("GPIO reads failed for 3 samples in a row: No such device", source.Reason, StringComparison.Ordinal);
 
         // Reopened while still gone: the first read fails at once, no NaN sample, no "streaming" in between.
@@ -231,9 +232,9 @@ public sealed class GpioSensorSourceTests
         Assert.Equal(1, block.Samples);
         Assert.Equal(1f, buffer[0]);
         Assert.Equal(6, block.FirstSampleIndex);
-        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(SourceHealth.Streaming, source.State);
         Assert.Equal(
-            [SensorSourceState.Streaming, SensorSourceState.Unavailable, SensorSourceState.Unavailable, SensorSourceState.Streaming],
+            [SourceHealth.Streaming, SourceHealth.Unavailable, SourceHealth.Unavailable, SourceHealth.Streaming],
             states.Select(s => s.State));
         Assert.True(drivers[0].IsDisposed);
     }

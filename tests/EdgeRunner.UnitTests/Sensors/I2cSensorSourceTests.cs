@@ -1,4 +1,5 @@
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Hardware.Supervision;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -177,15 +178,15 @@ public sealed class I2cSensorSourceTests
             10,
             time,
             NullLogger.Instance);
-        var states = new List<(SensorSourceState State, string Reason)>();
+        var states = new List<(SourceHealth State, string Reason)>();
         source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
         // Opened, but nothing read yet: not "streaming".
-        Assert.Equal(SensorSourceState.Opening, source.State);
+        Assert.Equal(SourceHealth.Opening, source.State);
         var buffer = new float[3];
 
         Assert.Equal(1, (await ReadDrivingAsync(source, time, buffer)).Samples);
         Assert.Equal(new[] { 1f, 0f, -1f }, buffer);
-        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(SourceHealth.Streaming, source.State);
 
         // A glitch of two reads: NaN samples, still streaming, then good values again.
         chips[0].FailingTransfers = 2;
@@ -193,7 +194,7 @@ public sealed class I2cSensorSourceTests
         {
             await ReadDrivingAsync(source, time, buffer);
             Assert.All(buffer, v => Assert.True(float.IsNaN(v)));
-            Assert.Equal(SensorSourceState.Streaming, source.State);
+            Assert.Equal(SourceHealth.Streaming, source.State);
         }
 
         await ReadDrivingAsync(source, time, buffer);
@@ -206,11 +207,11 @@ public sealed class I2cSensorSourceTests
         {
             await ReadDrivingAsync(source, time, buffer);
             Assert.All(buffer, v => Assert.True(float.IsNaN(v)));
-            Assert.Equal(SensorSourceState.Streaming, source.State);
+            Assert.Equal(SourceHealth.Streaming, source.State);
         }
 
         var pending = source.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask();
-        await Eventually.TrueAdvancing(time, TimeSpan.FromMilliseconds(100), () => source.State == SensorSourceState.Unavailable, "the lost chip");
+        await Eventually.TrueAdvancing(time, TimeSpan.FromMilliseconds(100), () => source.State == SourceHealth.Unavailable, "the lost chip");
         Assert.Contains("stopped answering (5 reads in a row failed)", source.Reason, StringComparison.Ordinal);
         Assert.Contains("No such device or address", source.Reason, StringComparison.Ordinal);
         Assert.True(chips[0].IsDisposed);
@@ -218,7 +219,7 @@ public sealed class I2cSensorSourceTests
         // Reopening fails while it is gone, and no sample flows.
         await Eventually.TrueAdvancing(time, TimeSpan.FromMilliseconds(100), () => chips.Count >= 3, "two failed reopenings");
         Assert.False(pending.IsCompleted);
-        Assert.Equal(SensorSourceState.Unavailable, source.State);
+        Assert.Equal(SourceHealth.Unavailable, source.State);
         Assert.DoesNotContain("stopped answering", source.Reason, StringComparison.Ordinal);
         Assert.Contains("I2C bus 1 at address 0x53", source.Reason, StringComparison.Ordinal);
 
@@ -229,13 +230,13 @@ public sealed class I2cSensorSourceTests
         Assert.Equal(1, block.Samples);
         Assert.Equal(8, block.FirstSampleIndex);
         Assert.Equal(new[] { 1f, 0f, -1f }, buffer);
-        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(SourceHealth.Streaming, source.State);
         Assert.Equal(1, source.Reopens);
-        Assert.Equal(SensorSourceState.Streaming, states[0].State);
-        Assert.Equal(SensorSourceState.Unavailable, states[1].State);
+        Assert.Equal(SourceHealth.Streaming, states[0].State);
+        Assert.Equal(SourceHealth.Unavailable, states[1].State);
         Assert.Contains("stopped answering", states[1].Reason, StringComparison.Ordinal);
-        Assert.Equal((SensorSourceState.Streaming, "reading"), states[^1]);
-        Assert.All(states.Skip(1).SkipLast(1), s => Assert.Equal(SensorSourceState.Unavailable, s.State));
+        Assert.Equal((SourceHealth.Streaming, "reading"), states[^1]);
+        Assert.All(states.Skip(1).SkipLast(1), s => Assert.Equal(SourceHealth.Unavailable, s.State));
     }
 
     [Fact]

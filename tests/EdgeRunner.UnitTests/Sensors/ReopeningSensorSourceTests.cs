@@ -1,4 +1,5 @@
 using EdgeRunner.Hardware.Sensors;
+using EdgeRunner.Hardware.Supervision;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -103,9 +104,9 @@ public sealed class ReopeningSensorSourceTests
             100,
             time,
             NullLogger.Instance);
-        var states = new List<(SensorSourceState, string)>();
+        var states = new List<(SourceHealth, string)>();
         source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
-        Assert.Equal(SensorSourceState.Unavailable, source.State);
+        Assert.Equal(SourceHealth.Unavailable, source.State);
         Assert.Equal("no device (attempt 1)", source.Reason);
         Assert.Equal(["x", "y", "z"], source.Channels);
 
@@ -115,10 +116,10 @@ public sealed class ReopeningSensorSourceTests
         Assert.Equal(4, attempts);
         Assert.Equal(2, block.Samples);
         Assert.Equal([0f, 1, 2, 3, 4, 5], buffer);
-        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(SourceHealth.Streaming, source.State);
         Assert.Equal(1, source.Reopens);
         Assert.Equal(
-            [(SensorSourceState.Unavailable, "no device (attempt 2)"), (SensorSourceState.Unavailable, "no device (attempt 3)"), (SensorSourceState.Streaming, "reading")],
+            [(SourceHealth.Unavailable, "no device (attempt 2)"), (SourceHealth.Unavailable, "no device (attempt 3)"), (SourceHealth.Streaming, "reading")],
             states);
         Assert.NotNull(device);
     }
@@ -138,7 +139,7 @@ public sealed class ReopeningSensorSourceTests
         Assert.True(devices[0].Disposed);
         Assert.Equal(2, devices.Count);
         Assert.Equal(4, afterLoss.FirstSampleIndex);
-        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(SourceHealth.Streaming, source.State);
         Assert.Equal(1, source.Reopens);
     }
 
@@ -169,7 +170,7 @@ public sealed class ReopeningSensorSourceTests
         var source = new ReopeningSensorSource("chip", () => throw new SensorSourceException("absent"), ["x"], 10, TimeProvider.System, NullLogger.Instance, initialBackoff: TimeSpan.FromMinutes(5));
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await source.ReadAsync(new float[1], cts.Token));
-        Assert.Equal(SensorSourceState.Unavailable, source.State);
+        Assert.Equal(SourceHealth.Unavailable, source.State);
     }
 
     [Fact]
@@ -177,14 +178,14 @@ public sealed class ReopeningSensorSourceTests
     {
         var time = new FakeTimeProvider();
         await using var source = new ReopeningSensorSource("port", () => new ScriptedDevice(1, 50), ["v"], 50, time, NullLogger.Instance);
-        var states = new List<SensorSourceState>();
+        var states = new List<SourceHealth>();
         source.StateChanged += (_, e) => states.Add(e.State);
 
-        Assert.Equal(SensorSourceState.Opening, source.State);
+        Assert.Equal(SourceHealth.Opening, source.State);
         Assert.Equal("opened; waiting for the first samples", source.Reason);
         await ReadAdvancingAsync(source, new float[1], time);
 
-        Assert.Equal([SensorSourceState.Streaming], states);
+        Assert.Equal([SourceHealth.Streaming], states);
     }
 
     [Fact]
@@ -203,12 +204,12 @@ public sealed class ReopeningSensorSourceTests
             50,
             time,
             NullLogger.Instance);
-        var states = new List<(SensorSourceState, string)>();
+        var states = new List<(SourceHealth, string)>();
         source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
 
         await ReadAdvancingAsync(source, new float[1], time);
 
-        Assert.Equal([(SensorSourceState.Unavailable, "capture exited: no such device"), (SensorSourceState.Streaming, "reading")], states);
+        Assert.Equal([(SourceHealth.Unavailable, "capture exited: no such device"), (SourceHealth.Streaming, "reading")], states);
         Assert.True(devices[0].Disposed);
     }
 
@@ -218,7 +219,7 @@ public sealed class ReopeningSensorSourceTests
         var time = new FakeTimeProvider();
         var devices = new List<ScriptedDevice>();
         await using var source = new ReopeningSensorSource("chip", () => { devices.Add(new ScriptedDevice(devices.Count == 0 ? 2 : 3, 100)); return devices[^1]; }, ["x", "y", "z"], 100, time, NullLogger.Instance);
-        Assert.Equal(SensorSourceState.Unavailable, source.State);
+        Assert.Equal(SourceHealth.Unavailable, source.State);
         Assert.Contains("has 2 channels", source.Reason, StringComparison.Ordinal);
         Assert.False(devices[0].Disposed);
 
@@ -226,7 +227,7 @@ public sealed class ReopeningSensorSourceTests
 
         Assert.True(devices[0].Disposed);
         Assert.Equal(1, block.Samples);
-        Assert.Equal(SensorSourceState.Streaming, source.State);
+        Assert.Equal(SourceHealth.Streaming, source.State);
     }
 
     [Fact]
@@ -235,7 +236,7 @@ public sealed class ReopeningSensorSourceTests
         var time = new FakeTimeProvider();
         var device = new SelfReconnectingDevice();
         var source = new ReopeningSensorSource("serial", () => device, ["v"], 10, time, NullLogger.Instance);
-        var states = new List<(SensorSourceState, string)>();
+        var states = new List<(SourceHealth, string)>();
         source.StateChanged += (_, e) => states.Add((e.State, e.Reason));
         var buffer = new float[1];
         await ReadAdvancingAsync(source, buffer, time);
@@ -244,7 +245,7 @@ public sealed class ReopeningSensorSourceTests
         device.RaiseOnNextRead = new DeviceAvailabilityChangedEventArgs(false, "Serial port '/dev/ttyUSB0' went away (end of stream); reopening");
         var tail = await ReadAdvancingAsync(source, buffer, time);
         Assert.Equal(1, tail.Samples);
-        Assert.Equal(SensorSourceState.Unavailable, source.State);
+        Assert.Equal(SourceHealth.Unavailable, source.State);
         Assert.Equal("Serial port '/dev/ttyUSB0' went away (end of stream); reopening", source.Reason);
 
         device.RaiseOnNextRead = new DeviceAvailabilityChangedEventArgs(true, "reading");
@@ -253,7 +254,7 @@ public sealed class ReopeningSensorSourceTests
         Assert.Equal(2, back.FirstSampleIndex);
         Assert.Equal(2f, buffer[0]);
         Assert.Equal(
-            [(SensorSourceState.Streaming, "reading"), (SensorSourceState.Unavailable, "Serial port '/dev/ttyUSB0' went away (end of stream); reopening"), (SensorSourceState.Streaming, "reading")],
+            [(SourceHealth.Streaming, "reading"), (SourceHealth.Unavailable, "Serial port '/dev/ttyUSB0' went away (end of stream); reopening"), (SourceHealth.Streaming, "reading")],
             states);
         Assert.Equal(0, source.Reopens);
 
