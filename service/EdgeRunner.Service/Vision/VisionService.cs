@@ -34,6 +34,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
     private readonly DeviceOptions _device;
     private readonly IResultPublisher _publisher;
     private readonly MqttTopics _topics;
+    private readonly PayloadOrigin _origin;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
     private readonly VisionProcessorBuilder _processorBuilder;
@@ -45,6 +46,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
         IOptions<DeviceOptions> device,
         IResultPublisher publisher,
         MqttTopics topics,
+        PayloadOrigin origin,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
         VisionProcessorBuilder? processorBuilder = null,
@@ -57,6 +59,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
         _device = device.Value;
         _publisher = publisher;
         _topics = topics;
+        _origin = origin;
         _timeProvider = timeProvider;
         _loggerFactory = loggerFactory;
         _processorBuilder = processorBuilder ?? VisionProcessorFactory.Create;
@@ -113,6 +116,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
                 processor,
                 _publisher,
                 _topics,
+                _origin,
                 camera.QueueCapacity,
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,
