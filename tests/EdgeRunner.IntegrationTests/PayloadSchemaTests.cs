@@ -34,8 +34,21 @@ public sealed class PayloadSchemaTests(PayloadSchemaTests.DaemonMessages daemon)
         Assert.Equal(SchemaValidator.Kinds.Order(), daemon.Payloads.Select(p => p.Kind).Distinct().Order());
         string[] tasks = ["sequence_classification", "sequence_forecast"];
         Assert.All(tasks, task => Assert.Contains(daemon.Of("sensor.result"), r => r.GetProperty("task").GetString() == task));
-        string[] events = ["raised", "cleared", "reset"];
+        string[] events = ["raised", "cleared", "reset", "rejected", "evicted"];
         Assert.All(events, name => Assert.Contains(daemon.Of("sensor.event"), e => e.GetProperty("event").GetString() == name));
+    }
+
+    [Fact]
+    public void A_classification_cameras_results_match_the_schema()
+    {
+        Requirement.That(TestPaths.Shared is not null, "../shared is not present beside the repository: no classification model.");
+        var results = daemon.Payloads.Where(p => p.Kind == "vision.result" && p.Topic.EndsWith("/gallery/result", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(results);
+        Assert.All(results, r =>
+        {
+            Assert.Empty(SchemaValidator.Errors("vision.result", r.Payload));
+            Assert.Equal("classification", JsonDocument.Parse(r.Payload).RootElement.GetProperty("task").GetString());
+        });
     }
 
     [Fact]
@@ -145,42 +158,79 @@ public sealed class PayloadSchemaTests(PayloadSchemaTests.DaemonMessages daemon)
             var csv = Path.Combine(scenario.Folder, "tank.csv");
             await File.WriteAllLinesAsync(csv, ["v", .. values.Select(v => v.ToString(CultureInfo.InvariantCulture))], ct);
 
+            var models = new JsonObject
+            {
+                ["detector"] = TestConfig.BundledModel("shapes-detector"),
+                ["lstm"] = TestConfig.BundledModel("vibration-lstm"),
+                ["forecaster"] = new JsonObject { ["Manifest"] = forecaster },
+            };
+            var cameras = new JsonObject
+            {
+                ["cam"] = new JsonObject
+                {
+                    ["Model"] = "detector",
+                    ["Fps"] = 20,
+                    ["Source"] = new JsonObject { ["Kind"] = "Synthetic", ["Width"] = 320, ["Height"] = 240, ["Seed"] = 5 },
+                },
+            };
+            if (TestPaths.Shared is not null)
+            {
+                // A classification camera needs the reference model in ../shared (its test skips without it).
+                models["mobilenet"] = TestConfig.MobileNetModel();
+                cameras["gallery"] = new JsonObject
+                {
+                    ["Model"] = "mobilenet",
+                    ["Source"] = new JsonObject { ["Kind"] = "Images", ["Path"] = TestPaths.SharedFile("images/goldfish.jpg"), ["Loop"] = false },
+                };
+            }
+
+            var ingest = $"plant/{DeviceId}/+/accel";
             var probe = await scenario.ProbeAsync("#", ct);
             var host = await scenario.StartHostAsync(
                 new JsonObject
                 {
-                    ["Models"] = new JsonObject
-                    {
-                        ["detector"] = TestConfig.BundledModel("shapes-detector"),
-                        ["lstm"] = TestConfig.BundledModel("vibration-lstm"),
-                        ["forecaster"] = new JsonObject { ["Manifest"] = forecaster },
-                    },
-                    ["Cameras"] = new JsonObject
-                    {
-                        ["cam"] = new JsonObject
-                        {
-                            ["Model"] = "detector",
-                            ["Fps"] = 20,
-                            ["Source"] = new JsonObject { ["Kind"] = "Synthetic", ["Width"] = 320, ["Height"] = 240, ["Seed"] = 5 },
-                        },
-                    },
+                    ["Models"] = models,
+                    ["Cameras"] = cameras,
                     ["Sensors"] = new JsonObject
                     {
                         ["pump"] = TestConfig.SimulatedVibration(3),
                         ["tank"] = new JsonObject { ["Model"] = "forecaster", ["Source"] = TestConfig.CsvReplay(csv, 100, "v") },
+                        // One dynamic stream at most, evicted when idle: a second topic is rejected.
+                        ["vib"] = new JsonObject
+                        {
+                            ["Model"] = "lstm",
+                            ["Source"] = new JsonObject
+                            {
+                                ["Kind"] = "Mqtt",
+                                ["Topic"] = ingest,
+                                ["Columns"] = new JsonArray("ax", "ay", "az"),
+                                ["MaxStreams"] = 1,
+                                ["IdleTimeoutSeconds"] = 2,
+                            },
+                        },
                     },
                 },
                 ct);
 
-            await probe.WaitForAsync(m => m.Topic.EndsWith("/tank/state", StringComparison.Ordinal) && m.Payload.Contains("\"ended\"", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
-            await probe.WaitForAsync(m => m.Topic.EndsWith("/pump/result", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
+            await SeenAsync(probe, m => m.Topic.EndsWith("/tank/state", StringComparison.Ordinal) && m.Payload.Contains("\"ended\"", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
+            await SeenAsync(probe, m => m.Topic.EndsWith("/pump/result", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
             await using (var sender = await MqttSender.ConnectAsync(scenario.Port, ct))
             {
                 await sender.PublishAsync(scenario.Topic("sensors/pump/reset"), """{"reason":"schema test"}""", ct);
-                await probe.WaitForAsync(m => m.Topic.EndsWith("/pump/event", StringComparison.Ordinal) && m.Payload.Contains("\"reset\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
+                await SeenAsync(probe, m => m.Topic.EndsWith("/pump/event", StringComparison.Ordinal) && m.Payload.Contains("\"reset\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
+                var batch = "[" + string.Join(",", Enumerable.Repeat("[0.01,0.02,1.0]", 100)) + "]";
+                await sender.PublishAsync(ingest.Replace("+", "m1", StringComparison.Ordinal), batch, ct);
+                await SeenAsync(probe, m => m.Topic.EndsWith("/vib/m1/result", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
+                await sender.PublishAsync(ingest.Replace("+", "m2", StringComparison.Ordinal), batch, ct);
+                await SeenAsync(probe, m => m.Topic.EndsWith("/vib/m1/event", StringComparison.Ordinal) && m.Payload.Contains("\"evicted\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
             }
 
-            await probe.WaitForAsync(m => m.Topic.EndsWith("/cam/result", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
+            await SeenAsync(probe, m => m.Topic.EndsWith("/cam/result", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
+            if (TestPaths.Shared is not null)
+            {
+                await SeenAsync(probe, m => m.Topic.EndsWith("/gallery/result", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
+            }
+
             await host.StopAsync(ct);
 
             Payloads = [.. probe.Seen
@@ -191,6 +241,21 @@ public sealed class PayloadSchemaTests(PayloadSchemaTests.DaemonMessages daemon)
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+        /// <summary>Waits until the probe has received a message matching <paramref name="predicate"/> (at any time since it subscribed).</summary>
+        private static async Task SeenAsync(MqttProbe probe, Func<ReceivedMessage, bool> predicate, TimeSpan timeout, CancellationToken ct)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (!probe.Seen.Any(predicate))
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"No matching MQTT message within {timeout}. Seen: {string.Join(" | ", probe.Seen.Select(m => m.Topic))}");
+                }
+
+                await Task.Delay(50, ct);
+            }
+        }
 
         private static async Task<string> WriteForecasterAsync(string folder, CancellationToken ct)
         {
