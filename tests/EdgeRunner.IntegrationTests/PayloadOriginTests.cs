@@ -3,7 +3,9 @@ using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Models.Inference;
 using EdgeRunner.Models.Preprocessing;
+using EdgeRunner.Service.Mqtt;
 using EdgeRunner.Service.Publishing;
+using EdgeRunner.Service.Sensors;
 using EdgeRunner.Service.Vision;
 
 namespace EdgeRunner.IntegrationTests;
@@ -65,6 +67,36 @@ public sealed class PayloadOriginTests
         Assert.True(bytes > 0);
     }
 
+    [Fact]
+    public void Every_state_and_event_a_stream_can_report_matches_the_sensor_schemas()
+    {
+        // The rare ones a demo run does not show (a device lost, a loop restarting, a model that cannot run),
+        // as the daemon's own writer publishes them for a configured stream and a dynamic (wildcard) one.
+        var publisher = new CapturingPublisher();
+        var events = new SensorStreamEvents(publisher, new MqttTopics("edgerunner", "gate-1"), PayloadOrigin.NewBoot("gate-1"), TimeProvider.System);
+        string[] states = ["streaming", "opening", "unavailable", "ended", "restarting", "failed"];
+        foreach (var state in states)
+        {
+            events.PublishState("pump", state, "why: " + state);
+        }
+
+        foreach (var state in (string[])["restarting", "streaming", "failed"])
+        {
+            events.Report("vib/m1", state, "why: " + state);
+        }
+
+        events.PublishEvent("vib/m1", "failed", "State:Directory cannot be created", "plant/m1/accel", extra: null);
+
+        Assert.Equal(states.Length + 4, publisher.Messages.Count);
+        Assert.All(publisher.Messages, m =>
+        {
+            var kind = SchemaValidator.KindOf(m.Topic);
+            Assert.NotNull(kind);
+            Assert.Empty(SchemaValidator.Errors(kind, m.Payload));
+        });
+        Assert.Equal(states.Length, publisher.Messages.Count(m => m.Topic.EndsWith("/pump/state", StringComparison.Ordinal)));
+    }
+
     private static string? Field(JsonElement payload, string name) => payload.GetProperty(name).GetString();
 
     /// <summary>Runs the daemon until its camera published a result with seq ≥ <paramref name="seq"/>; its results in order.</summary>
@@ -83,6 +115,17 @@ public sealed class PayloadOriginTests
         await host.StopAsync(ct);
         host.Dispose();
         return results;
+    }
+
+    private sealed class CapturingPublisher : IResultPublisher
+    {
+        public List<(string Topic, string Payload)> Messages { get; } = [];
+
+        public bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false)
+        {
+            Messages.Add((topic, System.Text.Encoding.UTF8.GetString(payload)));
+            return true;
+        }
     }
 
     /// <summary>A detection head whose frame had nothing in it (the writer's own work is what is measured).</summary>
