@@ -4,6 +4,7 @@ using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Sequence;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Publishing;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -27,7 +28,7 @@ public sealed class SensorHotPathAllocationTests
             },
             NullLogger.Instance);
         var processor = new SequenceStreamProcessor("pump", model, new object(), manifest.Stream, manifest.Labels);
-        using var writer = new SensorResultWriter("pump", manifest.Id, model.Sha256, processor.Labels, processor.Task);
+        using var writer = new SensorResultWriter(PayloadOrigin.NewBoot("test-device"), "pump", manifest.Id, model.Sha256, processor.Labels, processor.Task);
         var chunk = Enumerable.Range(0, 150).Select(i => (float)Math.Sin(i * 0.3)).ToArray();
         var start = DateTimeOffset.UnixEpoch;
         long bytes = 0;
@@ -57,7 +58,7 @@ public sealed class SensorHotPathAllocationTests
             },
             NullLogger.Instance);
         var processor = new SequenceStreamProcessor("mic", model, new object(), manifest.Stream!, manifest.Labels, output: SequenceOutputSpec.From(ModelTask.SequenceScore, manifest.Postprocess));
-        using var writer = new SensorResultWriter("mic", manifest.Id, model.Sha256, processor.Labels, processor.Task);
+        using var writer = new SensorResultWriter(PayloadOrigin.NewBoot("test-device"), "mic", manifest.Id, model.Sha256, processor.Labels, processor.Task);
         var random = new Random(3);
         var chunk = Enumerable.Range(0, 512).Select(_ => (float)((random.NextDouble() - 0.5) * 0.4)).ToArray();
         var start = DateTimeOffset.UnixEpoch;

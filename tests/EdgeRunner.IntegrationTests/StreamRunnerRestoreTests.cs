@@ -81,7 +81,7 @@ public sealed class StreamRunnerRestoreTests
         var checkpointTime = new DateTimeOffset(2026, 11, 27, 1, 0, 0, TimeSpan.Zero);
         var resumedAt = checkpointTime.AddHours(1);
         var publisher = new CapturingPublisher();
-        using var writer = new SensorResultWriter("s", "half", model.Sha256, processor.Labels, processor.Task);
+        using var writer = new SensorResultWriter(PayloadOrigin.NewBoot("test-device"), "s", "half", model.Sha256, processor.Labels, processor.Task);
         var runner = new StreamRunner(
             "s",
             new OneBlockSource(resumedAt),

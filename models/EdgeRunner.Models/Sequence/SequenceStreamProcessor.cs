@@ -152,6 +152,9 @@ public sealed class SequenceStreamProcessor
         }
     }
 
+    /// <summary>Milliseconds the last step spent preparing the model's input (scaling, carried context), before the model ran.</summary>
+    public double PreprocessMilliseconds { get; private set; }
+
     /// <summary>Whether every value of the last result is finite (a model fed extreme input can overflow).</summary>
     public bool ResultIsFinite { get; private set; } = true;
 
@@ -204,8 +207,12 @@ public sealed class SequenceStreamProcessor
         return milliseconds;
     }
 
-    private void Normalize(ReadOnlySpan<float> interleaved) =>
+    private void Normalize(ReadOnlySpan<float> interleaved)
+    {
+        var start = Stopwatch.GetTimestamp();
         _preprocessor.Process(interleaved, _contextSamples > 0 ? State.Tensor(_contextIndex) : [], _chunk);
+        PreprocessMilliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    }
 
     private void ReadResult()
     {

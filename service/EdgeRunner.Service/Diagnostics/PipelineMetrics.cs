@@ -47,6 +47,7 @@ internal sealed class PipelineMetrics : IHostedService
         meter.CreateObservableCounter("edgerunner.mqtt.dropped", () => _publisher.Dropped, "{message}", "Messages dropped because the queue was full");
         // The first connect is not a reconnect.
         meter.CreateObservableCounter("edgerunner.mqtt.reconnects", () => Math.Max(0, _publisher.Connects - 1), "{connection}", "Connections made again after the first");
+        meter.CreateObservableUpDownCounter("edgerunner.mqtt.queued", () => _publisher.Queued, "{message}", "Messages waiting for the broker (in memory and in the spool)");
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;

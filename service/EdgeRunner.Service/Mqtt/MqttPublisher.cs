@@ -106,6 +106,9 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
     /// <summary>Times the broker ended this client's session without an error and without being asked (another client connected with the same client id).</summary>
     public long SessionsTakenOver => _connection.SessionsTakenOver;
 
+    /// <summary>Messages waiting for the broker now (in memory and, with store-and-forward, in the spool).</summary>
+    public int Queued => _outbox.Count;
+
     /// <summary>Messages the broker acknowledged.</summary>
     public long Published => Interlocked.Read(ref _published);
 

@@ -1,5 +1,7 @@
+using EdgeRunner.Service.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.Service.Publishing;
 
@@ -16,6 +18,16 @@ public static class PublishingServiceCollectionExtensions
         services.TryAddSingleton<TOutput>();
         services.AddSingleton<IResultOutput>(sp => sp.GetRequiredService<TOutput>());
         services.TryAddSingleton<IResultPublisher, CompositeResultPublisher>();
+        return services;
+    }
+
+    /// <summary>
+    /// Registers this run's <see cref="PayloadOrigin"/> (device id and a random boot id), once per host:
+    /// every producer of JSON payloads calls it, and all of them share the one made first.
+    /// </summary>
+    internal static IServiceCollection TryAddPayloadOrigin(this IServiceCollection services)
+    {
+        services.TryAddSingleton(sp => PayloadOrigin.NewBoot(DeviceIdentity.Resolve(sp.GetRequiredService<IOptions<DeviceOptions>>().Value)));
         return services;
     }
 }

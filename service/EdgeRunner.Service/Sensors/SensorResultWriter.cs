@@ -38,6 +38,8 @@ internal sealed class SensorResultWriter : IDisposable
     private static readonly JsonEncodedText NonFiniteOutputs = JsonEncodedText.Encode("non_finite_outputs");
     private static readonly JsonEncodedText Reason = JsonEncodedText.Encode("reason");
     private static readonly JsonEncodedText Latency = JsonEncodedText.Encode("latency_ms");
+    private static readonly JsonEncodedText Preprocess = JsonEncodedText.Encode("preprocess");
+    private static readonly JsonEncodedText Inference = JsonEncodedText.Encode("inference");
 
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
     private readonly Utf8JsonWriter _writer;
@@ -48,11 +50,13 @@ internal sealed class SensorResultWriter : IDisposable
     private readonly JsonEncodedText[] _labels;
     private readonly JsonEncodedText _taskName;
     private readonly ModelTask _task;
+    private readonly PayloadOrigin _origin;
 
-    public SensorResultWriter(string streamId, string modelId, string sha256, IReadOnlyList<string> labels, ModelTask task = ModelTask.SequenceClassification, string executionProvider = "CPUExecutionProvider")
+    public SensorResultWriter(PayloadOrigin origin, string streamId, string modelId, string sha256, IReadOnlyList<string> labels, ModelTask task = ModelTask.SequenceClassification, string executionProvider = "CPUExecutionProvider")
     {
         // The provider the model actually runs on (after any fallback), in every result and event, as in vision results.
         _executionProvider = JsonEncodedText.Encode(executionProvider);
+        _origin = origin;
         _task = task;
         _taskName = JsonEncodedText.Encode(task switch
         {
@@ -70,14 +74,18 @@ internal sealed class SensorResultWriter : IDisposable
 
     public void Dispose() => _writer.Dispose();
 
-    /// <summary>Writes the payload; valid until the next call.</summary>
-    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SequenceStreamProcessor processor, double latencyMs, long invalidSamples = 0, long stateResets = 0, long nonFiniteOutputs = 0)
+    /// <summary>
+    /// Writes the payload; valid until the next call. <paramref name="inferenceMs"/> is the model's run for this
+    /// step (<see cref="SequenceStreamProcessor.StepAsync"/>'s result); the preprocessing time is the processor's own.
+    /// </summary>
+    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SequenceStreamProcessor processor, double inferenceMs, long invalidSamples = 0, long stateResets = 0, long nonFiniteOutputs = 0)
     {
         _buffer.ResetWrittenCount();
         _writer.Reset(_buffer);
         var w = _writer;
         var result = processor.Result;
         w.WriteStartObject();
+        _origin.WriteHeader(w, PayloadSchemas.SensorResult);
         w.WriteString(Stream, _streamId);
         w.WriteNumber(Seq, sequence);
         w.WriteStartObject(Window);
@@ -141,7 +149,11 @@ internal sealed class SensorResultWriter : IDisposable
             w.WriteNumber(NonFiniteOutputs, nonFiniteOutputs);
         }
 
-        w.WriteNumber(Latency, Math.Round(latencyMs, 3));
+        // The same shape as a vision result's (a bare number until schema edgerunner.sensor.result/1).
+        w.WriteStartObject(Latency);
+        w.WriteNumber(Preprocess, Math.Round(processor.PreprocessMilliseconds, 3));
+        w.WriteNumber(Inference, Math.Round(inferenceMs, 3));
+        w.WriteEndObject();
         w.WriteEndObject();
         w.Flush();
         return _buffer.WrittenSpan;
@@ -155,6 +167,7 @@ internal sealed class SensorResultWriter : IDisposable
         var w = _writer;
         var trigger = processor.Trigger!;
         w.WriteStartObject();
+        _origin.WriteHeader(w, PayloadSchemas.SensorEvent);
         w.WriteString(Stream, _streamId);
         w.WriteString(Event, transition == TriggerTransition.Raised ? Raised : Cleared);
         w.WriteNumber(Seq, sequence);
@@ -191,12 +204,13 @@ internal sealed class SensorResultWriter : IDisposable
     }
 
     /// <summary>The retained state payload of a device-backed stream (rare: allocates).</summary>
-    public static byte[] WriteState(string streamId, string state, string reason, DateTimeOffset timestamp)
+    public static byte[] WriteState(PayloadOrigin origin, string streamId, string state, string reason, DateTimeOffset timestamp)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
+            origin.WriteHeader(w, PayloadSchemas.SensorState);
             w.WriteString(Stream, streamId);
             w.WriteString("state", state);
             w.WriteString("reason", reason);

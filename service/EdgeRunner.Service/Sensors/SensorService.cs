@@ -52,6 +52,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
         IResultPublisher publisher,
         IMqttSubscriptions subscriptions,
         MqttTopics topics,
+        PayloadOrigin origin,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
         SensorSourceOverride? sourceOverride = null,
@@ -72,7 +73,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
         _loggerFactory = loggerFactory;
         _models = new SequenceModelPool(timeProvider, loggerFactory);
         _checkpoints = new StreamCheckpoints(_state, timeProvider, Logger);
-        _events = new SensorStreamEvents(publisher, topics, timeProvider);
+        _events = new SensorStreamEvents(publisher, topics, origin, timeProvider);
         _supervisor = new StreamSupervisor(_events, timeProvider, Logger);
         _ingest = new MqttIngestStreams(_sensors, catalog, topics, subscriptions, _events, this, timeProvider, loggerFactory, Logger);
     }
@@ -183,7 +184,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
                 source,
                 processor,
                 modelRate,
-                new SensorResultWriter(streamId, resolved.Id, model.Sha256, processor.Labels, processor.Task, model.ExecutionProvider),
+                new SensorResultWriter(_events.Origin, streamId, resolved.Id, model.Sha256, processor.Labels, processor.Task, model.ExecutionProvider),
                 _publisher,
                 _topics.SensorResult(streamId),
                 _topics.SensorEvent(streamId),

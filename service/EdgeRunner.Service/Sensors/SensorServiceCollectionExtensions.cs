@@ -11,6 +11,7 @@ internal static class SensorServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddEdgeRunnerSensors(this IServiceCollection services)
     {
+        services.TryAddPayloadOrigin();
         services.AddSingleton<SensorService>();
         services.AddHostedService(sp => sp.GetRequiredService<SensorService>());
         return services;

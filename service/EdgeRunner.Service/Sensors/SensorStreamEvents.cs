@@ -9,14 +9,17 @@ namespace EdgeRunner.Service.Sensors;
 /// retained state (<c>.../sensors/{stream}/state</c>) and the events of any stream
 /// (<c>.../sensors/{stream}/events</c>: reset, evicted, rejected, failed, restarting…). Rare: allocating is fine.
 /// </summary>
-internal sealed class SensorStreamEvents(IResultPublisher publisher, MqttTopics topics, TimeProvider timeProvider)
+internal sealed class SensorStreamEvents(IResultPublisher publisher, MqttTopics topics, PayloadOrigin origin, TimeProvider timeProvider)
 {
+    /// <summary>Who writes the payloads (device, boot id), for the streams' result writers.</summary>
+    public PayloadOrigin Origin => origin;
+
     /// <summary>A stream created at run time for one topic of an MQTT wildcard (its id spans topic levels).</summary>
     public static bool IsDynamic(string streamId) => streamId.Contains('/', StringComparison.Ordinal);
 
     /// <summary>Publishes a configured stream's retained state: streaming, unavailable, ended or failed, with the reason.</summary>
     public void PublishState(string streamId, string state, string reason) =>
-        publisher.TryPublish(topics.SensorState(streamId), SensorResultWriter.WriteState(streamId, state, reason, timeProvider.GetUtcNow()), retain: true);
+        publisher.TryPublish(topics.SensorState(streamId), SensorResultWriter.WriteState(origin, streamId, state, reason, timeProvider.GetUtcNow()), retain: true);
 
     /// <summary>A configured stream's retained state, or a dynamic stream's event (dynamic streams have no retained state).</summary>
     public void Report(string streamId, string state, string reason)
@@ -38,6 +41,7 @@ internal sealed class SensorStreamEvents(IResultPublisher publisher, MqttTopics 
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
+            origin.WriteHeader(w, PayloadSchemas.SensorEvent);
             w.WriteString("stream", streamId);
             w.WriteString("event", eventName);
             w.WriteString("reason", reason);

@@ -36,6 +36,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private readonly VisionFrameProcessor _processor;
     private readonly VisionResultWriter _resultWriter;
     private readonly IResultPublisher _publisher;
+    private readonly PayloadOrigin _origin;
     private readonly string _resultTopic;
     private readonly string _stateTopic;
     private readonly TimeProvider _timeProvider;
@@ -64,6 +65,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         VisionFrameProcessor processor,
         IResultPublisher publisher,
         MqttTopics topics,
+        PayloadOrigin origin,
         int queueCapacity,
         TimeSpan resultLogInterval,
         TimeProvider timeProvider,
@@ -84,13 +86,14 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         _source = sourceFactory();
         _processor = processor;
         _publisher = publisher;
+        _origin = origin;
         _resultTopic = topics.VisionResult(cameraId);
         _stateTopic = topics.VisionState(cameraId);
         _timeProvider = timeProvider;
         _logger = logger;
         _gate = gate ?? new InferenceGate(0, null, TimeSpan.Zero, timeProvider.TimestampFrequency);
         _snapshots = snapshots;
-        _resultWriter = new VisionResultWriter(processor.Model.Id, processor.Model.Sha256, processor.Model.ExecutionProvider);
+        _resultWriter = new VisionResultWriter(origin, processor.Model.Id, processor.Model.Sha256, processor.Model.ExecutionProvider);
         _logIntervalTicks = (long)(resultLogInterval.TotalSeconds * timeProvider.TimestampFrequency);
         _lastLogTimestamp = long.MinValue / 2;
         _frames = Channel.CreateBounded<Frame>(
@@ -332,7 +335,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private void PublishState(string state, string reason, long restarts)
     {
         LogState(_logger, _cameraId, state, reason);
-        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(_cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed), CameraStatePayloadContext.Default.CameraStatePayload);
+        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(PayloadSchemas.VisionState.Value, _origin.Device, _origin.BootId, _cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed), CameraStatePayloadContext.Default.CameraStatePayload);
         _publisher.TryPublish(_stateTopic, payload, retain: true);
     }
 
@@ -464,6 +467,9 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
 /// <summary>The retained camera state message.</summary>
 internal sealed record CameraStatePayload(
+    [property: System.Text.Json.Serialization.JsonPropertyName("schema")] string Schema,
+    [property: System.Text.Json.Serialization.JsonPropertyName("device")] string Device,
+    [property: System.Text.Json.Serialization.JsonPropertyName("boot_id")] string BootId,
     [property: System.Text.Json.Serialization.JsonPropertyName("camera")] string Camera,
     [property: System.Text.Json.Serialization.JsonPropertyName("state")] string State,
     [property: System.Text.Json.Serialization.JsonPropertyName("reason")] string Reason,

@@ -48,9 +48,11 @@ internal sealed class VisionResultWriter : IDisposable
     private readonly JsonEncodedText _modelId;
     private readonly JsonEncodedText _modelSha256;
     private readonly JsonEncodedText _provider;
+    private readonly PayloadOrigin _origin;
 
-    public VisionResultWriter(string modelId, string modelSha256, string executionProvider)
+    public VisionResultWriter(PayloadOrigin origin, string modelId, string modelSha256, string executionProvider)
     {
+        _origin = origin;
         _writer = new Utf8JsonWriter(_buffer);
         _modelId = JsonEncodedText.Encode(modelId);
         _modelSha256 = JsonEncodedText.Encode(modelSha256);
@@ -66,6 +68,7 @@ internal sealed class VisionResultWriter : IDisposable
         _writer.Reset(_buffer);
         var w = _writer;
         w.WriteStartObject();
+        _origin.WriteHeader(w, PayloadSchemas.VisionResult);
         w.WriteString(Camera, context.CameraId);
         w.WriteNumber(Seq, context.Sequence);
         w.WriteString(Timestamp, context.CapturedAt);

@@ -34,6 +34,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
     private readonly DeviceOptions _device;
     private readonly IResultPublisher _publisher;
     private readonly MqttTopics _topics;
+    private readonly PayloadOrigin _origin;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
     private readonly VisionProcessorBuilder _processorBuilder;
@@ -46,6 +47,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
         IOptions<DeviceOptions> device,
         IResultPublisher publisher,
         MqttTopics topics,
+        PayloadOrigin origin,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
         VisionProcessorBuilder? processorBuilder = null,
@@ -60,6 +62,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
         _device = device.Value;
         _publisher = publisher;
         _topics = topics;
+        _origin = origin;
         _timeProvider = timeProvider;
         _loggerFactory = loggerFactory;
         _processorBuilder = processorBuilder ?? VisionProcessorFactory.Create;
@@ -116,6 +119,7 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
                 processor,
                 _publisher,
                 _topics,
+                _origin,
                 camera.QueueCapacity,
                 TimeSpan.FromSeconds(_device.ResultLogIntervalSeconds),
                 _timeProvider,

@@ -20,6 +20,7 @@ public static class VisionServiceCollectionExtensions
         // Runs after the table's Bind (both are Configure steps, in registration order) and before PostConfigure.
         services.AddOptions<CamerasOptions>()
             .Configure<IConfiguration>((cameras, configuration) => CameraSourceKinds.BindSources(configuration.GetSection(CamerasOptions.SectionName), cameras));
+        services.TryAddPayloadOrigin();
         services.AddSingleton<VisionService>();
         services.AddHostedService(sp => sp.GetRequiredService<VisionService>());
         return services;
