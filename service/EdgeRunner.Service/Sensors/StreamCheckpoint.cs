@@ -108,25 +108,7 @@ internal static class StreamCheckpoint
     /// Creates the state folder (and any missing parents) 0700 whatever the umask. Folders that already
     /// exist keep their mode: the daemon changes only what it creates.
     /// </summary>
-    public static void EnsureDirectory(string directory)
-    {
-        // One level at a time, outermost first: Directory.CreateDirectory(path, mode) gives the mode to the
-        // last level only, and the parents it creates would follow the umask (0777 under umask 000).
-        var missing = new Stack<string>();
-        for (var level = Path.GetFullPath(directory); !Directory.Exists(level); level = Path.GetDirectoryName(level)!)
-        {
-            missing.Push(level);
-            if (Path.GetDirectoryName(level) is null)
-            {
-                break;
-            }
-        }
-
-        while (missing.TryPop(out var level))
-        {
-            Directory.CreateDirectory(level, StateDirectoryMode);
-        }
-    }
+    public static void EnsureDirectory(string directory) => PrivateDirectory.Ensure(directory);
 
     /// <summary>Writes the checkpoint (0600, through a temporary file renamed over the old one).</summary>
     /// <exception cref="IOException">It cannot be written (a full disk, a name too long, a folder in the way); no partial file is left.</exception>

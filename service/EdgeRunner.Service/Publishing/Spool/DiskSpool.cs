@@ -165,7 +165,7 @@ internal sealed class DiskSpool : IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(timeProvider);
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxBytes, 256 * 1024);
-        System.IO.Directory.CreateDirectory(settings.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        PrivateDirectory.Ensure(settings.Directory);
         var spool = new DiskSpool(settings, timeProvider);
         try
         {
