@@ -191,18 +191,88 @@ public sealed class MqttTlsTests
         await host.StopAsync(ct);
     }
 
+    [Fact]
+    public async Task A_wrong_password_is_refused_with_a_line_that_never_contains_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var certificates = await TestCertificates.CreateAsync(ct);
+        const string Wrong = "wrong-Secret-5c1e9";
+        var passwordFile = Path.Combine(certificates.Folder, "password");
+        await File.WriteAllTextAsync(passwordFile, Wrong + "\n", ct);
+        await using var broker = await MosquittoBroker.StartAsync(ct, tls: new MosquittoTls(certificates.Pem("ca"), certificates.Pem("server"), certificates.Key("server"), PasswordFile: await MosquittoUsersAsync(certificates, ct)));
+        var logs = new CapturingLoggerProvider();
+        var deviceId = NewDeviceId();
+        using var host = await StartHostAsync(deviceId, broker.TlsPort!.Value, new JsonObject { ["Enabled"] = true, ["CaFile"] = certificates.Pem("ca") }, logs, ct, mqtt: new JsonObject { ["Username"] = "edge", ["PasswordFile"] = passwordFile });
+        var publisher = host.Services.GetRequiredService<MqttPublisher>();
+
+        await WaitUntilAsync(() => logs.Entries.Count(l => l.Message.StartsWith("MQTT connect to", StringComparison.Ordinal)) >= 2, ct);
+        Assert.Equal(0, publisher.Connects);
+        Assert.Contains(logs.Entries, l => l.Message.Contains("BadUserNameOrPassword", StringComparison.Ordinal) || l.Message.Contains("NotAuthorized", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Entries, l => l.Message.Contains(Wrong, StringComparison.Ordinal) || (l.Exception?.ToString().Contains(Wrong, StringComparison.Ordinal) ?? false));
+        await host.StopAsync(ct);
+    }
+
+    [Fact]
+    public async Task The_daemon_reads_its_password_from_the_systemd_credential_and_never_prints_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var certificates = await TestCertificates.CreateAsync(ct);
+        await using var broker = await MosquittoBroker.StartAsync(ct, tls: new MosquittoTls(certificates.Pem("ca"), certificates.Pem("server"), certificates.Key("server"), PasswordFile: await MosquittoUsersAsync(certificates, ct)));
+        var deviceId = NewDeviceId();
+        await using var probe = await MqttProbe.ConnectAsync(broker.Port, $"edgerunner/{deviceId}/status", TimeSpan.FromSeconds(5), ct);
+        // As systemd's LoadCredential= leaves it: a private folder named by $CREDENTIALS_DIRECTORY.
+        var credentials = Directory.CreateDirectory(Path.Combine(certificates.Folder, "credentials")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(credentials, "mqtt-password"), Password + "\n", ct);
+        var config = TestConfig.Write(new JsonObject
+        {
+            ["Device"] = new JsonObject { ["Id"] = deviceId },
+            ["Mqtt"] = new JsonObject
+            {
+                ["Host"] = "localhost",
+                ["Port"] = broker.TlsPort!.Value,
+                ["Username"] = "edge",
+                ["PasswordCredential"] = "mqtt-password",
+                ["Tls"] = new JsonObject { ["Enabled"] = true, ["CaFile"] = certificates.Pem("ca") },
+            },
+        });
+        await using var daemon = DaemonProcess.Start(["run", "--config", config], new Dictionary<string, string> { [MqttSecrets.CredentialsDirectoryVariable] = credentials });
+
+        var status = await probe.WaitForAsync(m => m.Payload == "online", Within, ct);
+        Assert.True(status.Retain);
+        daemon.Terminate();
+        Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), ct));
+        Assert.DoesNotContain(Password, daemon.Stdout + daemon.Stderr, StringComparison.Ordinal);
+    }
+
+    private const string Password = "right-Secret-83d0a";
+
+    // A mosquitto_passwd file with the user 'edge' and Password.
+    private static async Task<string> MosquittoUsersAsync(TestCertificates certificates, CancellationToken cancellationToken)
+    {
+        var file = Path.Combine(certificates.Folder, "mosquitto-users");
+        var result = await RunAsync("mosquitto_passwd", ["-b", "-c", file, "edge", Password], cancellationToken);
+        Assert.True(result.ExitCode == 0, $"mosquitto_passwd failed: {result.Output}");
+        return file;
+    }
+
     private static string NewDeviceId() => $"tls-{Guid.NewGuid().ToString("N")[..8]}";
 
     private static List<LogEntry> TlsFailures(CapturingLoggerProvider logs) =>
         [.. logs.Entries.Where(l => l.Message.StartsWith("MQTT TLS connect to", StringComparison.Ordinal))];
 
-    private static async Task<IHost> StartHostAsync(string deviceId, int port, JsonObject tls, CapturingLoggerProvider logs, CancellationToken cancellationToken, bool withSensor = false)
+    private static async Task<IHost> StartHostAsync(string deviceId, int port, JsonObject tls, CapturingLoggerProvider logs, CancellationToken cancellationToken, bool withSensor = false, JsonObject? mqtt = null)
     {
+        // Quick retries: the failures are counted by attempts.
+        var mqttSection = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = port, ["Tls"] = tls, ["ReconnectMinDelaySeconds"] = 0.2, ["ReconnectMaxDelaySeconds"] = 1 };
+        foreach (var (key, value) in mqtt ?? [])
+        {
+            mqttSection[key] = value?.DeepClone();
+        }
+
         var sections = new JsonObject
         {
             ["Device"] = new JsonObject { ["Id"] = deviceId },
-            // Quick retries: the failures are counted by attempts.
-            ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = port, ["Tls"] = tls, ["ReconnectMinDelaySeconds"] = 0.2, ["ReconnectMaxDelaySeconds"] = 1 },
+            ["Mqtt"] = mqttSection,
         };
         if (withSensor)
         {

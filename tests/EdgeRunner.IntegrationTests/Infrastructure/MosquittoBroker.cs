@@ -6,7 +6,8 @@ namespace EdgeRunner.IntegrationTests.Infrastructure;
 /// A TLS listener of <see cref="MosquittoBroker"/>: its certificate and key, the CA(s) it checks client certificates
 /// against, whether it requires one (mutual TLS), and its port (a free one when null).
 /// </summary>
-internal sealed record MosquittoTls(string CaFile, string CertFile, string KeyFile, bool RequireCertificate = false, int? Port = null);
+/// <remarks>With <see cref="PasswordFile"/> (a <c>mosquitto_passwd</c> file) the TLS listener refuses anonymous clients; the plain one still takes them.</remarks>
+internal sealed record MosquittoTls(string CaFile, string CertFile, string KeyFile, bool RequireCertificate = false, int? Port = null, string? PasswordFile = null);
 
 /// <summary>A real mosquitto broker on a free loopback port, started for a test and killed after it.</summary>
 internal sealed class MosquittoBroker : IAsyncDisposable
@@ -54,7 +55,11 @@ internal sealed class MosquittoBroker : IAsyncDisposable
             : $"persistence true\npersistence_location {directory}/\nautosave_interval 0\n";
         var tlsPort = tls is null ? (int?)null : tls.Port ?? FreePort.Next();
         var tlsListener = tls is null ? string.Empty : TlsListener(tls, tlsPort!.Value, directory);
-        await File.WriteAllTextAsync(config, $"listener {listenPort} 127.0.0.1\n{tlsListener}allow_anonymous true\n{persistence}", cancellationToken);
+        // With a password file each listener has its own rules: the plain one stays anonymous, for probes.
+        var text = tls?.PasswordFile is null
+            ? $"listener {listenPort} 127.0.0.1\n{tlsListener}allow_anonymous true\n{persistence}"
+            : $"per_listener_settings true\nlistener {listenPort} 127.0.0.1\nallow_anonymous true\n{tlsListener}allow_anonymous false\npassword_file {CopyInto(directory, tls.PasswordFile)}\n{persistence}";
+        await File.WriteAllTextAsync(config, text, cancellationToken);
         var start = new ProcessStartInfo(executable!, ["-c", config])
         {
             RedirectStandardOutput = true,
@@ -139,19 +144,16 @@ internal sealed class MosquittoBroker : IAsyncDisposable
 
     // mosquitto started as root reads its files as the 'mosquitto' user: copies in its own (world-readable) folder,
     // named per start so a restart with other files (rotation) never reads the old ones.
-    private static string TlsListener(MosquittoTls tls, int port, string directory)
-    {
-        var prefix = Guid.NewGuid().ToString("N")[..8];
-        string Copy(string file)
-        {
-            var copy = Path.Combine(directory, $"{prefix}-{Path.GetFileName(file)}");
-            File.Copy(file, copy, overwrite: true);
-            File.SetUnixFileMode(copy, (UnixFileMode)0x1A4); // 0644: a test key, in a folder deleted with the broker
-            return copy;
-        }
+    private static string TlsListener(MosquittoTls tls, int port, string directory) =>
+        $"listener {port} 127.0.0.1\ncafile {CopyInto(directory, tls.CaFile)}\ncertfile {CopyInto(directory, tls.CertFile)}\nkeyfile {CopyInto(directory, tls.KeyFile)}\n"
+        + $"require_certificate {(tls.RequireCertificate ? "true" : "false")}\n";
 
-        return $"listener {port} 127.0.0.1\ncafile {Copy(tls.CaFile)}\ncertfile {Copy(tls.CertFile)}\nkeyfile {Copy(tls.KeyFile)}\n"
-            + $"require_certificate {(tls.RequireCertificate ? "true" : "false")}\n";
+    private static string CopyInto(string directory, string file)
+    {
+        var copy = Path.Combine(directory, $"{Guid.NewGuid().ToString("N")[..8]}-{Path.GetFileName(file)}");
+        File.Copy(file, copy, overwrite: true);
+        File.SetUnixFileMode(copy, (UnixFileMode)0x1A4); // 0644: a test key, in a folder deleted with the broker
+        return copy;
     }
 
     private static void DeleteOwned(string directory, bool owned)
