@@ -37,6 +37,7 @@ public sealed class MqttTlsTests
 
     [Theory]
     [InlineData("wrong CA", "unknown CA: the broker's certificate 'CN=localhost'")]
+    [InlineData("no CA file, a private CA", "is not signed by a CA in the system's trust store (set Mqtt:Tls:CaFile for a private CA)")]
     [InlineData("wrong host name", "name mismatch: the broker's certificate 'CN=broker.invalid'")]
     [InlineData("expired client certificate", "the client certificate 'CN=edgerunner-expired'")]
     public async Task A_TLS_failure_is_logged_as_one_clear_line_and_the_connect_is_retried(string failure, string expected)
@@ -48,6 +49,11 @@ public sealed class MqttTlsTests
             ct,
             tls: new MosquittoTls(certificates.Pem("ca"), certificates.Pem(server), certificates.Key(server), RequireCertificate: failure == "expired client certificate"));
         var tls = new JsonObject { ["Enabled"] = true, ["CaFile"] = certificates.Pem(failure == "wrong CA" ? "other-ca" : "ca") };
+        if (failure == "no CA file, a private CA")
+        {
+            tls.Remove("CaFile");
+        }
+
         if (failure == "expired client certificate")
         {
             tls["CertFile"] = certificates.Pem("expired-client");
