@@ -349,7 +349,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
         {
             LogConnectFailed(_logger, host, Port, "timed out");
         }
-        catch (Exception ex) when (ex is MqttCommunicationException or InvalidOperationException or System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
+        catch (Exception ex) when (ex is MqttCommunicationException or InvalidOperationException or System.Net.Sockets.SocketException or IOException or AuthenticationException)
         {
             // A TLS failure gets one line that says which: the server's certificate as judged here, else the broker's alert.
             var tlsReason = !UseTls ? null : _tlsRefusal ?? MqttTlsMaterial.WhyHandshakeFailed(ex, tls?.ClientCertificate, _timeProvider.GetUtcNow());
