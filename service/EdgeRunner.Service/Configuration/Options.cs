@@ -37,8 +37,17 @@ public sealed class MqttOptions
     /// <summary>Password (prefer <see cref="PasswordFile"/>, which keeps it out of the config).</summary>
     public string Password { get; set; } = string.Empty;
 
-    /// <summary>File whose first line is the password (e.g. a systemd credential).</summary>
+    /// <summary>File whose first line is the password.</summary>
     public string PasswordFile { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Name of a systemd credential holding the password: read from <c>$CREDENTIALS_DIRECTORY/{name}</c>, which
+    /// systemd fills from the unit's <c>LoadCredential=</c> (or <c>SetCredentialEncrypted=</c>) lines.
+    /// </summary>
+    public string PasswordCredential { get; set; } = string.Empty;
+
+    /// <summary>TLS to the broker (<c>Mqtt:Tls</c>).</summary>
+    public MqttTlsOptions Tls { get; set; } = new();
 
     /// <summary>First topic level.</summary>
     public string TopicPrefix { get; set; } = "edgerunner";
@@ -86,6 +95,38 @@ public sealed class MqttOptions
     public Publishing.Spool.SpoolOptions Spool { get; set; } = new();
 }
 
+/// <summary>Sub-section <c>Mqtt:Tls</c>: TLS 1.2 or newer to an external broker, the server's name always verified.</summary>
+public sealed class MqttTlsOptions
+{
+    /// <summary>Connect over TLS.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>PEM file of the CA certificate(s) the broker's certificate must chain to; empty: the system's trust store.</summary>
+    public string CaFile { get; set; } = string.Empty;
+
+    /// <summary>PEM file of the client certificate for mutual TLS (its first certificate); with <see cref="KeyFile"/>. Re-read on every connect.</summary>
+    public string CertFile { get; set; } = string.Empty;
+
+    /// <summary>PEM file of the client certificate's private key (unencrypted PKCS#8, PKCS#1 or SEC1). Re-read on every connect.</summary>
+    public string KeyFile { get; set; } = string.Empty;
+
+    /// <summary>Accept any server certificate (no CA, name or date check): for tests only; a warning is logged at every connect.</summary>
+    public bool AllowUntrusted { get; set; }
+}
+
+/// <summary>Sub-section <c>Mqtt:EmbeddedBroker:Tls</c>: an extra TLS listener of the embedded broker.</summary>
+public sealed class EmbeddedBrokerTlsOptions
+{
+    /// <summary>TCP port of the TLS listener; 0: none. It binds the same address as the plain listener.</summary>
+    public int Port { get; set; }
+
+    /// <summary>PEM file of the broker's certificate (its chain may follow).</summary>
+    public string CertFile { get; set; } = string.Empty;
+
+    /// <summary>PEM file of the certificate's private key (unencrypted).</summary>
+    public string KeyFile { get; set; } = string.Empty;
+}
+
 /// <summary>Sub-section <c>Mqtt:EmbeddedBroker</c>.</summary>
 public sealed class EmbeddedBrokerOptions
 {
@@ -103,6 +144,9 @@ public sealed class EmbeddedBrokerOptions
 
     /// <summary>File whose first line is the password (e.g. a systemd credential).</summary>
     public string PasswordFile { get; set; } = string.Empty;
+
+    /// <summary>An optional TLS listener beside the plain one.</summary>
+    public EmbeddedBrokerTlsOptions Tls { get; set; } = new();
 }
 
 /// <summary>Section <c>Models</c>: models by name.</summary>

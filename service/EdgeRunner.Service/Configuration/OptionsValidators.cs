@@ -85,6 +85,9 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
             e.Add("Mqtt:PasswordFile", $"file '{options.PasswordFile}' does not exist");
         }
 
+        ValidatePasswordSources(e, options);
+        ValidateTls(e, options);
+
         if (string.IsNullOrWhiteSpace(options.Host))
         {
             e.Range("Mqtt:EmbeddedBroker:Port", options.EmbeddedBroker.Port, 1, 65535);
@@ -94,9 +97,123 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
             }
 
             ValidateEmbeddedBrokerCredentials(e, options.EmbeddedBroker, bindAddress);
+            ValidateEmbeddedBrokerTls(e, options.EmbeddedBroker);
         }
 
         return e.ToResult();
+    }
+
+    // One source of the password, and a credential name that stays inside the credentials directory.
+    private static void ValidatePasswordSources(ValidationErrors e, MqttOptions options)
+    {
+        const string Key = "Mqtt:PasswordCredential";
+        var sources = (options.Password.Length > 0 ? 1 : 0) + (options.PasswordFile.Length > 0 ? 1 : 0) + (options.PasswordCredential.Length > 0 ? 1 : 0);
+        if (sources > 1)
+        {
+            e.Add("Mqtt:Password", "set only one of Password, PasswordFile and PasswordCredential");
+        }
+
+        if (options.PasswordCredential.Length == 0)
+        {
+            return;
+        }
+
+        if (options.PasswordCredential is "." or ".." || options.PasswordCredential.Contains('/', StringComparison.Ordinal))
+        {
+            e.Add(Key, $"must be a credential name, not a path (got '{options.PasswordCredential}'); use PasswordFile for a path");
+        }
+        else if (Mqtt.MqttSecrets.CredentialPath(options.PasswordCredential) is not { } path)
+        {
+            e.Add(Key, $"${Mqtt.MqttSecrets.CredentialsDirectoryVariable} is not set: run the daemon from a systemd unit with LoadCredential={options.PasswordCredential}:/path/to/file, or use PasswordFile");
+        }
+        else if (!File.Exists(path))
+        {
+            e.Add(Key, $"credential '{options.PasswordCredential}' not found ('{path}' does not exist; is it in the unit's LoadCredential=?)");
+        }
+    }
+
+    private static void ValidateTls(ValidationErrors e, MqttOptions options)
+    {
+        const string Key = "Mqtt:Tls";
+        var tls = options.Tls;
+        if (!tls.Enabled)
+        {
+            // A file or a waiver without TLS is a mistake: the daemon would silently connect in clear text.
+            foreach (var (name, set) in new[] { ("CaFile", tls.CaFile.Length > 0), ("CertFile", tls.CertFile.Length > 0), ("KeyFile", tls.KeyFile.Length > 0), ("AllowUntrusted", tls.AllowUntrusted) })
+            {
+                if (set)
+                {
+                    e.Add($"{Key}:{name}", $"is set but {Key}:Enabled is false: set Enabled true to connect over TLS");
+                }
+            }
+
+            return;
+        }
+
+        if (string.IsNullOrWhiteSpace(options.Host))
+        {
+            e.Add($"{Key}:Enabled", "applies to an external broker (Mqtt:Host); the daemon reaches its embedded broker over loopback (for a TLS listener of the embedded broker see Mqtt:EmbeddedBroker:Tls)");
+            return;
+        }
+
+        if ((tls.CertFile.Length > 0) != (tls.KeyFile.Length > 0))
+        {
+            e.Add(tls.CertFile.Length > 0 ? $"{Key}:KeyFile" : $"{Key}:CertFile", "CertFile and KeyFile go together (mutual TLS needs the certificate and its private key)");
+            return;
+        }
+
+        foreach (var (name, path) in new[] { ("CaFile", tls.CaFile), ("CertFile", tls.CertFile), ("KeyFile", tls.KeyFile) })
+        {
+            if (path.Length > 0 && !File.Exists(path))
+            {
+                e.Add($"{Key}:{name}", $"file '{path}' does not exist");
+                return;
+            }
+        }
+
+        // Read them as every connect will: unreadable files, no certificate, a key that is not the certificate's.
+        using var material = Mqtt.MqttTlsMaterial.TryLoad(tls, out var error);
+        if (error is not null)
+        {
+            var colon = error.IndexOf(": ", StringComparison.Ordinal);
+            e.Add(error[..colon], error[(colon + 2)..]);
+        }
+    }
+
+    private static void ValidateEmbeddedBrokerTls(ValidationErrors e, EmbeddedBrokerOptions broker)
+    {
+        const string Key = "Mqtt:EmbeddedBroker:Tls";
+        var tls = broker.Tls;
+        if (tls.Port == 0)
+        {
+            if (tls.CertFile.Length > 0 || tls.KeyFile.Length > 0)
+            {
+                e.Add($"{Key}:Port", "is required with CertFile and KeyFile (the TLS listener's port, e.g. 8883)");
+            }
+
+            return;
+        }
+
+        e.Range($"{Key}:Port", tls.Port, 1, 65535);
+        if (tls.Port == broker.Port)
+        {
+            e.Add($"{Key}:Port", $"must differ from Mqtt:EmbeddedBroker:Port ({broker.Port}): the TLS listener is a second one");
+        }
+
+        if (tls.CertFile.Length == 0 || tls.KeyFile.Length == 0)
+        {
+            e.Add(tls.CertFile.Length == 0 ? $"{Key}:CertFile" : $"{Key}:KeyFile", "the TLS listener needs CertFile and KeyFile (PEM)");
+            return;
+        }
+
+        if (Mqtt.EmbeddedMqttBroker.TryLoadCertificate(tls, out var error) is { } certificate)
+        {
+            certificate.Dispose();
+        }
+        else
+        {
+            e.Add(error.Key, error.Problem);
+        }
     }
 
     // Beyond loopback anyone on the network can reach the broker: it must not accept anonymous clients.

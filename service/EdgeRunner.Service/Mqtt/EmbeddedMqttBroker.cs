@@ -1,5 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.Hosting;
@@ -31,6 +34,7 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
     private readonly LogRateLimiter _subscribeLog;
     private EmbeddedBrokerCredentials? _credentials;
     private MqttServer? _server;
+    private X509Certificate2? _tlsCertificate;
     private long _refusedConnections;
     private long _refusedPublishes;
     private long _refusedSubscriptions;
@@ -80,6 +84,27 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
                 .WithDefaultEndpointBoundIPV6Address(address.Equals(IPAddress.Any) ? IPAddress.IPv6Any : IPAddress.None);
         }
 
+        var tls = _options.Tls;
+        if (tls.Port != 0)
+        {
+            // Validated at start; read again here in case the files changed in between.
+            _tlsCertificate = TryLoadCertificate(tls, out var error)
+                ?? throw new StartupException($"{error.Key}: {error.Problem}", StartupException.ConfigError);
+            builder.WithEncryptedEndpoint()
+                .WithEncryptedEndpointPort(tls.Port)
+                .WithEncryptionCertificate(_tlsCertificate)
+                .WithEncryptionSslProtocol(SslProtocols.Tls12 | SslProtocols.Tls13);
+            if (address.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                builder.WithEncryptedEndpointBoundIPV6Address(address).WithEncryptedEndpointBoundIPAddress(IPAddress.None);
+            }
+            else
+            {
+                builder.WithEncryptedEndpointBoundIPAddress(address)
+                    .WithEncryptedEndpointBoundIPV6Address(address.Equals(IPAddress.Any) ? IPAddress.IPv6Any : IPAddress.None);
+            }
+        }
+
         var adapters = factory.DefaultServerAdapters.Select(create => (IMqttServerAdapter)new EmbeddedBrokerClientIdAdapter(create(factory))).ToList();
         _server = factory.CreateMqttServer(builder.Build(), adapters);
         _server.ValidatingConnectionAsync += ValidateConnectionAsync;
@@ -109,6 +134,51 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
 
         _endpoint.MarkListening(true);
         LogListening(_logger, _options.BindAddress, _options.Port, _credentials is null ? "anonymous local clients allowed" : "clients must authenticate");
+        if (_tlsCertificate is { } certificate)
+        {
+            LogTlsListening(_logger, _options.BindAddress, tls.Port, certificate.Subject, certificate.NotAfter);
+        }
+    }
+
+    /// <summary>
+    /// The TLS listener's certificate with its key (<c>Mqtt:EmbeddedBroker:Tls:CertFile</c> and <c>KeyFile</c>, PEM);
+    /// null with the key of the file at fault and why when they cannot be used.
+    /// </summary>
+    internal static X509Certificate2? TryLoadCertificate(EmbeddedBrokerTlsOptions options, out (string Key, string Problem) error)
+    {
+        const string Key = "Mqtt:EmbeddedBroker:Tls";
+        error = default;
+        foreach (var (name, path) in new[] { ("CertFile", options.CertFile), ("KeyFile", options.KeyFile) })
+        {
+            if (!File.Exists(path))
+            {
+                error = ($"{Key}:{name}", $"file '{path}' does not exist");
+                return null;
+            }
+        }
+
+        try
+        {
+            return X509Certificate2.CreateFromPemFile(options.CertFile, options.KeyFile);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            error = ($"{Key}:CertFile", ex.Message);
+        }
+        catch (CryptographicException ex)
+        {
+            error = ($"{Key}:KeyFile", $"'{options.KeyFile}' is not an unencrypted PEM private key of the certificate in '{options.CertFile}' ({ex.Message})");
+        }
+        catch (ArgumentException ex) when (ex.ParamName == "privateKey")
+        {
+            error = ($"{Key}:KeyFile", $"'{options.KeyFile}' is not the private key of the certificate in '{options.CertFile}'");
+        }
+        catch (ArgumentException ex)
+        {
+            error = ($"{Key}:CertFile", $"'{options.CertFile}' holds no usable PEM certificate ({ex.Message})");
+        }
+
+        return null;
     }
 
     /// <inheritdoc />
@@ -123,7 +193,11 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _server?.Dispose();
+    public void Dispose()
+    {
+        _server?.Dispose();
+        _tlsCertificate?.Dispose();
+    }
 
     private Task ValidateConnectionAsync(ValidatingConnectionEventArgs args)
     {
@@ -221,6 +295,9 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening on {Address}:{Port}, {Authentication} (set Mqtt:Host to use an external broker)")]
     private static partial void LogListening(ILogger logger, string address, int port, string authentication);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker TLS listener on {Address}:{Port} with certificate '{Subject}' (valid until {NotAfter:u})")]
+    private static partial void LogTlsListening(ILogger logger, string address, int port, string subject, DateTime notAfter);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker stopped: {RefusedConnections} connections, {RefusedPublishes} publishes and {RefusedSubscriptions} subscriptions refused")]
     private static partial void LogStopped(ILogger logger, long refusedConnections, long refusedPublishes, long refusedSubscriptions);

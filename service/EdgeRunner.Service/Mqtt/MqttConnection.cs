@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using EdgeRunner.Hardware.Supervision;
@@ -46,6 +47,10 @@ public sealed partial class MqttConnection : IAsyncDisposable
     // Null while publishing works; the reason while the status says degraded. Only the publishing loop writes it.
     private volatile string? _degradedReason;
     private long _maxPacketSize = long.MaxValue;
+    // Why the server's certificate was refused in the current connect attempt (null: accepted, or not looked at yet).
+    private volatile string? _tlsRefusal;
+    // The certificates of the current connection (Mqtt:Tls), read at its connect.
+    private MqttTlsMaterial? _tls;
     private int _disposed;
 
     /// <summary>Creates the connection (it connects when the publisher starts).</summary>
@@ -219,6 +224,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
         await _stopping.CancelAsync();
         _client.Dispose();
+        Interlocked.Exchange(ref _tls, null)?.Dispose();
         _stopping.Dispose();
         lock (_connectionLock)
         {
@@ -277,8 +283,35 @@ public sealed partial class MqttConnection : IAsyncDisposable
         }
         else if (!string.IsNullOrEmpty(_options.Username))
         {
-            builder.WithCredentials(_options.Username, ReadPassword());
+            if (MqttSecrets.TryReadPassword(_options, out var password, out var passwordError))
+            {
+                builder.WithCredentials(_options.Username, password);
+            }
+            else
+            {
+                // The secret's source (file, credential) is named, never its content.
+                LogConnectFailed(_logger, host, Port, passwordError);
+                return false;
+            }
         }
+
+        // Read for this connect only: rotated certificate files are used from the next reconnect on.
+        // The previous connect's certificates are released only now: its TLS session may have used them until it ended.
+        string? tlsError = null;
+        var tls = UseTls ? MqttTlsMaterial.TryLoad(_options.Tls, out tlsError) : null;
+        Interlocked.Exchange(ref _tls, tls)?.Dispose();
+        if (UseTls)
+        {
+            if (tls is null)
+            {
+                LogTlsConnectFailed(_logger, host, Port, tlsError ?? "Mqtt:Tls: files cannot be read");
+                return false;
+            }
+
+            ConfigureTls(builder, tls, host);
+        }
+
+        _tlsRefusal = null;
 
         try
         {
@@ -316,9 +349,18 @@ public sealed partial class MqttConnection : IAsyncDisposable
         {
             LogConnectFailed(_logger, host, Port, "timed out");
         }
-        catch (Exception ex) when (ex is MqttCommunicationException or InvalidOperationException or System.Net.Sockets.SocketException)
+        catch (Exception ex) when (ex is MqttCommunicationException or InvalidOperationException or System.Net.Sockets.SocketException or IOException or AuthenticationException)
         {
-            LogConnectFailed(_logger, host, Port, ex.Message);
+            // A TLS failure gets one line that says which: the server's certificate as judged here, else the broker's alert.
+            var tlsReason = !UseTls ? null : _tlsRefusal ?? MqttTlsMaterial.WhyHandshakeFailed(ex, tls?.ClientCertificate, _timeProvider.GetUtcNow());
+            if (tlsReason is not null)
+            {
+                LogTlsConnectFailed(_logger, host, Port, tlsReason);
+            }
+            else
+            {
+                LogConnectFailed(_logger, host, Port, ex.Message);
+            }
         }
 
         await DisconnectQuietlyAsync();
@@ -369,15 +411,42 @@ public sealed partial class MqttConnection : IAsyncDisposable
         }
     }
 
-    private string ReadPassword()
+    // TLS applies to an external broker only: the embedded one is reached in-process over loopback.
+    private bool UseTls => _options.Tls.Enabled && !string.IsNullOrWhiteSpace(_options.Host);
+
+    private void ConfigureTls(MqttClientOptionsBuilder builder, MqttTlsMaterial tls, string host)
     {
-        if (string.IsNullOrEmpty(_options.PasswordFile))
+        var allowUntrusted = _options.Tls.AllowUntrusted;
+        if (allowUntrusted)
         {
-            return _options.Password;
+            LogUntrustedAllowed(_logger, host, Port);
         }
 
-        using var reader = new StreamReader(_options.PasswordFile, Encoding.UTF8);
-        return reader.ReadLine() ?? string.Empty;
+        var customCa = tls.TrustedCas.Count > 0;
+        builder.WithTlsOptions(o =>
+        {
+            o.UseTls()
+                .WithSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13)
+                .WithTargetHost(host)
+                .WithCertificateValidationHandler(e =>
+                {
+                    var refusal = MqttTlsMaterial.WhyServerCertificateRefused(e.Certificate, e.Chain, e.SslPolicyErrors, host, customCa);
+                    _tlsRefusal = allowUntrusted ? null : refusal;
+                    return allowUntrusted || refusal is null;
+                });
+            if (customCa)
+            {
+                // Only these CAs are trusted (not the system's as well): a private broker's CA is all it takes.
+                o.WithTrustChain(tls.TrustedCas);
+            }
+
+            if (tls.ClientCertificate is { } client)
+            {
+                o.WithClientCertificates([client])
+                    // Always offer it, whatever CAs the broker names: a refusal then says why (expired, unknown CA) instead of "certificate required".
+                    .WithCertificateSelectionHandler(_ => client);
+            }
+        });
     }
 
     private static MqttApplicationMessage BuildMessage(string topic, byte[] buffer, int length, bool retain, MqttQualityOfServiceLevel qos) =>
@@ -396,6 +465,12 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT connect to {Host}:{Port} failed: {Reason}; retrying with backoff")]
     private static partial void LogConnectFailed(ILogger logger, string host, int port, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT TLS connect to {Host}:{Port} failed: {Reason}; retrying with backoff")]
+    private static partial void LogTlsConnectFailed(ILogger logger, string host, int port, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT TLS to {Host}:{Port} with Mqtt:Tls:AllowUntrusted: the broker's certificate is not checked (CA, name, dates); anyone in the path can read and forge messages. Set Mqtt:Tls:CaFile instead")]
+    private static partial void LogUntrustedAllowed(ILogger logger, string host, int port);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "MQTT status degraded: {Reason}")]
     private static partial void LogDegraded(ILogger logger, string reason);

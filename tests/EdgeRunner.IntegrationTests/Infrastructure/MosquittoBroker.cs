@@ -2,30 +2,46 @@ using System.Diagnostics;
 
 namespace EdgeRunner.IntegrationTests.Infrastructure;
 
+/// <summary>
+/// A TLS listener of <see cref="MosquittoBroker"/>: its certificate and key, the CA(s) it checks client certificates
+/// against, whether it requires one (mutual TLS), and its port (a free one when null).
+/// </summary>
+/// <remarks>With <see cref="PasswordFile"/> (a <c>mosquitto_passwd</c> file) the TLS listener refuses anonymous clients; the plain one still takes them.</remarks>
+internal sealed record MosquittoTls(string CaFile, string CertFile, string KeyFile, bool RequireCertificate = false, int? Port = null, string? PasswordFile = null);
+
 /// <summary>A real mosquitto broker on a free loopback port, started for a test and killed after it.</summary>
 internal sealed class MosquittoBroker : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _log = new();
     private readonly string _directory;
     private readonly bool _ownsDirectory;
     private bool _disposed;
 
-    private MosquittoBroker(Process process, string directory, bool ownsDirectory, int port)
+    private MosquittoBroker(Process process, string directory, bool ownsDirectory, int port, int? tlsPort)
     {
         _process = process;
         _directory = directory;
         _ownsDirectory = ownsDirectory;
         Port = port;
+        TlsPort = tlsPort;
     }
 
     public int Port { get; }
 
+    /// <summary>What mosquitto logged so far (connections, refusals and why), for failure messages.</summary>
+    public string Log => string.Join("\n", _log);
+
+    /// <summary>The TLS listener's port (on 127.0.0.1); null without one.</summary>
+    public int? TlsPort { get; }
+
     /// <summary>
     /// Starts a broker. With <paramref name="persistenceDirectory"/> it keeps sessions and queued
     /// messages across a graceful restart (as a production broker would); pass the same port and
-    /// folder to restart it.
+    /// folder to restart it. With <paramref name="tls"/> it listens with TLS on a second port as well (plain
+    /// <see cref="Port"/> stays, for probes).
     /// </summary>
-    public static async Task<MosquittoBroker> StartAsync(CancellationToken cancellationToken, int? port = null, string? persistenceDirectory = null)
+    public static async Task<MosquittoBroker> StartAsync(CancellationToken cancellationToken, int? port = null, string? persistenceDirectory = null, MosquittoTls? tls = null)
     {
         var executable = new[] { "/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto" }.FirstOrDefault(File.Exists);
         Requirement.That(executable is not null, "mosquitto is not installed (tests/run.sh installs the Debian package 'mosquitto').");
@@ -37,7 +53,13 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         var persistence = persistenceDirectory is null
             ? "persistence false\n"
             : $"persistence true\npersistence_location {directory}/\nautosave_interval 0\n";
-        await File.WriteAllTextAsync(config, $"listener {listenPort} 127.0.0.1\nallow_anonymous true\n{persistence}", cancellationToken);
+        var tlsPort = tls is null ? (int?)null : tls.Port ?? FreePort.Next();
+        var tlsListener = tls is null ? string.Empty : TlsListener(tls, tlsPort!.Value, directory);
+        // With a password file each listener has its own rules: the plain one stays anonymous, for probes.
+        var text = tls?.PasswordFile is null
+            ? $"listener {listenPort} 127.0.0.1\n{tlsListener}allow_anonymous true\n{persistence}"
+            : $"per_listener_settings true\nlistener {listenPort} 127.0.0.1\nallow_anonymous true\n{tlsListener}allow_anonymous false\npassword_file {CopyInto(directory, tls.PasswordFile)}\n{persistence}";
+        await File.WriteAllTextAsync(config, text, cancellationToken);
         var start = new ProcessStartInfo(executable!, ["-c", config])
         {
             RedirectStandardOutput = true,
@@ -55,12 +77,18 @@ internal sealed class MosquittoBroker : IAsyncDisposable
             throw;
         }
 
+        var broker = new MosquittoBroker(process, directory, persistenceDirectory is null, listenPort, tlsPort);
+        process.OutputDataReceived += (_, e) => broker.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => broker.Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var broker = new MosquittoBroker(process, directory, persistenceDirectory is null, listenPort);
         try
         {
             await FreePort.WaitUntilListeningAsync(listenPort, TimeSpan.FromSeconds(10), cancellationToken);
+            if (tlsPort is { } listening)
+            {
+                await FreePort.WaitUntilListeningAsync(listening, TimeSpan.FromSeconds(10), cancellationToken);
+            }
         }
         catch
         {
@@ -104,6 +132,28 @@ internal sealed class MosquittoBroker : IAsyncDisposable
 
         _process.Dispose();
         DeleteOwned(_directory, _ownsDirectory);
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is not null && _log.Count < 10_000)
+        {
+            _log.Enqueue(line);
+        }
+    }
+
+    // mosquitto started as root reads its files as the 'mosquitto' user: copies in its own (world-readable) folder,
+    // named per start so a restart with other files (rotation) never reads the old ones.
+    private static string TlsListener(MosquittoTls tls, int port, string directory) =>
+        $"listener {port} 127.0.0.1\ncafile {CopyInto(directory, tls.CaFile)}\ncertfile {CopyInto(directory, tls.CertFile)}\nkeyfile {CopyInto(directory, tls.KeyFile)}\n"
+        + $"require_certificate {(tls.RequireCertificate ? "true" : "false")}\n";
+
+    private static string CopyInto(string directory, string file)
+    {
+        var copy = Path.Combine(directory, $"{Guid.NewGuid().ToString("N")[..8]}-{Path.GetFileName(file)}");
+        File.Copy(file, copy, overwrite: true);
+        File.SetUnixFileMode(copy, (UnixFileMode)0x1A4); // 0644: a test key, in a folder deleted with the broker
+        return copy;
     }
 
     private static void DeleteOwned(string directory, bool owned)
