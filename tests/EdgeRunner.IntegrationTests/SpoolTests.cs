@@ -119,6 +119,18 @@ public sealed class SpoolTests
         Assert.True(File.Exists(Path.Combine(spoolFolder, "00000000000000000001.seg")), "the spool went on in a fresh segment");
     }
 
+    [Fact]
+    public async Task Check_config_never_opens_or_creates_the_spool_of_the_daemon()
+    {
+        // check-config may run as root beside the running service: a spool folder it created would be root's.
+        var ct = TestContext.Current.CancellationToken;
+        await using var scenario = await DaemonScenario.StartAsync("spoolcheck", ct);
+        var config = scenario.WriteConfig(Sections(scenario));
+        var check = scenario.StartProcess(["check-config", "--config", config]);
+        Assert.Equal(0, await check.WaitForExitAsync(TimeSpan.FromSeconds(120), ct));
+        Assert.False(Directory.Exists(Path.Combine(scenario.Folder, "state", MqttOutboxes.SpoolFolderName)), check.Stdout);
+    }
+
     private static JsonObject Sections(DaemonScenario scenario) => new()
     {
         ["Models"] = new JsonObject { ["m"] = new JsonObject { ["Manifest"] = BundledModels.ManifestPath("vibration-lstm") } },

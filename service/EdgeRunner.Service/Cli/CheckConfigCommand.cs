@@ -39,7 +39,11 @@ internal static class CheckConfigCommand
         var errorsText = new StringBuilder();
         try
         {
-            var configuration = EdgeRunnerHost.BuildConfiguration(configFile, [.. overrides, "--Logging:LogLevel:Default=Warning"]);
+            var configuration = EdgeRunnerHost.BuildConfiguration(
+                configFile,
+                // The spool belongs to the running daemon (it may hold it now, and this may run as another user):
+                // checking never opens, creates or recovers it.
+                [.. overrides, "--Logging:LogLevel:Default=Warning", "--Mqtt:Spool:Enabled=false"]);
             var host = EdgeRunnerHost.Build(configuration);
             await using (host as IAsyncDisposable ?? throw new InvalidOperationException("Host is not async-disposable."))
             {

@@ -33,7 +33,11 @@ internal static class EvaluateCommand
     {
         try
         {
-            var configuration = EdgeRunnerHost.BuildConfiguration(configFile, [.. overrides, "--Logging:LogLevel:Default=Warning"]);
+            var configuration = EdgeRunnerHost.BuildConfiguration(
+                configFile,
+                // The spool belongs to the running daemon (it may hold it now, and this may run as another user):
+                // checking never opens, creates or recovers it.
+                [.. overrides, "--Logging:LogLevel:Default=Warning", "--Mqtt:Spool:Enabled=false"]);
             using var host = EdgeRunnerHost.Build(configuration);
             var errors = EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services);
             if (errors.Count > 0)
