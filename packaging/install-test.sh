@@ -17,7 +17,14 @@ if [ ! -x "$base/bin/sh" ]; then
     debootstrap --variant=minbase --include=systemd,libssl3 bookworm "$base" http://deb.debian.org/debian >/dev/null
 fi
 root=$(mktemp -d "${TMPDIR:-/tmp}/edgerunner-install.XXXXXX")
+daemon=""
 cleanup() {
+    # A check that fails while the daemon runs must not leave it running (it would hold its port and files).
+    if [ -n "$daemon" ] && kill -0 "$daemon" 2>/dev/null; then
+        kill -TERM "$daemon" 2>/dev/null || true
+        for _ in $(seq 1 20); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL "$daemon" 2>/dev/null || true
+    fi
     umount "$root/proc" 2>/dev/null || true
     rm -rf "$root"
 }
