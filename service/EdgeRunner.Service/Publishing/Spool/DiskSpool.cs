@@ -399,19 +399,6 @@ internal sealed class DiskSpool : IDisposable
         }
     }
 
-    /// <summary>Writes the batched acknowledgements and fsyncs the segment being written.</summary>
-    public void Flush()
-    {
-        lock (_lock)
-        {
-            if (!_disposed)
-            {
-                WriteAcknowledgements();
-                FlushLocked();
-            }
-        }
-    }
-
     /// <inheritdoc />
     public void Dispose()
     {

@@ -102,10 +102,10 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
         }
 
         // The same checks as in memory (topic rules, the broker's packet limit), counted for the producer there.
-        if (!CheckTopic(topic, out var topicBytes))
+        if (TopicProblem(topic, out var topicBytes) is { } problem)
         {
             Interlocked.Increment(ref _refusedSpool);
-            _fallback.RefuseAtSend(new OutgoingMessage(topic, [], 0, false, false, topic), MqttTopicRules.Problem(topic, out _) ?? "invalid topic");
+            _fallback.RefuseAtSend(new OutgoingMessage(topic, [], 0, false, false, topic), problem);
             return false;
         }
 
@@ -302,20 +302,20 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
     }
 
     // Pipelines reuse their topic strings: remember the last that passed (by reference), so the rules run once per topic.
-    private bool CheckTopic(string topic, out int topicBytes)
+    private string? TopicProblem(string topic, out int topicBytes)
     {
         lock (_topicLock)
         {
             if (ReferenceEquals(_checkedTopic, topic))
             {
                 topicBytes = _checkedTopicBytes;
-                return true;
+                return null;
             }
         }
 
-        if (MqttTopicRules.Problem(topic, out topicBytes) is not null)
+        if (MqttTopicRules.Problem(topic, out topicBytes) is { } problem)
         {
-            return false;
+            return problem;
         }
 
         lock (_topicLock)
@@ -324,7 +324,7 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
             _checkedTopicBytes = topicBytes;
         }
 
-        return true;
+        return null;
     }
 
     private async Task FlushPeriodicallyAsync(CancellationToken cancellationToken)
