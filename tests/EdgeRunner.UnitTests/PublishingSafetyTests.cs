@@ -171,7 +171,7 @@ public sealed class PublishingSafetyTests
         while (queue.TryDequeue(out var message))
         {
             messages.Add(message);
-            FairOutgoingQueue.Release(message);
+            queue.Release(message);
         }
 
         return messages;
@@ -299,7 +299,7 @@ public sealed class PublishingSafetyTests
 
             while (queue.TryDequeue(out var message))
             {
-                FairOutgoingQueue.Release(message);
+                queue.Release(message);
             }
         }
 
@@ -338,6 +338,6 @@ public sealed class PublishingSafetyTests
 
         Assert.True(await waiting);
         Assert.True(queue.TryDequeue(out var message));
-        FairOutgoingQueue.Release(message);
+        queue.Release(message);
     }
 }

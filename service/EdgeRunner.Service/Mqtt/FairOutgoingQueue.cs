@@ -38,7 +38,10 @@ internal enum EnqueueOutcome
 /// the whole queue (a broker outage with one camera loses nothing more than before).
 /// Payloads up to <see cref="PooledPayloadLimit"/> bytes are copied into pooled arrays (no allocation per
 /// message in steady state); larger ones into plain arrays, which the GC reclaims after a flood instead of the
-/// pool keeping them.
+/// pool keeping them. The pool is the queue's own, not <see cref="ArrayPool{T}.Shared"/>: the shared pool keeps
+/// its arrays in per-thread and per-core caches that it trims at gen-2 collections under memory pressure, and
+/// arrays are rented here on the pipelines' threads but returned on the publisher's, so a shared-pool array
+/// could be reallocated at any time; the queue's own pool keeps what it was given back.
 /// </summary>
 internal sealed class FairOutgoingQueue
 {
@@ -58,6 +61,9 @@ internal sealed class FairOutgoingQueue
     private readonly int _capacity;
     private readonly long _maxBytes;
     private readonly TimeProvider _timeProvider;
+    // Buckets of 128 arrays: the in-flight window plus what a short burst queues; more during an outage are
+    // plain allocations that the pool does not keep (as with the shared pool).
+    private readonly ArrayPool<byte> _payloadPool = ArrayPool<byte>.Create(PooledPayloadLimit, maxArraysPerBucket: 128);
     private int _count;
     private long _bytes;
     private long _dropped;
@@ -123,11 +129,11 @@ internal sealed class FairOutgoingQueue
     }
 
     /// <summary>Frees a message's payload (back to the pool when it came from there).</summary>
-    public static void Release(in OutgoingMessage message)
+    public void Release(in OutgoingMessage message)
     {
         if (message.Pooled)
         {
-            ArrayPool<byte>.Shared.Return(message.Buffer);
+            _payloadPool.Return(message.Buffer);
         }
     }
 
@@ -171,7 +177,7 @@ internal sealed class FairOutgoingQueue
             }
 
             var pooled = payload.Length <= PooledPayloadLimit;
-            var buffer = pooled ? ArrayPool<byte>.Shared.Rent(Math.Max(1, payload.Length)) : GC.AllocateUninitializedArray<byte>(payload.Length);
+            var buffer = pooled ? _payloadPool.Rent(Math.Max(1, payload.Length)) : GC.AllocateUninitializedArray<byte>(payload.Length);
             payload.CopyTo(buffer);
             producer.Messages.Enqueue(new OutgoingMessage(topic, buffer, payload.Length, retain, pooled, producer.Key));
             producer.Bytes += payload.Length;

@@ -101,10 +101,10 @@ internal sealed partial class MemoryOutbox : IMqttOutbox
     public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) => _queue.WaitToReadAsync(cancellationToken);
 
     /// <inheritdoc />
-    public void Complete(in OutgoingMessage message) => FairOutgoingQueue.Release(message);
+    public void Complete(in OutgoingMessage message) => _queue.Release(message);
 
     /// <inheritdoc />
-    public void Abandon(in OutgoingMessage message) => FairOutgoingQueue.Release(message);
+    public void Abandon(in OutgoingMessage message) => _queue.Release(message);
 
     /// <inheritdoc />
     public string? Problem { get; }
@@ -128,7 +128,7 @@ internal sealed partial class MemoryOutbox : IMqttOutbox
         var discarded = _queue.Count;
         while (_queue.TryDequeue(out var leftover))
         {
-            FairOutgoingQueue.Release(leftover);
+            _queue.Release(leftover);
         }
 
         return discarded;
