@@ -306,6 +306,9 @@ public sealed record ManifestStreamInput
 
     /// <summary>Per-channel std divided by before feeding.</summary>
     public IReadOnlyList<float> Std { get; init; } = [];
+
+    /// <summary>Audio front end turning the samples into features (STFT, log-mel, MFCC) before the model; none when absent.</summary>
+    public ManifestAudioFrontEnd? Frontend { get; init; }
 }
 
 /// <summary>A manifest is missing, malformed or does not match its model.</summary>
