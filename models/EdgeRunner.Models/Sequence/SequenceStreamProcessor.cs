@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using EdgeRunner.Models.Audio;
 using EdgeRunner.Models.Manifests;
 using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Sequence;
@@ -34,6 +35,10 @@ public sealed class SequenceStreamProcessor
     private readonly int _triggerIndex = -1;
     private readonly SequenceOutputSpec _output;
 
+    // Audio front end (manifest stream.frontend): features instead of raw samples; its carried frame overlap lives in the state.
+    private readonly AudioFrontEnd? _frontEnd;
+    private readonly int _frontEndHistoryIndex = -1;
+
     /// <summary>
     /// Creates the processor of stream <paramref name="streamId"/> on <paramref name="model"/> (shared with
     /// the other streams that lock <paramref name="modelLock"/>), with its own fresh state. Throws
@@ -51,7 +56,15 @@ public sealed class SequenceStreamProcessor
         _chunkSamples = stream.ChunkSamples;
         _contextSamples = stream.ContextSamples;
         _preprocessor = new SequencePreprocessor(SequenceInputSpec.From(stream), model.ChunkShape);
-        if (_preprocessor.InputLength != model.ChunkLength)
+        _frontEnd = AudioFrontEndSpec.From(stream) is { } frontEndSpec ? new AudioFrontEnd(frontEndSpec) : null;
+        if (_frontEnd is not null && AudioFrontEndSpec.ValuesPerStep(stream) != model.ChunkLength)
+        {
+            var spec = _frontEnd.Spec;
+            throw new ManifestException(
+                $"Model '{model.Id}': manifest stream gives {_chunkSamples / spec.HopLength} frames × {spec.FeaturesPerFrame} {spec.Kind} features per step but input '{model.StreamInput}' takes {model.ChunkLength} values per step");
+        }
+
+        if (_frontEnd is null && _preprocessor.InputLength != model.ChunkLength)
         {
             var context = _contextSamples > 0 ? $" (+ {_contextSamples} context)" : string.Empty;
             throw new ManifestException(
@@ -65,7 +78,7 @@ public sealed class SequenceStreamProcessor
             case ModelTask.SequenceClassification when Labels.Count != model.ResultLength:
             case ModelTask.SequenceScore when Labels.Count != model.ResultLength:
                 throw new ManifestException($"Model '{model.Id}': {Labels.Count} labels but output '{model.ResultOutput}' has {model.ResultLength} values per step");
-            case ModelTask.SequenceForecast or ModelTask.SequenceReconstruction when model.ResultLength != _channels * _chunkSamples || _contextSamples > 0:
+            case ModelTask.SequenceForecast or ModelTask.SequenceReconstruction when model.ResultLength != (_frontEnd is null ? _channels * _chunkSamples : model.ChunkLength) || _contextSamples > 0:
                 throw new ManifestException(
                     $"Model '{model.Id}': a {_output.Task} model's output '{model.ResultOutput}' must have one value per input value ({_channels * _chunkSamples}, no context); it has {model.ResultLength}");
         }
@@ -78,6 +91,12 @@ public sealed class SequenceStreamProcessor
         {
             _contextIndex = model.StatePairs.Count + extra.Count;
             extra.Add(_preprocessor.ContextLength);
+        }
+
+        if (_frontEnd is { HistoryLength: > 0 })
+        {
+            _frontEndHistoryIndex = model.StatePairs.Count + extra.Count;
+            extra.Add(_frontEnd.HistoryLength);
         }
 
         if (_output.Task == ModelTask.SequenceForecast)
@@ -210,7 +229,15 @@ public sealed class SequenceStreamProcessor
     private void Normalize(ReadOnlySpan<float> interleaved)
     {
         var start = Stopwatch.GetTimestamp();
-        _preprocessor.Process(interleaved, _contextSamples > 0 ? State.Tensor(_contextIndex) : [], _chunk);
+        if (_frontEnd is not null)
+        {
+            _frontEnd.ProcessChunk(interleaved, _frontEndHistoryIndex >= 0 ? State.Tensor(_frontEndHistoryIndex) : [], _chunk);
+        }
+        else
+        {
+            _preprocessor.Process(interleaved, _contextSamples > 0 ? State.Tensor(_contextIndex) : [], _chunk);
+        }
+
         PreprocessMilliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 

@@ -179,6 +179,16 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
             {
                 return $"stream.sample_rate_hz must be positive (got {stream.SampleRateHz})";
             }
+
+            // An audio front end's settings, and its fit with the stream (one channel, whole hops per chunk).
+            try
+            {
+                _ = EdgeRunner.Models.Audio.AudioFrontEndSpec.From(stream);
+            }
+            catch (ManifestException ex)
+            {
+                return ex.Message;
+            }
         }
 
         if (manifest.Postprocess is not { } post)

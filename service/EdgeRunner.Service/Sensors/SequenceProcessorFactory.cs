@@ -72,7 +72,8 @@ internal static class SequenceProcessorFactory
                     Path = resolved.Path,
                     StreamInput = stream.Input,
                     StreamBatchAxis = stream.BatchAxis,
-                    ValuesPerStep = stream.Channels.Count * (stream.ChunkSamples + stream.ContextSamples),
+                    // Frames × features when the stream declares an audio front end.
+                    ValuesPerStep = EdgeRunner.Models.Audio.AudioFrontEndSpec.ValuesPerStep(stream),
                     ResultOutput = manifest.Postprocess.Output,
                     ResultBatchAxis = manifest.Postprocess.BatchAxis,
                     State = manifest.State is { } state ? [.. state.Select(p => (p.Input, p.Output, p.BatchAxis))] : null,
