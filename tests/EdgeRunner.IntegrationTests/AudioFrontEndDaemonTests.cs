@@ -114,14 +114,92 @@ public sealed class AudioFrontEndDaemonTests
         Assert.Equal(expected.Length, stream.Steps);
     }
 
+    /// <summary>A model passing <c>[batch, values]</c> through unchanged (a stand-in for a speech enhancer returning STFT frames).</summary>
+    private static byte[] IdentityModel(int values) => OnnxProto.WriteModel(
+        8,
+        [(string.Empty, 17)],
+        [new OnnxNode("Identity", string.Empty, ["features"], ["frames"], [])],
+        [],
+        [("features", OnnxTensor.Float, ["batch", values])],
+        [("frames", OnnxTensor.Float, ["batch", values])]);
+
+    private static JsonObject StftManifest(JsonNode frontend)
+    {
+        var manifest = Manifest(frontend);
+        manifest["task"] = "sequence_reconstruction";
+        manifest.Remove("labels");
+        manifest["postprocess"] = new JsonObject { ["kind"] = "sequence_reconstruction", ["output"] = "frames", ["publish_output"] = true };
+        return manifest;
+    }
+
     [Fact]
-    public async Task A_front_end_that_does_not_fit_stops_the_daemon_naming_the_key()
+    public async Task A_model_returning_stft_frames_publishes_them_as_its_output_array()
     {
         var ct = TestContext.Current.CancellationToken;
         using var temp = new TempFolder();
-        var frontend = Config("log_mel_htk");
-        frontend["fft_size"] = 300;
-        var (_, manifest) = await TestManifests.WriteModelAsync(temp.Path, "mel-mean", MeanModel(40), Manifest(frontend), ct);
+        var wav = Path.Combine(temp.Path, "tones.wav");
+        WriteWav(wav, AudioFrontEndTests.Synthetic(), 16000);
+        var spec = AudioFrontEndTests.Spec("stft");
+        var (_, manifest) = await TestManifests.WriteModelAsync(temp.Path, "enhancer", IdentityModel(spec.FeaturesPerFrame), StftManifest(Config("stft")), ct);
+        var expected = AudioFrontEndTests.Expected("synthetic/stft");
+
+        await using var scenario = await DaemonScenario.StartAsync("audiofe", ct);
+        var results = await scenario.ProbeAsync("sensors/+/result", ct);
+        var host = await scenario.StartHostAsync(
+            new JsonObject
+            {
+                ["Models"] = new JsonObject { ["enhancer"] = new JsonObject { ["Manifest"] = manifest } },
+                ["Sensors"] = new JsonObject
+                {
+                    ["mic"] = new JsonObject
+                    {
+                        ["Model"] = "enhancer",
+                        ["GapResetSeconds"] = 0,
+                        ["Source"] = new JsonObject { ["Kind"] = "Audio", ["Path"] = wav, ["Speed"] = 0, ["Loop"] = false },
+                    },
+                },
+            },
+            ct);
+        await results.WaitForAsync(_ => results.Seen.Count >= expected.Length, TimeSpan.FromSeconds(60), ct);
+        await host.StopAsync(ct);
+
+        var payloads = results.Seen.OrderBy(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("seq").GetInt64()).ToList();
+        Assert.Equal(expected.Length, payloads.Count);
+        for (var t = 0; t < expected.Length; t++)
+        {
+            Assert.Empty(SchemaValidator.Errors("sensor.result", payloads[t].Payload));
+            var root = JsonDocument.Parse(payloads[t].Payload).RootElement;
+            var output = root.GetProperty("output").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            Assert.Equal(spec.FeaturesPerFrame, output.Length);
+            var scale = expected[t].Select(Math.Abs).Max();
+            for (var i = 0; i < output.Length; i++)
+            {
+                // The STFT tolerance of AudioFrontEndTests: the floats are published in their round-trip form.
+                Assert.True(Math.Abs(output[i] - expected[t][i]) <= (1e-5 * scale) + (1e-5 * Math.Abs(expected[t][i])), $"frame {t} value {i}: {output[i]} vs reference {expected[t][i]}");
+            }
+
+            // Identity: nothing was lost between the features and the output.
+            Assert.Equal(0, root.GetProperty("score").GetDouble());
+        }
+    }
+
+    [Fact]
+    public async Task An_output_too_large_to_publish_stops_the_daemon_naming_the_key()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        var frontend = Config("stft");
+        frontend["frame_length"] = 8192;
+        frontend["fft_size"] = 8192;
+        var values = 2 * ((8192 / 2) + 1);
+        var (_, manifest) = await TestManifests.WriteModelAsync(temp.Path, "enhancer", IdentityModel(values), StftManifest(frontend), ct);
+        var stderr = await RunDaemonAsync(temp, "enhancer", manifest, ct);
+        Assert.Contains($"Models:enhancer:Manifest: postprocess.publish_output: output 'frames' has {values} values per step; at most 4096 can be published", stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the real daemon with one audio stream on model <paramref name="id"/>; returns its stderr after it exits with 78.</summary>
+    private static async Task<string> RunDaemonAsync(TempFolder temp, string id, string manifest, CancellationToken ct)
+    {
         var wav = Path.Combine(temp.Path, "tones.wav");
         WriteWav(wav, AudioFrontEndTests.Synthetic(), 16000);
         var config = Path.Combine(temp.Path, "config.json");
@@ -131,12 +209,12 @@ public sealed class AudioFrontEndDaemonTests
             {
                 ["Device"] = new JsonObject { ["Id"] = "audiofe" },
                 ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = FreePort.Next() },
-                ["Models"] = new JsonObject { ["mel-mean"] = new JsonObject { ["Manifest"] = manifest } },
+                ["Models"] = new JsonObject { [id] = new JsonObject { ["Manifest"] = manifest } },
                 ["Sensors"] = new JsonObject
                 {
                     ["mic"] = new JsonObject
                     {
-                        ["Model"] = "mel-mean",
+                        ["Model"] = id,
                         ["Source"] = new JsonObject { ["Kind"] = "Audio", ["Path"] = wav },
                     },
                 },
@@ -144,7 +222,19 @@ public sealed class AudioFrontEndDaemonTests
             ct);
         await using var daemon = DaemonProcess.Start(["--config", config]);
         Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60), ct));
-        Assert.Contains("Models:mel-mean:Manifest", daemon.Stderr, StringComparison.Ordinal);
-        Assert.Contains("stream.frontend.fft_size must be a power of two", daemon.Stderr, StringComparison.Ordinal);
+        return daemon.Stderr;
+    }
+
+    [Fact]
+    public async Task A_front_end_that_does_not_fit_stops_the_daemon_naming_the_key()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        var frontend = Config("log_mel_htk");
+        frontend["fft_size"] = 300;
+        var (_, manifest) = await TestManifests.WriteModelAsync(temp.Path, "mel-mean", MeanModel(40), Manifest(frontend), ct);
+        var stderr = await RunDaemonAsync(temp, "mel-mean", manifest, ct);
+        Assert.Contains("Models:mel-mean:Manifest", stderr, StringComparison.Ordinal);
+        Assert.Contains("stream.frontend.fft_size must be a power of two", stderr, StringComparison.Ordinal);
     }
 }

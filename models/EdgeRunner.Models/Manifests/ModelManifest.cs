@@ -262,6 +262,9 @@ public sealed record ManifestPostprocess
 
     /// <summary>Consecutive steps below the clear threshold before clearing.</summary>
     public int ClearSteps { get; init; } = 1;
+
+    /// <summary>Sequence models: publish the output tensor of each step as a number array (<c>output</c> in the result; at most 4096 values).</summary>
+    public bool PublishOutput { get; init; }
 }
 
 /// <summary>One recurrent state pair: feed output <see cref="Output"/> back as input <see cref="Input"/>.</summary>

@@ -40,6 +40,10 @@ internal sealed class SensorResultWriter : IDisposable
     private static readonly JsonEncodedText Latency = JsonEncodedText.Encode("latency_ms");
     private static readonly JsonEncodedText Preprocess = JsonEncodedText.Encode("preprocess");
     private static readonly JsonEncodedText Inference = JsonEncodedText.Encode("inference");
+    private static readonly JsonEncodedText Output = JsonEncodedText.Encode("output");
+
+    /// <summary>Most output values published per step (manifest postprocess.publish_output): 4096 floats keep a result under about 64 KB.</summary>
+    public const int MaxPublishedOutputValues = 4096;
 
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
     private readonly Utf8JsonWriter _writer;
@@ -51,9 +55,11 @@ internal sealed class SensorResultWriter : IDisposable
     private readonly JsonEncodedText _taskName;
     private readonly ModelTask _task;
     private readonly PayloadOrigin _origin;
+    private readonly bool _publishOutput;
 
-    public SensorResultWriter(PayloadOrigin origin, string streamId, string modelId, string sha256, IReadOnlyList<string> labels, ModelTask task = ModelTask.SequenceClassification, string executionProvider = "CPUExecutionProvider")
+    public SensorResultWriter(PayloadOrigin origin, string streamId, string modelId, string sha256, IReadOnlyList<string> labels, ModelTask task = ModelTask.SequenceClassification, string executionProvider = "CPUExecutionProvider", bool publishOutput = false)
     {
+        _publishOutput = publishOutput;
         // The provider the model actually runs on (after any fallback), in every result and event, as in vision results.
         _executionProvider = JsonEncodedText.Encode(executionProvider);
         _origin = origin;
@@ -139,6 +145,25 @@ internal sealed class SensorResultWriter : IDisposable
             default:
                 WriteScore(w, processor);
                 break;
+        }
+
+        if (_publishOutput)
+        {
+            // The whole output tensor, flattened in row-major order; floats in their shortest round-trip form.
+            w.WriteStartArray(Output);
+            foreach (var v in result)
+            {
+                if (float.IsFinite(v))
+                {
+                    w.WriteNumberValue(v);
+                }
+                else
+                {
+                    w.WriteNullValue();
+                }
+            }
+
+            w.WriteEndArray();
         }
 
         w.WriteNumber(Steps, processor.State.Steps);

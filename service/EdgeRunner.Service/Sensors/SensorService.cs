@@ -140,6 +140,14 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
             var (model, modelLock, batcher) = loaded;
             var manifest = resolved.Manifest!;
             var processor = SequenceProcessorFactory.CreateProcessor(streamId, resolved, model, modelLock, batcher);
+            var publishOutput = manifest.Postprocess?.PublishOutput ?? false;
+            if (publishOutput && model.ResultLength > SensorResultWriter.MaxPublishedOutputValues)
+            {
+                throw new StartupException(
+                    $"Models:{resolved.Id}:Manifest: postprocess.publish_output: output '{model.ResultOutput}' has {model.ResultLength} values per step; at most {SensorResultWriter.MaxPublishedOutputValues} can be published",
+                    StartupException.ConfigError);
+            }
+
             var modelRate = manifest.Stream!.SampleRateHz;
             ISensorSource source;
             try
@@ -184,7 +192,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
                 source,
                 processor,
                 modelRate,
-                new SensorResultWriter(_events.Origin, streamId, resolved.Id, model.Sha256, processor.Labels, processor.Task, model.ExecutionProvider),
+                new SensorResultWriter(_events.Origin, streamId, resolved.Id, model.Sha256, processor.Labels, processor.Task, model.ExecutionProvider, publishOutput),
                 _publisher,
                 _topics.SensorResult(streamId),
                 _topics.SensorEvent(streamId),
