@@ -1,8 +1,14 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
+using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing;
+using EdgeRunner.Models.Postprocessing.Sequence;
+using EdgeRunner.Models.Sequence;
+using EdgeRunner.Service.Publishing;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -223,6 +229,39 @@ public sealed class AudioFrontEndDaemonTests
         await using var daemon = DaemonProcess.Start(["--config", config]);
         Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60), ct));
         return daemon.Stderr;
+    }
+
+    [Fact]
+    public async Task A_front_end_step_and_its_result_json_with_the_output_array_allocate_nothing()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        var spec = AudioFrontEndTests.Spec("stft");
+        var (_, path) = await TestManifests.WriteModelAsync(temp.Path, "enhancer", IdentityModel(spec.FeaturesPerFrame), StftManifest(Config("stft")), ct);
+        var manifest = ModelManifest.Load(path);
+        using var model = SequenceModel.Load(
+            new SequenceModelOptions
+            {
+                Id = manifest.Id,
+                Path = manifest.ModelPath,
+                StreamInput = "features",
+                ResultOutput = "frames",
+                ValuesPerStep = EdgeRunner.Models.Audio.AudioFrontEndSpec.ValuesPerStep(manifest.Stream!),
+            },
+            NullLogger.Instance);
+        var processor = new SequenceStreamProcessor("mic", model, new object(), manifest.Stream!, manifest.Labels, output: SequenceOutputSpec.From(ModelTask.SequenceReconstruction, manifest.Postprocess));
+        using var writer = new SensorResultWriter(PayloadOrigin.NewBoot("test-device"), "mic", manifest.Id, model.Sha256, processor.Labels, processor.Task, publishOutput: true);
+        var chunk = AudioFrontEndTests.Synthetic().AsSpan(0, 160).ToArray();
+        var start = DateTimeOffset.UnixEpoch;
+        var bytes = 0;
+
+        AllocationAssert.SteadyStateIsZero(() =>
+        {
+            var latency = processor.Step(chunk);
+            bytes = writer.Write(processor.State.Steps, start, start.AddSeconds(0.01), 160, processor, latency).Length;
+        });
+        Assert.Equal(spec.FeaturesPerFrame, processor.Result.Length);
+        Assert.True(bytes > spec.FeaturesPerFrame * 2, $"{bytes} bytes of JSON for {spec.FeaturesPerFrame} output values");
     }
 
     [Fact]
