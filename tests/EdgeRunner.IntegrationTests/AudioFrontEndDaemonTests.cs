@@ -265,6 +265,51 @@ public sealed class AudioFrontEndDaemonTests
     }
 
     [Fact]
+    public async Task The_carried_overlap_is_part_of_the_streams_state_reset_and_restored_with_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var temp = new TempFolder();
+        var (_, path) = await TestManifests.WriteModelAsync(temp.Path, "mel-mean", MeanModel(40), Manifest(Config("log_mel_htk")), ct);
+        var manifest = ModelManifest.Load(path);
+        using var model = SequenceModel.Load(
+            new SequenceModelOptions { Id = manifest.Id, Path = manifest.ModelPath, StreamInput = "features", ResultOutput = "mean", ValuesPerStep = 40 },
+            NullLogger.Instance);
+        SequenceStreamProcessor Processor() => new("mic", model, new object(), manifest.Stream!, manifest.Labels, output: SequenceOutputSpec.From(ModelTask.SequenceScore, manifest.Postprocess));
+        var signal = AudioFrontEndTests.Synthetic();
+        var expected = AudioFrontEndTests.Expected("synthetic/log_mel_htk").Select(f => f.Average(v => (double)v)).ToArray();
+        double[] Run(SequenceStreamProcessor processor, int fromStep) =>
+            [.. Enumerable.Range(fromStep, expected.Length - fromStep).Select(t =>
+            {
+                processor.Step(signal.AsSpan(t * 160, 160));
+                return processor.Score;
+            })];
+
+        var processor = Processor();
+        var first = Run(processor, 0);
+        Assert.Equal(expected.Length, first.Length);
+        Assert.All(first.Zip(expected), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-3, $"{p.First} vs {p.Second}"));
+
+        // Reset: zeros of history again, so the same samples give the same scores.
+        processor.Reset();
+        Assert.Equal(first, Run(processor, 0));
+
+        // A stream restored from its state after step 3 (a checkpoint) goes on with the same overlap.
+        processor.Reset();
+        for (var t = 0; t < 3; t++)
+        {
+            processor.Step(signal.AsSpan(t * 160, 160));
+        }
+
+        var restored = Processor();
+        processor.State.CopyTo(restored.State);
+        restored.StateRestored();
+        Assert.Equal(first[3..], Run(restored, 3));
+
+        // Without the carried overlap (a fresh stream given step 3 onwards) the first frames differ: the state mattered.
+        Assert.NotEqual(first[3], Run(Processor(), 3)[0]);
+    }
+
+    [Fact]
     public async Task A_front_end_that_does_not_fit_stops_the_daemon_naming_the_key()
     {
         var ct = TestContext.Current.CancellationToken;
