@@ -101,6 +101,7 @@ public sealed class PayloadSchemaTests(PayloadSchemaTests.DaemonMessages daemon)
         { "sensor.result", "boot_id" }, { "sensor.result", "seq" }, { "sensor.result", "latency_ms" }, { "sensor.result", "window" },
         { "sensor.event", "boot_id" }, { "sensor.event", "event" }, { "sensor.event", "timestamp" },
         { "sensor.state", "boot_id" }, { "sensor.state", "reason" },
+        { "health", "boot_id" }, { "health", "cameras" }, { "health", "cpu_percent" },
     };
 
     [Theory]
@@ -189,6 +190,7 @@ public sealed class PayloadSchemaTests(PayloadSchemaTests.DaemonMessages daemon)
             var host = await scenario.StartHostAsync(
                 new JsonObject
                 {
+                    ["Metrics"] = new JsonObject { ["HealthIntervalSeconds"] = 1 },
                     ["Models"] = models,
                     ["Cameras"] = cameras,
                     ["Sensors"] = new JsonObject
@@ -231,6 +233,8 @@ public sealed class PayloadSchemaTests(PayloadSchemaTests.DaemonMessages daemon)
                 await SeenAsync(probe, m => m.Topic.EndsWith("/gallery/result", StringComparison.Ordinal), TimeSpan.FromSeconds(60), ct);
             }
 
+            // A health message with the camera and the streams in it (the first comes a second after start).
+            await SeenAsync(probe, m => m.Topic == scenario.Topic("health") && m.Payload.Contains("\"pump\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30), ct);
             await host.StopAsync(ct);
 
             Payloads = [.. probe.Seen

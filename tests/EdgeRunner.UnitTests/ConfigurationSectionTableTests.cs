@@ -32,6 +32,7 @@ public sealed class ConfigurationSectionTableTests
     [InlineData("Cameras")]
     [InlineData("Sensors")]
     [InlineData("State")]
+    [InlineData("Metrics")]
     public async Task Every_section_of_the_table_refuses_an_unknown_key_naming_it(string section)
     {
         // Models, Cameras and Sensors are dictionaries: the unknown key sits one level down, in an entry.
@@ -54,10 +55,10 @@ public sealed class ConfigurationSectionTableTests
     [Fact]
     public async Task Logging_is_a_known_section_and_anything_else_is_refused_with_the_list()
     {
-        var errors = await ErrorsAsync(Config(("Logging:LogLevel:Default", "Debug"), ("Metrics:Port", "9100")));
+        var errors = await ErrorsAsync(Config(("Logging:LogLevel:Default", "Debug"), ("Telemetry:Port", "9100")));
 
         Assert.DoesNotContain(errors, e => e.StartsWith("Logging", StringComparison.Ordinal));
-        Assert.Contains("Metrics: unknown section (known: Device, Mqtt, OnnxRuntime, Models, Cameras, Sensors, State, Logging)", errors);
+        Assert.Contains("Telemetry: unknown section (known: Device, Mqtt, OnnxRuntime, Models, Cameras, Sensors, State, Metrics, Logging)", errors);
     }
 
     [Fact]

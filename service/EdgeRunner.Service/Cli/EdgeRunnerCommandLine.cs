@@ -13,7 +13,7 @@ internal static class EdgeRunnerCommandLine
 
     /// <summary>The one-line usage printed with every usage error.</summary>
     public const string Usage =
-        "usage: edgerunner [run] [--config FILE] [--Section:Key=value ...] | check-config [--config FILE] | status [--config FILE] | inspect MODEL | providers [--config FILE] | evaluate [...] | bench MODEL... [--provider P] [--threads N] [--seconds S] [--json] | dump vision|vibration [...] | --version | --help";
+        "usage: edgerunner [run] [--config FILE] [--Section:Key=value ...] | check-config [--config FILE] | status [--config FILE] | inspect MODEL | providers [--config FILE] | evaluate [...] | bench MODEL... [--provider P] [--threads N] [--seconds S] [--json] | bench-pipeline [--config FILE] [--seconds S] [--soak] [--plots DIR] [--json] | dump vision|vibration [...] | --version | --help";
 
     /// <summary>Parses <paramref name="args"/> and runs the verb; returns the process exit code.</summary>
     public static async Task<int> InvokeAsync(string[] args)
@@ -55,6 +55,7 @@ internal static class EdgeRunnerCommandLine
         root.Subcommands.Add(ProvidersCommand.Create(configOption));
         root.Subcommands.Add(EvaluateCommand.Create(configOption));
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(BenchPipelineCommand.Create(configOption));
         root.Subcommands.Add(DumpCommands.Create());
         root.SetAction((parse, cancellationToken) => RunCommand.RunAsync(parse.GetValue(configOption)?.FullName, parse.UnmatchedTokens, cancellationToken));
         return root;

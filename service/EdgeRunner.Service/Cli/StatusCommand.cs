@@ -13,8 +13,9 @@ namespace EdgeRunner.Service.Cli;
 
 /// <summary>
 /// <c>edgerunner status</c>: asks the broker in the configuration for the running daemon's retained
-/// availability and camera/stream states and prints them as a table. Connects with its own client id
-/// (never the daemon's), so it cannot disturb the daemon's session. Exit 0 when the daemon is online,
+/// availability, camera/stream states and last health message (<c>{prefix}/{device}/health</c>) and prints them.
+/// Connects with its own client id (never the daemon's), so it cannot disturb the daemon's session, over TLS
+/// when the daemon does (<c>Mqtt:Tls:*</c>, the same files and checks). Exit 0 when the daemon is online,
 /// 3 when it is offline or has never published (LSB "program is not running"), 69 when no broker answers.
 /// </summary>
 internal static class StatusCommand
@@ -97,6 +98,43 @@ internal static class StatusCommand
             options.WithCredentials(mqtt.Username, ReadPassword(mqtt));
         }
 
+        // As the daemon: TLS to an external broker only (the embedded one is plain on loopback).
+        string? tlsRefusal = null;
+        string? tlsError = null;
+        using var tls = mqtt.Tls.Enabled && !embedded ? MqttTlsMaterial.TryLoad(mqtt.Tls, out tlsError) : null;
+        if (mqtt.Tls.Enabled && !embedded)
+        {
+            if (tls is null)
+            {
+                await Console.Error.WriteLineAsync($"edgerunner status: {tlsError ?? "Mqtt:Tls: files cannot be read"}");
+                return StartupException.ConfigError;
+            }
+
+            var customCa = tls.TrustedCas.Count > 0;
+            var allowUntrusted = mqtt.Tls.AllowUntrusted;
+            options.WithTlsOptions(o =>
+            {
+                o.UseTls()
+                    .WithSslProtocols(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
+                    .WithTargetHost(brokerHost)
+                    .WithCertificateValidationHandler(e =>
+                    {
+                        var refusal = MqttTlsMaterial.WhyServerCertificateRefused(e.Certificate, e.Chain, e.SslPolicyErrors, brokerHost, customCa);
+                        tlsRefusal = allowUntrusted ? null : refusal;
+                        return allowUntrusted || refusal is null;
+                    });
+                if (customCa)
+                {
+                    o.WithTrustChain(tls.TrustedCas);
+                }
+
+                if (tls.ClientCertificate is { } client)
+                {
+                    o.WithClientCertificates([client]).WithCertificateSelectionHandler(_ => client);
+                }
+            });
+        }
+
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -112,6 +150,7 @@ internal static class StatusCommand
             await client.SubscribeAsync(
                 new MqttClientSubscribeOptionsBuilder()
                     .WithTopicFilter(topics.Status)
+                    .WithTopicFilter(Diagnostics.HealthPublisher.HealthTopic(topics))
                     .WithTopicFilter($"{topics.Base}/vision/+/state")
                     .WithTopicFilter($"{topics.Base}/sensors/#")
                     .Build(),
@@ -119,7 +158,8 @@ internal static class StatusCommand
         }
         catch (Exception ex) when (ex is OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationException or System.Net.Sockets.SocketException or InvalidOperationException)
         {
-            await Console.Error.WriteLineAsync($"edgerunner status: no MQTT broker answers at {brokerHost}:{port}{(embedded ? " (the daemon's embedded broker: is the daemon running?)" : string.Empty)}: {ex.Message}");
+            var why = tlsRefusal is not null ? $"TLS: {tlsRefusal}" : ex.Message;
+            await Console.Error.WriteLineAsync($"edgerunner status: no MQTT broker answers at {brokerHost}:{port}{(embedded ? " (the daemon's embedded broker: is the daemon running?)" : string.Empty)}: {why}");
             return StartupException.ServiceUnavailable;
         }
 
@@ -194,7 +234,60 @@ internal static class StatusCommand
             }
         }
 
+        if (seen.TryGetValue(Diagnostics.HealthPublisher.HealthTopic(topics), out var health))
+        {
+            FormatHealth(s, health);
+        }
+
         return (status == "online" ? 0 : NotRunning, s.ToString());
+    }
+
+    /// <summary>The last health message (<c>edgerunner.health/1</c>) as a few lines; its raw text when it is not that.</summary>
+    internal static void FormatHealth(StringBuilder s, string payload)
+    {
+        var c = CultureInfo.InvariantCulture;
+        try
+        {
+            using var json = JsonDocument.Parse(payload);
+            var root = json.RootElement;
+            var mqtt = root.GetProperty("mqtt");
+            s.AppendLine(c, $"health at {root.GetProperty("timestamp").GetString()}: up {Duration(root.GetProperty("uptime_s").GetDouble())}, CPU {root.GetProperty("cpu_percent").GetDouble():0.0} % of a core, RSS {root.GetProperty("rss_bytes").GetInt64() / 1048576.0:0.0} MiB, GC {string.Join("/", root.GetProperty("gc_collections").EnumerateArray().Select(g => g.GetInt32().ToString(c)))}");
+            s.AppendLine(c, $"MQTT {(mqtt.GetProperty("connected").GetBoolean() ? "connected" : "disconnected")}: {mqtt.GetProperty("published").GetInt64()} published, {mqtt.GetProperty("queued").GetInt64()} queued, {mqtt.GetProperty("dropped").GetInt64()} dropped, {mqtt.GetProperty("reconnects").GetInt64()} reconnects");
+            var cameras = root.GetProperty("cameras");
+            if (cameras.GetArrayLength() > 0)
+            {
+                s.AppendLine(c, $"{"CAMERA",-20} {"MODEL",-20} {"PROVIDER",-26} {"FPS",7} {"INFER/S",7} {"DROPPED",8} {"P50 MS",8} {"P99 MS",8}");
+                foreach (var camera in cameras.EnumerateArray())
+                {
+                    var latency = camera.GetProperty("latency_ms");
+                    s.AppendLine(c, $"{camera.GetProperty("camera").GetString(),-20} {camera.GetProperty("model").GetString(),-20} {camera.GetProperty("provider").GetString(),-26} {camera.GetProperty("capture_fps").GetDouble(),7:0.0} {camera.GetProperty("inference_fps").GetDouble(),7:0.0} {camera.GetProperty("frames_dropped").GetInt64(),8} {Milliseconds(latency, "p50"),8} {Milliseconds(latency, "p99"),8}");
+                }
+            }
+
+            var streams = root.GetProperty("streams");
+            if (streams.GetArrayLength() > 0)
+            {
+                s.AppendLine(c, $"{"STREAM",-20} {"MODEL",-20} {"PROVIDER",-26} {"STEPS/S",7} {"RESETS",7} {"INVALID",8} {"P50 MS",8} {"P99 MS",8}");
+                foreach (var stream in streams.EnumerateArray())
+                {
+                    var step = stream.GetProperty("step_ms");
+                    s.AppendLine(c, $"{stream.GetProperty("stream").GetString(),-20} {stream.GetProperty("model").GetString(),-20} {stream.GetProperty("provider").GetString(),-26} {stream.GetProperty("steps_per_s").GetDouble(),7:0.0} {stream.GetProperty("state_resets").GetInt64(),7} {stream.GetProperty("invalid_samples").GetInt64(),8} {Milliseconds(step, "p50"),8} {Milliseconds(step, "p99"),8}");
+                }
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            s.AppendLine(c, $"health (not understood: {ex.Message}): {payload}");
+        }
+    }
+
+    private static string Milliseconds(JsonElement percentiles, string name) =>
+        percentiles.ValueKind == JsonValueKind.Object ? percentiles.GetProperty(name).GetDouble().ToString("0.00", CultureInfo.InvariantCulture) : "-";
+
+    private static string Duration(double seconds)
+    {
+        var t = TimeSpan.FromSeconds(seconds);
+        return t.TotalDays >= 1 ? $"{(int)t.TotalDays}d {t.Hours}h {t.Minutes}m" : t.TotalHours >= 1 ? $"{t.Hours}h {t.Minutes}m" : t.TotalMinutes >= 1 ? $"{t.Minutes}m {t.Seconds}s" : $"{t.TotalSeconds:0}s";
     }
 
     private static (string Kind, string Id, string State, string Since, string Detail) ParseState(string kind, string id, string payload)

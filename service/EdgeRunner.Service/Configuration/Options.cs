@@ -599,3 +599,28 @@ public sealed class StateOptions
     /// <summary>Checkpoints of dynamic (MQTT wildcard) streams not written for this many days are deleted at start, so topics that come and go do not fill the disk; 0 keeps them.</summary>
     public double DynamicStreamRetentionDays { get; set; } = 30;
 }
+
+/// <summary>Section <c>Metrics</c>: the Prometheus text endpoint and the periodic health message (docs/metrics.md).</summary>
+public sealed class MetricsOptions
+{
+    public const string SectionName = "Metrics";
+
+    /// <summary>
+    /// Seconds between retained health messages on <c>{prefix}/{device}/health</c> (rates, latency percentiles, CPU,
+    /// RSS, uptime; <c>edgerunner status</c> prints the last one); 0 publishes none.
+    /// </summary>
+    public double HealthIntervalSeconds { get; set; } = 30;
+
+    /// <summary>The Prometheus text endpoint (<c>GET /metrics</c>); off unless <see cref="PrometheusOptions.Port"/> is set.</summary>
+    public PrometheusOptions Prometheus { get; set; } = new();
+}
+
+/// <summary>Section <c>Metrics:Prometheus</c>: an HTTP endpoint serving the daemon's meter in the Prometheus text format.</summary>
+public sealed class PrometheusOptions
+{
+    /// <summary>TCP port of the endpoint; 0 (the default) serves none.</summary>
+    public int Port { get; set; }
+
+    /// <summary>The address it listens on: loopback by default, so only the device itself (or an SSH tunnel) can scrape it.</summary>
+    public string Address { get; set; } = "127.0.0.1";
+}

@@ -592,3 +592,23 @@ internal sealed class StateOptionsValidator : IValidateOptions<StateOptions>
         return e.ToResult();
     }
 }
+
+internal sealed class MetricsOptionsValidator : IValidateOptions<MetricsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MetricsOptions options)
+    {
+        var e = new ValidationErrors();
+        if (options.HealthIntervalSeconds != 0)
+        {
+            e.Range("Metrics:HealthIntervalSeconds", options.HealthIntervalSeconds, 1, 86400);
+        }
+
+        e.Range("Metrics:Prometheus:Port", options.Prometheus.Port, 0, 65535);
+        if (!IPAddress.TryParse(options.Prometheus.Address, out _))
+        {
+            e.Add("Metrics:Prometheus:Address", $"must be an IP address, e.g. 127.0.0.1 (got '{options.Prometheus.Address}')");
+        }
+
+        return e.ToResult();
+    }
+}

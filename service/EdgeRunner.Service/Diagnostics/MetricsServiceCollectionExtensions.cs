@@ -16,6 +16,12 @@ public static class MetricsServiceCollectionExtensions
         services.AddSingleton<EdgeRunnerMetrics>();
         services.AddSingleton<PipelineMetrics>();
         services.AddHostedService(sp => sp.GetRequiredService<PipelineMetrics>());
+        // Created on first use only (the endpoint, the health message, bench-pipeline): until then the histograms have no listener.
+        services.AddSingleton<MetricsCollector>();
+        services.AddSingleton<PrometheusEndpoint>();
+        services.AddHostedService(sp => sp.GetRequiredService<PrometheusEndpoint>());
+        services.AddSingleton<HealthPublisher>();
+        services.AddHostedService(sp => sp.GetRequiredService<HealthPublisher>());
         return services;
     }
 }

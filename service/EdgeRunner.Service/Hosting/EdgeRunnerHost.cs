@@ -40,6 +40,7 @@ public static class EdgeRunnerHost
         OptionsSection.Of<CamerasOptions, CamerasOptionsValidator>(CamerasOptions.SectionName, PathResolver.ResolveCameras, Vision.Sources.CameraSourceKinds.CollectKeyErrors),
         OptionsSection.Of<SensorsOptions, SensorsOptionsValidator>(SensorsOptions.SectionName, PathResolver.ResolveSensors, SensorSourceKeyChecker.CollectUnknownKeys, keyCheckReplacesTypeCheck: true),
         OptionsSection.Of<StateOptions, StateOptionsValidator>(StateOptions.SectionName, o => o.Directory = string.IsNullOrEmpty(o.Directory) ? o.Directory : Path.GetFullPath(o.Directory)),
+        OptionsSection.Of<MetricsOptions, MetricsOptionsValidator>(MetricsOptions.SectionName),
     ];
 
     private static readonly string[] SectionNames = [.. OptionsSections.Select(s => s.Name), LoggingSectionName];

@@ -22,6 +22,11 @@ internal static class SchemaValidator
     public static string? KindOf(string topic)
     {
         var levels = topic.Split('/');
+        if (levels.Length == 3 && levels[2] == "health")
+        {
+            return "health";
+        }
+
         if (levels.Length < 5)
         {
             return null;

@@ -1,0 +1,247 @@
+using System.Text.Json.Serialization;
+using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Mqtt;
+using EdgeRunner.Service.Publishing;
+using EdgeRunner.Service.Sensors;
+using EdgeRunner.Service.Vision;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace EdgeRunner.Service.Diagnostics;
+
+/// <summary>
+/// Every <c>Metrics:HealthIntervalSeconds</c>, publishes a retained health message on <c>{prefix}/{device}/health</c>
+/// (schema <c>edgerunner.health/1</c>, docs/payloads.md): per camera its rates, drops and latency percentiles, per
+/// stream its step rate and step-time percentiles, the provider of each model, the MQTT queue, the process's CPU
+/// load, RSS, GC counts and uptime. Rates and percentiles are over the interval since the previous message.
+/// <c>edgerunner status</c> prints the last one.
+/// </summary>
+/// <remarks>
+/// Reads the counters the pipelines keep and the histograms through <see cref="MetricsCollector"/> (created only
+/// when this runs), so the per-frame paths do nothing for it. One message per interval: its JSON is built with the
+/// serializer and allocates, which at most once a second is irrelevant.
+/// </remarks>
+internal sealed class HealthPublisher : BackgroundService
+{
+    /// <summary>The health message's schema id (docs/schemas/health.schema.json).</summary>
+    public const string SchemaId = "edgerunner.health/1";
+
+    private readonly MetricsOptions _options;
+    private readonly IServiceProvider _services;
+    private readonly VisionService _vision;
+    private readonly SensorService _sensors;
+    private readonly MqttPublisher _publisher;
+    private readonly PayloadOrigin _origin;
+    private readonly TimeProvider _timeProvider;
+    private readonly string _topic;
+    private readonly long _started;
+    private readonly Dictionary<string, long[]> _fineBefore = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _countersBefore = new(StringComparer.Ordinal);
+    private long _lastTimestamp;
+    private TimeSpan _lastCpu;
+    private long _published;
+
+    public HealthPublisher(IOptions<MetricsOptions> options, IServiceProvider services, VisionService vision, SensorService sensors, MqttPublisher publisher, MqttTopics topics, PayloadOrigin origin, TimeProvider timeProvider)
+    {
+        _options = options.Value;
+        _services = services;
+        _vision = vision;
+        _sensors = sensors;
+        _publisher = publisher;
+        _origin = origin;
+        _timeProvider = timeProvider;
+        _topic = HealthTopic(topics);
+        _started = timeProvider.GetTimestamp();
+        _lastTimestamp = _started;
+        _lastCpu = Environment.CpuUsage.TotalTime;
+    }
+
+    /// <summary>Health messages handed to the publisher so far.</summary>
+    public long Published => Interlocked.Read(ref _published);
+
+    /// <summary>The health topic of the device: <c>{prefix}/{device}/health</c>.</summary>
+    public static string HealthTopic(MqttTopics topics)
+    {
+        ArgumentNullException.ThrowIfNull(topics);
+        return $"{topics.Base}/health";
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (_options.HealthIntervalSeconds <= 0)
+        {
+            return;
+        }
+
+        var collector = _services.GetRequiredService<MetricsCollector>();
+        // The first figures a second after start, so that `status` soon has something; then at the interval.
+        var first = TimeSpan.FromSeconds(Math.Min(1, _options.HealthIntervalSeconds));
+        try
+        {
+            await Task.Delay(first, _timeProvider, stoppingToken);
+            Publish(collector);
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(_options.HealthIntervalSeconds), _timeProvider);
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                Publish(collector);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    private void Publish(MetricsCollector collector)
+    {
+        var payload = Build(collector.Collect());
+        if (_publisher.TryPublish(_topic, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(payload, HealthPayloadContext.Default.HealthPayload), retain: true))
+        {
+            Interlocked.Increment(ref _published);
+        }
+    }
+
+    /// <summary>The health message for <paramref name="snapshot"/>: rates and percentiles since the previous one.</summary>
+    internal HealthPayload Build(MetricsSnapshot snapshot)
+    {
+        var now = _timeProvider.GetTimestamp();
+        var seconds = Math.Max(1e-3, _timeProvider.GetElapsedTime(_lastTimestamp, now).TotalSeconds);
+        _lastTimestamp = now;
+        var cpu = Environment.CpuUsage.TotalTime;
+        var cpuPercent = (cpu - _lastCpu).TotalSeconds / seconds * 100;
+        _lastCpu = cpu;
+
+        var cameras = new List<CameraHealth>();
+        foreach (var pipeline in _vision.Pipelines)
+        {
+            var id = pipeline.CameraId;
+            cameras.Add(new CameraHealth(
+                id,
+                pipeline.Model.Id,
+                pipeline.Model.ExecutionProvider,
+                Rate($"captured/{id}", pipeline.FramesCaptured, seconds),
+                Rate($"inferred/{id}", pipeline.FramesProcessed, seconds),
+                pipeline.FramesCaptured,
+                pipeline.FramesProcessed,
+                pipeline.FramesDropped,
+                pipeline.FramesSkippedRate + pipeline.FramesSkippedMotion,
+                pipeline.FramesFailed,
+                Percentiles(snapshot, "edgerunner.result.latency", EdgeRunnerMetrics.CameraTag, id),
+                Percentiles(snapshot, "edgerunner.inference.duration", EdgeRunnerMetrics.CameraTag, id)));
+        }
+
+        var streams = new List<StreamHealth>();
+        foreach (var runner in _sensors.Streams)
+        {
+            var id = runner.StreamId;
+            var model = runner.Processor.Model;
+            streams.Add(new StreamHealth(
+                id,
+                model.Id,
+                model.ExecutionProvider,
+                Rate($"steps/{id}", runner.Steps, seconds),
+                runner.Steps,
+                runner.StateResets,
+                runner.InvalidSamples,
+                Percentiles(snapshot, "edgerunner.inference.duration", EdgeRunnerMetrics.StreamTag, id)));
+        }
+
+        return new HealthPayload(
+            SchemaId,
+            _origin.Device,
+            _origin.BootId,
+            _timeProvider.GetUtcNow(),
+            Math.Round(_timeProvider.GetElapsedTime(_started, now).TotalSeconds, 1),
+            Math.Round(seconds, 2),
+            Math.Round(cpuPercent, 1),
+            Environment.WorkingSet,
+            GC.GetTotalMemory(forceFullCollection: false),
+            [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)],
+            new MqttHealth(_publisher.IsConnected, _publisher.Published, _publisher.Dropped, _publisher.Queued, Math.Max(0, _publisher.Connects - 1)),
+            cameras,
+            streams);
+    }
+
+    /// <summary>Per second since the previous message (0 for the first of a new camera or stream).</summary>
+    private double Rate(string key, long count, double seconds)
+    {
+        var before = _countersBefore.TryGetValue(key, out var b) ? b : count;
+        _countersBefore[key] = count;
+        return Math.Round((count - before) / seconds, 2);
+    }
+
+    private LatencyPercentiles? Percentiles(MetricsSnapshot snapshot, string instrument, string tag, string id)
+    {
+        if (snapshot.Histogram(instrument, tag, id) is not { } series)
+        {
+            return null;
+        }
+
+        var key = $"{instrument}/{tag}/{id}";
+        _fineBefore.TryGetValue(key, out var before);
+        _fineBefore[key] = series.Fine;
+        var p50 = MetricsCollector.Percentile(series.Fine, before, 0.5);
+        var p99 = MetricsCollector.Percentile(series.Fine, before, 0.99);
+        return p50 is { } a && p99 is { } b ? new LatencyPercentiles(Math.Round(a, 3), Math.Round(b, 3)) : null;
+    }
+}
+
+/// <summary>The health message (<c>edgerunner.health/1</c>).</summary>
+internal sealed record HealthPayload(
+    [property: JsonPropertyName("schema")] string Schema,
+    [property: JsonPropertyName("device")] string Device,
+    [property: JsonPropertyName("boot_id")] string BootId,
+    [property: JsonPropertyName("timestamp")] DateTimeOffset Timestamp,
+    [property: JsonPropertyName("uptime_s")] double UptimeSeconds,
+    [property: JsonPropertyName("interval_s")] double IntervalSeconds,
+    [property: JsonPropertyName("cpu_percent")] double CpuPercent,
+    [property: JsonPropertyName("rss_bytes")] long RssBytes,
+    [property: JsonPropertyName("managed_heap_bytes")] long ManagedHeapBytes,
+    [property: JsonPropertyName("gc_collections")] IReadOnlyList<int> GcCollections,
+    [property: JsonPropertyName("mqtt")] MqttHealth Mqtt,
+    [property: JsonPropertyName("cameras")] IReadOnlyList<CameraHealth> Cameras,
+    [property: JsonPropertyName("streams")] IReadOnlyList<StreamHealth> Streams);
+
+/// <summary>The publisher's part of the health message.</summary>
+internal sealed record MqttHealth(
+    [property: JsonPropertyName("connected")] bool Connected,
+    [property: JsonPropertyName("published")] long Published,
+    [property: JsonPropertyName("dropped")] long Dropped,
+    [property: JsonPropertyName("queued")] long Queued,
+    [property: JsonPropertyName("reconnects")] long Reconnects);
+
+/// <summary>One camera's part of the health message.</summary>
+internal sealed record CameraHealth(
+    [property: JsonPropertyName("camera")] string Camera,
+    [property: JsonPropertyName("model")] string Model,
+    [property: JsonPropertyName("provider")] string Provider,
+    [property: JsonPropertyName("capture_fps")] double CaptureFps,
+    [property: JsonPropertyName("inference_fps")] double InferenceFps,
+    [property: JsonPropertyName("frames_captured")] long FramesCaptured,
+    [property: JsonPropertyName("frames_inferred")] long FramesInferred,
+    [property: JsonPropertyName("frames_dropped")] long FramesDropped,
+    [property: JsonPropertyName("frames_skipped")] long FramesSkipped,
+    [property: JsonPropertyName("frames_failed")] long FramesFailed,
+    [property: JsonPropertyName("latency_ms")] LatencyPercentiles? LatencyMilliseconds,
+    [property: JsonPropertyName("inference_ms")] LatencyPercentiles? InferenceMilliseconds);
+
+/// <summary>One sensor stream's part of the health message.</summary>
+internal sealed record StreamHealth(
+    [property: JsonPropertyName("stream")] string Stream,
+    [property: JsonPropertyName("model")] string Model,
+    [property: JsonPropertyName("provider")] string Provider,
+    [property: JsonPropertyName("steps_per_s")] double StepsPerSecond,
+    [property: JsonPropertyName("steps")] long Steps,
+    [property: JsonPropertyName("state_resets")] long StateResets,
+    [property: JsonPropertyName("invalid_samples")] long InvalidSamples,
+    [property: JsonPropertyName("step_ms")] LatencyPercentiles? StepMilliseconds);
+
+/// <summary>Percentiles over the interval, in milliseconds (within 8 %: the upper bound of the fine bucket).</summary>
+internal sealed record LatencyPercentiles(
+    [property: JsonPropertyName("p50")] double P50,
+    [property: JsonPropertyName("p99")] double P99);
+
+[JsonSerializable(typeof(HealthPayload))]
+internal sealed partial class HealthPayloadContext : JsonSerializerContext;
