@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 
 namespace EdgeRunner.Models.Inference;
@@ -11,24 +10,21 @@ namespace EdgeRunner.Models.Inference;
 /// Runtime environment is created once, with a logging function, by <see cref="EnsureEnvironment"/> (every
 /// EdgeRunner path to ONNX Runtime calls it first). Messages are de-duplicated by their code location (one
 /// message template of ONNX Runtime's, whatever names it carries): the first is logged in full, the repeats
-/// are counted and summarised by <see cref="Flush"/> (after each model load) or, while they go on, once every
-/// <see cref="SummaryInterval"/> as "repeated N more times". Escape codes are stripped from what is logged.
+/// are counted and summarised by <see cref="Flush"/> (after each model load) or, while they go on, at most
+/// once a minute as "repeated N more times". Escape codes are stripped from what is logged.
 /// </summary>
-public static partial class OnnxRuntimeLog
+public static class OnnxRuntimeLog
 {
     /// <summary>The logger category ONNX Runtime's messages are logged under.</summary>
     public const string Category = "OnnxRuntime";
 
-    /// <summary>While one message keeps repeating, its count is logged at most this often.</summary>
-    public static readonly TimeSpan SummaryInterval = TimeSpan.FromMinutes(1);
-
     private static readonly Lock Gate = new();
-    private static readonly Dictionary<string, Repeats> Seen = new(StringComparer.Ordinal);
 
     // Held here as well as by OrtEnv: the native side calls it for the life of the process.
     private static readonly DOrtLoggingFunction Callback = OnMessage;
-    private static ILogger _logger = NullLogger.Instance;
-    private static TimeProvider _time = TimeProvider.System;
+    // Until a host attaches its logging (command-line tools that load models without one): plain lines on stderr,
+    // warnings and worse, still de-duplicated and without ONNX Runtime's colours.
+    private static OnnxRuntimeMessageLog _sink = new(new StderrLogger(), TimeProvider.System);
     private static bool _environmentChecked;
 
     /// <summary>Whether ONNX Runtime's log goes through this bridge (false when something created its environment first).</summary>
@@ -42,10 +38,10 @@ public static partial class OnnxRuntimeLog
     public static void Attach(ILoggerFactory loggerFactory, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(loggerFactory);
+        var sink = new OnnxRuntimeMessageLog(loggerFactory.CreateLogger(Category), timeProvider ?? TimeProvider.System);
         lock (Gate)
         {
-            _logger = loggerFactory.CreateLogger(Category);
-            _time = timeProvider ?? TimeProvider.System;
+            _sink = sink;
         }
     }
 
@@ -83,26 +79,52 @@ public static partial class OnnxRuntimeLog
     /// <summary>Logs the count of every message repeated since it was last logged or summarised (e.g. after a model load).</summary>
     public static void Flush()
     {
+        OnnxRuntimeMessageLog sink;
         lock (Gate)
         {
-            foreach (var repeats in Seen.Values)
-            {
-                Summarise(repeats);
-            }
+            sink = _sink;
         }
+
+        sink.Flush();
     }
 
-    /// <summary>Forgets the messages seen, so the next of each is logged in full again (tests).</summary>
-    internal static void Reset()
+    private static void OnMessage(IntPtr param, OrtLoggingLevel severity, string category, string logId, string codeLocation, string message)
     {
+        OnnxRuntimeMessageLog sink;
         lock (Gate)
         {
-            Seen.Clear();
+            sink = _sink;
         }
-    }
 
-    /// <summary>The message without terminal escape sequences (ESC [ … letter) or other control characters but tab.</summary>
-    internal static string Clean(string text)
+        sink.Write(severity, logId, codeLocation, message);
+    }
+}
+
+/// <summary>
+/// The de-duplicating half of <see cref="OnnxRuntimeLog"/>: ONNX Runtime's messages into one <see cref="ILogger"/>,
+/// the first of each code location in full, its repeats counted and summarised by <see cref="Flush"/> or, while
+/// they go on, at most once every <see cref="SummaryInterval"/>. Thread-safe (ONNX Runtime logs from any thread).
+/// </summary>
+internal sealed partial class OnnxRuntimeMessageLog(ILogger logger, TimeProvider time)
+{
+    /// <summary>While one message keeps repeating, its count is logged at most this often.</summary>
+    public static readonly TimeSpan SummaryInterval = TimeSpan.FromMinutes(1);
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Repeats> _seen = new(StringComparer.Ordinal);
+
+    /// <summary>ONNX Runtime severities to log levels: its INFO is chatty internals, so it is Debug here.</summary>
+    public static LogLevel Level(OrtLoggingLevel severity) => severity switch
+    {
+        OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE => LogLevel.Trace,
+        OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO => LogLevel.Debug,
+        OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING => LogLevel.Warning,
+        OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR => LogLevel.Error,
+        _ => LogLevel.Critical,
+    };
+
+    /// <summary>The text without terminal escape sequences (ESC [ … letter) or other control characters but tab.</summary>
+    public static string Clean(string text)
     {
         var result = new System.Text.StringBuilder(text.Length);
         for (var i = 0; i < text.Length; i++)
@@ -136,58 +158,60 @@ public static partial class OnnxRuntimeLog
         return result.ToString().Trim();
     }
 
-    /// <summary>ONNX Runtime severities to log levels: its INFO is chatty internals, so it is Debug here.</summary>
-    internal static LogLevel Level(OrtLoggingLevel severity) => severity switch
-    {
-        OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE => LogLevel.Trace,
-        OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO => LogLevel.Debug,
-        OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING => LogLevel.Warning,
-        OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR => LogLevel.Error,
-        _ => LogLevel.Critical,
-    };
-
-    /// <summary>One message from ONNX Runtime (any thread).</summary>
-    internal static void OnMessage(IntPtr param, OrtLoggingLevel severity, string category, string logId, string codeLocation, string message)
+    /// <summary>One message: logged when its code location is new, else counted (and summarised when the interval has passed).</summary>
+    public void Write(OrtLoggingLevel severity, string? logId, string? codeLocation, string? message)
     {
         var level = Level(severity);
+        if (!logger.IsEnabled(level))
+        {
+            return;
+        }
+
         var text = Clean(message ?? string.Empty);
         var location = Clean(codeLocation ?? string.Empty);
         var key = $"{(int)level}|{(location.Length > 0 ? location : text)}";
-        lock (Gate)
+        lock (_gate)
         {
-            if (!_logger.IsEnabled(level))
+            var now = time.GetTimestamp();
+            if (!_seen.TryGetValue(key, out var repeats))
             {
-                return;
-            }
-
-            var now = _time.GetTimestamp();
-            if (!Seen.TryGetValue(key, out var repeats))
-            {
-                Seen[key] = new Repeats(level, text, now);
+                _seen[key] = new Repeats(level, text, now);
                 var id = Clean(logId ?? string.Empty);
-                LogMessage(_logger, level, id, location, text);
+                LogMessage(logger, level, id, location, text);
                 return;
             }
 
             repeats.Pending++;
             repeats.Last = text;
-            if (_time.GetElapsedTime(repeats.SummarisedAt, now) >= SummaryInterval)
+            if (time.GetElapsedTime(repeats.SummarisedAt, now) >= SummaryInterval)
             {
                 Summarise(repeats);
             }
         }
     }
 
-    private static void Summarise(Repeats repeats)
+    /// <summary>Logs the count of every message repeated since it was last logged or summarised.</summary>
+    public void Flush()
+    {
+        lock (_gate)
+        {
+            foreach (var repeats in _seen.Values)
+            {
+                Summarise(repeats);
+            }
+        }
+    }
+
+    private void Summarise(Repeats repeats)
     {
         if (repeats.Pending == 0)
         {
             return;
         }
 
-        LogRepeated(_logger, repeats.Level, repeats.First, repeats.Pending, repeats.Last);
+        LogRepeated(logger, repeats.Level, repeats.First, repeats.Pending, repeats.Last);
         repeats.Pending = 0;
-        repeats.SummarisedAt = _time.GetTimestamp();
+        repeats.SummarisedAt = time.GetTimestamp();
     }
 
     [LoggerMessage(Message = "ONNX Runtime [{LogId}] {CodeLocation}: {OrtMessage}")]
@@ -207,5 +231,29 @@ public static partial class OnnxRuntimeLog
         public long Pending { get; set; }
 
         public long SummarisedAt { get; set; } = loggedAt;
+    }
+}
+
+/// <summary>The <see cref="OnnxRuntimeLog"/> sink before a host attaches one: "onnxruntime warning: …" lines on stderr, Warning and above.</summary>
+internal sealed class StderrLogger : ILogger
+{
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning && logLevel != LogLevel.None;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        ArgumentNullException.ThrowIfNull(formatter);
+        if (IsEnabled(logLevel))
+        {
+            var level = logLevel switch
+            {
+                LogLevel.Warning => "warning",
+                LogLevel.Error => "error",
+                _ => "critical",
+            };
+            Console.Error.WriteLine($"onnxruntime {level}: {formatter(state, exception)}");
+        }
     }
 }
