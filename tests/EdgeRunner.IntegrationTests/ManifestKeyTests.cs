@@ -59,6 +59,27 @@ public sealed class ManifestKeyTests
     }
 
     [Fact]
+    public async Task Values_of_the_wrong_kind_and_missing_required_keys_are_named_by_their_path()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var folder = new TempFolder();
+        var body = Detector(new JsonObject { ["kind"] = "yolox", ["raw_grid"] = "yes", ["max_detections"] = 2.5 });
+        body["preprocess"]!["width"] = "64";
+        body["labels"] = "person";
+        body["state"] = new JsonArray(new JsonObject { ["input"] = "h0" });
+        var (_, manifest) = await TestManifests.WriteModelAsync(folder.Path, "kinds", RawGridYoloxTests.RawGridHead(), body, ct);
+
+        var message = Assert.Throws<ManifestException>(() => ModelManifest.Load(manifest)).Message;
+
+        Assert.Contains("postprocess.raw_grid: expected true or false, got the string \"yes\"", message, StringComparison.Ordinal);
+        Assert.Contains("postprocess.max_detections: expected a whole number, got the number 2.5", message, StringComparison.Ordinal);
+        Assert.Contains("preprocess.width: expected a whole number, got the string \"64\"", message, StringComparison.Ordinal);
+        Assert.Contains("labels: expected a list [ … ], got the string \"person\"", message, StringComparison.Ordinal);
+        Assert.Contains("state[0].output: missing (a required key)", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Close_matches_are_typos_not_any_key()
     {
         string[] known = ["kind", "score_threshold", "iou_threshold", "raw_grid"];

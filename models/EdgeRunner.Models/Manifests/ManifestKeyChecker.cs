@@ -5,7 +5,7 @@ using System.Text.Json.Serialization;
 namespace EdgeRunner.Models.Manifests;
 
 /// <summary>
-/// Finds keys of a manifest that no <see cref="ModelManifest"/> property reads, with their path in the file
+/// Finds keys of a manifest that no <see cref="ModelManifest"/> property reads (and values of the wrong JSON kind), with their path in the file
 /// (e.g. <c>postprocess.raw_gird</c>), the keys known there and the closest one: the same help an unknown
 /// configuration key gets, instead of the serializer's "could not be mapped to any .NET member contained in
 /// type …". The known keys come from the manifest records themselves (snake_case, as the serializer reads
@@ -13,8 +13,11 @@ namespace EdgeRunner.Models.Manifests;
 /// </summary>
 public static class ManifestKeyChecker
 {
-    /// <summary>One message per unknown key in <paramref name="manifest"/> (empty when all are known).</summary>
-    public static IReadOnlyList<string> UnknownKeys(JsonElement manifest)
+    /// <summary>
+    /// One message per unknown key in <paramref name="manifest"/>, and per value of the wrong JSON kind (a string
+    /// where a number or true/false belongs, an object where a list does), each naming its path (empty when none).
+    /// </summary>
+    public static IReadOnlyList<string> Problems(JsonElement manifest)
     {
         var problems = new List<string>();
         Check(manifest, typeof(ModelManifest), string.Empty, problems);
@@ -48,9 +51,25 @@ public static class ManifestKeyChecker
     private static void Check(JsonElement element, Type type, string path, List<string> problems)
     {
         var target = Nullable.GetUnderlyingType(type) ?? type;
-        if (target == typeof(JsonElement) || target == typeof(object) || target == typeof(string) || target.IsPrimitive || target.IsEnum)
+        if (target == typeof(JsonElement) || target == typeof(object))
         {
-            // Free-form (provenance, quantization, constant inputs' values) or a scalar: the serializer checks the value's type.
+            // Free-form: provenance, quantization, constant inputs' values, symbolic or numeric dimensions.
+            return;
+        }
+
+        if (element.ValueKind == JsonValueKind.Null)
+        {
+            // Whether null is allowed is the serializer's and the loader's to say (they name what is missing).
+            return;
+        }
+
+        if (ScalarExpectation(target) is { } expected)
+        {
+            if (!expected.Fits(element))
+            {
+                problems.Add($"{path}: expected {expected.Description}, got {Describe(element)}");
+            }
+
             return;
         }
 
@@ -69,13 +88,16 @@ public static class ManifestKeyChecker
 
         if (ListElementType(target) is { } elementType)
         {
-            if (element.ValueKind == JsonValueKind.Array)
+            if (element.ValueKind != JsonValueKind.Array)
             {
-                var i = 0;
-                foreach (var item in element.EnumerateArray())
-                {
-                    Check(item, elementType, $"{path}[{i++}]", problems);
-                }
+                problems.Add($"{path}: expected a list [ … ], got {Describe(element)}");
+                return;
+            }
+
+            var i = 0;
+            foreach (var item in element.EnumerateArray())
+            {
+                Check(item, elementType, $"{path}[{i++}]", problems);
             }
 
             return;
@@ -83,15 +105,24 @@ public static class ManifestKeyChecker
 
         if (element.ValueKind != JsonValueKind.Object)
         {
+            problems.Add($"{(path.Length == 0 ? "the manifest" : path)}: expected an object {{ … }}, got {Describe(element)}");
             return;
         }
 
         var known = KnownKeys(target);
+        foreach (var (name, (_, required)) in known)
+        {
+            if (required && !element.TryGetProperty(name, out _))
+            {
+                problems.Add($"{Join(path, name)}: missing (a required key)");
+            }
+        }
+
         foreach (var property in element.EnumerateObject())
         {
-            if (known.TryGetValue(property.Name, out var propertyType))
+            if (known.TryGetValue(property.Name, out var declared))
             {
-                Check(property.Value, propertyType, Join(path, property.Name), problems);
+                Check(property.Value, declared.Type, Join(path, property.Name), problems);
                 continue;
             }
 
@@ -102,9 +133,9 @@ public static class ManifestKeyChecker
     }
 
     /// <summary>The JSON names of <paramref name="type"/>'s properties, as the manifest serializer reads them.</summary>
-    private static Dictionary<string, Type> KnownKeys(Type type)
+    private static Dictionary<string, (Type Type, bool Required)> KnownKeys(Type type)
     {
-        var keys = new Dictionary<string, Type>(StringComparer.Ordinal);
+        var keys = new Dictionary<string, (Type, bool)>(StringComparer.Ordinal);
         foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
             if (property.GetIndexParameters().Length > 0 || property.IsDefined(typeof(JsonIgnoreAttribute)) || !(property.CanWrite || property.SetMethod is not null))
@@ -113,11 +144,52 @@ public static class ManifestKeyChecker
             }
 
             var name = property.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name ?? JsonNamingPolicy.SnakeCaseLower.ConvertName(property.Name);
-            keys[name] = property.PropertyType;
+            keys[name] = (property.PropertyType, property.IsDefined(typeof(System.Runtime.CompilerServices.RequiredMemberAttribute)));
         }
 
         return keys;
     }
+
+    /// <summary>What a scalar property takes, or null when <paramref name="type"/> is not a scalar.</summary>
+    private static ScalarKind? ScalarExpectation(Type type)
+    {
+        if (type == typeof(string))
+        {
+            return new ScalarKind("a string", e => e.ValueKind == JsonValueKind.String);
+        }
+
+        if (type.IsEnum)
+        {
+            return new ScalarKind("a name or a number", e => e.ValueKind is JsonValueKind.String or JsonValueKind.Number);
+        }
+
+        if (type == typeof(bool))
+        {
+            return new ScalarKind("true or false", e => e.ValueKind is JsonValueKind.True or JsonValueKind.False);
+        }
+
+        if (type == typeof(int) || type == typeof(long))
+        {
+            return new ScalarKind("a whole number", e => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out _));
+        }
+
+        return type == typeof(float) || type == typeof(double) || type == typeof(decimal)
+            ? new ScalarKind("a number", e => e.ValueKind == JsonValueKind.Number)
+            : null;
+    }
+
+    /// <summary>The value as the message shows it: its kind, and a short value.</summary>
+    private static string Describe(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.String => $"the string {Shorten(element.GetRawText())}",
+        JsonValueKind.Number => $"the number {Shorten(element.GetRawText())}",
+        JsonValueKind.True or JsonValueKind.False => element.GetRawText(),
+        JsonValueKind.Array => "a list",
+        JsonValueKind.Object => "an object",
+        _ => "null",
+    };
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text[..37] + "…";
 
     private static Type? DictionaryValueType(Type type)
     {
@@ -177,4 +249,6 @@ public static class ManifestKeyChecker
 
         return previous[b.Length];
     }
+
+    private sealed record ScalarKind(string Description, Func<JsonElement, bool> Fits);
 }

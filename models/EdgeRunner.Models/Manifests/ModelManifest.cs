@@ -92,11 +92,11 @@ public sealed record ModelManifest
         {
             var bytes = Inference.ModelFiles.ReadAllBytes(fullPath, Inference.ModelFiles.MaxTextBytes);
 
-            // Unknown keys first, with the key's path, the known keys there and the likely typo (ManifestKeyChecker),
-            // rather than the serializer's "could not be mapped to any .NET member contained in type …".
+            // Unknown keys and values of the wrong kind first, with the key's path, the known keys there and the likely
+            // typo (ManifestKeyChecker), rather than the serializer's "could not be mapped to any .NET member contained in type …".
             using (var document = JsonDocument.Parse(bytes, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }))
             {
-                if (ManifestKeyChecker.UnknownKeys(document.RootElement) is { Count: > 0 } unknown)
+                if (ManifestKeyChecker.Problems(document.RootElement) is { Count: > 0 } unknown)
                 {
                     throw new ManifestException($"Manifest '{fullPath}': {string.Join("; ", unknown)}");
                 }
