@@ -28,7 +28,14 @@ public static class ExecutionProviders
     };
 
     /// <summary>Providers compiled into the loaded ONNX Runtime library.</summary>
-    public static IReadOnlyList<string> Available { get; } = OrtEnv.Instance().GetAvailableProviders();
+    public static IReadOnlyList<string> Available { get; } = LoadAvailable();
+
+    private static string[] LoadAvailable()
+    {
+        // The first touch of ONNX Runtime may be here: its environment gets EdgeRunner's log bridge first.
+        OnnxRuntimeLog.EnsureEnvironment();
+        return OrtEnv.Instance().GetAvailableProviders();
+    }
 
     /// <summary>
     /// Why the provider's shared library cannot be loaded, in the dynamic loader's words (e.g.

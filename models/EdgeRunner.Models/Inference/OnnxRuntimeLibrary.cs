@@ -64,6 +64,7 @@ public static class OnnxRuntimeLibrary
             IReadOnlyList<string> providers;
             try
             {
+                OnnxRuntimeLog.EnsureEnvironment();
                 providers = OrtEnv.Instance().GetAvailableProviders();
             }
             catch (Exception ex) when (ex is TypeInitializationException or OnnxRuntimeException or EntryPointNotFoundException)
@@ -86,6 +87,7 @@ public static class OnnxRuntimeLibrary
         {
             lock (Gate)
             {
+                OnnxRuntimeLog.EnsureEnvironment();
                 _chosen ??= new OnnxRuntimeLibraryInfo(DefaultPath(), OrtEnv.Instance().GetVersionString(), IsDefault: true, OrtEnv.Instance().GetAvailableProviders());
                 return _chosen;
             }

@@ -96,6 +96,7 @@ public static partial class ProviderSelection
     {
         failure = null;
         var keepAlive = new List<IDisposable>();
+        OnnxRuntimeLog.EnsureEnvironment();
         var sessionOptions = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
@@ -110,7 +111,11 @@ public static partial class ProviderSelection
                 host.Append(sessionOptions, append, keepAlive);
             }
 
-            return new InferenceSession(options.Path, sessionOptions);
+            var session = new InferenceSession(options.Path, sessionOptions);
+
+            // A load's burst of ONNX Runtime warnings (one per initializer, say) ends here: log their counts now.
+            OnnxRuntimeLog.Flush();
+            return session;
         }
         catch (OnnxRuntimeException ex) when (!isLastResort)
         {

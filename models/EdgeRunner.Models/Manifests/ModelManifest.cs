@@ -90,7 +90,19 @@ public sealed record ModelManifest
         ModelManifest? manifest;
         try
         {
-            manifest = JsonSerializer.Deserialize<ModelManifest>(Inference.ModelFiles.ReadAllBytes(fullPath, Inference.ModelFiles.MaxTextBytes), Options);
+            var bytes = Inference.ModelFiles.ReadAllBytes(fullPath, Inference.ModelFiles.MaxTextBytes);
+
+            // Unknown keys and values of the wrong kind first, with the key's path, the known keys there and the likely
+            // typo (ManifestKeyChecker), rather than the serializer's "could not be mapped to any .NET member contained in type …".
+            using (var document = JsonDocument.Parse(bytes, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }))
+            {
+                if (ManifestKeyChecker.Problems(document.RootElement) is { Count: > 0 } unknown)
+                {
+                    throw new ManifestException($"Manifest '{fullPath}': {string.Join("; ", unknown)}");
+                }
+            }
+
+            manifest = JsonSerializer.Deserialize<ModelManifest>(bytes, Options);
         }
         catch (JsonException ex)
         {
@@ -265,6 +277,9 @@ public sealed record ManifestPostprocess
 
     /// <summary>Sequence models: publish the output tensor of each step as a number array (<c>output</c> in the result; at most 4096 values).</summary>
     public bool PublishOutput { get; init; }
+
+    /// <summary>YOLOX: true when the output is the raw stride grid (boxes as cell offsets and log sizes), false when decoded; absent = inferred.</summary>
+    public bool? RawGrid { get; init; }
 }
 
 /// <summary>One recurrent state pair: feed output <see cref="Output"/> back as input <see cref="Input"/>.</summary>

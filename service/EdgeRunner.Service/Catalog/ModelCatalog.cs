@@ -35,6 +35,9 @@ internal sealed record ResolvedModel
 
     public int MaxDetections { get; init; } = 100;
 
+    /// <summary>YOLOX raw grid: true/false as configured (configuration over manifest), null to infer.</summary>
+    public bool? RawGrid { get; init; }
+
     /// <summary>Where the configuration of this model lives, for error messages.</summary>
     public string ConfigKey => $"Models:{Id}";
 }
@@ -82,6 +85,7 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
                 ScoreThreshold = options.Detection?.ScoreThreshold ?? 0.25f,
                 IouThreshold = options.Detection?.IouThreshold ?? 0.45f,
                 MaxDetections = options.Detection?.MaxDetections ?? 100,
+                RawGrid = options.Detection?.RawGrid,
             };
         }
 
@@ -143,6 +147,7 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
             ScoreThreshold = options.Detection?.ScoreThreshold ?? post?.ScoreThreshold ?? 0.25f,
             IouThreshold = options.Detection?.IouThreshold ?? post?.IouThreshold ?? 0.45f,
             MaxDetections = options.Detection?.MaxDetections ?? post?.MaxDetections ?? 100,
+            RawGrid = options.Detection?.RawGrid ?? post?.RawGrid,
         };
     }
 

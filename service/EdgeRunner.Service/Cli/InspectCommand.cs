@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using EdgeRunner.Models.Inference;
 using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Postprocessing.Detection;
 using EdgeRunner.Models.Sequence;
 using Microsoft.ML.OnnxRuntime;
 
@@ -40,11 +41,13 @@ internal static class InspectCommand
     {
         var text = new StringBuilder();
         var modelPath = path;
+        string? manifestDecoder = null;
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
             try
             {
                 var manifest = ModelManifest.Load(path);
+                manifestDecoder = string.Equals(manifest.Task, "detection", StringComparison.OrdinalIgnoreCase) ? manifest.Postprocess?.Kind : null;
                 manifest.VerifySha256();
                 modelPath = manifest.ModelPath;
                 text.AppendLine(CultureInfo.InvariantCulture, $"manifest: {manifest.ManifestPath} (task {manifest.Task}, SHA-256 verified)");
@@ -77,6 +80,7 @@ internal static class InspectCommand
         try
         {
             // ONNX Runtime's own log line would repeat the error this command prints.
+            OnnxRuntimeLog.EnsureEnvironment();
             using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
             session = new InferenceSession(modelPath, options);
         }
@@ -100,6 +104,11 @@ internal static class InspectCommand
             foreach (var (name, meta) in session.OutputMetadata)
             {
                 text.AppendLine(CultureInfo.InvariantCulture, $"  {name}: {Describe(meta)}");
+            }
+
+            if (ImageInputSize(session) is var (width, height))
+            {
+                text.Append(DecoderSuggestion(session, width, height, manifestDecoder));
             }
 
             // State pairs by name only (as the runner tries them first): without a configuration it is
@@ -146,6 +155,51 @@ internal static class InspectCommand
         }
 
         return (0, text.ToString());
+    }
+
+    /// <summary>
+    /// Which detection decoder the output shapes point to (for the image input's size, which tells YOLOX from
+    /// YOLOv5), so a configuration can name it; with a manifest that names another, both are shown.
+    /// </summary>
+    private static string DecoderSuggestion(InferenceSession session, int width, int height, string? manifestDecoder)
+    {
+        var shapes = session.OutputMetadata.Select(o => (IReadOnlyList<long>)Array.ConvertAll(o.Value.Dimensions, d => d > 0 ? (long)d : 1L)).ToList();
+        var inferred = DetectionDecoders.InferKind(shapes, [.. session.OutputMetadata.Keys], width, height);
+        var text = new StringBuilder();
+        text.AppendLine(inferred.Kind is { } kind
+            ? $"detection decoder: {kind} ({inferred.Explanation})"
+            : $"detection decoder: none inferred, if this is a detector ({inferred.Explanation})");
+        if (manifestDecoder is { Length: > 0 } && inferred.Kind is { } suggested && !string.Equals(manifestDecoder, suggested, StringComparison.OrdinalIgnoreCase))
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  note: the manifest's postprocess.kind is '{manifestDecoder}', the shapes suggest '{suggested}'");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Width and height of the first rank-4 input with 1 or 3 channels (NCHW, else NHWC), or null for a non-image model.</summary>
+    private static (int Width, int Height)? ImageInputSize(InferenceSession session)
+    {
+        foreach (var meta in session.InputMetadata.Values)
+        {
+            var d = meta.Dimensions;
+            if (d.Length != 4)
+            {
+                continue;
+            }
+
+            if (d[1] is 1 or 3 && d[2] > 0 && d[3] > 0)
+            {
+                return (d[3], d[2]);
+            }
+
+            if (d[3] is 1 or 3 && d[1] > 0 && d[2] > 0)
+            {
+                return (d[2], d[1]);
+            }
+        }
+
+        return null;
     }
 
     private static string Describe(NodeMetadata meta) => $"{meta.ElementDataType} {Shape(meta)}";

@@ -300,6 +300,9 @@ public sealed class DetectionOptions
 
     /// <summary>Most detections per frame.</summary>
     public int? MaxDetections { get; set; }
+
+    /// <summary>YOLOX: true when the output is the raw stride-8/16/32 grid (the default YOLOX export), false when boxes are already decoded; unset = the manifest's <c>raw_grid</c>, else inferred.</summary>
+    public bool? RawGrid { get; set; }
 }
 
 /// <summary><c>Models:{name}:Preprocess</c>.</summary>

@@ -152,7 +152,11 @@ public static class EdgeRunnerHost
         services.AddEdgeRunnerSensors();
         services.AddEdgeRunnerMetrics();
         configureServices?.Invoke(services);
-        return builder.Build();
+        var host = builder.Build();
+
+        // ONNX Runtime's own log (coloured, repetitive, straight to stderr by default) goes through this host's logging.
+        EdgeRunner.Models.Inference.OnnxRuntimeLog.Attach(host.Services.GetRequiredService<ILoggerFactory>(), host.Services.GetRequiredService<TimeProvider>());
+        return host;
     }
 
     private static void Resolve(OptionsSection section, IServiceProvider services, List<string> errors)

@@ -3,6 +3,8 @@ using EdgeRunner.Models.Inference;
 using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Models.Postprocessing.Detection;
 using EdgeRunner.Models.Preprocessing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeRunner.Service.Vision;
 
@@ -64,7 +66,12 @@ internal sealed class ClassificationHead(ClassificationDecoder decoder) : IVisio
     }
 }
 
-internal sealed class DetectionHead(IDetectionDecoder decoder, LabelSet labels, int maxDetections) : IVisionHead
+/// <summary>
+/// Detections of one pipeline. Also watches the decoder's output for what a wrong decode looks like: a YOLOX
+/// raw-grid inference settled on the first frame with candidates is logged once, and a detector that keeps
+/// producing boxes without area is warned about (rate-limited by <see cref="DegenerateBoxMonitor"/>).
+/// </summary>
+internal sealed partial class DetectionHead(IDetectionDecoder decoder, LabelSet labels, int maxDetections, string modelId = "", ILogger? logger = null) : IVisionHead
 {
     private static readonly JsonEncodedText TaskName = JsonEncodedText.Encode("detection");
     private static readonly JsonEncodedText Detections = JsonEncodedText.Encode("detections");
@@ -77,6 +84,9 @@ internal sealed class DetectionHead(IDetectionDecoder decoder, LabelSet labels, 
     private static readonly JsonEncodedText X2 = JsonEncodedText.Encode("x2");
     private static readonly JsonEncodedText Y2 = JsonEncodedText.Encode("y2");
     private readonly Detection[] _results = new Detection[maxDetections];
+    private readonly DegenerateBoxMonitor _degenerate = new();
+    private readonly ILogger _logger = logger ?? NullLogger.Instance;
+    private bool _rawGridPending = decoder is YoloXDecoder { RawGridInUse: null };
 
     public JsonEncodedText Task => TaskName;
 
@@ -88,8 +98,20 @@ internal sealed class DetectionHead(IDetectionDecoder decoder, LabelSet labels, 
 
     public LabelSet Labels => labels;
 
-    public void Decode(ModelSession session, in SourceMapping mapping, int frameWidth, int frameHeight) =>
+    public void Decode(ModelSession session, in SourceMapping mapping, int frameWidth, int frameHeight)
+    {
         Count = decoder.Decode(session, mapping, frameWidth, frameHeight, _results);
+        if (_rawGridPending && decoder is YoloXDecoder { RawGridInUse: not null } yolox)
+        {
+            _rawGridPending = false;
+            LogRawGridInferred(_logger, modelId, yolox.RawGridDecision);
+        }
+
+        if (_degenerate.Observe(Results))
+        {
+            LogDegenerateBoxes(_logger, modelId, decoder.Kind, _degenerate.FramesInRow, _degenerate.BoxesInRow, _degenerate.DetectionsInRow);
+        }
+    }
 
     public void Write(Utf8JsonWriter writer)
     {
@@ -111,4 +133,10 @@ internal sealed class DetectionHead(IDetectionDecoder decoder, LabelSet labels, 
 
         writer.WriteEndArray();
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId}: YOLOX {RawGridDecision}")]
+    private static partial void LogRawGridInferred(ILogger logger, string modelId, string rawGridDecision);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: the {Decoder} decoder produced boxes without area (under 1 px wide or high) in {Frames} frames in a row ({Boxes} of {Detections} detections): the decoder does not fit the model's output (a raw YOLOX grid needs Detection:RawGrid=true), or its preprocessing is wrong. Repeats every 1000 such frames.")]
+    private static partial void LogDegenerateBoxes(ILogger logger, string modelId, string decoder, long frames, long boxes, long detections);
 }

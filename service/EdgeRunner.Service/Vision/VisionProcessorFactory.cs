@@ -72,7 +72,7 @@ internal static partial class VisionProcessorFactory
         var kind = resolved.DetectionDecoder;
         if (string.IsNullOrEmpty(kind))
         {
-            var inferred = DetectionDecoders.InferKind(model);
+            var inferred = DetectionDecoders.InferKind(model, spec.Width, spec.Height);
             if (inferred.Kind is null)
             {
                 throw new StartupException($"{resolved.ConfigKey}:Detection:Decoder: not set and {inferred.Explanation}", StartupException.ConfigError);
@@ -87,6 +87,7 @@ internal static partial class VisionProcessorFactory
             ScoreThreshold = resolved.ScoreThreshold,
             IouThreshold = resolved.IouThreshold,
             MaxDetections = resolved.MaxDetections,
+            RawGrid = resolved.RawGrid,
         };
         IDetectionDecoder decoder;
         try
@@ -99,7 +100,12 @@ internal static partial class VisionProcessorFactory
         }
 
         var labels = resolved.Labels is { } names ? LabelSet.FromNames(names) : Labels(resolved, decoder.ClassCount, model.OutputNames[0]);
-        return new DetectionHead(decoder, labels, resolved.MaxDetections);
+        if (decoder is YoloXDecoder yolox)
+        {
+            LogRawGrid(logger, resolved.Id, yolox.RawGridDecision);
+        }
+
+        return new DetectionHead(decoder, labels, resolved.MaxDetections, resolved.Id, logger);
     }
 
     private static LabelSet Labels(ResolvedModel resolved, int classes, string outputName)
@@ -130,4 +136,7 @@ internal static partial class VisionProcessorFactory
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId}: no decoder configured; inferred {Kind}: {Explanation}")]
     private static partial void LogDecoderInferred(ILogger logger, string modelId, string kind, string explanation);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId}: YOLOX {RawGridDecision}")]
+    private static partial void LogRawGrid(ILogger logger, string modelId, string rawGridDecision);
 }

@@ -71,6 +71,29 @@ internal sealed class DetectionCandidates
         _class[i] = classId;
     }
 
+    /// <summary>
+    /// Whether every candidate's box lies within <paramref name="limit"/> pixels of the input's origin on both axes
+    /// (false when there are none). YOLOX raw-grid values read as pixels look like this: cell offsets around 0…1 and
+    /// log sizes around −2…4 make boxes of a few pixels at the top-left corner, where a decoded detector never puts all of its finds.
+    /// </summary>
+    public bool AllNearOrigin(float limit)
+    {
+        if (_count == 0)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < _count; i++)
+        {
+            if (!(MathF.Abs(_x1[i]) <= limit && MathF.Abs(_y1[i]) <= limit && MathF.Abs(_x2[i]) <= limit && MathF.Abs(_y2[i]) <= limit))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Selects, sorts and suppresses the candidates, maps the survivors to frame pixels and writes them best first.</summary>
     public int Finish(in SourceMapping mapping, int frameWidth, int frameHeight, Span<Detection> destination)
     {

@@ -22,10 +22,13 @@ public sealed record DetectionDecoderOptions
     public int PreNmsTopK { get; init; } = 1000;
 
     /// <summary>
-    /// YOLOX only: the export has no decode step (<c>decode_in_inference=False</c>), so boxes are grid offsets
-    /// and log sizes: <c>x = (px + grid_x) * stride</c>, <c>w = exp(pw) * stride</c>.
+    /// YOLOX only: true when the export has no decode step (<c>decode_in_inference=False</c>, the default YOLOX
+    /// export), so boxes are grid offsets and log sizes: <c>x = (px + grid_x) * stride</c>, <c>w = exp(pw) * stride</c>;
+    /// false when boxes are already input pixels. Null (the default): inferred by <see cref="YoloXDecoder"/> — raw
+    /// when the anchor count is the stride grids' cell count for the input size and the first candidates, read as
+    /// pixels, would all be degenerate boxes in the input's top-left corner (see <see cref="YoloXDecoder.RawGridDecision"/>).
     /// </summary>
-    public bool RawGrid { get; init; }
+    public bool? RawGrid { get; init; }
 
     /// <summary>YOLOX raw grid: the head strides, in the order their anchors appear in the output.</summary>
     public IReadOnlyList<int> Strides { get; init; } = [8, 16, 32];
@@ -48,9 +51,9 @@ public sealed record DetectionDecoderOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxDetections, 1, nameof(MaxDetections));
         ArgumentOutOfRangeException.ThrowIfLessThan(PreNmsTopK, 1, nameof(PreNmsTopK));
-        if (RawGrid && (Strides is null || Strides.Count == 0 || Strides.Any(s => s < 1)))
+        if (RawGrid != false && (Strides is null || Strides.Count == 0 || Strides.Any(s => s < 1)))
         {
-            throw new ArgumentException("RawGrid needs at least one positive stride.", nameof(Strides));
+            throw new ArgumentException("A raw grid needs at least one positive stride.", nameof(Strides));
         }
     }
 }

@@ -14,6 +14,9 @@ public readonly record struct DetectionKindInference(string? Kind, string Explan
 /// <summary>Creates detection decoders by kind name and infers the kind from output shapes.</summary>
 public static class DetectionDecoders
 {
+    /// <summary>The strides of YOLOX's (and YOLOv5's) P3–P5 heads.</summary>
+    private static readonly int[] YoloXStrides = [8, 16, 32];
+
     /// <summary>The kinds <see cref="Create(string, DetectionDecoderOptions, int, int, IReadOnlyList{IReadOnlyList{long}}, IReadOnlyList{string}?)"/> accepts ("yolo11" is an alias of "yolov8").</summary>
     public static IReadOnlyList<string> Kinds { get; } = ["yolov8", "yolov5", "yolox", "ssd", "fastestdet"];
 
@@ -135,6 +138,41 @@ public static class DetectionDecoders
         }
 
         return new DetectionKindInference(null, $"{seen}: not a known detection head layout; configure the decoder kind.");
+    }
+
+    /// <summary>Infers the decoder kind from <paramref name="outputs"/> of a model with a <paramref name="inputWidth"/>×<paramref name="inputHeight"/> input (see the shape overload).</summary>
+    public static DetectionKindInference InferKind(IModelOutputs outputs, int inputWidth, int inputHeight)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        var (shapes, names) = Describe(outputs);
+        return InferKind(shapes, names, inputWidth, inputHeight);
+    }
+
+    /// <summary>
+    /// As <see cref="InferKind(IReadOnlyList{IReadOnlyList{long}}, IReadOnlyList{string}?)"/>, and with the input size the
+    /// [1,N,5+C] layout shared by YOLOv5 and YOLOX is told apart: YOLOX has one anchor per cell of its stride-8/16/32
+    /// grids, YOLOv5 three, so N equal to the grids' cell count for the input size is yolox (and, as exported by
+    /// default, a raw grid: <see cref="YoloXDecoder"/> infers that from the first frame unless configured).
+    /// </summary>
+    public static DetectionKindInference InferKind(IReadOnlyList<IReadOnlyList<long>> outputShapes, IReadOnlyList<string>? outputNames, int inputWidth, int inputHeight)
+    {
+        var inferred = InferKind(outputShapes, outputNames);
+        if (inferred.Kind != "yolov5" || inputWidth < 1 || inputHeight < 1)
+        {
+            return inferred;
+        }
+
+        long anchors = outputShapes[0][1], cells = 0;
+        foreach (var stride in YoloXStrides)
+        {
+            cells += (long)(inputHeight / stride) * (inputWidth / stride);
+        }
+
+        return anchors == cells
+            ? new DetectionKindInference(
+                "yolox",
+                Invariant($"{FormatAll(outputShapes, outputNames)}: {anchors} anchors of {outputShapes[0][2]} values = one per cell of the stride-8/16/32 grids over the {inputWidth}x{inputHeight} input (YOLOv5 has three per cell: {3 * cells}) → yolox; the default YOLOX export's boxes are a raw grid (Detection:RawGrid / postprocess.raw_grid true; inferred from the first frame when unset)."))
+            : inferred;
     }
 
     private static (int Scores, int Boxes)? SsdOutputs(IReadOnlyList<IReadOnlyList<long>> shapes, IReadOnlyList<string>? names)
