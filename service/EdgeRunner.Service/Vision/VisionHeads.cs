@@ -36,6 +36,7 @@ internal sealed class ClassificationHead(ClassificationDecoder decoder) : IVisio
     private static readonly JsonEncodedText Label = JsonEncodedText.Encode("label");
     private static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
     private readonly Classification[] _results = new Classification[decoder.TopK];
+    private readonly VisionScoreFilter _scoreThreshold = new(decoder.MinScore);
 
     public JsonEncodedText Task => TaskName;
 
@@ -46,7 +47,13 @@ internal sealed class ClassificationHead(ClassificationDecoder decoder) : IVisio
     public ReadOnlySpan<Classification> Results => _results.AsSpan(0, Count);
 
     public void Decode(ModelSession session, in SourceMapping mapping, int frameWidth, int frameHeight) =>
-        Count = decoder.Decode(session.Output(0), _results);
+        Count = VisionScoreFilter.CountAtOrAbove(_results, decoder.Decode(session.Output(0), _results), _scoreThreshold.Value, static c => c.Score);
+
+    /// <summary>The score below which the decoder itself drops classes (<c>Classification:MinScore</c>); the run-time threshold cannot go lower.</summary>
+    public float DecoderThreshold => decoder.MinScore;
+
+    /// <summary>The run-time score threshold (the <c>set-threshold</c> command); results below it are dropped after decoding.</summary>
+    public VisionScoreFilter ScoreThreshold => _scoreThreshold;
 
     public void Write(Utf8JsonWriter writer)
     {
@@ -77,6 +84,7 @@ internal sealed class DetectionHead(IDetectionDecoder decoder, LabelSet labels, 
     private static readonly JsonEncodedText X2 = JsonEncodedText.Encode("x2");
     private static readonly JsonEncodedText Y2 = JsonEncodedText.Encode("y2");
     private readonly Detection[] _results = new Detection[maxDetections];
+    private readonly VisionScoreFilter _scoreThreshold = new(decoder.Options.ScoreThreshold);
 
     public JsonEncodedText Task => TaskName;
 
@@ -89,7 +97,13 @@ internal sealed class DetectionHead(IDetectionDecoder decoder, LabelSet labels, 
     public LabelSet Labels => labels;
 
     public void Decode(ModelSession session, in SourceMapping mapping, int frameWidth, int frameHeight) =>
-        Count = decoder.Decode(session, mapping, frameWidth, frameHeight, _results);
+        Count = VisionScoreFilter.CountAtOrAbove(_results, decoder.Decode(session, mapping, frameWidth, frameHeight, _results), _scoreThreshold.Value, static d => d.Score);
+
+    /// <summary>The score below which the decoder itself drops boxes (<c>Detection:ScoreThreshold</c>); the run-time threshold cannot go lower.</summary>
+    public float DecoderThreshold => decoder.Options.ScoreThreshold;
+
+    /// <summary>The run-time score threshold (the <c>set-threshold</c> command); results below it are dropped after decoding.</summary>
+    public VisionScoreFilter ScoreThreshold => _scoreThreshold;
 
     public void Write(Utf8JsonWriter writer)
     {
@@ -110,5 +124,37 @@ internal sealed class DetectionHead(IDetectionDecoder decoder, LabelSet labels, 
         }
 
         writer.WriteEndArray();
+    }
+}
+
+/// <summary>
+/// A head's run-time score threshold, set by the <c>set-threshold</c> command while the camera runs. It starts at
+/// the decoder's own threshold and can only be raised above it (or lowered back to it): the decoder has already
+/// dropped what scores lower, so a lower value would promise results that never come.
+/// </summary>
+internal sealed class VisionScoreFilter(float initial)
+{
+    // Written by the command, read once per decode by the inference loop: a float is read and written whole.
+    private volatile float _value = initial;
+
+    /// <summary>The threshold now.</summary>
+    public float Value => _value;
+
+    /// <summary>Sets the threshold (the caller checked it against the decoder's).</summary>
+    public void Set(float value) => _value = value;
+
+    /// <summary>
+    /// How many of the first <paramref name="count"/> results (best first, as the decoders write them) score at
+    /// least <paramref name="threshold"/>. No allocation: the selector is a static lambda, cached by the compiler.
+    /// </summary>
+    public static int CountAtOrAbove<T>(T[] results, int count, float threshold, Func<T, float> score)
+    {
+        var kept = 0;
+        while (kept < count && score(results[kept]) >= threshold)
+        {
+            kept++;
+        }
+
+        return kept;
     }
 }
