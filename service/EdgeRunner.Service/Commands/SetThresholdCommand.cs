@@ -7,7 +7,7 @@ namespace EdgeRunner.Service.Commands;
 
 /// <summary>
 /// <c>set-threshold</c> <c>{"camera":"…","score":0.4}</c>: a detection or classification camera's score threshold,
-/// from its next frame on, until the daemon restarts (the configuration is not written). Results scoring lower are
+/// from the frame the reply names (<c>from_seq</c>) on, until the daemon restarts (the configuration is not written). Results scoring lower are
 /// left out of the camera's results and snapshots. It can be raised above the model's own decode threshold
 /// (<c>Detection:ScoreThreshold</c>, <c>Classification:MinScore</c>) and lowered back to it, not below: the
 /// decoder drops lower scores before the threshold sees them. A sensor stream's raise/clear thresholds come from its
@@ -62,6 +62,8 @@ internal sealed class SetThresholdCommand(VisionService vision) : ICommandHandle
         details["previous"] = Math.Round(filter.Value, 6);
         filter.Set(threshold);
         details["score"] = Math.Round(threshold, 6);
+        // Read after the change: every frame captured from here on (seq at least this) is decoded with it.
+        details["from_seq"] = camera.FramesCaptured;
         return CommandOutcome.Done(details);
     }
 }
