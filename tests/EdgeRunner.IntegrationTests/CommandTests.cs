@@ -247,6 +247,38 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task A_command_that_runs_past_its_timeout_is_answered_timeout_and_the_next_one_still_runs()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var scenario = await DaemonScenario.StartAsync("cmdtimeout", ct);
+        var config = scenario.WriteConfig(
+            new JsonObject
+            {
+                ["Models"] = new JsonObject { ["lstm"] = Lstm() },
+                ["Sensors"] = new JsonObject { ["m1"] = TestConfig.SimulatedVibration(14) },
+            },
+            new JsonObject { ["Commands"] = new JsonObject { ["Allow"] = new JsonArray("reload", "reset"), ["TimeoutSeconds"] = 0.5 } });
+        // The reload command's seam (hot model swap is another part): a reloader that never finishes unless asked for "fast".
+        var host = await scenario.StartHostAsync(config, ct, services => services.AddSingleton<IModelReloader, StuckReloader>());
+        await using var client = await CommandClient.ConnectAsync(scenario.Port, scenario.Topic("reply/timeout-test"), ct);
+        await WaitUntilSubscribedAsync(host, ct);
+
+        await client.SendAsync(scenario.Topic("cmd/reload"), "{}", "slow", ct);
+        AssertRefused(await client.WaitReplyAsync("slow", ct), "reload", "timeout", "Mqtt:Commands:TimeoutSeconds");
+        await client.SendAsync(scenario.Topic("cmd/reload"), """{"model":"fast"}""", "fast", ct);
+        var fast = await client.WaitReplyAsync("fast", ct);
+        Assert.True(fast.Root.GetProperty("ok").GetBoolean(), fast.Payload);
+        Assert.Equal("fast", Assert.Single(fast.Root.GetProperty("reloaded").EnumerateArray()).GetString());
+        await client.SendAsync(scenario.Topic("cmd/reset"), """{"stream":"m1"}""", "after", ct);
+        Assert.True((await client.WaitReplyAsync("after", ct)).Root.GetProperty("ok").GetBoolean());
+
+        var commands = host.Services.GetRequiredService<CommandService>();
+        Assert.Equal(1, commands.Count("reload", "timeout"));
+        Assert.Equal(1, commands.Count("reload", "ok"));
+        await host.StopAsync(ct);
+    }
+
+    [Fact]
     public void A_raised_score_threshold_drops_the_lower_detections_and_decoding_still_allocates_nothing()
     {
         var configuration = EdgeRunnerHost.BuildConfiguration(TestConfig.Write(new JsonObject { ["Models"] = new JsonObject { ["detector"] = TestConfig.BundledModel("shapes-detector") } }), []);
@@ -285,6 +317,20 @@ public sealed class CommandTests
         using var host = EdgeRunnerHost.Build(configuration);
         var errors = EdgeRunnerHost.FindConfigurationErrors(configuration, host.Services);
         Assert.Contains(errors, e => e.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    /// <summary>Reloads the model "fast" at once; anything else waits until cancelled (the command's timeout).</summary>
+    private sealed class StuckReloader : IModelReloader
+    {
+        public async Task<ModelReloadOutcome> ReloadAsync(string? modelName, CancellationToken cancellationToken)
+        {
+            if (modelName != "fast")
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            return new ModelReloadOutcome(true, $"{modelName} swapped in", [modelName!]);
+        }
     }
 
     /// <summary>A refusal or failure: not ok, the outcome, an error saying why, and a reply the schema accepts.</summary>

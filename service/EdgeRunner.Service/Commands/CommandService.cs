@@ -171,7 +171,16 @@ internal sealed partial class CommandService : IHostedService, IAsyncDisposable
         {
             await foreach (var request in _queue.Reader.ReadAllAsync(stopping))
             {
-                await HandleAsync(request, stopping);
+                try
+                {
+                    await HandleAsync(request, stopping);
+                }
+#pragma warning disable CA1031 // A bug in handling one request (writing its reply, say) must not end the loop that takes every later one.
+                catch (Exception ex) when (!stopping.IsCancellationRequested && !MqttConnection.IsFatal(ex))
+#pragma warning restore CA1031
+                {
+                    LogCommandCrashed(_logger, ex, Shorten(request.Name));
+                }
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -248,6 +257,11 @@ internal sealed partial class CommandService : IHostedService, IAsyncDisposable
         catch (OperationCanceledException) when (timer.IsCancellationRequested && !stopping.IsCancellationRequested)
         {
             return ("timeout", CommandOutcome.Failed($"did not finish within {timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (Mqtt:Commands:TimeoutSeconds)"));
+        }
+        catch (OperationCanceledException ex) when (!stopping.IsCancellationRequested)
+        {
+            // Cancelled by something of its own (not the timeout, not the daemon stopping): answered like any failure.
+            return ("failed", CommandOutcome.Failed($"was cancelled ({ex.Message})"));
         }
 #pragma warning disable CA1031 // A command's bug is answered and logged; it must not end the command loop.
         catch (Exception ex) when (ex is not OperationCanceledException && !MqttConnection.IsFatal(ex))
