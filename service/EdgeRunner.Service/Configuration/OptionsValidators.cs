@@ -87,6 +87,7 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
 
         ValidatePasswordSources(e, options);
         ValidateTls(e, options);
+        Commands.CommandsOptions.Validate(options.Commands, e);
 
         if (string.IsNullOrWhiteSpace(options.Host))
         {

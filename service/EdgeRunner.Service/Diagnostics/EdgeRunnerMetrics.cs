@@ -34,6 +34,7 @@ public sealed class EdgeRunnerMetrics
 
     private readonly Histogram<double> _inferenceDuration;
     private readonly Histogram<double> _resultLatency;
+    private readonly Counter<long> _commands;
 
     /// <summary>Creates the meter through <paramref name="meterFactory"/> (which owns and disposes it) with the histograms and the process gauges.</summary>
     public EdgeRunnerMetrics(IMeterFactory meterFactory)
@@ -50,6 +51,11 @@ public sealed class EdgeRunnerMetrics
             "ms",
             "Time from a camera frame's capture to its result handed to the outputs (queueing, gating, preprocessing, inference, decoding)",
             advice: MillisecondBuckets);
+
+        _commands = Meter.CreateCounter<long>(
+            "edgerunner.commands",
+            "{command}",
+            "MQTT commands received on {prefix}/{device}/cmd/{name}, by command (\"unknown\" for names the daemon does not know) and outcome (ok, failed, timeout, unknown, not-allowed, oversized, malformed, busy)");
 
         // Per collection, not per frame: small allocations here are fine.
         Meter.CreateObservableCounter(
@@ -84,4 +90,8 @@ public sealed class EdgeRunnerMetrics
             _resultLatency.Record(milliseconds, new KeyValuePair<string, object?>(CameraTag, cameraId));
         }
     }
+
+    /// <summary>Counts one MQTT command of <paramref name="command"/> that ended as <paramref name="outcome"/> (rare: tags may allocate).</summary>
+    internal void RecordCommand(string command, string outcome) =>
+        _commands.Add(1, new KeyValuePair<string, object?>("command", command), new KeyValuePair<string, object?>("outcome", outcome));
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using EdgeRunner.Service.Commands;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Mqtt;
@@ -151,6 +152,7 @@ public static class EdgeRunnerHost
         services.AddEdgeRunnerVision();
         services.AddEdgeRunnerSensors();
         services.AddEdgeRunnerMetrics();
+        services.AddEdgeRunnerCommands();
         configureServices?.Invoke(services);
         var host = builder.Build();
 

@@ -49,11 +49,13 @@ public sealed partial class MqttSubscriptionDispatcher : IMqttSubscriptions
     public bool AllSubscribed => _connection.IsConnected && Volatile.Read(ref _subscriptions).All(s => _granted.ContainsKey(s.Filter));
 
     /// <inheritdoc />
-    public void Subscribe(string topicFilter, MqttMessageHandler handler)
+    public void Subscribe(string topicFilter, MqttMessageHandler handler) => AddSubscription(topicFilter, handler, null);
+
+    private void AddSubscription(string topicFilter, MqttMessageHandler handler, Action<MqttApplicationMessage>? messageHandler)
     {
         ArgumentException.ThrowIfNullOrEmpty(topicFilter);
         ArgumentNullException.ThrowIfNull(handler);
-        var subscription = new Subscription(topicFilter, handler);
+        var subscription = new Subscription(topicFilter, handler, messageHandler);
         lock (_subscriptionsLock)
         {
             _subscriptions = [.. _subscriptions, subscription];
@@ -65,6 +67,16 @@ public sealed partial class MqttSubscriptionDispatcher : IMqttSubscriptions
         {
             _ = SubscribeNowAsync([subscription], _connection.Stopping);
         }
+    }
+
+    /// <summary>
+    /// As <see cref="Subscribe"/>, for a handler that needs the whole message: its MQTT 5 properties (the
+    /// response topic and correlation data of a request). Same rules: called on the receive loop, must not block.
+    /// </summary>
+    internal void SubscribeMessages(string topicFilter, Action<MqttApplicationMessage> handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        AddSubscription(topicFilter, (_, _) => { }, handler);
     }
 
     /// <summary>Subscribes to every filter asked for so far, on a new connection; throws when the connection fails.</summary>
@@ -131,7 +143,14 @@ public sealed partial class MqttSubscriptionDispatcher : IMqttSubscriptions
 
             try
             {
-                subscription.Handler(message.Topic, message.Payload);
+                if (subscription.MessageHandler is { } messageHandler)
+                {
+                    messageHandler(message);
+                }
+                else
+                {
+                    subscription.Handler(message.Topic, message.Payload);
+                }
             }
 #pragma warning disable CA1031 // A handler's bug must not take down the connection that every result goes through.
             catch (Exception ex)
@@ -144,7 +163,7 @@ public sealed partial class MqttSubscriptionDispatcher : IMqttSubscriptions
         return Task.CompletedTask;
     }
 
-    private sealed record Subscription(string Filter, MqttMessageHandler Handler);
+    private sealed record Subscription(string Filter, MqttMessageHandler Handler, Action<MqttApplicationMessage>? MessageHandler);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "MQTT subscribed to {TopicFilter}")]
     private static partial void LogSubscribed(ILogger logger, string topicFilter);

@@ -548,7 +548,7 @@ internal sealed partial class MqttIngestStreams
     }
 
     /// <summary>Hands a reset command to its stream: an MQTT-fed one in order with its samples, any other before its next block. False: no such stream.</summary>
-    private bool DeliverReset(string streamId, string reason)
+    internal bool DeliverReset(string streamId, string reason)
     {
         lock (_ingestLock)
         {

@@ -93,6 +93,9 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
     /// <summary>Reset commands accepted and handed to their stream.</summary>
     internal long ResetsAccepted => _ingest.Resets.Accepted;
 
+    /// <summary>Asks stream <paramref name="streamId"/> to reset its state (the <c>reset</c> command of <c>Mqtt:Commands</c>), acknowledged on its event topic once applied; false: no such stream.</summary>
+    internal bool RequestReset(string streamId, string reason) => _ingest.DeliverReset(streamId, reason);
+
     /// <summary>Messages dropped from full ingest queues of the active MQTT streams.</summary>
     internal long IngestMessagesDropped => _ingest.IngestMessagesDropped;
 

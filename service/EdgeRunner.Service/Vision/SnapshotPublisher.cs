@@ -34,6 +34,8 @@ internal sealed partial class SnapshotPublisher : IAsyncDisposable
     private int _busy;
     private Task _encoding = Task.CompletedTask;
     private long _published;
+    // Set by Request (a command, on another thread), cleared by the inference loop when it takes the snapshot.
+    private int _requested;
 
     public SnapshotPublisher(string cameraId, string topic, bool retain, TimeSpan minInterval, int maxWidth, int quality, IResultPublisher publisher, long timestampFrequency, ILogger logger)
     {
@@ -57,6 +59,12 @@ internal sealed partial class SnapshotPublisher : IAsyncDisposable
     /// <summary>Snapshots handed to the publisher so far.</summary>
     public long Published => Interlocked.Read(ref _published);
 
+    /// <summary>
+    /// Takes a snapshot of the next inferred frame, whatever it shows and however soon after the last one (the
+    /// <c>snapshot</c> command). Only sets a flag: the inference loop takes it.
+    /// </summary>
+    public void Request() => Volatile.Write(ref _requested, 1);
+
     /// <summary>The snapshot being encoded, or a completed task (for tests).</summary>
     internal Task Encoding => _encoding;
 
@@ -73,18 +81,24 @@ internal sealed partial class SnapshotPublisher : IAsyncDisposable
         }
 
         Remember(results);
+        // A snapshot asked for by a command is taken on this frame whatever it shows, past the minimum interval.
+        var requested = Volatile.Read(ref _requested) != 0;
         if (results.IsEmpty)
         {
             // Whatever appeared has gone again: a snapshot of the empty scene would show nothing new.
             _pending = false;
-            return;
+            if (!requested)
+            {
+                return;
+            }
         }
 
-        if (!_pending || (_publishedOnce && timestamp - _lastSnapshot < _minIntervalTicks) || Volatile.Read(ref _busy) != 0)
+        if (Volatile.Read(ref _busy) != 0 || (!requested && (!_pending || (_publishedOnce && timestamp - _lastSnapshot < _minIntervalTicks))))
         {
             return;
         }
 
+        Volatile.Write(ref _requested, 0);
         _pending = false;
         _publishedOnce = true;
         _lastSnapshot = timestamp;

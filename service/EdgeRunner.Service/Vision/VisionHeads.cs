@@ -38,6 +38,7 @@ internal sealed class ClassificationHead(ClassificationDecoder decoder) : IVisio
     private static readonly JsonEncodedText Label = JsonEncodedText.Encode("label");
     private static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
     private readonly Classification[] _results = new Classification[decoder.TopK];
+    private readonly VisionScoreFilter _scoreThreshold = new(decoder.MinScore);
 
     public JsonEncodedText Task => TaskName;
 
@@ -48,7 +49,13 @@ internal sealed class ClassificationHead(ClassificationDecoder decoder) : IVisio
     public ReadOnlySpan<Classification> Results => _results.AsSpan(0, Count);
 
     public void Decode(ModelSession session, in SourceMapping mapping, int frameWidth, int frameHeight) =>
-        Count = decoder.Decode(session.Output(0), _results);
+        Count = VisionScoreFilter.CountAtOrAbove(_results, decoder.Decode(session.Output(0), _results), _scoreThreshold.Value, static c => c.Score);
+
+    /// <summary>The score below which the decoder itself drops classes (<c>Classification:MinScore</c>); the run-time threshold cannot go lower.</summary>
+    public float DecoderThreshold => decoder.MinScore;
+
+    /// <summary>The run-time score threshold (the <c>set-threshold</c> command); results below it are dropped after decoding.</summary>
+    public VisionScoreFilter ScoreThreshold => _scoreThreshold;
 
     public void Write(Utf8JsonWriter writer)
     {
@@ -86,6 +93,7 @@ internal sealed partial class DetectionHead(IDetectionDecoder decoder, LabelSet 
     private readonly Detection[] _results = new Detection[maxDetections];
     private readonly DegenerateBoxMonitor _degenerate = new();
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
+    private readonly VisionScoreFilter _scoreThreshold = new(decoder.Options.ScoreThreshold);
     private bool _rawGridPending = decoder is YoloXDecoder { RawGridInUse: null };
 
     public JsonEncodedText Task => TaskName;
@@ -100,7 +108,7 @@ internal sealed partial class DetectionHead(IDetectionDecoder decoder, LabelSet 
 
     public void Decode(ModelSession session, in SourceMapping mapping, int frameWidth, int frameHeight)
     {
-        Count = decoder.Decode(session, mapping, frameWidth, frameHeight, _results);
+        Count = VisionScoreFilter.CountAtOrAbove(_results, decoder.Decode(session, mapping, frameWidth, frameHeight, _results), _scoreThreshold.Value, static d => d.Score);
         if (_rawGridPending && decoder is YoloXDecoder { RawGridInUse: not null } yolox)
         {
             _rawGridPending = false;
@@ -112,6 +120,12 @@ internal sealed partial class DetectionHead(IDetectionDecoder decoder, LabelSet 
             LogDegenerateBoxes(_logger, modelId, decoder.Kind, _degenerate.FramesInRow, _degenerate.BoxesInRow, _degenerate.DetectionsInRow);
         }
     }
+
+    /// <summary>The score below which the decoder itself drops boxes (<c>Detection:ScoreThreshold</c>); the run-time threshold cannot go lower.</summary>
+    public float DecoderThreshold => decoder.Options.ScoreThreshold;
+
+    /// <summary>The run-time score threshold (the <c>set-threshold</c> command); results below it are dropped after decoding.</summary>
+    public VisionScoreFilter ScoreThreshold => _scoreThreshold;
 
     public void Write(Utf8JsonWriter writer)
     {
@@ -139,4 +153,36 @@ internal sealed partial class DetectionHead(IDetectionDecoder decoder, LabelSet 
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: the {Decoder} decoder produced boxes without area (under 1 px wide or high) in {Frames} frames in a row ({Boxes} of {Detections} detections): the decoder does not fit the model's output (a raw YOLOX grid needs Detection:RawGrid=true), or its preprocessing is wrong. Repeats every 1000 such frames.")]
     private static partial void LogDegenerateBoxes(ILogger logger, string modelId, string decoder, long frames, long boxes, long detections);
+}
+
+/// <summary>
+/// A head's run-time score threshold, set by the <c>set-threshold</c> command while the camera runs. It starts at
+/// the decoder's own threshold and can only be raised above it (or lowered back to it): the decoder has already
+/// dropped what scores lower, so a lower value would promise results that never come.
+/// </summary>
+internal sealed class VisionScoreFilter(float initial)
+{
+    // Written by the command, read once per decode by the inference loop: a float is read and written whole.
+    private volatile float _value = initial;
+
+    /// <summary>The threshold now.</summary>
+    public float Value => _value;
+
+    /// <summary>Sets the threshold (the caller checked it against the decoder's).</summary>
+    public void Set(float value) => _value = value;
+
+    /// <summary>
+    /// How many of the first <paramref name="count"/> results (best first, as the decoders write them) score at
+    /// least <paramref name="threshold"/>. No allocation: the selector is a static lambda, cached by the compiler.
+    /// </summary>
+    public static int CountAtOrAbove<T>(T[] results, int count, float threshold, Func<T, float> score)
+    {
+        var kept = 0;
+        while (kept < count && score(results[kept]) >= threshold)
+        {
+            kept++;
+        }
+
+        return kept;
+    }
 }

@@ -58,6 +58,9 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private long _lastFailureLog;
     private Type? _lastFailureType;
     private IFrameSource? _source;
+    // The current source's restart signal (null between sources); cancelled by RequestRestart from a command's thread.
+    private CancellationTokenSource? _restartRequest;
+    private long _requestedRestarts;
 
     public VisionPipeline(
         string cameraId,
@@ -184,10 +187,26 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
                         Watch(created);
                     }
 
-                    if (await CaptureFromSourceAsync(_source, () => failuresInARow = 0, cancellationToken))
+                    // Per source: RequestRestart cancels it to end this source's reads without stopping the camera.
+                    using var restart = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    Volatile.Write(ref _restartRequest, restart);
+                    try
                     {
-                        return;
+                        if (await CaptureFromSourceAsync(_source, () => failuresInARow = 0, restart.Token) && !IsRestartRequested(restart, cancellationToken))
+                        {
+                            return;
+                        }
                     }
+                    catch (OperationCanceledException) when (IsRestartRequested(restart, cancellationToken))
+                    {
+                        // Asked for by a command: the source is replaced below.
+                    }
+                    finally
+                    {
+                        Interlocked.CompareExchange(ref _restartRequest, null, restart);
+                    }
+
+                    await RestartOnRequestAsync();
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -297,6 +316,52 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             LogSourceDisposeFailed(_logger, ex, _cameraId);
+        }
+    }
+
+    /// <summary>
+    /// Asks the capture loop to dispose the current source and create it again at once (the <c>restart-camera</c>
+    /// command); the camera says <c>reconnecting</c>, then <c>streaming</c> with the first frame of the new source.
+    /// False when no source is capturing now (between restarts, or the camera has stopped).
+    /// </summary>
+    internal bool RequestRestart()
+    {
+        if (Volatile.Read(ref _restartRequest) is not { } restart)
+        {
+            return false;
+        }
+
+        try
+        {
+            restart.Cancel();
+            return true;
+        }
+        catch (ObjectDisposedException)
+        {
+            // The source ended meanwhile.
+            return false;
+        }
+    }
+
+    /// <summary>Restarts asked for by <see cref="RequestRestart"/> and carried out.</summary>
+    public long RequestedRestarts => Interlocked.Read(ref _requestedRestarts);
+
+    /// <summary>The camera's result head (its run-time score threshold).</summary>
+    internal IVisionHead Head => _processor.Head;
+
+    /// <summary>The camera's snapshot publisher; null when <c>Snapshots:Enabled</c> is false.</summary>
+    internal SnapshotPublisher? Snapshots => _snapshots;
+
+    private static bool IsRestartRequested(CancellationTokenSource restart, CancellationToken stopping) =>
+        restart.IsCancellationRequested && !stopping.IsCancellationRequested;
+
+    private async Task RestartOnRequestAsync()
+    {
+        Interlocked.Increment(ref _requestedRestarts);
+        PublishState("reconnecting", "restart requested by a command", Restarts);
+        if (Interlocked.Exchange(ref _source, null) is { } old)
+        {
+            await DisposeSourceAsync(old);
         }
     }
 

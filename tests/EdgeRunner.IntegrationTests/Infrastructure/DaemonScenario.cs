@@ -44,13 +44,18 @@ internal sealed class DaemonScenario : IAsyncDisposable
     /// Starts the broker. With <paramref name="persistentBroker"/> it keeps sessions and queued messages
     /// across <see cref="RestartBrokerAsync"/>, as a production broker would (its folder is the scenario's to delete).
     /// </summary>
-    public static async Task<DaemonScenario> StartAsync(string deviceIdPrefix, CancellationToken cancellationToken, bool persistentBroker = false)
+    /// <remarks>
+    /// With <paramref name="auth"/> mosquitto takes only the users of its password file, each limited by its ACL: it is
+    /// given the scenario's device id (the ACL names the device's topics) and returns the files (the test's to delete).
+    /// </remarks>
+    public static async Task<DaemonScenario> StartAsync(string deviceIdPrefix, CancellationToken cancellationToken, bool persistentBroker = false, Func<string, MosquittoAuth>? auth = null)
     {
         var persistence = persistentBroker ? Directory.CreateTempSubdirectory("edgerunner-mosquitto-persist-").FullName : null;
         try
         {
-            var broker = await MosquittoBroker.StartAsync(cancellationToken, persistenceDirectory: persistence);
-            return new DaemonScenario(NewDeviceId(deviceIdPrefix), broker, broker.Port, persistence);
+            var deviceId = NewDeviceId(deviceIdPrefix);
+            var broker = await MosquittoBroker.StartAsync(cancellationToken, persistenceDirectory: persistence, auth: auth?.Invoke(deviceId));
+            return new DaemonScenario(deviceId, broker, broker.Port, persistence);
         }
         catch
         {

@@ -9,6 +9,12 @@ namespace EdgeRunner.IntegrationTests.Infrastructure;
 /// <remarks>With <see cref="PasswordFile"/> (a <c>mosquitto_passwd</c> file) the TLS listener refuses anonymous clients; the plain one still takes them.</remarks>
 internal sealed record MosquittoTls(string CaFile, string CertFile, string KeyFile, bool RequireCertificate = false, int? Port = null, string? PasswordFile = null);
 
+/// <summary>
+/// Authentication and authorization of <see cref="MosquittoBroker"/>'s plain listener: a <c>mosquitto_passwd</c> file
+/// (anonymous clients are refused) and a mosquitto ACL file (<c>user …</c> / <c>topic read|write|readwrite …</c>).
+/// </summary>
+internal sealed record MosquittoAuth(string PasswordFile, string AclFile);
+
 /// <summary>A real mosquitto broker on a free loopback port, started for a test and killed after it.</summary>
 internal sealed class MosquittoBroker : IAsyncDisposable
 {
@@ -41,8 +47,14 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     /// folder to restart it. With <paramref name="tls"/> it listens with TLS on a second port as well (plain
     /// <see cref="Port"/> stays, for probes).
     /// </summary>
-    public static async Task<MosquittoBroker> StartAsync(CancellationToken cancellationToken, int? port = null, string? persistenceDirectory = null, MosquittoTls? tls = null)
+    /// <remarks>With <paramref name="auth"/> (not with <paramref name="tls"/>) the plain listener takes only the users of its password file, each limited by its ACL.</remarks>
+    public static async Task<MosquittoBroker> StartAsync(CancellationToken cancellationToken, int? port = null, string? persistenceDirectory = null, MosquittoTls? tls = null, MosquittoAuth? auth = null)
     {
+        if (auth is not null && tls is not null)
+        {
+            throw new ArgumentException("MosquittoAuth applies to a broker without a TLS listener.", nameof(auth));
+        }
+
         var executable = new[] { "/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto" }.FirstOrDefault(File.Exists);
         Requirement.That(executable is not null, "mosquitto is not installed (tests/run.sh installs the Debian package 'mosquitto').");
         var listenPort = port ?? FreePort.Next();
@@ -59,6 +71,11 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         var text = tls?.PasswordFile is null
             ? $"listener {listenPort} 127.0.0.1\n{tlsListener}allow_anonymous true\n{persistence}"
             : $"per_listener_settings true\nlistener {listenPort} 127.0.0.1\nallow_anonymous true\n{tlsListener}allow_anonymous false\npassword_file {CopyInto(directory, tls.PasswordFile)}\n{persistence}";
+        if (auth is not null)
+        {
+            text = $"listener {listenPort} 127.0.0.1\nallow_anonymous false\npassword_file {CopyInto(directory, auth.PasswordFile)}\nacl_file {CopyInto(directory, auth.AclFile)}\n{persistence}";
+        }
+
         await File.WriteAllTextAsync(config, text, cancellationToken);
         var start = new ProcessStartInfo(executable!, ["-c", config])
         {

@@ -40,7 +40,7 @@ internal sealed class MqttProbe : IAsyncDisposable
     /// long expiry): messages published while it is disconnected are kept for it, so reconnecting
     /// with <see cref="ReconnectAsync"/> loses nothing.
     /// </remarks>
-    public static async Task<MqttProbe> ConnectAsync(int port, string topicFilter, TimeSpan connectWithin, CancellationToken cancellationToken, string? persistentClientId = null)
+    public static async Task<MqttProbe> ConnectAsync(int port, string topicFilter, TimeSpan connectWithin, CancellationToken cancellationToken, string? persistentClientId = null, string? username = null, string? password = null)
     {
         var client = new MqttClientFactory().CreateMqttClient();
         var probe = new MqttProbe(client);
@@ -64,6 +64,12 @@ internal sealed class MqttProbe : IAsyncDisposable
         if (persistentClientId is not null)
         {
             builder.WithCleanStart(false).WithSessionExpiryInterval(3600);
+        }
+
+        // A broker with a password file (MosquittoAuth) takes only its users.
+        if (username is not null)
+        {
+            builder.WithCredentials(username, password);
         }
 
         probe._options = builder.Build();
