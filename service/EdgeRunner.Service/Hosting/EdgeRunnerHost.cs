@@ -149,6 +149,7 @@ public static class EdgeRunnerHost
         services.AddEdgeRunnerMqtt(configuration);
         services.AddEdgeRunnerVision();
         services.AddEdgeRunnerSensors();
+        Catalog.ModelReloadServiceCollectionExtensions.AddEdgeRunnerModelReload(services);
         services.AddEdgeRunnerMetrics();
         configureServices?.Invoke(services);
         return builder.Build();

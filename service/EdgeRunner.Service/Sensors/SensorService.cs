@@ -84,6 +84,9 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
     /// <summary>One step batcher per loaded model (for tests and metrics).</summary>
     internal IEnumerable<StepBatcher> Batchers => _models.Batchers;
 
+    /// <summary>The loaded sequence models, for a model reload to swap one.</summary>
+    internal SequenceModelPool Models => _models;
+
     /// <summary>The MQTT ingest routes (for tests and metrics).</summary>
     internal IReadOnlyList<MqttIngestRoute> IngestRoutes => _ingest.IngestRoutes;
 

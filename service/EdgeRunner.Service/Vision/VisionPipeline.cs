@@ -34,7 +34,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private readonly TimeSpan _restartMinDelay;
     private readonly TimeSpan _restartMaxDelay;
     private readonly VisionFrameProcessor _processor;
-    private readonly VisionResultWriter _resultWriter;
+    private VisionResultWriter _resultWriter;
+    private EdgeRunner.Models.Inference.ModelSession _resultWriterModel;
     private readonly IResultPublisher _publisher;
     private readonly PayloadOrigin _origin;
     private readonly string _resultTopic;
@@ -93,6 +94,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         _logger = logger;
         _gate = gate ?? new InferenceGate(0, null, TimeSpan.Zero, timeProvider.TimestampFrequency);
         _snapshots = snapshots;
+        _resultWriterModel = processor.Model;
         _resultWriter = new VisionResultWriter(origin, processor.Model.Id, processor.Model.Sha256, processor.Model.ExecutionProvider);
         _logIntervalTicks = (long)(resultLogInterval.TotalSeconds * timeProvider.TimestampFrequency);
         _lastLogTimestamp = long.MinValue / 2;
@@ -109,6 +111,9 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     /// <summary>The camera's loaded model (id, execution provider), for the daemon's ready line.</summary>
     public EdgeRunner.Models.Inference.ModelSession Model => _processor.Model;
+
+    /// <summary>The camera's processor, for a model reload to hand it a new session (<see cref="VisionFrameProcessor.Offer"/>).</summary>
+    internal VisionFrameProcessor Processor => _processor;
 
     /// <summary>Frames the sources delivered (all of them, across capture restarts).</summary>
     public long FramesCaptured => Interlocked.Read(ref _nextSequence);
@@ -389,6 +394,15 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         }
 
         var timings = _processor.Process(frame);
+        if (!ReferenceEquals(_resultWriterModel, _processor.Model))
+        {
+            // A reloaded model took over at this frame: its results name it (allocates once per reload).
+            var model = _processor.Model;
+            _resultWriter.Dispose();
+            _resultWriter = new VisionResultWriter(_origin, model.Id, model.Sha256, model.ExecutionProvider);
+            _resultWriterModel = model;
+        }
+
         var context = new VisionResultContext(_cameraId, frame.Sequence, frame.Timestamp, frame.Origin, frame.Width, frame.Height, timings, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed);
         _publisher.TryPublish(_resultTopic, _resultWriter.Write(context, _processor.Head));
         Interlocked.Increment(ref _processed);
