@@ -42,6 +42,12 @@ public sealed class ModelReloadTests
         var swapped = await probe.WaitForAsync(m => IsResult(m, "cam") && ModelSha(m) == newSha, Wait, ct);
         var swappedSeq = Json(swapped).GetProperty("seq").GetInt64();
         await probe.WaitForAsync(m => IsResult(m, "cam") && Json(m).GetProperty("seq").GetInt64() >= swappedSeq + 3, Wait, ct);
+        // The retained state names the model that runs now (published before the new model's first result).
+        var state = probe.Seen.Last(m => m.Topic.EndsWith("/cam/state", StringComparison.Ordinal));
+        Assert.Equal(newSha, ModelSha(state));
+        Assert.True(state.Retain);
+        Assert.Equal("streaming", Json(state).GetProperty("state").GetString());
+        Assert.Empty(SchemaValidator.Errors("vision.state", state.Payload));
         var pipeline = host.Services.GetRequiredService<VisionService>().Pipelines.Single();
         await host.StopAsync(ct);
 
@@ -81,6 +87,9 @@ public sealed class ModelReloadTests
         Assert.Empty(outcome.Reloaded);
         Assert.Contains(broken, outcome.Message, StringComparison.Ordinal);
         Assert.Contains("old one keeps running", outcome.Message, StringComparison.Ordinal);
+        var unknown = await host.Services.GetRequiredService<IModelReloader>().ReloadAsync("nope", ct);
+        Assert.False(unknown.Succeeded);
+        Assert.Equal("Models:nope: no such model", unknown.Message);
 
         // Frames go on through the old model.
         var seqAfter = probe.Seen.Where(m => IsResult(m, "cam")).Max(m => Json(m).GetProperty("seq").GetInt64());
@@ -116,6 +125,11 @@ public sealed class ModelReloadTests
         var first = Json(await probe.WaitForAsync(m => IsResult(m, "press") && ModelSha(m) == v2Sha, Wait, ct));
         var firstSeq = first.GetProperty("seq").GetInt64();
         await probe.WaitForAsync(m => IsResult(m, "press") && Json(m).GetProperty("seq").GetInt64() >= firstSeq + 2, Wait, ct);
+        // The retained state names the model that runs now (published before the new model's first result).
+        var state = probe.Seen.Last(m => m.Topic.EndsWith("/press/state", StringComparison.Ordinal));
+        Assert.Equal(v2Sha, ModelSha(state));
+        Assert.Contains("reloaded", Json(state).GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Empty(SchemaValidator.Errors("sensor.state", state.Payload));
         var runner = host.Services.GetRequiredService<SensorService>().Streams.Single();
         await host.StopAsync(ct);
 

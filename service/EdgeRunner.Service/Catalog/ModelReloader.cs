@@ -3,7 +3,6 @@ using EdgeRunner.Models.Manifests;
 using EdgeRunner.Models.Sequence;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Diagnostics;
-using EdgeRunner.Service.Mqtt;
 using EdgeRunner.Service.Sensors;
 using EdgeRunner.Service.Vision;
 using Microsoft.Extensions.DependencyInjection;
@@ -204,9 +203,16 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
                 details.Add(resetReason is null ? $"stream {runner.StreamId}: state kept" : $"stream {runner.StreamId}: state reset ({resetReason})");
                 runner.OfferModel(new StreamModelSwap(processor, writer, resetReason, (taker, taken) =>
                 {
-                    if (taken && resetReason is not null)
+                    if (taken)
                     {
-                        ReportReset(taker, resetReason);
+                        if (resetReason is not null)
+                        {
+                            ReportReset(sensors.Events, taker, resetReason);
+                        }
+
+                        // The retained state names the model and its provider: say which one runs now.
+                        sensors.Events.SetModel(taker.StreamId, RunningModelStatus.Of(processor.Model));
+                        sensors.Events.Report(taker.StreamId, "streaming", $"model {name} reloaded (sha256 {processor.Model.Sha256[..12]}…, {processor.Model.ExecutionProvider})");
                     }
 
                     if (Interlocked.Decrement(ref remaining) == 0 && retired is { } old)
@@ -269,15 +275,8 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
     }
 
     /// <summary>On the stream's loop, once its reset took effect: the <c>reset</c> event, as a reset command's.</summary>
-    private void ReportReset(StreamRunner runner, string reason)
-    {
-        var events = new SensorStreamEvents(
-            _services.GetRequiredService<IResultPublisher>(),
-            _services.GetRequiredService<MqttTopics>(),
-            _services.GetRequiredService<PayloadOrigin>(),
-            _timeProvider);
+    private static void ReportReset(SensorStreamEvents events, StreamRunner runner, string reason) =>
         events.PublishEvent(runner.StreamId, "reset", $"model reload: {reason}", topic: null, w => w.WriteNumber("state_resets", runner.StateResets));
-    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId}: reloading from {File} for {Cameras} camera(s) and {Streams} stream(s)")]
     private static partial void LogReloadStarted(ILogger logger, string modelId, string file, int cameras, int streams);

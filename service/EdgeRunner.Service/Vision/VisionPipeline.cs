@@ -340,7 +340,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private void PublishState(string state, string reason, long restarts)
     {
         LogState(_logger, _cameraId, state, reason);
-        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(PayloadSchemas.VisionState.Value, _origin.Device, _origin.BootId, _cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed), CameraStatePayloadContext.Default.CameraStatePayload);
+        var model = Catalog.RunningModelStatus.Of(_processor.Model);
+        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(PayloadSchemas.VisionState.Value, _origin.Device, _origin.BootId, _cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed, model, model.Degraded), CameraStatePayloadContext.Default.CameraStatePayload);
         _publisher.TryPublish(_stateTopic, payload, retain: true);
     }
 
@@ -401,6 +402,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
             _resultWriter.Dispose();
             _resultWriter = new VisionResultWriter(_origin, model.Id, model.Sha256, model.ExecutionProvider);
             _resultWriterModel = model;
+            // The retained state names the model and its provider: say which one runs now.
+            PublishState("streaming", $"model {model.Id} reloaded (sha256 {model.Sha256[..12]}…, {model.ExecutionProvider})", Restarts);
         }
 
         var context = new VisionResultContext(_cameraId, frame.Sequence, frame.Timestamp, frame.Origin, frame.Width, frame.Height, timings, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed);
@@ -492,7 +495,9 @@ internal sealed record CameraStatePayload(
     [property: System.Text.Json.Serialization.JsonPropertyName("frames_dropped")] long FramesDropped,
     [property: System.Text.Json.Serialization.JsonPropertyName("frames_skipped_rate")] long FramesSkippedRate,
     [property: System.Text.Json.Serialization.JsonPropertyName("frames_skipped_motion")] long FramesSkippedMotion,
-    [property: System.Text.Json.Serialization.JsonPropertyName("frames_failed")] long FramesFailed);
+    [property: System.Text.Json.Serialization.JsonPropertyName("frames_failed")] long FramesFailed,
+    [property: System.Text.Json.Serialization.JsonPropertyName("model")] Catalog.RunningModelStatus Model,
+    [property: System.Text.Json.Serialization.JsonPropertyName("degraded"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Degraded);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(CameraStatePayload))]
 internal sealed partial class CameraStatePayloadContext : System.Text.Json.Serialization.JsonSerializerContext;
