@@ -46,6 +46,7 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
         Sha256 = sha256;
         ExecutionProvider = provider;
         FallbackReason = fallbackReason;
+        RequestedProviders = options.ExecutionProviders;
         _session = session;
         InputName = session.InputNames[0];
         InputShape = inputShape;
@@ -109,6 +110,9 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
 
     /// <summary>Why a preferred provider was not used, or null when the first choice was taken.</summary>
     public string? FallbackReason { get; }
+
+    /// <summary>The execution providers asked for, in order of preference (config names: <c>cuda</c>, <c>cpu</c>, …).</summary>
+    public IReadOnlyList<string> RequestedProviders { get; }
 
     /// <summary>Name of the image input.</summary>
     public string InputName { get; }

@@ -92,6 +92,7 @@ public sealed partial class SequenceModel : IDisposable
         Path = options.Path;
         Sha256 = sha256;
         ExecutionProvider = provider;
+        RequestedProviders = options.ExecutionProviders;
         StreamInput = options.StreamInput;
         ResultOutput = options.ResultOutput;
         StatePairs = wired.State;
@@ -119,6 +120,12 @@ public sealed partial class SequenceModel : IDisposable
 
     /// <summary>ONNX Runtime execution provider the session runs on (after any fallback).</summary>
     public string ExecutionProvider { get; }
+
+    /// <summary>Why the first preference of <see cref="RequestedProviders"/> was not used; null when it was.</summary>
+    public string? FallbackReason { get; private init; }
+
+    /// <summary>The execution providers asked for, in order of preference (config names: <c>cuda</c>, <c>cpu</c>, …).</summary>
+    public IReadOnlyList<string> RequestedProviders { get; }
 
     /// <summary>The samples input.</summary>
     public string StreamInput { get; }
@@ -294,7 +301,7 @@ public sealed partial class SequenceModel : IDisposable
 
         var sha256 = ModelSession.ComputeSha256(new ModelSessionOptions { Id = options.Id, Path = options.Path });
 
-        var (session, provider, _) = ModelSession.CreateSession(
+        var (session, provider, fallbackReason) = ModelSession.CreateSession(
             new ModelSessionOptions
             {
                 Id = options.Id,
@@ -311,7 +318,7 @@ public sealed partial class SequenceModel : IDisposable
         try
         {
             wired = Wire(options, session);
-            var model = new SequenceModel(options, session, sha256, provider, wired);
+            var model = new SequenceModel(options, session, sha256, provider, wired) { FallbackReason = fallbackReason };
             if (wired.StateInferred)
             {
                 LogStateInferred(logger, options.Id, wired.InferenceDescription);

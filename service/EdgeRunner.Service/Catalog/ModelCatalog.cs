@@ -67,6 +67,15 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
         }
     }
 
+    /// <summary>After a reload swapped <paramref name="model"/> in: what streams and cameras created from now on get.</summary>
+    public void Replace(ResolvedModel model)
+    {
+        lock (_resolved)
+        {
+            _resolved[model.Id] = model;
+        }
+    }
+
     /// <summary>Builds the resolved view of one entry. Throws <see cref="StartupException"/> naming the key.</summary>
     public static ResolvedModel Resolve(string name, ModelOptions options)
     {

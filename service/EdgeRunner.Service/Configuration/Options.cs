@@ -211,6 +211,13 @@ public sealed class ModelOptions
 
     /// <summary>Detection postprocessing (thresholds override the manifest's).</summary>
     public DetectionOptions? Detection { get; set; }
+
+    /// <summary>
+    /// Reload the model (build and warm up a new session, then swap it in; docs/models.md "Reloading models") when its
+    /// file or its manifest changes on disk, once writes have been quiet for a moment. Off by default: a model is then
+    /// replaced only by the <c>reload</c> command or a restart.
+    /// </summary>
+    public bool ReloadOnChange { get; set; }
 }
 
 /// <summary><c>Models:{name}:ProviderOptions</c>: settings of each execution provider, used when that provider is tried.</summary>

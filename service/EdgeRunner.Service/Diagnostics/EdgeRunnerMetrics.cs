@@ -94,4 +94,17 @@ public sealed class EdgeRunnerMetrics
     /// <summary>Counts one MQTT command of <paramref name="command"/> that ended as <paramref name="outcome"/> (rare: tags may allocate).</summary>
     internal void RecordCommand(string command, string outcome) =>
         _commands.Add(1, new KeyValuePair<string, object?>("command", command), new KeyValuePair<string, object?>("outcome", outcome));
+
+    // Model reloads (rare): created with the first one, so a daemon that never reloads lists no such instrument.
+    private Counter<long>? _modelReloads;
+
+    /// <summary>Counts one model reload of <paramref name="model"/> with its <paramref name="outcome"/> (swapped, failed).</summary>
+    public void RecordModelReload(string model, string outcome)
+    {
+        var counter = LazyInitializer.EnsureInitialized(ref _modelReloads, () => Meter.CreateCounter<long>(
+            "edgerunner.model.reloads",
+            "{reload}",
+            "Model reloads (reload command or a changed model file), by model and outcome: swapped or failed (the old model kept running)"));
+        counter.Add(1, new KeyValuePair<string, object?>("model", model), new KeyValuePair<string, object?>("outcome", outcome));
+    }
 }

@@ -151,6 +151,7 @@ public static class EdgeRunnerHost
         services.AddEdgeRunnerMqtt(configuration);
         services.AddEdgeRunnerVision();
         services.AddEdgeRunnerSensors();
+        Catalog.ModelReloadServiceCollectionExtensions.AddEdgeRunnerModelReload(services);
         services.AddEdgeRunnerMetrics();
         services.AddEdgeRunnerCommands();
         configureServices?.Invoke(services);

@@ -229,7 +229,7 @@ internal sealed class SensorResultWriter : IDisposable
     }
 
     /// <summary>The retained state payload of a device-backed stream (rare: allocates).</summary>
-    public static byte[] WriteState(PayloadOrigin origin, string streamId, string state, string reason, DateTimeOffset timestamp)
+    public static byte[] WriteState(PayloadOrigin origin, string streamId, string state, string reason, DateTimeOffset timestamp, Catalog.RunningModelStatus? model = null)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var w = new Utf8JsonWriter(buffer))
@@ -240,6 +240,7 @@ internal sealed class SensorResultWriter : IDisposable
             w.WriteString("state", state);
             w.WriteString("reason", reason);
             w.WriteString(Time, timestamp);
+            model?.Write(w);
             w.WriteEndObject();
         }
 

@@ -84,6 +84,12 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
     /// <summary>One step batcher per loaded model (for tests and metrics).</summary>
     internal IEnumerable<StepBatcher> Batchers => _models.Batchers;
 
+    /// <summary>The loaded sequence models, for a model reload to swap one.</summary>
+    internal SequenceModelPool Models => _models;
+
+    /// <summary>The streams' state and event messages, for a model reload to announce the new model.</summary>
+    internal SensorStreamEvents Events => _events;
+
     /// <summary>The MQTT ingest routes (for tests and metrics).</summary>
     internal IReadOnlyList<MqttIngestRoute> IngestRoutes => _ingest.IngestRoutes;
 
@@ -141,6 +147,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
             }
 
             var (model, modelLock, batcher) = loaded;
+            _events.SetModel(streamId, Catalog.RunningModelStatus.Of(model));
             var manifest = resolved.Manifest!;
             var processor = SequenceProcessorFactory.CreateProcessor(streamId, resolved, model, modelLock, batcher);
             var publishOutput = manifest.Postprocess?.PublishOutput ?? false;

@@ -19,7 +19,15 @@ internal sealed class SensorStreamEvents(IResultPublisher publisher, MqttTopics 
 
     /// <summary>Publishes a configured stream's retained state: streaming, unavailable, ended or failed, with the reason.</summary>
     public void PublishState(string streamId, string state, string reason) =>
-        publisher.TryPublish(topics.SensorState(streamId), SensorResultWriter.WriteState(origin, streamId, state, reason, timeProvider.GetUtcNow()), retain: true);
+        publisher.TryPublish(topics.SensorState(streamId), SensorResultWriter.WriteState(origin, streamId, state, reason, timeProvider.GetUtcNow(), ModelOf(streamId)), retain: true);
+
+    // The model each stream runs, for its state messages (set when the stream's model is loaded, and by a reload).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Catalog.RunningModelStatus> _models = new(StringComparer.Ordinal);
+
+    /// <summary>The model (and provider) <paramref name="streamId"/>'s state messages name from now on.</summary>
+    public void SetModel(string streamId, Catalog.RunningModelStatus model) => _models[streamId] = model;
+
+    private Catalog.RunningModelStatus? ModelOf(string streamId) => _models.TryGetValue(streamId, out var model) ? model : null;
 
     /// <summary>A configured stream's retained state, or a dynamic stream's event (dynamic streams have no retained state).</summary>
     public void Report(string streamId, string state, string reason)

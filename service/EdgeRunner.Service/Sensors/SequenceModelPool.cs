@@ -20,14 +20,37 @@ internal sealed class SequenceModelPool(TimeProvider timeProvider, ILoggerFactor
     private readonly Dictionary<string, SharedSequenceModel> _models = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, string> _failedModels = new(StringComparer.OrdinalIgnoreCase);
 
+    // Models replaced by a reload, disposed once every stream has left them (or at the end, for a stream that never did).
+    private readonly List<SharedSequenceModel> _retiring = [];
+
+    // A reload replaces models from its own task while the service's lifecycle tasks look them up.
+    private readonly Lock _gate = new();
+
     /// <summary>One step batcher per loaded model (for tests and metrics).</summary>
-    public IEnumerable<StepBatcher> Batchers => _models.Values.Select(m => m.Batcher);
+    public IEnumerable<StepBatcher> Batchers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _models.Values.Select(m => m.Batcher)];
+            }
+        }
+    }
 
     /// <summary>
     /// The stream's model, or false with the reason when it cannot be loaded (a bad file, a state input
     /// without its output, a changed SHA-256). Other configuration errors throw <see cref="StartupException"/>.
     /// </summary>
     public bool TryGet(ResolvedModel resolved, string streamId, out SharedSequenceModel loaded, out string failure)
+    {
+        lock (_gate)
+        {
+            return TryGetLocked(resolved, streamId, out loaded, out failure);
+        }
+    }
+
+    private bool TryGetLocked(ResolvedModel resolved, string streamId, out SharedSequenceModel loaded, out string failure)
     {
         if (_failedModels.TryGetValue(resolved.Id, out var known))
         {
@@ -59,6 +82,70 @@ internal sealed class SequenceModelPool(TimeProvider timeProvider, ILoggerFactor
             await batcher.DisposeAsync();
             model.Dispose();
         }
+
+        SharedSequenceModel[] retiring;
+        lock (_gate)
+        {
+            retiring = [.. _retiring];
+            _retiring.Clear();
+        }
+
+        foreach (var old in retiring)
+        {
+            await DisposeSharedAsync(old);
+        }
+    }
+
+    /// <summary>
+    /// Loads a new version of a model for a reload, with its own lock and batcher (not yet shared with any stream).
+    /// Throws <see cref="StartupException"/> naming the file and the reason, as at start.
+    /// </summary>
+    public SharedSequenceModel LoadReplacement(ResolvedModel resolved, string owner, TimeProvider clock)
+    {
+        var model = SequenceProcessorFactory.LoadModel(resolved, owner, loggerFactory);
+        return new SharedSequenceModel(model, new object(), SequenceProcessorFactory.CreateBatcher(model, resolved, clock));
+    }
+
+    /// <summary>
+    /// Makes <paramref name="replacement"/> the model that streams starting from now get, in place of the one they
+    /// had; returns that one (now retiring: see <see cref="RetireAsync"/>), or null when none was loaded.
+    /// </summary>
+    public SharedSequenceModel? Replace(string modelId, SharedSequenceModel replacement)
+    {
+        lock (_gate)
+        {
+            _failedModels.Remove(modelId);
+            var had = _models.TryGetValue(modelId, out var old);
+            _models[modelId] = replacement;
+            if (!had)
+            {
+                return null;
+            }
+
+            _retiring.Add(old);
+            return old;
+        }
+    }
+
+    /// <summary>Disposes a replaced model once no stream steps it any more (at most once; <see cref="DisposeAsync"/> takes the rest).</summary>
+    public async ValueTask RetireAsync(SharedSequenceModel old)
+    {
+        lock (_gate)
+        {
+            if (!_retiring.Remove(old))
+            {
+                return;
+            }
+        }
+
+        await DisposeSharedAsync(old);
+    }
+
+    /// <summary>Disposes a model that is used by no stream (a replacement refused before it was shared, a retired one).</summary>
+    public static async ValueTask DisposeSharedAsync(SharedSequenceModel shared)
+    {
+        await shared.Batcher.DisposeAsync();
+        shared.Model.Dispose();
     }
 
     private SharedSequenceModel Get(ResolvedModel resolved, string streamId)

@@ -18,8 +18,9 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     // What it runs: the source, the model step, and where results go.
     private readonly string _streamId;
     private readonly ISensorSource _source;
-    private readonly SequenceStreamProcessor _processor;
-    private readonly SensorResultWriter _writer;
+    private SequenceStreamProcessor _processor;
+    private SensorResultWriter _writer;
+    private StreamModelSwap? _pendingSwap;
     private readonly IResultPublisher _publisher;
     private readonly string _topic;
     private readonly string _eventTopic;
@@ -96,7 +97,48 @@ internal sealed partial class StreamRunner : IAsyncDisposable
 
     public string StreamId => _streamId;
 
-    public SequenceStreamProcessor Processor => _processor;
+    public SequenceStreamProcessor Processor => Volatile.Read(ref _processor);
+
+    /// <summary>
+    /// Hands over a reloaded model's processor: the stream's own loop takes it before its next step (the step in
+    /// flight finishes on the old model), carrying the state over or resetting it as <paramref name="swap"/> says.
+    /// A swap offered before the last one was taken supersedes it.
+    /// </summary>
+    internal void OfferModel(StreamModelSwap swap)
+    {
+        if (Interlocked.Exchange(ref _pendingSwap, swap) is { } superseded)
+        {
+            superseded.Writer.Dispose();
+            superseded.Taken(this, false);
+        }
+    }
+
+    /// <summary>Takes an offered model swap. Only on the stream's loop, between steps.</summary>
+    private void ApplyModelSwap()
+    {
+        if (Interlocked.Exchange(ref _pendingSwap, null) is not { } swap)
+        {
+            return;
+        }
+
+        var old = _processor;
+        if (swap.ResetReason is { } reason)
+        {
+            // Published and counted like any other reset; the samples waiting for the next chunk stay.
+            ResetStream($"a model reload ({reason})", dropPending: false);
+        }
+        else
+        {
+            old.State.CopyTo(swap.Processor.State);
+            swap.Processor.StateRestored();
+        }
+
+        var oldWriter = _writer;
+        Volatile.Write(ref _processor, swap.Processor);
+        _writer = swap.Writer;
+        oldWriter.Dispose();
+        swap.Taken(this, true);
+    }
 
     /// <summary>Steps run (results published).</summary>
     public long Steps => Interlocked.Read(ref _steps);
@@ -184,6 +226,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
             {
                 var block = await _source.ReadAsync(_block, cancellationToken);
                 ApplyRequestedReset();
+                if (Volatile.Read(ref _pendingSwap) is not null)
+                {
+                    ApplyModelSwap();
+                }
+
                 if (block.Samples == 0)
                 {
                     LogSourceEnded(_logger, _streamId);
@@ -375,6 +422,11 @@ internal sealed partial class StreamRunner : IAsyncDisposable
     {
         await _source.DisposeAsync();
         _writer.Dispose();
+        if (Interlocked.Exchange(ref _pendingSwap, null) is { } untaken)
+        {
+            untaken.Writer.Dispose();
+            untaken.Taken(this, false);
+        }
     }
 
     private void Publish(double latency)
@@ -449,3 +501,10 @@ internal sealed record SampleValidation(Configuration.InvalidSamplePolicy Policy
 {
     public static SampleValidation Default { get; } = new(Configuration.InvalidSamplePolicy.Hold, float.MinValue, float.MaxValue, 0);
 }
+
+/// <summary>A reloaded model's processor for one stream, handed to <see cref="StreamRunner.OfferModel"/>.</summary>
+/// <param name="Processor">The stream's processor on the new model (fresh state).</param>
+/// <param name="Writer">The result writer naming the new model.</param>
+/// <param name="ResetReason">Null: the state carries over (the new manifest declares it compatible and the tensors match); else why it is reset.</param>
+/// <param name="Taken">Called once on the stream's loop with true when the swap took effect, or false when it never will (superseded, stream disposed).</param>
+internal sealed record StreamModelSwap(SequenceStreamProcessor Processor, SensorResultWriter Writer, string? ResetReason, Action<StreamRunner, bool> Taken);

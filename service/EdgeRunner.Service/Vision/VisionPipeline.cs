@@ -34,7 +34,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private readonly TimeSpan _restartMinDelay;
     private readonly TimeSpan _restartMaxDelay;
     private readonly VisionFrameProcessor _processor;
-    private readonly VisionResultWriter _resultWriter;
+    private VisionResultWriter _resultWriter;
+    private EdgeRunner.Models.Inference.ModelSession _resultWriterModel;
     private readonly IResultPublisher _publisher;
     private readonly PayloadOrigin _origin;
     private readonly string _resultTopic;
@@ -96,6 +97,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         _logger = logger;
         _gate = gate ?? new InferenceGate(0, null, TimeSpan.Zero, timeProvider.TimestampFrequency);
         _snapshots = snapshots;
+        _resultWriterModel = processor.Model;
         _resultWriter = new VisionResultWriter(origin, processor.Model.Id, processor.Model.Sha256, processor.Model.ExecutionProvider);
         _logIntervalTicks = (long)(resultLogInterval.TotalSeconds * timeProvider.TimestampFrequency);
         _lastLogTimestamp = long.MinValue / 2;
@@ -112,6 +114,9 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
 
     /// <summary>The camera's loaded model (id, execution provider), for the daemon's ready line.</summary>
     public EdgeRunner.Models.Inference.ModelSession Model => _processor.Model;
+
+    /// <summary>The camera's processor, for a model reload to hand it a new session (<see cref="VisionFrameProcessor.Offer"/>).</summary>
+    internal VisionFrameProcessor Processor => _processor;
 
     /// <summary>Frames the sources delivered (all of them, across capture restarts).</summary>
     public long FramesCaptured => Interlocked.Read(ref _nextSequence);
@@ -400,7 +405,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private void PublishState(string state, string reason, long restarts)
     {
         LogState(_logger, _cameraId, state, reason);
-        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(PayloadSchemas.VisionState.Value, _origin.Device, _origin.BootId, _cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed), CameraStatePayloadContext.Default.CameraStatePayload);
+        var model = Catalog.RunningModelStatus.Of(_processor.Model);
+        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CameraStatePayload(PayloadSchemas.VisionState.Value, _origin.Device, _origin.BootId, _cameraId, state, reason, _timeProvider.GetUtcNow(), restarts, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed, model, model.Degraded), CameraStatePayloadContext.Default.CameraStatePayload);
         _publisher.TryPublish(_stateTopic, payload, retain: true);
     }
 
@@ -454,6 +460,17 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         }
 
         var timings = _processor.Process(frame);
+        if (!ReferenceEquals(_resultWriterModel, _processor.Model))
+        {
+            // A reloaded model took over at this frame: its results name it (allocates once per reload).
+            var model = _processor.Model;
+            _resultWriter.Dispose();
+            _resultWriter = new VisionResultWriter(_origin, model.Id, model.Sha256, model.ExecutionProvider);
+            _resultWriterModel = model;
+            // The retained state names the model and its provider: say which one runs now.
+            PublishState("streaming", $"model {model.Id} reloaded (sha256 {model.Sha256[..12]}…, {model.ExecutionProvider})", Restarts);
+        }
+
         var context = new VisionResultContext(_cameraId, frame.Sequence, frame.Timestamp, frame.Origin, frame.Width, frame.Height, timings, FramesDropped, FramesSkippedRate, FramesSkippedMotion, FramesFailed);
         _publisher.TryPublish(_resultTopic, _resultWriter.Write(context, _processor.Head));
         Interlocked.Increment(ref _processed);
@@ -543,7 +560,9 @@ internal sealed record CameraStatePayload(
     [property: System.Text.Json.Serialization.JsonPropertyName("frames_dropped")] long FramesDropped,
     [property: System.Text.Json.Serialization.JsonPropertyName("frames_skipped_rate")] long FramesSkippedRate,
     [property: System.Text.Json.Serialization.JsonPropertyName("frames_skipped_motion")] long FramesSkippedMotion,
-    [property: System.Text.Json.Serialization.JsonPropertyName("frames_failed")] long FramesFailed);
+    [property: System.Text.Json.Serialization.JsonPropertyName("frames_failed")] long FramesFailed,
+    [property: System.Text.Json.Serialization.JsonPropertyName("model")] Catalog.RunningModelStatus Model,
+    [property: System.Text.Json.Serialization.JsonPropertyName("degraded"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Degraded);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(CameraStatePayload))]
 internal sealed partial class CameraStatePayloadContext : System.Text.Json.Serialization.JsonSerializerContext;
