@@ -44,6 +44,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
     private long _sessionsTakenOver;
     // Set while this side closes the connection (shutdown, or after a failed publish), so that close is not taken for a takeover.
     private bool _disconnectRequested;
+    // The reason of a connection the broker closed unasked, until the next connect attempt tells a takeover (the broker
+    // still takes connections) from a broker that went away (killed: its connections close just as quietly).
+    private string? _suspectedTakeover;
     // Null while publishing works; the reason while the status says degraded. Only the publishing loop writes it.
     private volatile string? _degradedReason;
     private long _maxPacketSize = long.MaxValue;
@@ -131,6 +134,8 @@ public sealed partial class MqttConnection : IAsyncDisposable
         var failures = 0;
         while (!await TryConnectAsync(onConnected, cancellationToken))
         {
+            // The broker was not there to take the connection: the close before was the broker going away, not a takeover.
+            Volatile.Write(ref _suspectedTakeover, null);
             await Task.Delay(ReconnectDelay(++failures), _timeProvider, cancellationToken);
         }
     }
@@ -252,14 +257,32 @@ public sealed partial class MqttConnection : IAsyncDisposable
         // (reason 0x8E), while mosquitto simply closes the old connection, which reaches us as a normal
         // disconnect we did not ask for. On a shared broker two daemons (or a daemon and a tool) with one id
         // cut each other off in turn: say so plainly, with the fix.
-        if (e.ClientWasConnected && !_stopping.IsCancellationRequested && !Volatile.Read(ref _disconnectRequested)
-            && e.Reason is MqttClientDisconnectReason.SessionTakenOver or MqttClientDisconnectReason.NormalDisconnection && e.Exception is null)
+        if (e.ClientWasConnected && !_stopping.IsCancellationRequested && !Volatile.Read(ref _disconnectRequested) && e.Exception is null)
         {
-            Interlocked.Increment(ref _sessionsTakenOver);
-            LogSessionTakenOver(_logger, _clientId, e.Reason.ToString());
+            if (e.Reason is MqttClientDisconnectReason.SessionTakenOver)
+            {
+                ReportSessionTakenOver(e.Reason.ToString());
+            }
+            else if (e.Reason is MqttClientDisconnectReason.NormalDisconnection)
+            {
+                // A broker killed (SIGKILL, a crash, the power) closes its connections exactly so: judged at the
+                // next connect attempt, which only a broker still running takes (see ConnectWithBackoffAsync).
+                Volatile.Write(ref _suspectedTakeover, e.Reason.ToString());
+                if (_client.IsConnected && Interlocked.Exchange(ref _suspectedTakeover, null) is { } reason)
+                {
+                    // This event came late: the publishing loop saw the loss and has connected again already.
+                    ReportSessionTakenOver(reason);
+                }
+            }
         }
 
         return Task.CompletedTask;
+    }
+
+    private void ReportSessionTakenOver(string reason)
+    {
+        Interlocked.Increment(ref _sessionsTakenOver);
+        LogSessionTakenOver(_logger, _clientId, reason);
     }
 
     private async Task<bool> TryConnectAsync(Func<CancellationToken, Task> onConnected, CancellationToken cancellationToken)
@@ -335,6 +358,12 @@ public sealed partial class MqttConnection : IAsyncDisposable
             {
                 LogConnectFailed(_logger, host, Port, result.ResultCode.ToString());
                 return false;
+            }
+
+            // The first attempt after a quiet close got through: the broker never went away, so another client took the session.
+            if (Interlocked.Exchange(ref _suspectedTakeover, null) is { } closeReason)
+            {
+                ReportSessionTakenOver(closeReason);
             }
 
             // MQTT 5: the broker may cap the packets it takes; a message over it is refused for its producer, never sent.
@@ -457,7 +486,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
             .WithRetainFlag(retain)
             .Build();
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT session taken over ({Reason}): the broker closed this daemon's connection unasked, which is what it does when another client connects with the same client id {ClientId}. If this repeats, two daemons (or a daemon and another tool) share the id: give each a unique Mqtt:ClientId (or Device:Id). Reconnecting")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT session taken over ({Reason}): the broker closed this daemon's connection unasked while it kept running, which is what it does when another client connects with the same client id {ClientId}. If this repeats, two daemons (or a daemon and another tool) share the id: give each a unique Mqtt:ClientId (or Device:Id). Reconnecting")]
     private static partial void LogSessionTakenOver(ILogger logger, string clientId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "MQTT connection lost: {Reason} {Detail}")]
