@@ -1,9 +1,9 @@
 using System.Buffers;
 using System.Security.Authentication;
 using System.Text;
-using System.Text.Json;
 using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Publishing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MQTTnet;
@@ -31,6 +31,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
     private readonly MqttOptions _options;
     private readonly EmbeddedBrokerEndpoint _embeddedBroker;
     private readonly MqttTopics _topics;
+    private readonly PayloadOrigin _origin;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<MqttConnection> _logger;
     private readonly IMqttClient _client;
@@ -64,6 +65,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
     /// <param name="timeProvider">Clock of the reconnect backoff and the status time.</param>
     /// <param name="logger">Logger.</param>
     /// <param name="createClient">Creates the MQTT client; null for MQTTnet's. A seam to wrap the client (fault injection in tests).</param>
+    /// <param name="origin">Device and boot id written at the head of <see cref="MqttTopics.StatusDetail"/>; null for a new boot of the configured device.</param>
     public MqttConnection(
         IOptions<MqttOptions> options,
         IOptions<DeviceOptions> device,
@@ -71,7 +73,8 @@ public sealed partial class MqttConnection : IAsyncDisposable
         MqttTopics topics,
         TimeProvider timeProvider,
         ILogger<MqttConnection> logger,
-        Func<IMqttClient>? createClient = null)
+        Func<IMqttClient>? createClient = null,
+        PayloadOrigin? origin = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(device);
@@ -80,6 +83,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
         _topics = topics;
         _timeProvider = timeProvider;
         _logger = logger;
+        _origin = origin ?? PayloadOrigin.NewBoot(DeviceIdentity.Resolve(device.Value));
         _clientId = string.IsNullOrWhiteSpace(_options.ClientId) ? $"edgerunner-{DeviceIdentity.Resolve(device.Value)}" : _options.ClientId;
         _client = createClient?.Invoke() ?? new MqttClientFactory().CreateMqttClient();
         _client.DisconnectedAsync += OnDisconnectedAsync;
@@ -176,6 +180,17 @@ public sealed partial class MqttConnection : IAsyncDisposable
         _degradedReason = null;
         LogRecovered(_logger);
         await PublishStatusAsync(Online, null, counters, cancellationToken);
+    }
+
+    /// <summary>
+    /// Publishes the detail of the status just published at connect (retained): a detail left by an earlier run (which
+    /// may have died degraded) never stands beside this run's status. Throws when the connection fails, like the connect.
+    /// </summary>
+    internal Task PublishDetailAtConnectAsync(StatusCounters counters, CancellationToken cancellationToken)
+    {
+        var reason = _degradedReason;
+        var detail = StatusDetailWriter.Write(_origin, reason is null ? "online" : "degraded", reason, _timeProvider.GetUtcNow(), counters);
+        return _client.PublishAsync(BuildMessage(_topics.StatusDetail, detail, detail.Length, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), cancellationToken);
     }
 
     /// <summary>From now on the daemon stops: a lost connection is expected and is not a takeover.</summary>
@@ -398,24 +413,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
     private async Task PublishStatusAsync(byte[] status, string? reason, StatusCounters counters, CancellationToken cancellationToken)
     {
-        var detail = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(detail))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("status", Encoding.UTF8.GetString(status));
-            if (reason is not null)
-            {
-                writer.WriteString("reason", reason);
-            }
-
-            writer.WriteString("time", _timeProvider.GetUtcNow());
-            writer.WriteNumber("failed", counters.Failed);
-            writer.WriteNumber("rejected", counters.Rejected);
-            writer.WriteNumber("refused", counters.Refused);
-            writer.WriteNumber("dropped", counters.Dropped);
-            writer.WriteEndObject();
-        }
-
+        var detail = StatusDetailWriter.Write(_origin, Encoding.UTF8.GetString(status), reason, _timeProvider.GetUtcNow(), counters);
         try
         {
             if (!_client.IsConnected)
@@ -425,7 +423,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
-            await _client.PublishAsync(BuildMessage(_topics.StatusDetail, detail.WrittenMemory.ToArray(), detail.WrittenCount, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
+            await _client.PublishAsync(BuildMessage(_topics.StatusDetail, detail, detail.Length, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
             await _client.PublishAsync(BuildMessage(_topics.Status, status, status.Length, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
