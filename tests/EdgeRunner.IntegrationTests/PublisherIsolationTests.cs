@@ -223,7 +223,9 @@ public sealed class PublisherIsolationTests
             var degraded = await SeenAsync(probe, m => m.Topic == statusTopic && m.Payload == "degraded", ct);
             Assert.True(degraded.Retain);
             var afterDegraded = probe.Seen.Count;
-            var detail = JsonDocument.Parse(probe.Seen.Last(m => m.Topic == $"{statusTopic}/detail").Payload).RootElement;
+            var detailPayload = probe.Seen.Last(m => m.Topic == $"{statusTopic}/detail").Payload;
+            Assert.Empty(SchemaValidator.Errors("status.detail", detailPayload));
+            var detail = JsonDocument.Parse(detailPayload).RootElement;
             Assert.Equal("degraded", detail.GetProperty("status").GetString());
             Assert.Contains("injected: everything fails", detail.GetProperty("reason").GetString(), StringComparison.Ordinal);
             Assert.NotNull(publisher.DegradedReason);

@@ -23,7 +23,9 @@ public sealed class SessionTakeoverTests
         var logs = new CapturingLoggerProvider();
         var host = await scenario.StartHostAsync(new JsonObject(), ct, services => services.AddSingleton<ILoggerProvider>(logs));
         var publisher = host.Services.GetRequiredService<MqttPublisher>();
-        await WaitUntilAsync(() => publisher.IsConnected, ct);
+        // Connected and done with its connect (status, subscriptions): IsConnected alone is true before that, and a
+        // takeover in between is a failed connect attempt, not a lost session.
+        await WaitUntilAsync(() => publisher.Connects >= 1, ct);
 
         // Another tool connects with the daemon's own (default) client id.
         using var intruder = new MqttClientFactory().CreateMqttClient();
@@ -38,6 +40,43 @@ public sealed class SessionTakeoverTests
             && l.Message.Contains($"same client id edgerunner-{deviceId}", StringComparison.Ordinal)
             && l.Message.Contains("Mqtt:ClientId", StringComparison.Ordinal));
         await host.StopAsync(ct);
+    }
+
+    [Fact]
+    public async Task A_broker_killed_and_restarted_is_not_taken_for_a_session_takeover()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // The daemon's host is the scenario's; the broker is this test's own, so that it can be killed (SIGKILL) and started again on its port.
+        await using var scenario = DaemonScenario.WithEmbeddedBroker("killed");
+        var port = FreePort.Next();
+        var broker = await MosquittoBroker.StartAsync(ct, port);
+        try
+        {
+            var logs = new CapturingLoggerProvider();
+            var config = TestConfig.Write(new JsonObject
+            {
+                ["Device"] = new JsonObject { ["Id"] = scenario.DeviceId },
+                ["Mqtt"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = port, ["ReconnectMaxDelaySeconds"] = 1 },
+            });
+            var host = await scenario.StartHostAsync(config, ct, services => services.AddSingleton<ILoggerProvider>(logs));
+            var publisher = host.Services.GetRequiredService<MqttPublisher>();
+            await WaitUntilAsync(() => publisher.Connects >= 1, ct);
+
+            await broker.DisposeAsync(); // SIGKILL: the connection ends without a DISCONNECT
+            await WaitUntilAsync(() => !publisher.IsConnected, ct);
+            broker = await MosquittoBroker.StartAsync(ct, port);
+            await WaitUntilAsync(() => publisher.Connects >= 2, ct);
+
+            Assert.Contains(logs.Entries, l => l.Message.StartsWith("MQTT connection lost", StringComparison.Ordinal));
+            var mqttLines = string.Join("\n", logs.Entries.Where(l => l.Category.Contains("Mqtt", StringComparison.Ordinal)).Select(l => l.Message));
+            Assert.False(logs.Entries.Any(l => l.Message.Contains("session taken over", StringComparison.Ordinal)), mqttLines);
+            Assert.Equal(0, publisher.SessionsTakenOver);
+            await host.StopAsync(ct);
+        }
+        finally
+        {
+            await broker.DisposeAsync();
+        }
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, CancellationToken cancellationToken)

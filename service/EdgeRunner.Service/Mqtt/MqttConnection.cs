@@ -1,9 +1,9 @@
 using System.Buffers;
 using System.Security.Authentication;
 using System.Text;
-using System.Text.Json;
 using EdgeRunner.Hardware.Supervision;
 using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Publishing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MQTTnet;
@@ -31,6 +31,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
     private readonly MqttOptions _options;
     private readonly EmbeddedBrokerEndpoint _embeddedBroker;
     private readonly MqttTopics _topics;
+    private readonly PayloadOrigin _origin;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<MqttConnection> _logger;
     private readonly IMqttClient _client;
@@ -44,6 +45,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
     private long _sessionsTakenOver;
     // Set while this side closes the connection (shutdown, or after a failed publish), so that close is not taken for a takeover.
     private bool _disconnectRequested;
+    // The reason of a connection the broker closed unasked, until the next connect attempt tells a takeover (the broker
+    // still takes connections) from a broker that went away (killed: its connections close just as quietly).
+    private string? _suspectedTakeover;
     // Null while publishing works; the reason while the status says degraded. Only the publishing loop writes it.
     private volatile string? _degradedReason;
     private long _maxPacketSize = long.MaxValue;
@@ -61,6 +65,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
     /// <param name="timeProvider">Clock of the reconnect backoff and the status time.</param>
     /// <param name="logger">Logger.</param>
     /// <param name="createClient">Creates the MQTT client; null for MQTTnet's. A seam to wrap the client (fault injection in tests).</param>
+    /// <param name="origin">Device and boot id written at the head of <see cref="MqttTopics.StatusDetail"/>; null for a new boot of the configured device.</param>
     public MqttConnection(
         IOptions<MqttOptions> options,
         IOptions<DeviceOptions> device,
@@ -68,7 +73,8 @@ public sealed partial class MqttConnection : IAsyncDisposable
         MqttTopics topics,
         TimeProvider timeProvider,
         ILogger<MqttConnection> logger,
-        Func<IMqttClient>? createClient = null)
+        Func<IMqttClient>? createClient = null,
+        PayloadOrigin? origin = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(device);
@@ -77,6 +83,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
         _topics = topics;
         _timeProvider = timeProvider;
         _logger = logger;
+        _origin = origin ?? PayloadOrigin.NewBoot(DeviceIdentity.Resolve(device.Value));
         _clientId = string.IsNullOrWhiteSpace(_options.ClientId) ? $"edgerunner-{DeviceIdentity.Resolve(device.Value)}" : _options.ClientId;
         _client = createClient?.Invoke() ?? new MqttClientFactory().CreateMqttClient();
         _client.DisconnectedAsync += OnDisconnectedAsync;
@@ -131,6 +138,8 @@ public sealed partial class MqttConnection : IAsyncDisposable
         var failures = 0;
         while (!await TryConnectAsync(onConnected, cancellationToken))
         {
+            // The broker was not there to take the connection: the close before was the broker going away, not a takeover.
+            Volatile.Write(ref _suspectedTakeover, null);
             await Task.Delay(ReconnectDelay(++failures), _timeProvider, cancellationToken);
         }
     }
@@ -171,6 +180,17 @@ public sealed partial class MqttConnection : IAsyncDisposable
         _degradedReason = null;
         LogRecovered(_logger);
         await PublishStatusAsync(Online, null, counters, cancellationToken);
+    }
+
+    /// <summary>
+    /// Publishes the detail of the status just published at connect (retained): a detail left by an earlier run (which
+    /// may have died degraded) never stands beside this run's status. Throws when the connection fails, like the connect.
+    /// </summary>
+    internal Task PublishDetailAtConnectAsync(StatusCounters counters, CancellationToken cancellationToken)
+    {
+        var reason = _degradedReason;
+        var detail = StatusDetailWriter.Write(_origin, reason is null ? "online" : "degraded", reason, _timeProvider.GetUtcNow(), counters);
+        return _client.PublishAsync(BuildMessage(_topics.StatusDetail, detail, detail.Length, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), cancellationToken);
     }
 
     /// <summary>From now on the daemon stops: a lost connection is expected and is not a takeover.</summary>
@@ -252,14 +272,32 @@ public sealed partial class MqttConnection : IAsyncDisposable
         // (reason 0x8E), while mosquitto simply closes the old connection, which reaches us as a normal
         // disconnect we did not ask for. On a shared broker two daemons (or a daemon and a tool) with one id
         // cut each other off in turn: say so plainly, with the fix.
-        if (e.ClientWasConnected && !_stopping.IsCancellationRequested && !Volatile.Read(ref _disconnectRequested)
-            && e.Reason is MqttClientDisconnectReason.SessionTakenOver or MqttClientDisconnectReason.NormalDisconnection && e.Exception is null)
+        if (e.ClientWasConnected && !_stopping.IsCancellationRequested && !Volatile.Read(ref _disconnectRequested) && e.Exception is null)
         {
-            Interlocked.Increment(ref _sessionsTakenOver);
-            LogSessionTakenOver(_logger, _clientId, e.Reason.ToString());
+            if (e.Reason is MqttClientDisconnectReason.SessionTakenOver)
+            {
+                ReportSessionTakenOver(e.Reason.ToString());
+            }
+            else if (e.Reason is MqttClientDisconnectReason.NormalDisconnection)
+            {
+                // A broker killed (SIGKILL, a crash, the power) closes its connections exactly so: judged at the
+                // next connect attempt, which only a broker still running takes (see ConnectWithBackoffAsync).
+                Volatile.Write(ref _suspectedTakeover, e.Reason.ToString());
+                if (_client.IsConnected && Interlocked.Exchange(ref _suspectedTakeover, null) is { } reason)
+                {
+                    // This event came late: the publishing loop saw the loss and has connected again already.
+                    ReportSessionTakenOver(reason);
+                }
+            }
         }
 
         return Task.CompletedTask;
+    }
+
+    private void ReportSessionTakenOver(string reason)
+    {
+        Interlocked.Increment(ref _sessionsTakenOver);
+        LogSessionTakenOver(_logger, _clientId, reason);
     }
 
     private async Task<bool> TryConnectAsync(Func<CancellationToken, Task> onConnected, CancellationToken cancellationToken)
@@ -337,6 +375,12 @@ public sealed partial class MqttConnection : IAsyncDisposable
                 return false;
             }
 
+            // The first attempt after a quiet close got through: the broker never went away, so another client took the session.
+            if (Interlocked.Exchange(ref _suspectedTakeover, null) is { } closeReason)
+            {
+                ReportSessionTakenOver(closeReason);
+            }
+
             // MQTT 5: the broker may cap the packets it takes; a message over it is refused for its producer, never sent.
             Interlocked.Exchange(ref _maxPacketSize, result.MaximumPacketSize is > 0 and var max ? max : long.MaxValue);
             var status = _degradedReason is null ? Online : Degraded;
@@ -369,24 +413,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
     private async Task PublishStatusAsync(byte[] status, string? reason, StatusCounters counters, CancellationToken cancellationToken)
     {
-        var detail = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(detail))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("status", Encoding.UTF8.GetString(status));
-            if (reason is not null)
-            {
-                writer.WriteString("reason", reason);
-            }
-
-            writer.WriteString("time", _timeProvider.GetUtcNow());
-            writer.WriteNumber("failed", counters.Failed);
-            writer.WriteNumber("rejected", counters.Rejected);
-            writer.WriteNumber("refused", counters.Refused);
-            writer.WriteNumber("dropped", counters.Dropped);
-            writer.WriteEndObject();
-        }
-
+        var detail = StatusDetailWriter.Write(_origin, Encoding.UTF8.GetString(status), reason, _timeProvider.GetUtcNow(), counters);
         try
         {
             if (!_client.IsConnected)
@@ -396,7 +423,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
-            await _client.PublishAsync(BuildMessage(_topics.StatusDetail, detail.WrittenMemory.ToArray(), detail.WrittenCount, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
+            await _client.PublishAsync(BuildMessage(_topics.StatusDetail, detail, detail.Length, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
             await _client.PublishAsync(BuildMessage(_topics.Status, status, status.Length, retain: true, MqttQualityOfServiceLevel.AtLeastOnce), timeout.Token);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -457,7 +484,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
             .WithRetainFlag(retain)
             .Build();
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT session taken over ({Reason}): the broker closed this daemon's connection unasked, which is what it does when another client connects with the same client id {ClientId}. If this repeats, two daemons (or a daemon and another tool) share the id: give each a unique Mqtt:ClientId (or Device:Id). Reconnecting")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT session taken over ({Reason}): the broker closed this daemon's connection unasked while it kept running, which is what it does when another client connects with the same client id {ClientId}. If this repeats, two daemons (or a daemon and another tool) share the id: give each a unique Mqtt:ClientId (or Device:Id). Reconnecting")]
     private static partial void LogSessionTakenOver(ILogger logger, string clientId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "MQTT connection lost: {Reason} {Detail}")]

@@ -417,10 +417,11 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
         }
     }
 
-    /// <summary>On every new connection: the broker's packet limit, the subscriptions, then the retained states again.</summary>
+    /// <summary>On every new connection: the broker's packet limit, the status detail, the subscriptions, then the retained states again.</summary>
     private async Task OnConnectedAsync(CancellationToken cancellationToken)
     {
         _outbox.MaxPacketSize = _connection.MaxPacketSize;
+        await _connection.PublishDetailAtConnectAsync(Counters, cancellationToken);
         await _subscriptions.SubscribeAllAsync(cancellationToken);
     }
 

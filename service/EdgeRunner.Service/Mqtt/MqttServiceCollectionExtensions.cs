@@ -37,6 +37,8 @@ public static class MqttServiceCollectionExtensions
         }
 
         services.AddSingleton<EmbeddedBrokerEndpoint>();
+        // The status detail carries the run's boot id: the one the pipelines' payloads carry.
+        services.TryAddPayloadOrigin();
         services.AddSingleton<MqttConnection>();
         services.AddSingleton<MqttSubscriptionDispatcher>();
         services.AddSingleton<IMqttSubscriptions>(sp => sp.GetRequiredService<MqttSubscriptionDispatcher>());

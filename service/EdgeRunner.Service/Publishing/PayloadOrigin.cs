@@ -8,7 +8,7 @@ namespace EdgeRunner.Service.Publishing;
 /// a subscriber tells two runs of the same device apart by <c>boot_id</c>, since <c>seq</c> may start
 /// again at 0 after a restart. Pre-encoded, so writing it allocates nothing.
 /// </summary>
-internal sealed class PayloadOrigin
+public sealed class PayloadOrigin
 {
     private static readonly JsonEncodedText SchemaName = JsonEncodedText.Encode("schema");
     private static readonly JsonEncodedText DeviceName = JsonEncodedText.Encode("device");

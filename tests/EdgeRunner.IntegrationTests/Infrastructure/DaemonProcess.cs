@@ -13,6 +13,10 @@ internal sealed class DaemonProcess : IAsyncDisposable
     // The daemon's instance lock goes to $RUNTIME_DIRECTORY: one folder per process, removed on dispose,
     // so a killed daemon leaves no lock file behind (a test may pass its own).
     private readonly TempFolder _runtimeDirectory = new();
+
+    // The built-in appsettings.json keeps state (checkpoints, the spool) in ./state, i.e. in the repository: a daemon
+    // started on it gets a folder of its own instead, removed on dispose (a test may pass its own State__Directory).
+    private readonly TempFolder _stateDirectory = new();
     private bool _disposed;
 
     private DaemonProcess(Process process) => _process = process;
@@ -72,6 +76,11 @@ internal sealed class DaemonProcess : IAsyncDisposable
         if (environment?.ContainsKey("RUNTIME_DIRECTORY") != true)
         {
             start.Environment["RUNTIME_DIRECTORY"] = daemon._runtimeDirectory.Path;
+        }
+
+        if (!start.ArgumentList.Contains("--config") && environment?.ContainsKey("EDGERUNNER__State__Directory") != true)
+        {
+            start.Environment["EDGERUNNER__State__Directory"] = daemon._stateDirectory.Path;
         }
 
         process.OutputDataReceived += (_, e) =>
@@ -135,5 +144,6 @@ internal sealed class DaemonProcess : IAsyncDisposable
 
         _process.Dispose();
         _runtimeDirectory.Dispose();
+        _stateDirectory.Dispose();
     }
 }

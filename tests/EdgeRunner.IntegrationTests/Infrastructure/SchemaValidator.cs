@@ -18,13 +18,18 @@ internal static class SchemaValidator
     /// <summary>The kinds that have a schema (<c>vision.result</c>, <c>sensor.event</c>…).</summary>
     public static IReadOnlyCollection<string> Kinds => [.. Schemas.Value.Keys];
 
-    /// <summary>The payload kind of a topic of the device (<c>…/vision/{camera}/result</c> is <c>vision.result</c>); null for non-JSON topics.</summary>
+    /// <summary>The payload kind of a topic of the device (<c>…/vision/{camera}/result</c> is <c>vision.result</c>, <c>…/status/detail</c> is <c>status.detail</c>); null for non-JSON topics.</summary>
     public static string? KindOf(string topic)
     {
         var levels = topic.Split('/');
         if (levels.Length == 3 && levels[2] == "health")
         {
             return "health";
+        }
+
+        if (levels is [_, _, "status", "detail"])
+        {
+            return "status.detail";
         }
 
         if (levels.Length < 5)
