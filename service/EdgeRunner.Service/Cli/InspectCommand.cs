@@ -40,12 +40,14 @@ internal static class InspectCommand
     {
         var text = new StringBuilder();
         var modelPath = path;
+        ModelManifest? sequenceManifest = null;
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
             try
             {
                 var manifest = ModelManifest.Load(path);
                 manifest.VerifySha256();
+                sequenceManifest = manifest is { Stream: not null, Postprocess.Output: not null } ? manifest : null;
                 modelPath = manifest.ModelPath;
                 text.AppendLine(CultureInfo.InvariantCulture, $"manifest: {manifest.ManifestPath} (task {manifest.Task}, SHA-256 verified)");
             }
@@ -142,6 +144,17 @@ internal static class InspectCommand
                 {
                     text.AppendLine(CultureInfo.InvariantCulture, $"  {constant}");
                 }
+            }
+        }
+
+        // A sequence manifest: its stream input as the daemon would feed it (batch axis, layout), or why it cannot be.
+        if (sequenceManifest is not null)
+        {
+            var (fits, stream) = Sensors.SequenceProcessorFactory.DescribeStream(sequenceManifest);
+            text.AppendLine(stream);
+            if (!fits)
+            {
+                return (ModelError, text.ToString());
             }
         }
 
