@@ -134,3 +134,97 @@ public sealed class FixedBatchTests
         Assert.All(results, r => Assert.Equal(Frames, System.Text.Json.JsonDocument.Parse(r.Payload).RootElement.GetProperty("window").GetProperty("samples").GetInt32()));
     }
 }
+
+/// <summary>
+/// Camera models with a fixed batch above 1 (a CIFAR-10 classifier exported as <c>[16, 3, 32, 32]</c>): the
+/// batch is padded, each frame in the first slot, and the first slot's output is what the decoders read.
+/// The model (per-channel means of each image) is written by the test.
+/// </summary>
+public sealed class FixedBatchCameraModelTests
+{
+    private const int Batch = 16;
+    private const byte Red = 200;
+    private const byte Green = 100;
+    private const byte Blue = 51;
+
+    private static string WriteMeansModel(string folder)
+    {
+        var path = Path.Combine(folder, "batch16.onnx");
+        File.WriteAllBytes(path, OnnxProto.WriteModel(
+            8,
+            [(string.Empty, 18)],
+            [new OnnxNode("ReduceMean", string.Empty, ["images", "axes"], ["means"], [OnnxProto.IntAttribute("keepdims", 0)])],
+            [new OnnxTensor("axes", OnnxTensor.Int64, [2], [], [2, 3])],
+            [("images", OnnxTensor.Float, [Batch, 3, 32, 32])],
+            [("means", OnnxTensor.Float, [Batch, 3])]));
+        return path;
+    }
+
+    [Fact]
+    public void A_fixed_batch_of_16_is_padded_the_frame_in_the_first_slot_and_its_output_read()
+    {
+        using var temp = new TempFolder();
+        var spec = new EdgeRunner.Models.Preprocessing.ImagePreprocessingSpec { Width = 32, Height = 32, Mean = [0f, 0f, 0f], Std = [1f, 1f, 1f] };
+        using var session = ModelSession.Load(
+            new ModelSessionOptions { Id = "batch16", Path = WriteMeansModel(temp.Path), ExpectedInputShape = spec.TensorShape(), ExecutionProviders = ["cpu"] },
+            NullLogger.Instance);
+
+        Assert.Equal(Batch, session.FixedBatch);
+        Assert.Equal([Batch, 3, 32, 32], session.InputShape);
+        Assert.Equal(3 * 32 * 32, session.Input.Length);
+        Assert.Equal([1, 3], session.OutputShape(0));
+
+        var pool = new EdgeRunner.Hardware.Imaging.FramePool();
+        using var frame = pool.Rent(64, 48, EdgeRunner.Hardware.Imaging.FramePixelFormat.Bgr24);
+        for (var i = 0; i < 64 * 48; i++)
+        {
+            var row = frame.Pixels.Slice((i / 64) * frame.Stride, 64 * 3);
+            row[(i % 64) * 3] = Blue;
+            row[((i % 64) * 3) + 1] = Green;
+            row[((i % 64) * 3) + 2] = Red;
+        }
+
+        var head = new MeansHead();
+        using var processor = new EdgeRunner.Service.Vision.VisionFrameProcessor(session, new EdgeRunner.Models.Preprocessing.ImagePreprocessor(spec), head);
+        processor.Process(frame);
+
+        // RGB means of the first slot: the frame's colour; the padding's outputs are not part of it.
+        Assert.Equal([Red / 255f, Green / 255f, Blue / 255f], head.Means.Select(m => MathF.Round(m, 4)), new ToleranceComparer(1e-3f));
+        AllocationAssert.SteadyStateIsZero(() => processor.Process(frame));
+    }
+
+    [Fact]
+    public void A_fixed_batch_model_of_another_image_size_is_still_refused_naming_the_shape()
+    {
+        using var temp = new TempFolder();
+        var error = Assert.Throws<ModelLoadException>(() => ModelSession.Load(
+            new ModelSessionOptions { Id = "batch16", Path = WriteMeansModel(temp.Path), ExpectedInputShape = [1, 3, 64, 64], ExecutionProviders = ["cpu"] },
+            NullLogger.Instance));
+        Assert.Contains("has shape [16,3,32,32] but", error.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class ToleranceComparer(float tolerance) : IEqualityComparer<float>
+    {
+        public bool Equals(float x, float y) => Math.Abs(x - y) <= tolerance;
+
+        public int GetHashCode(float obj) => 0;
+    }
+
+    /// <summary>Copies the model's output so the test can read what the processor decoded.</summary>
+    private sealed class MeansHead : EdgeRunner.Service.Vision.IVisionHead
+    {
+        public float[] Means { get; } = new float[3];
+
+        public System.Text.Json.JsonEncodedText Task { get; } = System.Text.Json.JsonEncodedText.Encode("means");
+
+        public int Count => 3;
+
+        public (string Label, float Score) Top => ("red", Means[0]);
+
+        public void Decode(ModelSession session, in EdgeRunner.Models.Preprocessing.SourceMapping mapping, int frameWidth, int frameHeight) => session.Output(0).CopyTo(Means);
+
+        public void Write(System.Text.Json.Utf8JsonWriter writer)
+        {
+        }
+    }
+}
