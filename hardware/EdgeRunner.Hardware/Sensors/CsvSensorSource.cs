@@ -27,6 +27,20 @@ public sealed record CsvSourceOptions
 
     /// <summary>Start again after the last line.</summary>
     public bool Loop { get; init; }
+
+    /// <summary>
+    /// With a timestamp column: stamp samples with the recording's own time (true, the default), so results
+    /// can be matched with the recording's labels; false stamps them with the replay's clock (now, paced). A
+    /// loop goes on past the recording's last time by the recording's length. No effect without a timestamp column.
+    /// </summary>
+    public bool RecordingTime { get; init; } = true;
+}
+
+/// <summary>A source whose sample times may be a recording's own rather than the time the samples were taken here (a replay).</summary>
+public interface IRecordedTimeSource
+{
+    /// <summary>Whether the block times this source returns are the recording's own (<see cref="SensorBlock.FirstSampleTime"/>), not the replay's clock.</summary>
+    bool StampsRecordingTime { get; }
 }
 
 /// <summary>
@@ -41,7 +55,7 @@ public sealed record CsvSourceOptions
 /// two separators is a field; with spaces as the separator a run of spaces is one (aligned columns).
 /// Values and timestamps are read as <see cref="SampleLineParser"/> reads them for serial and MQTT.
 /// </remarks>
-public sealed partial class CsvSensorSource : IResumableSensorSource
+public sealed partial class CsvSensorSource : IResumableSensorSource, IRecordedTimeSource
 {
     private readonly CsvSourceOptions _options;
     private readonly TimeProvider _timeProvider;
@@ -62,6 +76,12 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
     private double _loopOffsetSeconds;
     private double _lastSampleSeconds;
     private DateTimeOffset _startTime;
+
+    // The recording's own time in exact ticks since 1970 (doubles of seconds since 1970 lose ticks), for RecordingTime.
+    private long _rowTicks;
+    private long _fileFirstTicks = long.MinValue;
+    private long _loopOffsetTicks;
+    private long _lastRecordingTicks;
 
     /// <summary>Opens the file and locates the header and columns. Throws <see cref="SensorSourceException"/> naming the file and the problem.</summary>
     public CsvSensorSource(CsvSourceOptions options, TimeProvider timeProvider, ILogger logger)
@@ -104,6 +124,9 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
     /// <inheritdoc />
     public double SampleRateHz { get; }
 
+    /// <inheritdoc />
+    public bool StampsRecordingTime => _timestampIndex >= 0 && _options.RecordingTime;
+
     /// <summary>Lines skipped because they could not be parsed.</summary>
     public long MalformedLines { get; private set; }
 
@@ -118,7 +141,7 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
         }
 
         var firstIndex = _sampleIndex;
-        var (written, firstSeconds) = await ReadSamplesAsync(destination, cancellationToken).ConfigureAwait(false);
+        var (written, firstSeconds, firstTicks) = await ReadSamplesAsync(destination, cancellationToken).ConfigureAwait(false);
         if (written > 0 && _options.Speed > 0)
         {
             // Deliver the block when its last sample would have been taken, at the replay speed.
@@ -130,15 +153,20 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
             }
         }
 
-        return new SensorBlock(written, _startTime + TimeSpan.FromSeconds(firstSeconds - (double.IsNaN(_firstSampleSeconds) ? 0 : _firstSampleSeconds)), firstIndex);
+        // The recording's own time (its timestamp column, seconds since 1970 or a date-time), else the replay's clock.
+        var firstTime = StampsRecordingTime
+            ? DateTimeOffset.UnixEpoch + TimeSpan.FromTicks(firstTicks)
+            : _startTime + TimeSpan.FromSeconds(firstSeconds - (double.IsNaN(_firstSampleSeconds) ? 0 : _firstSampleSeconds));
+        return new SensorBlock(written, firstTime, firstIndex);
     }
 
-    private async ValueTask<(int Written, double FirstSeconds)> ReadSamplesAsync(Memory<float> destination, CancellationToken cancellationToken)
+    private async ValueTask<(int Written, double FirstSeconds, long FirstTicks)> ReadSamplesAsync(Memory<float> destination, CancellationToken cancellationToken)
     {
         var channels = _channels.Length;
         var capacity = destination.Length / channels;
         var written = 0;
         double firstSeconds = 0;
+        long firstTicks = 0;
         while (written < capacity)
         {
             if (!await NextRowAsync(cancellationToken).ConfigureAwait(false))
@@ -160,9 +188,11 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
             if (double.IsNaN(_fileFirstSeconds))
             {
                 _fileFirstSeconds = seconds;
+                _fileFirstTicks = _rowTicks;
             }
 
             seconds += _loopOffsetSeconds;
+            _lastRecordingTicks = _rowTicks + _loopOffsetTicks;
             if (double.IsNaN(_firstSampleSeconds))
             {
                 // First sample since the replay clock (re)started: pacing and block times count from it.
@@ -173,13 +203,14 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
             if (written == 0)
             {
                 firstSeconds = seconds;
+                firstTicks = _lastRecordingTicks;
             }
 
             written++;
             _sampleIndex++;
         }
 
-        return (written, firstSeconds);
+        return (written, firstSeconds, firstTicks);
     }
 
     /// <inheritdoc />
@@ -190,7 +221,7 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
         while (_sampleIndex < sampleIndex)
         {
             var want = (int)Math.Min(256, sampleIndex - _sampleIndex);
-            var (read, _) = await ReadSamplesAsync(scratch.AsMemory(0, want * _channels.Length), cancellationToken).ConfigureAwait(false);
+            var (read, _, _) = await ReadSamplesAsync(scratch.AsMemory(0, want * _channels.Length), cancellationToken).ConfigureAwait(false);
             if (read == 0)
             {
                 break;
@@ -275,6 +306,7 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
 
             // Loop: time continues one sample period after the last sample.
             _loopOffsetSeconds = _lastSampleSeconds + (1.0 / SampleRateHz) - _fileFirstSeconds;
+            _loopOffsetTicks = _lastRecordingTicks + (long)Math.Round(TimeSpan.TicksPerSecond / SampleRateHz) - _fileFirstTicks;
             _sampleIndexWithinPass = 0;
             CloseFile();
         }
@@ -333,6 +365,7 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
         }
 
         seconds = (double)ticks / TimeSpan.TicksPerSecond;
+        _rowTicks = ticks;
         return true;
     }
 
@@ -340,14 +373,16 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
     {
         // Median spacing of the first timestamps.
         var (file, reader) = OpenRows();
-        var times = new List<double>();
+        var times = new List<long>();
         try
         {
             while (times.Count < 200 && reader.MoveNext())
             {
                 if (TryGetField(reader.Current, _timestampIndex, out var text) && SampleLineParser.TryParseTimestamp(text, out var ticks))
                 {
-                    times.Add((double)ticks / TimeSpan.TicksPerSecond);
+                    // Ticks, not seconds: differences of seconds since 1970 as doubles are off in the last digits, and a rate of
+                    // 99.9999999 Hz instead of 100 would make the stream resample for nothing.
+                    times.Add(ticks);
                 }
             }
         }
@@ -363,7 +398,7 @@ public sealed partial class CsvSensorSource : IResumableSensorSource
             throw new SensorSourceException($"CSV file '{_options.Path}': cannot estimate the sample rate from column '{_options.TimestampColumn}'; set it.");
         }
 
-        return 1.0 / gaps[gaps.Count / 2];
+        return (double)TimeSpan.TicksPerSecond / gaps[gaps.Count / 2];
     }
 
     private static (int Line, string[] Header, char Separator) FindHeader(CsvSourceOptions options)

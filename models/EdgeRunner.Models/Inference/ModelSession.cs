@@ -38,6 +38,7 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
     private readonly long[][] _outputShapes;
     private readonly OrtValue[] _outputValues;
     private readonly OrtIoBinding _binding;
+    private long[][]? _slotShapes;
 
     private ModelSession(ModelSessionOptions options, InferenceSession session, string sha256, string provider, string? fallbackReason, long[] inputShape, InputElementType inputType)
     {
@@ -125,15 +126,15 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
 
     /// <summary>The float32 input tensor's memory: write the preprocessed image here before <see cref="Run"/>.</summary>
     /// <exception cref="InvalidOperationException">The model's input is not float32 (see <see cref="InputElementType"/>).</exception>
-    public Span<float> Input => _input ?? throw WrongInputType(InputElementType.Float32);
+    public Span<float> Input => _input is { } input ? input.AsSpan(0, input.Length / FixedBatch) : throw WrongInputType(InputElementType.Float32);
 
     /// <summary>The uint8 input tensor's memory (0–255 pixels): write the preprocessed image here before <see cref="Run"/>.</summary>
     /// <exception cref="InvalidOperationException">The model's input is not uint8 (see <see cref="InputElementType"/>).</exception>
-    public Span<byte> InputBytes => _inputBytes ?? throw WrongInputType(InputElementType.UInt8);
+    public Span<byte> InputBytes => _inputBytes is { } input ? input.AsSpan(0, input.Length / FixedBatch) : throw WrongInputType(InputElementType.UInt8);
 
     /// <summary>The int8 input tensor's memory (pixels minus 128): write the preprocessed image here before <see cref="Run"/>.</summary>
     /// <exception cref="InvalidOperationException">The model's input is not int8 (see <see cref="InputElementType"/>).</exception>
-    public Span<sbyte> InputSBytes => _inputSBytes ?? throw WrongInputType(InputElementType.Int8);
+    public Span<sbyte> InputSBytes => _inputSBytes is { } input ? input.AsSpan(0, input.Length / FixedBatch) : throw WrongInputType(InputElementType.Int8);
 
     /// <summary>Output names in model order.</summary>
     public IReadOnlyList<string> OutputNames => _outputNames;
@@ -145,10 +146,23 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
     public string OutputName(int index) => _outputNames[index];
 
     /// <summary>Output <paramref name="index"/> of the last run.</summary>
-    public ReadOnlySpan<float> Output(int index) => _outputs[index];
+    public ReadOnlySpan<float> Output(int index) => _outputs[index].AsSpan(0, _outputs[index].Length / BatchOf(index));
 
-    /// <summary>Shape of output <paramref name="index"/>.</summary>
-    public IReadOnlyList<long> OutputShape(int index) => _outputShapes[index];
+    /// <summary>Shape of output <paramref name="index"/> (for a model with a <see cref="FixedBatch"/> above 1: of its first slot, batch 1).</summary>
+    public IReadOnlyList<long> OutputShape(int index) => BatchOf(index) == 1 ? _outputShapes[index] : SlotShapes()[index];
+
+    /// <summary>
+    /// The model's fixed batch size (its input's first dimension; 1 for dynamic or batch-1 models). Above 1 the
+    /// batch is padded: <see cref="Input"/> and its siblings are the first slot, the other slots stay zeros,
+    /// and <see cref="Output"/> is the first slot's output (the padding's outputs are ignored).
+    /// </summary>
+    public int FixedBatch => InputShape.Count > 0 && InputShape[0] > 1 ? (int)InputShape[0] : 1;
+
+    // Made on first use and kept: decoders ask for shapes on every frame, which must not allocate.
+    private long[][] SlotShapes() => _slotShapes ??= [.. _outputShapes.Select((shape, i) => BatchOf(i) == 1 ? shape : (long[])[1, .. shape.Skip(1)])];
+
+    // An output whose first dimension is the fixed batch holds one result per slot; others are read whole.
+    private int BatchOf(int index) => FixedBatch > 1 && _outputShapes[index].Length > 0 && _outputShapes[index][0] == FixedBatch ? FixedBatch : 1;
 
     /// <summary>Runs the model on its input tensor (<see cref="Input"/>, <see cref="InputBytes"/> or <see cref="InputSBytes"/>); results are in <see cref="Output"/>.</summary>
     public void Run() => _session.RunWithBinding(_runOptions, _binding);
@@ -193,6 +207,11 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
             host);
         var shapeText = FormatShape(model.InputShape);
         LogLoaded(logger, options.Id, options.Path, model.ExecutionProvider, shapeText, sha256);
+        if (model.FixedBatch > 1)
+        {
+            LogPaddedBatch(logger, options.Id, model.FixedBatch, model.FixedBatch - 1);
+        }
+
         return model;
     }
 
@@ -270,6 +289,14 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
             matches = dims[i] <= 0 || dims[i] == expected[i];
         }
 
+        // A fixed batch above 1 ([16, 3, 32, 32]) where one image is expected: fed padded, one frame in slot 0.
+        var paddedBatch = !matches && dims.Length == expected.Count && dims.Length > 1 && dims[0] > 1 && expected[0] == 1
+            && dims.Skip(1).Zip(expected.Skip(1), (d, e) => d <= 0 || d == e).All(m => m);
+        if (paddedBatch)
+        {
+            return ([dims[0], .. expected.Skip(1)], type);
+        }
+
         if (!matches)
         {
             throw new ModelLoadException(
@@ -312,6 +339,9 @@ public sealed partial class ModelSession : IDisposable, IModelOutputs
 
         return size;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId} takes a fixed batch of {Batch}: each frame fills the first slot, the other {Padding} are zero padding whose outputs are ignored (the model does that much more work per frame)")]
+    private static partial void LogPaddedBatch(ILogger logger, string modelId, int batch, int padding);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId} loaded from {Path} on {ExecutionProvider}, input {InputShape}, sha256 {Sha256}")]
     private static partial void LogLoaded(ILogger logger, string modelId, string path, string executionProvider, string inputShape, string sha256);

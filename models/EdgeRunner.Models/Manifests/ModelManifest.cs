@@ -316,7 +316,7 @@ public sealed record ManifestStreamInput
     /// <summary>Samples per channel of the previous chunk fed again before each chunk (zeros at the start), e.g. silero-vad's 64.</summary>
     public int ContextSamples { get; init; }
 
-    /// <summary>Axis of the input along which streams are stacked.</summary>
+    /// <summary>Axis of the input along which streams are stacked; -1: the input has none (its first dimension is part of one step, e.g. a window of frames).</summary>
     public int BatchAxis { get; init; }
 
     /// <summary>Per-channel mean subtracted before feeding.</summary>
@@ -327,6 +327,14 @@ public sealed record ManifestStreamInput
 
     /// <summary>Audio front end turning the samples into features (STFT, log-mel, MFCC) before the model; none when absent.</summary>
     public ManifestAudioFrontEnd? Frontend { get; init; }
+
+    /// <summary>
+    /// How one step's samples lie in the input: <c>auto</c> (the default: guessed from the input's last two
+    /// dimensions), <c>feature_time</c> ([channels, samples]), <c>time_feature</c> ([samples, channels]) or
+    /// <c>complex_interleaved</c> (two channels, real and imaginary, as the input's last dimension of 2).
+    /// Checked against the input's shape at startup and by <c>inspect</c>.
+    /// </summary>
+    public string Layout { get; init; } = "auto";
 }
 
 /// <summary>A manifest is missing, malformed or does not match its model.</summary>

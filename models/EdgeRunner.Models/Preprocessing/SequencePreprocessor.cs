@@ -1,4 +1,5 @@
 using EdgeRunner.Models.Manifests;
+using EdgeRunner.Models.Sequence;
 
 namespace EdgeRunner.Models.Preprocessing;
 
@@ -14,6 +15,9 @@ namespace EdgeRunner.Models.Preprocessing;
 /// <param name="Std">Per-channel standard deviation divided by (missing or 0: 1).</param>
 public sealed record SequenceInputSpec(int Channels, int ChunkSamples, int ContextSamples, IReadOnlyList<float> Mean, IReadOnlyList<float> Std)
 {
+    /// <summary>How the samples are laid out in the model's input (<see cref="StreamLayout.Auto"/>: guessed from its shape).</summary>
+    public StreamLayout Layout { get; init; }
+
     /// <summary>Samples per channel the model sees in one step (context and new).</summary>
     public int ModelSamples => ChunkSamples + ContextSamples;
 
@@ -21,7 +25,7 @@ public sealed record SequenceInputSpec(int Channels, int ChunkSamples, int Conte
     public static SequenceInputSpec From(ManifestStreamInput stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        return new(stream.Channels.Count, stream.ChunkSamples, stream.ContextSamples, stream.Mean, stream.Std);
+        return new(stream.Channels.Count, stream.ChunkSamples, stream.ContextSamples, stream.Mean, stream.Std) { Layout = StreamLayouts.Parse(stream.Layout) };
     }
 }
 
@@ -41,7 +45,11 @@ public sealed class SequencePreprocessor
     private readonly int _contextSamples;
     private readonly int _modelSamples;
 
-    /// <summary>Creates the preprocessor for <paramref name="spec"/> and the model input's shape <paramref name="chunkShape"/> (its last two dims decide the layout).</summary>
+    /// <summary>
+    /// Creates the preprocessor for <paramref name="spec"/> and the model input's chunk shape <paramref name="chunkShape"/>:
+    /// a declared layout is checked against it (<see cref="ManifestException"/> when they disagree); <see cref="StreamLayout.Auto"/>
+    /// is guessed from its last two dims, as before layouts could be declared.
+    /// </summary>
     public SequencePreprocessor(SequenceInputSpec spec, IReadOnlyList<long> chunkShape)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -61,9 +69,17 @@ public sealed class SequencePreprocessor
             _offset[c] = -mean / std;
         }
 
-        // [channels, samples] (the demo LSTM) or [samples, channels]: decided by the model's own input shape.
-        ChannelMajor = IsChannelMajor(spec, chunkShape);
+        // Declared in the manifest, checked against the input's shape; else guessed from it (the default).
+        Layout = StreamLayouts.Resolve(spec, chunkShape);
+        ChannelMajor = Layout == StreamLayout.FeatureTime;
+        LayoutGuessed = spec.Layout == StreamLayout.Auto;
     }
+
+    /// <summary>The layout in effect (never <see cref="StreamLayout.Auto"/>: a guess is resolved to what it guessed).</summary>
+    public StreamLayout Layout { get; }
+
+    /// <summary>Whether <see cref="Layout"/> was guessed from the input's shape rather than declared in the manifest.</summary>
+    public bool LayoutGuessed { get; }
 
     /// <summary>The input side this preprocessor was made for.</summary>
     public SequenceInputSpec Spec { get; }
@@ -113,12 +129,4 @@ public sealed class SequencePreprocessor
     }
 
     private int Index(int channel, int sample) => ChannelMajor ? (channel * _modelSamples) + sample : (sample * _channels) + channel;
-
-    private static bool IsChannelMajor(SequenceInputSpec spec, IReadOnlyList<long> shape)
-    {
-        // Chunk dims are the input's last two: [channels, samples] unless they read [samples, channels].
-        var samples = spec.ModelSamples;
-        return !(shape.Count >= 2 && samples != spec.Channels
-            && shape[^2] == samples && shape[^1] == spec.Channels);
-    }
 }

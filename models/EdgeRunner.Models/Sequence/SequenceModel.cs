@@ -381,15 +381,44 @@ public sealed partial class SequenceModel : IDisposable
         var streamMeta = Input(options.StreamInput);
         RequireFloat(streamMeta, options.StreamInput, where);
         var streamDims = streamMeta.Dimensions;
-        CheckAxis(options.StreamBatchAxis, streamDims.Length, $"stream input '{options.StreamInput}'", where);
-        fixedBatch |= streamDims[options.StreamBatchAxis] > 0;
+        var noBatchAxis = options.StreamBatchAxis == -1;
+
+        // A batch axis fixed above 1: reported after the other wiring checks, whose errors are more specific.
+        string? fixedBatchProblem = null;
+        if (noBatchAxis)
+        {
+            // Declared without a batch axis (a window of frames, [217, 640]): the whole input is one stream's step.
+            fixedBatch = true;
+        }
+        else
+        {
+            CheckAxis(options.StreamBatchAxis, streamDims.Length, $"stream input '{options.StreamInput}'", where);
+            fixedBatch |= streamDims[options.StreamBatchAxis] > 0;
+            if (streamDims[options.StreamBatchAxis] > 1)
+            {
+                // Fed as a batch of 1 it would fail at the first step; say which dimension and how to declare it.
+                fixedBatchProblem =
+                    $"{where}: stream input '{options.StreamInput}' [{Dims(streamDims)}] has dimension {options.StreamBatchAxis} fixed at {streamDims[options.StreamBatchAxis]}, " +
+                    $"and that is its stream batch axis (stream.batch_axis {options.StreamBatchAxis}): streams are fed one per batch slot, so it cannot run. " +
+                    "If that dimension is part of one step (e.g. a window of frames), declare stream.batch_axis -1 (no batch axis) with channels and chunk_samples that cover the whole input, and stream.layout.";
+            }
+        }
+
         var fixedProduct = streamDims.Where((d, a) => a != options.StreamBatchAxis && d > 0).Aggregate(1L, (x, d) => x * d);
         var dynamicAxes = Enumerable.Range(0, streamDims.Length).Where(a => a != options.StreamBatchAxis && streamDims[a] <= 0).ToList();
         var streamShape = streamDims.Select(d => (long)d).ToArray();
-        streamShape[options.StreamBatchAxis] = 1;
+        if (!noBatchAxis)
+        {
+            streamShape[options.StreamBatchAxis] = 1;
+        }
         var chunkAxis = -1;
         if (options.ValuesPerStep > 0 && options.ValuesPerStep != fixedProduct)
         {
+            if (fixedBatchProblem is not null)
+            {
+                throw new ModelLoadException(fixedBatchProblem);
+            }
+
             if (dynamicAxes.Count == 0 || options.ValuesPerStep % fixedProduct != 0)
             {
                 throw new ModelLoadException(
@@ -413,11 +442,24 @@ public sealed partial class SequenceModel : IDisposable
         var resultMeta = Output(options.ResultOutput);
         RequireFloat(resultMeta, options.ResultOutput, where);
         var resultDims = resultMeta.Dimensions;
-        CheckAxis(options.ResultBatchAxis, resultDims.Length, $"result output '{options.ResultOutput}'", where);
         var resultShape = resultDims.Select(d => d > 0 ? (long)d : 1L).ToArray();
-        fixedBatch |= resultDims[options.ResultBatchAxis] > 1;
-        resultShape[options.ResultBatchAxis] = 1;
-        var resultStepsAxes = Enumerable.Range(0, resultDims.Length).Where(a => a != options.ResultBatchAxis && resultDims[a] <= 0).ToList();
+
+        // An input without a batch axis runs one stream at a time: its output is read whole.
+        var resultBatchAxis = noBatchAxis ? -1 : options.ResultBatchAxis;
+        if (resultBatchAxis >= 0)
+        {
+            CheckAxis(resultBatchAxis, resultDims.Length, $"result output '{options.ResultOutput}'", where);
+            if (resultDims[resultBatchAxis] > 1)
+            {
+                fixedBatchProblem ??=
+                    $"{where}: result output '{options.ResultOutput}' [{Dims(resultDims)}] has dimension {resultBatchAxis} fixed at {resultDims[resultBatchAxis]}, " +
+                    $"and that is its batch axis (postprocess.batch_axis {resultBatchAxis}); with one stream per run it must be 1 or dynamic, or the input declared without a batch axis (stream.batch_axis -1).";
+            }
+
+            resultShape[resultBatchAxis] = 1;
+        }
+
+        var resultStepsAxes = Enumerable.Range(0, resultDims.Length).Where(a => a != resultBatchAxis && resultDims[a] <= 0).ToList();
 
         // Constants: bound once, the same for every batch size.
         var constants = new List<(string, OrtValue)>();
@@ -508,9 +550,14 @@ public sealed partial class SequenceModel : IDisposable
                     $"{where}: inputs {string.Join(", ", unwired)} are neither the stream input, a state input nor a constant; name them in the manifest's state pairs or constant_inputs.");
             }
 
+            if (fixedBatchProblem is not null)
+            {
+                throw new ModelLoadException(fixedBatchProblem);
+            }
+
             return new WiredModel(
                 new BatchedTensor(options.StreamBatchAxis, streamShape),
-                new BatchedTensor(options.ResultBatchAxis, resultShape),
+                new BatchedTensor(resultBatchAxis, resultShape),
                 chunkShape,
                 stepsAxes.Count == 1 ? stepsAxes[0] : -1,
                 resultStepsAxes.Count == 1 ? resultStepsAxes[0] : -1,
@@ -620,7 +667,11 @@ public sealed partial class SequenceModel : IDisposable
     private static long[] WithBatch(IReadOnlyList<long> shapeForBatch1, int axis, int batch)
     {
         var shape = shapeForBatch1.ToArray();
-        shape[axis] = batch;
+        if (axis >= 0)
+        {
+            shape[axis] = batch;
+        }
+
         return shape;
     }
 

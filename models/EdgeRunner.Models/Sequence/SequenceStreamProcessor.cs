@@ -55,7 +55,15 @@ public sealed class SequenceStreamProcessor
         _channels = stream.Channels.Count;
         _chunkSamples = stream.ChunkSamples;
         _contextSamples = stream.ContextSamples;
-        _preprocessor = new SequencePreprocessor(SequenceInputSpec.From(stream), model.ChunkShape);
+        try
+        {
+            _preprocessor = new SequencePreprocessor(SequenceInputSpec.From(stream), model.ChunkShape);
+        }
+        catch (ManifestException ex)
+        {
+            throw new ManifestException($"Model '{model.Id}': input '{model.StreamInput}': {ex.Message}", ex);
+        }
+
         _frontEnd = AudioFrontEndSpec.From(stream) is { } frontEndSpec ? new AudioFrontEnd(frontEndSpec) : null;
         if (_frontEnd is not null && AudioFrontEndSpec.ValuesPerStep(stream) != model.ChunkLength)
         {
@@ -81,6 +89,11 @@ public sealed class SequenceStreamProcessor
             case ModelTask.SequenceForecast or ModelTask.SequenceReconstruction when model.ResultLength != (_frontEnd is null ? _channels * _chunkSamples : model.ChunkLength) || _contextSamples > 0:
                 throw new ManifestException(
                     $"Model '{model.Id}': a {_output.Task} model's output '{model.ResultOutput}' must have one value per input value ({_channels * _chunkSamples}, no context); it has {model.ResultLength}");
+        }
+
+        if (_output.Softmax && _output.Task is ModelTask.SequenceForecast or ModelTask.SequenceReconstruction)
+        {
+            throw new ManifestException($"Model '{model.Id}': postprocess.softmax applies to classification and score models; a {_output.Task} model's output is compared with its input");
         }
 
         StreamId = streamId;
@@ -133,6 +146,12 @@ public sealed class SequenceStreamProcessor
 
     /// <summary>This stream's own state (recurrent state, carried context, last forecast, raised condition).</summary>
     public StreamState State { get; }
+
+    /// <summary>How this stream's samples are laid out in the model's input (declared or guessed).</summary>
+    public StreamLayout Layout => _preprocessor.Layout;
+
+    /// <summary>Whether <see cref="Layout"/> was guessed from the input's shape (the manifest declares none).</summary>
+    public bool LayoutGuessed => _preprocessor.LayoutGuessed;
 
     /// <summary>The model, possibly shared with other streams.</summary>
     public SequenceModel Model => _model;
@@ -249,6 +268,12 @@ public sealed class SequenceStreamProcessor
             Score = double.NaN;
             Transition = TriggerTransition.None;
             return;
+        }
+
+        if (_output.Softmax)
+        {
+            // Logits in, probabilities out: what is published as probabilities and score is a probability.
+            SequenceScores.SoftmaxInPlace(_result);
         }
 
         TopClass = SequenceScores.TopIndex(_result);

@@ -42,6 +42,7 @@ internal static class InspectCommand
         var text = new StringBuilder();
         var modelPath = path;
         string? manifestDecoder = null;
+        ModelManifest? sequenceManifest = null;
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
             try
@@ -49,6 +50,7 @@ internal static class InspectCommand
                 var manifest = ModelManifest.Load(path);
                 manifestDecoder = string.Equals(manifest.Task, "detection", StringComparison.OrdinalIgnoreCase) ? manifest.Postprocess?.Kind : null;
                 manifest.VerifySha256();
+                sequenceManifest = manifest is { Stream: not null, Postprocess.Output: not null } ? manifest : null;
                 modelPath = manifest.ModelPath;
                 text.AppendLine(CultureInfo.InvariantCulture, $"manifest: {manifest.ManifestPath} (task {manifest.Task}, SHA-256 verified)");
             }
@@ -151,6 +153,17 @@ internal static class InspectCommand
                 {
                     text.AppendLine(CultureInfo.InvariantCulture, $"  {constant}");
                 }
+            }
+        }
+
+        // A sequence manifest: its stream input as the daemon would feed it (batch axis, layout), or why it cannot be.
+        if (sequenceManifest is not null)
+        {
+            var (fits, stream) = Sensors.SequenceProcessorFactory.DescribeStream(sequenceManifest);
+            text.AppendLine(stream);
+            if (!fits)
+            {
+                return (ModelError, text.ToString());
             }
         }
 

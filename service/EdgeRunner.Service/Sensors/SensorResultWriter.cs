@@ -41,6 +41,10 @@ internal sealed class SensorResultWriter : IDisposable
     private static readonly JsonEncodedText Preprocess = JsonEncodedText.Encode("preprocess");
     private static readonly JsonEncodedText Inference = JsonEncodedText.Encode("inference");
     private static readonly JsonEncodedText Output = JsonEncodedText.Encode("output");
+    private static readonly JsonEncodedText Clock = JsonEncodedText.Encode("clock");
+    private static readonly JsonEncodedText RecordingClock = JsonEncodedText.Encode("recording");
+    private static readonly JsonEncodedText LiveClock = JsonEncodedText.Encode("live");
+    private static readonly JsonEncodedText ReplayedAt = JsonEncodedText.Encode("replayed_at");
 
     /// <summary>Most output values published per step (manifest postprocess.publish_output): 4096 floats keep a result under about 64 KB.</summary>
     public const int MaxPublishedOutputValues = 4096;
@@ -57,9 +61,10 @@ internal sealed class SensorResultWriter : IDisposable
     private readonly PayloadOrigin _origin;
     private readonly bool _publishOutput;
 
-    public SensorResultWriter(PayloadOrigin origin, string streamId, string modelId, string sha256, IReadOnlyList<string> labels, ModelTask task = ModelTask.SequenceClassification, string executionProvider = "CPUExecutionProvider", bool publishOutput = false)
+    public SensorResultWriter(PayloadOrigin origin, string streamId, string modelId, string sha256, IReadOnlyList<string> labels, ModelTask task = ModelTask.SequenceClassification, string executionProvider = "CPUExecutionProvider", bool publishOutput = false, bool recordingTime = false)
     {
         _publishOutput = publishOutput;
+        RecordingTime = recordingTime;
         // The provider the model actually runs on (after any fallback), in every result and event, as in vision results.
         _executionProvider = JsonEncodedText.Encode(executionProvider);
         _origin = origin;
@@ -78,13 +83,17 @@ internal sealed class SensorResultWriter : IDisposable
         _labels = [.. labels.Select(l => JsonEncodedText.Encode(l))];
     }
 
+    /// <summary>Whether the window times are a recording's own (a replay keeping its file's time) rather than when the samples were taken here.</summary>
+    public bool RecordingTime { get; }
+
     public void Dispose() => _writer.Dispose();
 
     /// <summary>
     /// Writes the payload; valid until the next call. <paramref name="inferenceMs"/> is the model's run for this
     /// step (<see cref="SequenceStreamProcessor.StepAsync"/>'s result); the preprocessing time is the processor's own.
     /// </summary>
-    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SequenceStreamProcessor processor, double inferenceMs, long invalidSamples = 0, long stateResets = 0, long nonFiniteOutputs = 0)
+    /// <remarks><paramref name="replayedAt"/>: the daemon's clock when the step ran, written as <c>replayed_at</c> for a <see cref="RecordingTime"/> stream (whose window is the recording's time).</remarks>
+    public ReadOnlySpan<byte> Write(long sequence, DateTimeOffset windowStart, DateTimeOffset windowEnd, int samples, SequenceStreamProcessor processor, double inferenceMs, long invalidSamples = 0, long stateResets = 0, long nonFiniteOutputs = 0, DateTimeOffset replayedAt = default)
     {
         _buffer.ResetWrittenCount();
         _writer.Reset(_buffer);
@@ -98,7 +107,15 @@ internal sealed class SensorResultWriter : IDisposable
         w.WriteString(Start, windowStart);
         w.WriteString(End, windowEnd);
         w.WriteNumber(Samples, samples);
+
+        // Which time the window is: the recording's (a replay with its timestamps) or the live samples' own.
+        w.WriteString(Clock, RecordingTime ? RecordingClock : LiveClock);
         w.WriteEndObject();
+        if (RecordingTime)
+        {
+            w.WriteString(ReplayedAt, replayedAt);
+        }
+
         w.WriteStartObject(Model);
         w.WriteString(Id, _modelId);
         w.WriteString(Sha256, _sha256);

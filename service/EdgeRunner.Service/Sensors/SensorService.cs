@@ -181,6 +181,21 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
                 throw new StartupException($"Sensors:{streamId}:Source: {ex.Message}", StartupException.ConfigError, ex);
             }
 
+            if (ResampleRatioCheck.Problem(streamId, source.SampleRateHz, modelRate, processor.ChunkSamples, processor.Channels) is { } resampleProblem)
+            {
+                await source.DisposeAsync();
+                throw new StartupException(resampleProblem, StartupException.ConfigError);
+            }
+
+            var streamLogger = SensorLogger(streamId);
+            var layout = StreamLayouts.Describe(processor.Layout, processor.LayoutGuessed);
+            LogStreamInput(streamLogger, streamId, resolved.Id, model.StreamInput, layout);
+            var resampleRatio = ResampleRatioCheck.Ratio(source.SampleRateHz, modelRate);
+            if (resampleRatio > ResampleRatioCheck.WarnRatio)
+            {
+                LogResampleRatio(streamLogger, streamId, source.SampleRateHz, modelRate, resampleRatio, ResampleRatioCheck.WarnRatio);
+            }
+
             var configuredChannels = Sources.SensorSourceKinds.ConfiguredChannels(options.Source, streamId) ?? source.Channels.Count;
             if (source.Channels.Count != processor.Channels || configuredChannels != processor.Channels)
             {
@@ -202,7 +217,7 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
                 source,
                 processor,
                 modelRate,
-                new SensorResultWriter(_events.Origin, streamId, resolved.Id, model.Sha256, processor.Labels, processor.Task, model.ExecutionProvider, publishOutput),
+                new SensorResultWriter(_events.Origin, streamId, resolved.Id, model.Sha256, processor.Labels, processor.Task, model.ExecutionProvider, publishOutput, source is IRecordedTimeSource { StampsRecordingTime: true }),
                 _publisher,
                 _topics.SensorResult(streamId),
                 _topics.SensorEvent(streamId),
@@ -276,6 +291,12 @@ internal sealed partial class SensorService : UnitHostService<StreamRunner>, ISe
         PublishState(streamId, "failed", failure);
         return false;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {StreamId}: model {ModelId} input '{Input}' is fed as {Layout}")]
+    private static partial void LogStreamInput(ILogger logger, string streamId, string modelId, string input, string layout);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {StreamId}: the source's {SourceRateHz} Hz is resampled to the model's {ModelRateHz} Hz, a ratio of {Ratio:0.#} (above {WarnRatio}): linear interpolation makes most of what the model sees, and an upsampled block costs that many more steps; a model trained at the source's rate fits better")]
+    private static partial void LogResampleRatio(ILogger logger, string streamId, double sourceRateHz, double modelRateHz, double ratio, double warnRatio);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sensor {StreamId} failed: {Reason}; the other streams go on")]
     private static partial void LogStreamFailed(ILogger logger, string streamId, string reason);

@@ -92,6 +92,50 @@ internal static class SequenceProcessorFactory
         }
     }
 
+    /// <summary>
+    /// For <c>inspect</c>: how the daemon would feed a sequence manifest's stream input (on the CPU) — the
+    /// values per step and the layout in effect — or why it cannot (a fixed dimension on the batch axis, a
+    /// layout that does not fit the input's shape, sizes that disagree): (false, the reason).
+    /// </summary>
+    internal static (bool Fits, string Text) DescribeStream(ModelManifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var stream = manifest.Stream!;
+        var task = manifest.Task.Replace("_", string.Empty, StringComparison.Ordinal).ToLowerInvariant() switch
+        {
+            "sequencescore" => ModelTask.SequenceScore,
+            "sequenceforecast" => ModelTask.SequenceForecast,
+            "sequencereconstruction" => ModelTask.SequenceReconstruction,
+            _ => ModelTask.SequenceClassification,
+        };
+        try
+        {
+            using var model = SequenceModel.Load(
+                new SequenceModelOptions
+                {
+                    Id = manifest.Id,
+                    Path = manifest.ModelPath,
+                    StreamInput = stream.Input,
+                    StreamBatchAxis = stream.BatchAxis,
+                    ValuesPerStep = stream.Channels.Count * (stream.ChunkSamples + stream.ContextSamples),
+                    ResultOutput = manifest.Postprocess!.Output!,
+                    ResultBatchAxis = manifest.Postprocess.BatchAxis,
+                    State = manifest.State is { } state ? [.. state.Select(p => (p.Input, p.Output, p.BatchAxis))] : null,
+                    ConstantInputs = ConstantValues(manifest),
+                },
+                Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            var processor = new SequenceStreamProcessor("inspect", model, new object(), stream, manifest.Labels, output: SequenceOutputSpec.From(task, manifest.Postprocess));
+            var batch = stream.BatchAxis < 0 ? "no batch axis (one stream per run)" : model.MaxBatch == 1 ? $"batch axis {stream.BatchAxis}, fixed batch: one stream per run" : $"batch axis {stream.BatchAxis}";
+            return (true, string.Create(
+                System.Globalization.CultureInfo.InvariantCulture,
+                $"stream: input '{stream.Input}' takes {model.ChunkLength} values per step ({processor.Channels} channels × {stream.ChunkSamples + stream.ContextSamples} samples, step shape [{string.Join(", ", model.ChunkShape)}]), {batch}, layout {StreamLayouts.Describe(processor.Layout, processor.LayoutGuessed)}"));
+        }
+        catch (Exception ex) when (ex is ModelLoadException or ManifestException)
+        {
+            return (false, $"stream: {ex.Message}");
+        }
+    }
+
     /// <summary>The manifest's constant inputs as numbers (a JSON number, boolean, or array of them).</summary>
     private static Dictionary<string, double[]> ConstantValues(ModelManifest manifest)
     {

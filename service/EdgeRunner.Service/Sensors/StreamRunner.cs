@@ -261,6 +261,9 @@ internal sealed partial class StreamRunner : IAsyncDisposable
                 _sourceSamples += block.Samples;
                 while (_chunks.HasChunk)
                 {
+                    // One block can hold thousands of steps (a slow source upsampled to a fast model): a stop
+                    // is honoured between steps, not after the block, so shutdown stays prompt under any load.
+                    cancellationToken.ThrowIfCancellationRequested();
                     Interlocked.Exchange(ref _stepInProgress, ++_stepsBegun);
                     var latency = await _processor.StepAsync(_chunks.Chunk);
                     Interlocked.Exchange(ref _stepInProgress, 0);
@@ -434,7 +437,8 @@ internal sealed partial class StreamRunner : IAsyncDisposable
         var sequence = Interlocked.Increment(ref _steps) - 1;
         _metrics?.RecordInference(EdgeRunnerMetrics.StreamTag, _streamId, latency);
         var (start, end) = _clock.NextWindow(_processor.ChunkSamples);
-        _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency, _invalidSamples, _stateResets, _nonFiniteOutputs));
+        var replayedAt = _writer.RecordingTime ? _timeProvider.GetUtcNow() : default;
+        _publisher.TryPublish(_topic, _writer.Write(sequence, start, end, _processor.ChunkSamples, _processor, latency, _invalidSamples, _stateResets, _nonFiniteOutputs, replayedAt));
         if (_processor.Transition != TriggerTransition.None)
         {
             _publisher.TryPublish(_eventTopic, _writer.WriteEvent(sequence, end, _processor, _processor.Transition));

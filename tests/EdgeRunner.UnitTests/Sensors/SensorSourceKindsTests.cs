@@ -65,6 +65,6 @@ public sealed class SensorSourceKindsTests
 
         SensorSourceKeyChecker.CollectUnknownKeys(config.GetSection("Sensors"), errors);
 
-        Assert.Equal(["Sensors:rec:Source:Delimiter: unknown key (known keys of Kind Csv: Path, Columns, TimestampColumn, Speed, Loop, Kind, SampleRateHz)"], errors);
+        Assert.Equal(["Sensors:rec:Source:Delimiter: unknown key (known keys of Kind Csv: Path, Columns, TimestampColumn, Speed, Loop, RecordingTime, Kind, SampleRateHz)"], errors);
     }
 }

@@ -10,11 +10,21 @@ public sealed record SequenceOutputSpec(ModelTask Task, HysteresisSettings? Trig
     /// <summary>Class probabilities per step, no trigger.</summary>
     public static SequenceOutputSpec Classification { get; } = new(ModelTask.SequenceClassification, null);
 
+    /// <summary>
+    /// Whether the output is logits that need a softmax (manifest <c>postprocess.softmax</c>): applied to each
+    /// step's output before it is read, so <c>probabilities</c> and <c>score</c> are probabilities.
+    /// Classification and score models only.
+    /// </summary>
+    public bool Softmax { get; init; }
+
     /// <summary>From a manifest's task and postprocess section.</summary>
     public static SequenceOutputSpec From(ModelTask task, ManifestPostprocess? post) =>
         new(task, post?.Threshold is { } threshold
             ? new HysteresisSettings(threshold, post.ClearThreshold ?? threshold, post.RaiseSteps, post.ClearSteps)
-            : null);
+            : null)
+        {
+            Softmax = post?.Softmax ?? false,
+        };
 }
 
 /// <summary>Thresholds of a <see cref="HysteresisTrigger"/>.</summary>
@@ -52,6 +62,28 @@ public static class SequenceScores
         }
 
         return sum / a.Length;
+    }
+
+    /// <summary>Turns logits into probabilities in place (max-subtracted, so large logits do not overflow); values must be finite.</summary>
+    public static void SoftmaxInPlace(Span<float> values)
+    {
+        if (values.IsEmpty)
+        {
+            return;
+        }
+
+        var max = values[TopIndex(values)];
+        var sum = 0f;
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = MathF.Exp(values[i] - max);
+            sum += values[i];
+        }
+
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] /= sum;
+        }
     }
 
     /// <summary>Index of the largest value (the first of equal ones).</summary>

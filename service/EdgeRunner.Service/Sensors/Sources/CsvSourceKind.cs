@@ -21,6 +21,9 @@ public sealed class CsvSensorOptions() : SensorSourceOptions(SensorSourceKind.Cs
     /// <summary>Start again at the end.</summary>
     public bool Loop { get; set; } = true;
 
+    /// <summary>With a <see cref="TimestampColumn"/>: results carry the recording's own time (true) or the replay's clock (false).</summary>
+    public bool RecordingTime { get; set; } = true;
+
     /// <inheritdoc/>
     internal override void ResolvePaths(Func<string, string> resolve) => Path = resolve(Path);
 }
@@ -57,6 +60,7 @@ internal sealed class CsvSourceKind : SensorSourceKindBase<CsvSensorOptions>
             SampleRateHz = options.SampleRateHz,
             Speed = options.Speed,
             Loop = options.Loop,
+            RecordingTime = options.RecordingTime,
         },
         context.TimeProvider,
         context.Logger);
