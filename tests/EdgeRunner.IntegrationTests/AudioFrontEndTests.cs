@@ -9,10 +9,11 @@ namespace EdgeRunner.IntegrationTests;
 /// The audio front ends (STFT, log-mel, MFCC) held to Fixtures/audio-frontend-reference.json, written by
 /// Fixtures/audio_frontend_reference.py in float64 with a direct DFT: a deterministic two-tone signal
 /// (its 16-bit samples are in the file) and a slice of ../shared/audio/speech_noisy_16k.wav (read in
-/// place). Float32 tolerances: STFT bins within 1e-5 of the frame's largest magnitude (plus 1e-5
-/// relative); natural-log and log10 energies within 1e-3 absolute; dB MFCCs within 1e-2 absolute (an
-/// MFCC is a sum of 40 dB values of size ~100, so 1e-2 is a relative 1e-5 of its terms). Streaming in
-/// odd-sized pieces must give exactly the one-shot frames.
+/// place). Float32 tolerances: STFT bins within 2e-6 of the frame's largest value (plus 2e-6
+/// relative); natural-log and log10 energies within 2e-4 absolute; dB MFCCs within 2e-3 absolute (an
+/// MFCC is a sum of 40 dB values of size ~100, so 2e-3 is a relative 2e-6 of its terms). The worst
+/// errors measured on x86-64 (AVX-512) were at most 7.2 % of these, leaving room for other SIMD paths. Streaming
+/// in odd-sized pieces must give exactly the one-shot frames.
 /// </summary>
 public sealed class AudioFrontEndTests
 {
@@ -26,6 +27,12 @@ public sealed class AudioFrontEndTests
         JsonDocument.Parse(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "audio-frontend-reference.json"))));
 
     private static JsonElement Root => Reference.Value.RootElement;
+
+    /// <summary>Natural-log and log10 energies: absolute.</summary>
+    internal const double LogTolerance = 2e-4;
+
+    /// <summary>STFT bins: relative to the frame's largest value, plus relative to the bin.</summary>
+    internal static double StftTolerance(double frameScale, double expected) => (2e-6 * frameScale) + (2e-6 * Math.Abs(expected));
 
     public static TheoryData<string> Cases() => [.. Root.GetProperty("features").EnumerateObject().Select(p => p.Name)];
 
@@ -90,9 +97,9 @@ public sealed class AudioFrontEndTests
                 var (e, a) = ((double)expected[t][i], (double)actual[(t * spec.FeaturesPerFrame) + i]);
                 var tolerance = spec.Kind switch
                 {
-                    AudioFeatureKind.Stft => (1e-5 * scale) + (1e-5 * Math.Abs(e)),
-                    AudioFeatureKind.Mfcc => 1e-2,
-                    _ => 1e-3,
+                    AudioFeatureKind.Stft => StftTolerance(scale, e),
+                    AudioFeatureKind.Mfcc => 2e-3,
+                    _ => LogTolerance,
                 };
                 worst = Math.Max(worst, Math.Abs(a - e) / tolerance);
                 Assert.True(Math.Abs(a - e) <= tolerance, $"{key} frame {t} value {i}: {a} vs reference {e} (tolerance {tolerance})");
