@@ -96,7 +96,16 @@ public static class OnnxRuntimeLog
             sink = _sink;
         }
 
-        sink.Write(severity, logId, codeLocation, message);
+        try
+        {
+            sink.Write(severity, logId, codeLocation, message);
+        }
+#pragma warning disable CA1031 // Called from native code: an exception here (a logger disposed with its host, a full disk) would take the process down.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            // The message is lost; ONNX Runtime goes on.
+        }
     }
 }
 
