@@ -19,18 +19,18 @@ public sealed class OnnxRuntimeLogTests
 
         for (var i = 0; i < 244; i++)
         {
-            log.Write(Warning, "session", Location, $"\u001b[1;33mInitializer w{i} appears in graph inputs and will not be treated as constant value/weight.\u001b[m");
+            log.Write(Warning, Location, $"\u001b[1;33mInitializer w{i} appears in graph inputs and will not be treated as constant value/weight.\u001b[m");
         }
 
-        log.Write(Warning, "session", "other.cc:1 f", "Something else");
+        log.Write(Warning, "other.cc:1 f", "Something else");
         log.Flush();
         log.Flush();
 
         Assert.Equal(
             [
-                "Warning ONNX Runtime [session] graph.cc:1440 onnxruntime::Graph::Graph: Initializer w0 appears in graph inputs and will not be treated as constant value/weight.",
-                "Warning ONNX Runtime [session] other.cc:1 f: Something else",
-                "Warning ONNX Runtime: \"Initializer w0 appears in graph inputs and will not be treated as constant value/weight.\" repeated 243 more times (last: \"Initializer w243 appears in graph inputs and will not be treated as constant value/weight.\")",
+                "Warning ONNX Runtime graph.cc:1440 onnxruntime::Graph::Graph: Initializer w0 appears in graph inputs and will not be treated as constant value/weight.",
+                "Warning ONNX Runtime other.cc:1 f: Something else",
+                "Warning ONNX Runtime graph.cc:1440 onnxruntime::Graph::Graph: repeated 243 more times since first logged (last: \"Initializer w243 appears in graph inputs and will not be treated as constant value/weight.\")",
             ],
             logger.Lines);
     }
@@ -42,17 +42,17 @@ public sealed class OnnxRuntimeLogTests
         var time = new FakeTimeProvider();
         var log = new OnnxRuntimeMessageLog(logger, time);
 
-        log.Write(Warning, "s", Location, "first");
-        log.Write(Warning, "s", Location, "second");
+        log.Write(Warning, Location, "first");
+        log.Write(Warning, Location, "second");
         time.Advance(TimeSpan.FromSeconds(59));
-        log.Write(Warning, "s", Location, "third");
+        log.Write(Warning, Location, "third");
         Assert.Single(logger.Lines);
 
         time.Advance(TimeSpan.FromSeconds(1));
-        log.Write(Warning, "s", Location, "fourth");
+        log.Write(Warning, Location, "fourth");
 
         Assert.Equal(2, logger.Lines.Count);
-        Assert.EndsWith("repeated 3 more times (last: \"fourth\")", logger.Lines[1], StringComparison.Ordinal);
+        Assert.EndsWith("repeated 3 more times since first logged (last: \"fourth\")", logger.Lines[1], StringComparison.Ordinal);
     }
 
     [Fact]
@@ -67,7 +67,7 @@ public sealed class OnnxRuntimeLogTests
         // Below the logger's level nothing is kept, not even for counting.
         var logger = new ListLogger();
         var log = new OnnxRuntimeMessageLog(logger, new FakeTimeProvider());
-        log.Write(OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO, "s", Location, "chatty");
+        log.Write(OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO, Location, "chatty");
         log.Flush();
         Assert.Empty(logger.Lines);
     }

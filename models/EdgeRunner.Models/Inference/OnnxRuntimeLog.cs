@@ -96,7 +96,16 @@ public static class OnnxRuntimeLog
             sink = _sink;
         }
 
-        sink.Write(severity, logId, codeLocation, message);
+        try
+        {
+            sink.Write(severity, codeLocation, message);
+        }
+#pragma warning disable CA1031 // Called from native code: an exception here (a logger disposed with its host, a full disk) would take the process down.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            // The message is lost; ONNX Runtime goes on.
+        }
     }
 }
 
@@ -159,7 +168,7 @@ internal sealed partial class OnnxRuntimeMessageLog(ILogger logger, TimeProvider
     }
 
     /// <summary>One message: logged when its code location is new, else counted (and summarised when the interval has passed).</summary>
-    public void Write(OrtLoggingLevel severity, string? logId, string? codeLocation, string? message)
+    public void Write(OrtLoggingLevel severity, string? codeLocation, string? message)
     {
         var level = Level(severity);
         if (!logger.IsEnabled(level))
@@ -175,9 +184,8 @@ internal sealed partial class OnnxRuntimeMessageLog(ILogger logger, TimeProvider
             var now = time.GetTimestamp();
             if (!_seen.TryGetValue(key, out var repeats))
             {
-                _seen[key] = new Repeats(level, text, now);
-                var id = Clean(logId ?? string.Empty);
-                LogMessage(logger, level, id, location, text);
+                _seen[key] = new Repeats(level, location, now);
+                LogMessage(logger, level, location, text);
                 return;
             }
 
@@ -209,24 +217,25 @@ internal sealed partial class OnnxRuntimeMessageLog(ILogger logger, TimeProvider
             return;
         }
 
-        LogRepeated(logger, repeats.Level, repeats.First, repeats.Pending, repeats.Last);
+        LogRepeated(logger, repeats.Level, repeats.Location, repeats.Pending, repeats.Last);
         repeats.Pending = 0;
         repeats.SummarisedAt = time.GetTimestamp();
     }
 
-    [LoggerMessage(Message = "ONNX Runtime [{LogId}] {CodeLocation}: {OrtMessage}")]
-    private static partial void LogMessage(ILogger logger, LogLevel level, string logId, string codeLocation, string ortMessage);
+    // The code location names the message template; ONNX Runtime's log id (a session's, usually empty) is left out.
+    [LoggerMessage(Message = "ONNX Runtime {CodeLocation}: {OrtMessage}")]
+    private static partial void LogMessage(ILogger logger, LogLevel level, string codeLocation, string ortMessage);
 
-    [LoggerMessage(Message = "ONNX Runtime: \"{FirstMessage}\" repeated {Count} more times (last: \"{LastMessage}\")")]
-    private static partial void LogRepeated(ILogger logger, LogLevel level, string firstMessage, long count, string lastMessage);
+    [LoggerMessage(Message = "ONNX Runtime {CodeLocation}: repeated {Count} more times since first logged (last: \"{LastMessage}\")")]
+    private static partial void LogRepeated(ILogger logger, LogLevel level, string codeLocation, long count, string lastMessage);
 
-    private sealed class Repeats(LogLevel level, string first, long loggedAt)
+    private sealed class Repeats(LogLevel level, string location, long loggedAt)
     {
         public LogLevel Level { get; } = level;
 
-        public string First { get; } = first;
+        public string Location { get; } = location;
 
-        public string Last { get; set; } = first;
+        public string Last { get; set; } = string.Empty;
 
         public long Pending { get; set; }
 
