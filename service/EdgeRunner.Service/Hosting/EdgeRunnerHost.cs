@@ -1,5 +1,4 @@
 using System.Text.Json;
-using EdgeRunner.Service.Commands;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Mqtt;
@@ -151,7 +150,7 @@ public static class EdgeRunnerHost
         services.AddEdgeRunnerVision();
         services.AddEdgeRunnerSensors();
         services.AddEdgeRunnerMetrics();
-        services.AddEdgeRunnerCommands();
+        Commands.CommandServiceCollectionExtensions.AddEdgeRunnerCommands(services);
         configureServices?.Invoke(services);
         return builder.Build();
     }
