@@ -302,6 +302,16 @@ public sealed class CommandTests
         AllocationAssert.SteadyStateIsZero(() => processor.Process(frame));
     }
 
+    [Fact]
+    public async Task An_unknown_command_in_allow_stops_the_daemon_process_with_exit_78_naming_the_key()
+    {
+        // As an operator would write it on the command line: the built-in configuration plus one allowed command too many.
+        await using var daemon = DaemonProcess.Start(["--Mqtt:Commands:Allow:0=reset", "--Mqtt:Commands:Allow:1=shutdown"]);
+
+        Assert.Equal(78, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken));
+        Assert.Contains("Mqtt:Commands:Allow:1: unknown command 'shutdown'", daemon.Stderr, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""{"Allow":["reset","format-disk"]}""", "Mqtt:Commands:Allow:1: unknown command 'format-disk'")]
     [InlineData("""{"Allow":["reset"],"MaxPayload":10}""", "Mqtt:Commands:MaxPayload: unknown key")]

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using EdgeRunner.Service.Commands;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Mqtt;
@@ -153,7 +152,7 @@ public static class EdgeRunnerHost
         services.AddEdgeRunnerSensors();
         Catalog.ModelReloadServiceCollectionExtensions.AddEdgeRunnerModelReload(services);
         services.AddEdgeRunnerMetrics();
-        services.AddEdgeRunnerCommands();
+        Commands.CommandServiceCollectionExtensions.AddEdgeRunnerCommands(services);
         configureServices?.Invoke(services);
         var host = builder.Build();
 
