@@ -45,6 +45,14 @@ public sealed class ReplayTimeTests
             Assert.Equal(RecordingStart + TimeSpan.FromMilliseconds(80), (await recording.ReadAsync(block, ct)).FirstSampleTime);
         }
 
+        // A loop goes on past the recording's last time, one period after its last sample.
+        await using (var looping = new CsvSensorSource(new CsvSourceOptions { Path = path, Columns = ["v"], TimestampColumn = "time", Speed = 0, Loop = true }, now, NullLogger.Instance))
+        {
+            var twoPasses = new float[40];
+            Assert.Equal(RecordingStart, (await looping.ReadAsync(twoPasses.AsMemory(0, 20), ct)).FirstSampleTime);
+            Assert.Equal(RecordingStart + TimeSpan.FromMilliseconds(200), (await looping.ReadAsync(twoPasses.AsMemory(20, 8), ct)).FirstSampleTime);
+        }
+
         await using var replayClock = new CsvSensorSource(new CsvSourceOptions { Path = path, Columns = ["v"], TimestampColumn = "time", Speed = 0, RecordingTime = false }, now, NullLogger.Instance);
         Assert.False(replayClock.StampsRecordingTime);
         // The replay's clock counts in doubles of seconds: equal to the microsecond.
