@@ -89,6 +89,7 @@ public sealed class BenchPipelineTests
         Assert.All(samples, s => Assert.True(s.GetProperty("rss_bytes").GetInt64() > 0));
         Assert.True(soak.GetProperty("cpu_percent_mean").GetDouble() > 0);
         Assert.Equal(JsonValueKind.Number, soak.GetProperty("rss_slope_mib_per_h").ValueKind);
+        Assert.Equal(JsonValueKind.Number, soak.GetProperty("rss_slope_second_half_mib_per_h").ValueKind);
 
         // PNG files: the camera's and the stream's latency distributions, RSS and CPU over the soak.
         var written = root.GetProperty("plots").EnumerateArray().Select(p => Path.GetFileName(p.GetString()!)).Order().ToList();

@@ -297,25 +297,30 @@ internal static class BenchPipelineCommand
     private static SoakReport Soak(List<SoakSample> samples)
     {
         // Least-squares slope over the samples; RSS in MiB per hour.
-        double Slope(Func<SoakSample, double> y)
+        static double Slope(IReadOnlyList<SoakSample> over, Func<SoakSample, double> y)
         {
-            if (samples.Count < 2)
+            if (over.Count < 2)
             {
                 return 0;
             }
 
-            var mx = samples.Average(s => s.Seconds);
-            var my = samples.Average(y);
-            var sxx = samples.Sum(s => (s.Seconds - mx) * (s.Seconds - mx));
-            return sxx > 0 ? samples.Sum(s => (s.Seconds - mx) * (y(s) - my)) / sxx : 0;
+            var mx = over.Average(s => s.Seconds);
+            var my = over.Average(y);
+            var sxx = over.Sum(s => (s.Seconds - mx) * (s.Seconds - mx));
+            return sxx > 0 ? over.Sum(s => (s.Seconds - mx) * (y(s) - my)) / sxx : 0;
         }
 
+        // The first minutes grow while the GC's gen-0 budget and ONNX Runtime's arenas fill: the second half says
+        // whether memory still grows once the daemon has settled.
+        var end = samples.Count > 0 ? samples[^1].Seconds : 0;
+        var secondHalf = samples.Where(s => s.Seconds >= end / 2).ToList();
         return new SoakReport(
             samples,
-            Round(Slope(s => s.RssBytes / 1048576.0) * 3600, 3),
-            Round(Slope(s => s.ManagedHeapBytes / 1048576.0) * 3600, 3),
+            Round(Slope(samples, s => s.RssBytes / 1048576.0) * 3600, 3),
+            Round(Slope(secondHalf, s => s.RssBytes / 1048576.0) * 3600, 3),
+            Round(Slope(samples, s => s.ManagedHeapBytes / 1048576.0) * 3600, 3),
             Round(samples.Skip(1).Select(s => s.CpuPercent).DefaultIfEmpty(0).Average()),
-            Round(Slope(s => s.Gc[2]) * 3600));
+            Round(Slope(samples, s => s.Gc[2]) * 3600));
     }
 
     private static BareResult MeasureBare(string model, string path, int threads, double seconds, CancellationToken cancellationToken)
@@ -403,7 +408,7 @@ internal static class BenchPipelineCommand
         if (r.Soak is { } soak)
         {
             s.AppendLine();
-            s.AppendLine(c, $"soak: {soak.Samples.Count} samples; RSS {soak.RssSlopeMibPerHour:+0.000;-0.000} MiB/h, managed heap {soak.ManagedHeapSlopeMibPerHour:+0.000;-0.000} MiB/h, CPU {soak.CpuPercentMean:0.0} % mean, {soak.Gen2PerHour:0.0} gen-2 GCs/h");
+            s.AppendLine(c, $"soak: {soak.Samples.Count} samples; RSS {soak.RssSlopeMibPerHour:+0.000;-0.000} MiB/h ({soak.RssSlopeSecondHalfMibPerHour:+0.000;-0.000} MiB/h over the second half), managed heap {soak.ManagedHeapSlopeMibPerHour:+0.000;-0.000} MiB/h, CPU {soak.CpuPercentMean:0.0} % mean, {soak.Gen2PerHour:0.0} gen-2 GCs/h");
         }
 
         foreach (var plot in r.Plots)
@@ -610,6 +615,7 @@ internal sealed record BareResult(
 internal sealed record SoakReport(
     [property: JsonPropertyName("samples")] IReadOnlyList<SoakSample> Samples,
     [property: JsonPropertyName("rss_slope_mib_per_h")] double RssSlopeMibPerHour,
+    [property: JsonPropertyName("rss_slope_second_half_mib_per_h")] double RssSlopeSecondHalfMibPerHour,
     [property: JsonPropertyName("managed_heap_slope_mib_per_h")] double ManagedHeapSlopeMibPerHour,
     [property: JsonPropertyName("cpu_percent_mean")] double CpuPercentMean,
     [property: JsonPropertyName("gen2_per_h")] double Gen2PerHour);

@@ -31,7 +31,7 @@ internal static class BenchPlots
         if (report.Soak is { Samples.Count: > 1 } soak)
         {
             double[] t = [.. soak.Samples.Select(s => s.Seconds / 60)];
-            written.Add(Line(Path.Combine(directory, "soak-rss.png"), "RSS over the soak", "minutes", "RSS, MiB", t, [.. soak.Samples.Select(s => s.RssBytes / 1048576.0)], $"slope {soak.RssSlopeMibPerHour:+0.000;-0.000} MiB/h"));
+            written.Add(Line(Path.Combine(directory, "soak-rss.png"), "RSS over the soak", "minutes", "RSS, MiB", t, [.. soak.Samples.Select(s => s.RssBytes / 1048576.0)], $"slope {soak.RssSlopeMibPerHour:+0.000;-0.000} MiB/h, second half {soak.RssSlopeSecondHalfMibPerHour:+0.000;-0.000} MiB/h"));
             written.Add(Line(Path.Combine(directory, "soak-cpu.png"), "CPU over the soak", "minutes", "CPU, % of one core", t[1..], [.. soak.Samples.Skip(1).Select(s => s.CpuPercent)], $"mean {soak.CpuPercentMean:0.0} %"));
         }
 

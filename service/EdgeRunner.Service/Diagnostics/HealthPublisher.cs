@@ -6,6 +6,7 @@ using EdgeRunner.Service.Sensors;
 using EdgeRunner.Service.Vision;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.Service.Diagnostics;
@@ -22,7 +23,7 @@ namespace EdgeRunner.Service.Diagnostics;
 /// when this runs), so the per-frame paths do nothing for it. One message per interval: its JSON is built with the
 /// serializer and allocates, which at most once a second is irrelevant.
 /// </remarks>
-internal sealed class HealthPublisher : BackgroundService
+internal sealed partial class HealthPublisher : IHostedService, IDisposable
 {
     /// <summary>The health message's schema id (docs/schemas/health.schema.json).</summary>
     public const string SchemaId = "edgerunner.health/1";
@@ -34,16 +35,21 @@ internal sealed class HealthPublisher : BackgroundService
     private readonly MqttPublisher _publisher;
     private readonly PayloadOrigin _origin;
     private readonly TimeProvider _timeProvider;
+    private readonly ILogger<HealthPublisher> _logger;
     private readonly string _topic;
     private readonly long _started;
     private readonly Dictionary<string, long[]> _fineBefore = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _countersBefore = new(StringComparer.Ordinal);
     private long _lastTimestamp;
     private TimeSpan _lastCpu;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _loop;
     private long _published;
+    private long _failures;
 
-    public HealthPublisher(IOptions<MetricsOptions> options, IServiceProvider services, VisionService vision, SensorService sensors, MqttPublisher publisher, MqttTopics topics, PayloadOrigin origin, TimeProvider timeProvider)
+    public HealthPublisher(IOptions<MetricsOptions> options, IServiceProvider services, VisionService vision, SensorService sensors, MqttPublisher publisher, MqttTopics topics, PayloadOrigin origin, TimeProvider timeProvider, ILogger<HealthPublisher> logger)
     {
+        _logger = logger;
         _options = options.Value;
         _services = services;
         _vision = vision;
@@ -68,13 +74,45 @@ internal sealed class HealthPublisher : BackgroundService
     }
 
     /// <inheritdoc />
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (_options.HealthIntervalSeconds <= 0)
+        if (_options.HealthIntervalSeconds > 0)
+        {
+            _loop = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Not a <see cref="BackgroundService"/>: its StopAsync throws when the host is stopped again after it was disposed
+    /// (a test's host disposed by its using, then stopped by its scenario); stopping twice here is harmless.
+    /// </remarks>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_loop is null)
         {
             return;
         }
 
+        try
+        {
+            await _stopping.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed: the loop ended long ago.
+        }
+
+        await _loop.WaitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _stopping.Dispose();
+
+    private async Task RunAsync(CancellationToken stoppingToken)
+    {
         var collector = _services.GetRequiredService<MetricsCollector>();
         // The first figures a second after start, so that `status` soon has something; then at the interval.
         var first = TimeSpan.FromSeconds(Math.Min(1, _options.HealthIntervalSeconds));
@@ -95,6 +133,23 @@ internal sealed class HealthPublisher : BackgroundService
     }
 
     private void Publish(MetricsCollector collector)
+    {
+        try
+        {
+            PublishOnce(collector);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A figure that cannot be read now (a client in a bad state, a pipeline going away) costs one health
+            // message, never the loop: the next interval tries again.
+            if (Interlocked.Increment(ref _failures) == 1)
+            {
+                LogHealthFailed(_logger, ex.Message);
+            }
+        }
+    }
+
+    private void PublishOnce(MetricsCollector collector)
     {
         var payload = Build(collector.Collect());
         if (_publisher.TryPublish(_topic, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(payload, HealthPayloadContext.Default.HealthPayload), retain: true))
@@ -163,6 +218,9 @@ internal sealed class HealthPublisher : BackgroundService
             cameras,
             streams);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Health message not published: {Reason} (logged once; it is tried again at every interval)")]
+    private static partial void LogHealthFailed(ILogger logger, string reason);
 
     /// <summary>Per second since the previous message (0 for the first of a new camera or stream).</summary>
     private double Rate(string key, long count, double seconds)

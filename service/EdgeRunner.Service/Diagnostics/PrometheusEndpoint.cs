@@ -86,8 +86,16 @@ internal sealed partial class PrometheusEndpoint : IHostedService, IDisposable
             return;
         }
 
-        // Stop ends GetContextAsync with an exception, which ends the loop.
-        _listener.Stop();
+        // Stop ends GetContextAsync with an exception, which ends the loop. A host stopped again after it was
+        // disposed finds the listener closed already: nothing left to stop.
+        try
+        {
+            _listener.Stop();
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
         if (_loop is not null)
         {
             await _loop.WaitAsync(cancellationToken);
