@@ -130,6 +130,11 @@ internal sealed partial class CommandService : IHostedService, IAsyncDisposable
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return; // a host that failed may be disposed before it is stopped
+        }
+
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync();
         await _loop.WaitAsync(cancellationToken);
