@@ -170,6 +170,35 @@ public sealed class ModelReloadTests
     }
 
     [Fact]
+    public async Task A_new_model_version_a_running_stream_cannot_take_is_refused_and_the_stream_goes_on_with_the_old_one()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var models = new TempFolder();
+        var lstm = BundledModels.Load("vibration-lstm");
+        var manifest = WriteManifest(models.Path, "vibration-lstm", lstm.ModelPath);
+        await using var scenario = await DaemonScenario.StartAsync("swap-refused", ct);
+        await using var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await scenario.StartHostAsync(SensorSections(manifest, reloadOnChange: false), ct);
+        await probe.WaitForAsync(m => IsResult(m, "press") && Json(m).GetProperty("seq").GetInt64() >= 1, Wait, ct);
+
+        // The same file, declared at another sample rate: the stream's source and clock were built for 200 Hz.
+        WriteManifest(models.Path, "vibration-lstm", lstm.ModelPath, m => m["stream"]!["sample_rate_hz"] = 100);
+        var outcome = await host.Services.GetRequiredService<IModelReloader>().ReloadAsync("lstm", ct);
+
+        Assert.False(outcome.Succeeded);
+        Assert.Contains("old one keeps running", outcome.Message, StringComparison.Ordinal);
+        Assert.Contains("stream press takes 3 channels × 50 samples at 200 Hz and the new model 3 × 50 at 100 Hz", outcome.Message, StringComparison.Ordinal);
+        var seqAfter = probe.Seen.Where(m => IsResult(m, "press")).Max(m => Json(m).GetProperty("seq").GetInt64());
+        await probe.WaitForAsync(m => IsResult(m, "press") && Json(m).GetProperty("seq").GetInt64() >= seqAfter + 2, Wait, ct);
+        var runner = host.Services.GetRequiredService<SensorService>().Streams.Single();
+        await host.StopAsync(ct);
+
+        Assert.All(probe.Seen.Where(m => IsResult(m, "press")), m => Assert.Equal(lstm.Sha256, ModelSha(m)));
+        Assert.Equal(0, runner.StateResets);
+        Assert.Equal(200, host.Services.GetRequiredService<ModelCatalog>().Get("lstm").Manifest!.Stream!.SampleRateHz);
+    }
+
+    [Fact]
     public async Task A_changed_model_file_with_ReloadOnChange_is_swapped_in_without_a_command()
     {
         var ct = TestContext.Current.CancellationToken;
