@@ -75,7 +75,7 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
 
                 // Loading and warming up take long on a small board: never on the caller's (an MQTT receive loop's) thread.
-                var result = await Task.Run(() => ReloadOneAsync(name, vision, sensors), cancellationToken);
+                var result = await Task.Run(() => ReloadOneAsync(name, vision, sensors, cancellationToken), cancellationToken);
                 succeeded &= result.Outcome != Failed;
                 if (result.Outcome == Swapped)
                 {
@@ -107,7 +107,7 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
             .Concat(sensors?.Streams.Select(s => s.Processor.Model.Id) ?? [])
             .Distinct(StringComparer.OrdinalIgnoreCase);
 
-    private async Task<ModelResult> ReloadOneAsync(string name, VisionService? vision, SensorService? sensors)
+    private async Task<ModelResult> ReloadOneAsync(string name, VisionService? vision, SensorService? sensors, CancellationToken cancellationToken)
     {
         var cameras = vision?.Pipelines.Where(p => string.Equals(p.Model.Id, name, StringComparison.OrdinalIgnoreCase)).ToList() ?? [];
         var streams = sensors?.Streams.Where(s => string.Equals(s.Processor.Model.Id, name, StringComparison.OrdinalIgnoreCase)).ToList() ?? [];
@@ -150,6 +150,9 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
                     swaps.Add(PrepareStreamSwap(runner, resolved, shared.Value, oldRate));
                 }
             }
+
+            // Cancelled (the daemon stopping) before the swap: what was built goes, the old models stay.
+            cancellationToken.ThrowIfCancellationRequested();
         }
 #pragma warning disable CA1031 // Whatever building the new model threw, the old one goes on; the reason goes to the caller and the log.
         catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException or AccessViolationException))
