@@ -113,6 +113,38 @@ public sealed class ModelReloadTests
         Assert.Equal([("det", "failed")], reloads.Seen);
     }
 
+    [Fact]
+    public async Task A_new_model_of_another_task_is_refused_for_a_running_camera_and_the_old_one_goes_on()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var models = new TempFolder();
+        var detector = BundledModels.Load("shapes-detector");
+        var manifest = WriteManifest(models.Path, "shapes-detector", detector.ModelPath);
+        await using var scenario = await DaemonScenario.StartAsync("swap-task", ct);
+        await using var probe = await scenario.ProbeAsync("vision/#", ct);
+        using var host = await scenario.StartHostAsync(CameraSections(manifest), ct);
+        await probe.WaitForAsync(m => IsResult(m, "cam") && Json(m).GetProperty("seq").GetInt64() >= 1, Wait, ct);
+
+        // The same file declared a classifier: it loads and warms up, but the camera's results would change shape.
+        WriteManifest(models.Path, "shapes-detector", detector.ModelPath, m =>
+        {
+            m["task"] = "classification";
+            m["labels"] = new JsonArray();
+        });
+        var outcome = await host.Services.GetRequiredService<IModelReloader>().ReloadAsync("det", ct);
+
+        Assert.False(outcome.Succeeded);
+        Assert.Contains("camera cam runs a detection model and the new one is a classification model", outcome.Message, StringComparison.Ordinal);
+        var seqAfter = probe.Seen.Where(m => IsResult(m, "cam")).Max(m => Json(m).GetProperty("seq").GetInt64());
+        await probe.WaitForAsync(m => IsResult(m, "cam") && Json(m).GetProperty("seq").GetInt64() > seqAfter + 1, Wait, ct);
+        var pipeline = host.Services.GetRequiredService<VisionService>().Pipelines.Single();
+        await host.StopAsync(ct);
+
+        Assert.All(probe.Seen.Where(m => IsResult(m, "cam")), m => Assert.Equal("detection", Json(m).GetProperty("task").GetString()));
+        Assert.Equal(0, pipeline.Processor.Swaps);
+        Assert.Equal(0, pipeline.FramesFailed);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
