@@ -1,11 +1,17 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeRunner.IntegrationTests.Infrastructure;
 using EdgeRunner.Service.Catalog;
+using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Sensors;
 using EdgeRunner.Service.Vision;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.IntegrationTests;
 
@@ -28,6 +34,7 @@ public sealed class ModelReloadTests
         await using var scenario = await DaemonScenario.StartAsync("swap-cam", ct);
         await using var probe = await scenario.ProbeAsync("vision/#", ct);
         using var host = await scenario.StartHostAsync(CameraSections(manifest), ct);
+        using var reloads = new ReloadCounter(host);
         await probe.WaitForAsync(m => IsResult(m, "cam") && Json(m).GetProperty("seq").GetInt64() >= 3, Wait, ct);
 
         // The same detector's float32 build: another file, another SHA-256, the same task and input.
@@ -63,6 +70,7 @@ public sealed class ModelReloadTests
         Assert.Equal(0, pipeline.FramesFailed);
         Assert.Equal(1, pipeline.Processor.Swaps);
         Assert.Equal(newSha, pipeline.Model.Sha256);
+        Assert.Equal([("det", "swapped")], reloads.Seen);
     }
 
     [Fact]
@@ -75,6 +83,7 @@ public sealed class ModelReloadTests
         await using var scenario = await DaemonScenario.StartAsync("swap-broken", ct);
         await using var probe = await scenario.ProbeAsync("vision/#", ct);
         using var host = await scenario.StartHostAsync(CameraSections(manifest), ct);
+        using var reloads = new ReloadCounter(host);
         await probe.WaitForAsync(m => IsResult(m, "cam") && Json(m).GetProperty("seq").GetInt64() >= 2, Wait, ct);
 
         // A file that is not ONNX, with its manifest's SHA-256 right: it gets as far as ONNX Runtime.
@@ -101,6 +110,39 @@ public sealed class ModelReloadTests
         Assert.Equal(0, pipeline.Processor.Swaps);
         Assert.Equal(0, pipeline.FramesFailed);
         Assert.Equal(detector.Sha256, pipeline.Model.Sha256);
+        Assert.Equal([("det", "failed")], reloads.Seen);
+    }
+
+    [Fact]
+    public async Task A_new_model_of_another_task_is_refused_for_a_running_camera_and_the_old_one_goes_on()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var models = new TempFolder();
+        var detector = BundledModels.Load("shapes-detector");
+        var manifest = WriteManifest(models.Path, "shapes-detector", detector.ModelPath);
+        await using var scenario = await DaemonScenario.StartAsync("swap-task", ct);
+        await using var probe = await scenario.ProbeAsync("vision/#", ct);
+        using var host = await scenario.StartHostAsync(CameraSections(manifest), ct);
+        await probe.WaitForAsync(m => IsResult(m, "cam") && Json(m).GetProperty("seq").GetInt64() >= 1, Wait, ct);
+
+        // The same file declared a classifier: it loads and warms up, but the camera's results would change shape.
+        WriteManifest(models.Path, "shapes-detector", detector.ModelPath, m =>
+        {
+            m["task"] = "classification";
+            m["labels"] = new JsonArray();
+        });
+        var outcome = await host.Services.GetRequiredService<IModelReloader>().ReloadAsync("det", ct);
+
+        Assert.False(outcome.Succeeded);
+        Assert.Contains("camera cam runs a detection model and the new one is a classification model", outcome.Message, StringComparison.Ordinal);
+        var seqAfter = probe.Seen.Where(m => IsResult(m, "cam")).Max(m => Json(m).GetProperty("seq").GetInt64());
+        await probe.WaitForAsync(m => IsResult(m, "cam") && Json(m).GetProperty("seq").GetInt64() > seqAfter + 1, Wait, ct);
+        var pipeline = host.Services.GetRequiredService<VisionService>().Pipelines.Single();
+        await host.StopAsync(ct);
+
+        Assert.All(probe.Seen.Where(m => IsResult(m, "cam")), m => Assert.Equal("detection", Json(m).GetProperty("task").GetString()));
+        Assert.Equal(0, pipeline.Processor.Swaps);
+        Assert.Equal(0, pipeline.FramesFailed);
     }
 
     [Theory]
@@ -160,6 +202,35 @@ public sealed class ModelReloadTests
     }
 
     [Fact]
+    public async Task A_new_model_version_a_running_stream_cannot_take_is_refused_and_the_stream_goes_on_with_the_old_one()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var models = new TempFolder();
+        var lstm = BundledModels.Load("vibration-lstm");
+        var manifest = WriteManifest(models.Path, "vibration-lstm", lstm.ModelPath);
+        await using var scenario = await DaemonScenario.StartAsync("swap-refused", ct);
+        await using var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await scenario.StartHostAsync(SensorSections(manifest, reloadOnChange: false), ct);
+        await probe.WaitForAsync(m => IsResult(m, "press") && Json(m).GetProperty("seq").GetInt64() >= 1, Wait, ct);
+
+        // The same file, declared at another sample rate: the stream's source and clock were built for 200 Hz.
+        WriteManifest(models.Path, "vibration-lstm", lstm.ModelPath, m => m["stream"]!["sample_rate_hz"] = 100);
+        var outcome = await host.Services.GetRequiredService<IModelReloader>().ReloadAsync("lstm", ct);
+
+        Assert.False(outcome.Succeeded);
+        Assert.Contains("old one keeps running", outcome.Message, StringComparison.Ordinal);
+        Assert.Contains("stream press takes 3 channels × 50 samples at 200 Hz and the new model 3 × 50 at 100 Hz", outcome.Message, StringComparison.Ordinal);
+        var seqAfter = probe.Seen.Where(m => IsResult(m, "press")).Max(m => Json(m).GetProperty("seq").GetInt64());
+        await probe.WaitForAsync(m => IsResult(m, "press") && Json(m).GetProperty("seq").GetInt64() >= seqAfter + 2, Wait, ct);
+        var runner = host.Services.GetRequiredService<SensorService>().Streams.Single();
+        await host.StopAsync(ct);
+
+        Assert.All(probe.Seen.Where(m => IsResult(m, "press")), m => Assert.Equal(lstm.Sha256, ModelSha(m)));
+        Assert.Equal(0, runner.StateResets);
+        Assert.Equal(200, host.Services.GetRequiredService<ModelCatalog>().Get("lstm").Manifest!.Stream!.SampleRateHz);
+    }
+
+    [Fact]
     public async Task A_changed_model_file_with_ReloadOnChange_is_swapped_in_without_a_command()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -182,6 +253,37 @@ public sealed class ModelReloadTests
         Assert.True(watcher.ReloadsTriggered >= 1);
         Assert.Equal(v2Sha, runner.Processor.Model.Sha256);
         Assert.Equal(0, runner.StateResets);
+    }
+
+    [Fact]
+    public async Task Where_files_cannot_be_watched_they_are_polled_and_a_changed_manifest_still_reloads_its_model()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var models = new TempFolder();
+        var lstm = BundledModels.Load("vibration-lstm");
+        var manifest = WriteManifest(models.Path, "vibration-lstm", lstm.ModelPath);
+        await using var scenario = await DaemonScenario.StartAsync("swap-poll", ct);
+        await using var probe = await scenario.ProbeAsync("sensors/#", ct);
+        using var host = await scenario.StartHostAsync(
+            SensorSections(manifest, reloadOnChange: true),
+            ct,
+            services => services.AddSingleton(sp => new ModelFileWatcher(
+                sp.GetRequiredService<IOptions<EdgeRunner.Service.Configuration.ModelsOptions>>(),
+                sp.GetRequiredService<ModelCatalog>(),
+                sp.GetRequiredService<IModelReloader>(),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<ModelFileWatcher>>(),
+                poll: true)));
+        await probe.WaitForAsync(m => IsResult(m, "press") && Json(m).GetProperty("seq").GetInt64() >= 1, Wait, ct);
+
+        var v2Sha = await WriteNewVersionAsync(models.Path, lstm, declareCompatible: true, ct);
+
+        await probe.WaitForAsync(m => IsResult(m, "press") && ModelSha(m) == v2Sha, Wait, ct);
+        var watcher = host.Services.GetRequiredService<ModelFileWatcher>();
+        await host.StopAsync(ct);
+
+        Assert.True(watcher.Polling);
+        Assert.True(watcher.ReloadsTriggered >= 1);
     }
 
     private static JsonObject CameraSections(string manifest) => new()
@@ -242,4 +344,38 @@ public sealed class ModelReloadTests
     private static string? ModelSha(ReceivedMessage m) => Json(m).GetProperty("model").GetProperty("sha256").GetString();
 
     private static JsonElement Json(ReceivedMessage message) => JsonDocument.Parse(message.Payload).RootElement;
+
+    /// <summary>The <c>edgerunner.model.reloads</c> counts of one host (its own meter: other tests' hosts run in this process too).</summary>
+    private sealed class ReloadCounter : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentQueue<(string Model, string Outcome)> _seen = new();
+
+        public ReloadCounter(IHost host)
+        {
+            var meter = host.Services.GetRequiredService<EdgeRunnerMetrics>().Meter;
+            _listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter == meter && instrument.Name == "edgerunner.model.reloads")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                var all = tags.ToArray();
+                var model = all.Single(t => t.Key == "model").Value as string ?? string.Empty;
+                var outcome = all.Single(t => t.Key == "outcome").Value as string ?? string.Empty;
+                for (var i = 0; i < value; i++)
+                {
+                    _seen.Enqueue((model, outcome));
+                }
+            });
+            _listener.Start();
+        }
+
+        public IReadOnlyList<(string Model, string Outcome)> Seen => [.. _seen];
+
+        public void Dispose() => _listener.Dispose();
+    }
 }

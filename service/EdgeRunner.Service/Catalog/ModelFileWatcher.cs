@@ -29,12 +29,20 @@ internal sealed partial class ModelFileWatcher : BackgroundService
     private readonly Channel<string> _changed = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<FileSystemWatcher> _watchers = [];
     private long _reloadsTriggered;
+    private readonly bool _pollOnly;
     private Task _poll = Task.CompletedTask;
     private CancellationToken _stopping;
     private Dictionary<string, string> _files = [];
 
-    public ModelFileWatcher(IOptions<ModelsOptions> models, ModelCatalog catalog, IModelReloader reloader, TimeProvider timeProvider, ILogger<ModelFileWatcher> logger)
+    /// <param name="models">The <c>Models</c> section.</param>
+    /// <param name="catalog">Where each model's file is (it follows reloads).</param>
+    /// <param name="reloader">What a change calls.</param>
+    /// <param name="timeProvider">The clock of the debounce and of polling.</param>
+    /// <param name="logger">Where watching and changes are logged.</param>
+    /// <param name="poll">Poll from the start instead of watching (tests of the fallback; the daemon watches).</param>
+    public ModelFileWatcher(IOptions<ModelsOptions> models, ModelCatalog catalog, IModelReloader reloader, TimeProvider timeProvider, ILogger<ModelFileWatcher> logger, bool poll = false)
     {
+        _pollOnly = poll;
         _models = models.Value;
         _catalog = catalog;
         _reloader = reloader;
@@ -58,7 +66,7 @@ internal sealed partial class ModelFileWatcher : BackgroundService
 
         _stopping = stoppingToken;
         Volatile.Write(ref _files, files);
-        if (!TryWatch(files))
+        if (_pollOnly || !TryWatch(files))
         {
             StartPolling();
         }
@@ -117,7 +125,7 @@ internal sealed partial class ModelFileWatcher : BackgroundService
             StopWatching();
         }
 
-        if (!TryWatch(now))
+        if (_pollOnly || !TryWatch(now))
         {
             StartPolling();
         }

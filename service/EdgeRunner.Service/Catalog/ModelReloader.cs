@@ -75,7 +75,7 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
 
                 // Loading and warming up take long on a small board: never on the caller's (an MQTT receive loop's) thread.
-                var result = await Task.Run(() => ReloadOneAsync(name, vision, sensors), cancellationToken);
+                var result = await Task.Run(() => ReloadOneAsync(name, vision, sensors, cancellationToken), cancellationToken);
                 succeeded &= result.Outcome != Failed;
                 if (result.Outcome == Swapped)
                 {
@@ -107,7 +107,7 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
             .Concat(sensors?.Streams.Select(s => s.Processor.Model.Id) ?? [])
             .Distinct(StringComparer.OrdinalIgnoreCase);
 
-    private async Task<ModelResult> ReloadOneAsync(string name, VisionService? vision, SensorService? sensors)
+    private async Task<ModelResult> ReloadOneAsync(string name, VisionService? vision, SensorService? sensors, CancellationToken cancellationToken)
     {
         var cameras = vision?.Pipelines.Where(p => string.Equals(p.Model.Id, name, StringComparison.OrdinalIgnoreCase)).ToList() ?? [];
         var streams = sensors?.Streams.Where(s => string.Equals(s.Processor.Model.Id, name, StringComparison.OrdinalIgnoreCase)).ToList() ?? [];
@@ -147,20 +147,12 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
                 var oldRate = _catalog.Get(name).Manifest?.Stream?.SampleRateHz;
                 foreach (var runner in streams)
                 {
-                    var old = runner.Processor;
-                    var processor = SequenceProcessorFactory.CreateProcessor(runner.StreamId, resolved, shared.Value.Model, shared.Value.Lock, shared.Value.Batcher);
-                    var newRate = resolved.Manifest!.Stream!.SampleRateHz;
-                    if (processor.Channels != old.Channels || processor.ChunkSamples != old.ChunkSamples || newRate != oldRate)
-                    {
-                        throw new InvalidOperationException(
-                            $"stream {runner.StreamId} takes {old.Channels} channels × {old.ChunkSamples} samples at {oldRate} Hz and the new model {processor.Channels} × {processor.ChunkSamples} at {newRate} Hz (restart the daemon to change them)");
-                    }
-
-                    var writer = new SensorResultWriter(
-                        _services.GetRequiredService<PayloadOrigin>(), runner.StreamId, resolved.Id, shared.Value.Model.Sha256, processor.Labels, processor.Task, shared.Value.Model.ExecutionProvider);
-                    swaps.Add((runner, processor, writer, StateResetReason(old, processor, resolved.Manifest)));
+                    swaps.Add(PrepareStreamSwap(runner, resolved, shared.Value, oldRate));
                 }
             }
+
+            // Cancelled (the daemon stopping) before the swap: what was built goes, the old models stay.
+            cancellationToken.ThrowIfCancellationRequested();
         }
 #pragma warning disable CA1031 // Whatever building the new model threw, the old one goes on; the reason goes to the caller and the log.
         catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException or AccessViolationException))
@@ -197,6 +189,25 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
         if (shared is { } replacement)
         {
             var retired = sensors!.Models.Replace(name, replacement);
+            if (retired is { } replaced)
+            {
+                // A dynamic (MQTT wildcard) stream that started on the old model while the new one was being built.
+                foreach (var late in sensors.Streams.Where(s => ReferenceEquals(s.Processor.Model, replaced.Model) && !streams.Contains(s)))
+                {
+                    try
+                    {
+                        swaps.Add(PrepareStreamSwap(late, resolved, replacement, _catalog.Get(name).Manifest?.Stream?.SampleRateHz));
+                        streams.Add(late);
+                    }
+#pragma warning disable CA1031 // It stays on the old model, which is then kept until the service stops (RetireWhenUnusedAsync).
+                    catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException or AccessViolationException))
+#pragma warning restore CA1031
+                    {
+                        LogStreamLeftOnOldModel(_logger, name, late.StreamId, ex.Message);
+                    }
+                }
+            }
+
             var remaining = swaps.Count;
             foreach (var (runner, processor, writer, resetReason) in swaps)
             {
@@ -218,7 +229,7 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
                     if (Interlocked.Decrement(ref remaining) == 0 && retired is { } old)
                     {
                         // Not on the stream's loop: stopping the old batcher waits for its worker.
-                        _ = Task.Run(() => sensors.Models.RetireAsync(old).AsTask());
+                        _ = Task.Run(() => RetireWhenUnusedAsync(sensors, name, old));
                     }
                 }));
             }
@@ -232,6 +243,39 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
         LogReloadSucceeded(_logger, name, resolved.Path, sha, provider, summary);
         _metrics?.RecordModelReload(name, Swapped);
         return new ModelResult(Swapped, summary);
+    }
+
+    /// <summary>
+    /// A stream's processor on the new model, after checking the stream can take it (channels, chunk, rate), and
+    /// whether its state carries over. Throws (the caller keeps the old model) when it cannot.
+    /// </summary>
+    private (StreamRunner Runner, SequenceStreamProcessor Processor, SensorResultWriter Writer, string? ResetReason) PrepareStreamSwap(
+        StreamRunner runner, ResolvedModel resolved, SharedSequenceModel shared, double? oldRate)
+    {
+        var old = runner.Processor;
+        var processor = SequenceProcessorFactory.CreateProcessor(runner.StreamId, resolved, shared.Model, shared.Lock, shared.Batcher);
+        var newRate = resolved.Manifest!.Stream!.SampleRateHz;
+        if (processor.Channels != old.Channels || processor.ChunkSamples != old.ChunkSamples || newRate != oldRate)
+        {
+            throw new InvalidOperationException(
+                $"stream {runner.StreamId} takes {old.Channels} channels × {old.ChunkSamples} samples at {oldRate} Hz and the new model {processor.Channels} × {processor.ChunkSamples} at {newRate} Hz (restart the daemon to change them)");
+        }
+
+        var writer = new SensorResultWriter(
+            _services.GetRequiredService<PayloadOrigin>(), runner.StreamId, resolved.Id, shared.Model.Sha256, processor.Labels, processor.Task, shared.Model.ExecutionProvider);
+        return (runner, processor, writer, StateResetReason(old, processor, resolved.Manifest));
+    }
+
+    /// <summary>Disposes the replaced model once every stream has left it; one still on it keeps it until the service stops.</summary>
+    private async Task RetireWhenUnusedAsync(SensorService sensors, string name, SharedSequenceModel old)
+    {
+        if (sensors.Streams.FirstOrDefault(s => ReferenceEquals(s.Processor.Model, old.Model)) is { } straggler)
+        {
+            LogOldModelKept(_logger, name, straggler.StreamId);
+            return;
+        }
+
+        await sensors.Models.RetireAsync(old);
     }
 
     private VisionFrameProcessor BuildCameraProcessor(ResolvedModel resolved, string cameraId)
@@ -283,6 +327,12 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId}: reloaded from {File} (sha256 {Sha256}, {ExecutionProvider}): {Summary}")]
     private static partial void LogReloadSucceeded(ILogger logger, string modelId, string file, string sha256, string executionProvider, string summary);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: stream {StreamId} started while the new version was being built and cannot take it ({Reason}); it stays on the old version")]
+    private static partial void LogStreamLeftOnOldModel(ILogger logger, string modelId, string streamId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: stream {StreamId} still runs the old version; it is kept loaded until the sensors stop")]
+    private static partial void LogOldModelKept(ILogger logger, string modelId, string streamId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Model {ModelId}: reload from {File} failed, the old model keeps running: {Reason}")]
     private static partial void LogReloadFailed(ILogger logger, string modelId, string file, string reason);
