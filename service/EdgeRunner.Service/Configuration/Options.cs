@@ -93,6 +93,9 @@ public sealed class MqttOptions
 
     /// <summary>Store-and-forward on disk (in the state folder).</summary>
     public Publishing.Spool.SpoolOptions Spool { get; set; } = new();
+
+    /// <summary>Home Assistant MQTT discovery (<c>Mqtt:HomeAssistant</c>).</summary>
+    public EdgeRunner.Service.HomeAssistant.HomeAssistantOptions HomeAssistant { get; set; } = new();
 }
 
 /// <summary>Sub-section <c>Mqtt:Tls</c>: TLS 1.2 or newer to an external broker, the server's name always verified.</summary>
