@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using EdgeRunner.Models.Postprocessing;
-using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Cli;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Mqtt;
