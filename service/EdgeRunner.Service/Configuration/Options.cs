@@ -96,6 +96,9 @@ public sealed class MqttOptions
 
     /// <summary>Commands on <c>{prefix}/{device}/cmd/{name}</c> (<c>Mqtt:Commands</c>); off unless listed in its <c>Allow</c>.</summary>
     public Commands.CommandsOptions Commands { get; set; } = new();
+
+    /// <summary>Home Assistant MQTT discovery (<c>Mqtt:HomeAssistant</c>).</summary>
+    public EdgeRunner.Service.HomeAssistant.HomeAssistantOptions HomeAssistant { get; set; } = new();
 }
 
 /// <summary>Sub-section <c>Mqtt:Tls</c>: TLS 1.2 or newer to an external broker, the server's name always verified.</summary>

@@ -101,6 +101,7 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
             ValidateEmbeddedBrokerTls(e, options.EmbeddedBroker);
         }
 
+        HomeAssistant.HomeAssistantOptions.Validate(e, options.HomeAssistant);
         return e.ToResult();
     }
 

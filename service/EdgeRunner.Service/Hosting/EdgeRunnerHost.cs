@@ -148,6 +148,7 @@ public static class EdgeRunnerHost
         // Hosted services start in this order and stop in reverse: broker first up, last down;
         // pipelines stop before the publisher drains its queue and says "offline".
         services.AddEdgeRunnerMqtt(configuration);
+        HomeAssistant.HomeAssistantServiceCollectionExtensions.AddEdgeRunnerHomeAssistant(services);
         services.AddEdgeRunnerVision();
         services.AddEdgeRunnerSensors();
         Catalog.ModelReloadServiceCollectionExtensions.AddEdgeRunnerModelReload(services);
