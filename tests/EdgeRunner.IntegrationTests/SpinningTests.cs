@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using EdgeRunner.IntegrationTests.Infrastructure;
 
@@ -37,6 +38,37 @@ public sealed partial class SpinningTests
 
         Assert.Equal(ExConfig, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
         Assert.Contains("Models:shapes-detector:Spinning", daemon.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bench_shows_both_spinning_choices_side_by_side_with_their_CPU_per_run()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var model = Path.Combine(TestPaths.RepositoryRoot, "models", "bundled", "shapes-detector", "model.onnx");
+        await using var bench = DaemonProcess.Start(["bench", model, "--spinning", "both", "--rate", "20", "--threads", "2", "--seconds", "0.5", "--json"]);
+
+        Assert.Equal(0, await bench.WaitForExitAsync(TimeSpan.FromMinutes(3), ct));
+        var models = JsonNode.Parse(bench.Stdout)!["models"]!.AsArray();
+        Assert.Equal(["on", "off"], models.Select(m => m!["spinning"]!.GetValue<string>()));
+        foreach (var result in models)
+        {
+            Assert.EndsWith("model.onnx", result!["model"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Equal(20, result["rate_per_second"]!.GetValue<double>());
+            Assert.True(result["runs"]!.GetValue<long>() > 0, result.ToJsonString());
+            Assert.True(result["cpu_ms_per_run"]!.GetValue<double>() > 0, result.ToJsonString());
+            Assert.True(result["cpu_percent"]!.GetValue<double>() > 0, result.ToJsonString());
+            Assert.True(result["latency_ms"]!["p50"]!.GetValue<double>() > 0, result.ToJsonString());
+        }
+    }
+
+    [Fact]
+    public async Task Bench_refuses_an_unknown_spinning_choice()
+    {
+        var model = Path.Combine(TestPaths.RepositoryRoot, "models", "bundled", "shapes-detector", "model.onnx");
+        await using var bench = DaemonProcess.Start(["bench", model, "--spinning", "sometimes"]);
+
+        Assert.Equal(64, await bench.WaitForExitAsync(TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken));
+        Assert.Contains("--spinning takes on, off or both (got 'sometimes')", bench.Stderr, StringComparison.Ordinal);
     }
 
     [GeneratedRegex(@"Model shapes-detector: spinning off \(duty cycle (?<duty>[0-9.]+): (?<rate>[0-9.]+) runs/s × [0-9.]+ ms\)")]
