@@ -29,4 +29,11 @@ public sealed record ModelSessionOptions
 
     /// <summary>What produces <see cref="ExpectedInputShape"/>, for error messages (e.g. "preprocessing 224x224 NCHW").</summary>
     public string ExpectedInputDescription { get; init; } = "the configured preprocessing";
+
+    /// <summary>
+    /// Whether ONNX Runtime's worker threads spin-wait for the next run (<c>session.intra_op.allow_spinning</c> and
+    /// <c>session.inter_op.allow_spinning</c>): true = spin (lower latency when runs come back to back, a busy core
+    /// between runs otherwise), false = sleep at once, null = ONNX Runtime's default (spin).
+    /// </summary>
+    public bool? AllowSpinning { get; init; }
 }

@@ -106,6 +106,14 @@ public static partial class ProviderSelection
         };
         try
         {
+            if (options.AllowSpinning is { } spin)
+            {
+                // Spinning workers answer the next run sooner but burn a core between runs (docs/models.md "Spinning").
+                var value = spin ? "1" : "0";
+                sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", value);
+                sessionOptions.AddSessionConfigEntry("session.inter_op.allow_spinning", value);
+            }
+
             foreach (var append in ExecutionProviders.Plan(configName, options.ProviderSettings, options.DeviceId, options.IntraOpThreads, host.AvailableProviders))
             {
                 host.Append(sessionOptions, append, keepAlive);

@@ -66,6 +66,9 @@ public sealed record SequenceModelOptions
 
     /// <summary>Intra-op threads (0 = ONNX Runtime's default).</summary>
     public int IntraOpThreads { get; init; }
+
+    /// <summary>Whether ONNX Runtime's workers spin-wait between runs (<see cref="ModelSessionOptions.AllowSpinning"/>); null = its default.</summary>
+    public bool? AllowSpinning { get; init; }
 }
 
 /// <summary>
@@ -311,6 +314,7 @@ public sealed partial class SequenceModel : IDisposable
                 DeviceId = options.DeviceId,
                 ProviderSettings = options.ProviderSettings,
                 IntraOpThreads = options.IntraOpThreads,
+                AllowSpinning = options.AllowSpinning,
             },
             logger);
 

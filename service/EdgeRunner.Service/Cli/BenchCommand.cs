@@ -30,6 +30,18 @@ internal sealed record BenchResult(
 {
     /// <summary>Inferences per second over the timed runs.</summary>
     public double Throughput => Runs / Seconds;
+
+    /// <summary>ONNX Runtime's spin-waiting: "on", "off", or "default" (not set: ONNX Runtime spins).</summary>
+    public string Spinning { get; init; } = "default";
+
+    /// <summary>Paced runs per second (<c>--rate</c>); null when run back to back.</summary>
+    public double? RatePerSecond { get; init; }
+
+    /// <summary>Process CPU time over the timed runs, per run (all threads, spinning workers included).</summary>
+    public double CpuMillisecondsPerRun { get; init; }
+
+    /// <summary>Process CPU time over the timed runs as a percentage of one core.</summary>
+    public double CpuPercent { get; init; }
 }
 
 /// <summary>One input as fed: name, ONNX element type, concrete shape.</summary>
@@ -40,6 +52,9 @@ internal sealed record BenchInput(string Name, string ElementType, IReadOnlyList
 /// opens each model the way the daemon does (provider preference with CPU fallback, a warm-up run), then runs it
 /// for S seconds on seeded random input of each input's element type and shape, and prints latency percentiles,
 /// throughput and the provider actually used; several models side by side (e.g. FP32 and INT8 of one network).
+/// <c>--spinning on|off|both</c> sets ONNX Runtime's spin-waiting (both: each model twice, side by side) and
+/// <c>--rate N</c> paces the runs N a second with sleeps between, where spinning workers burn CPU; each column
+/// gives the process CPU time per run.
 /// </summary>
 internal static class BenchCommand
 {
@@ -54,9 +69,11 @@ internal static class BenchCommand
         var seconds = new Option<double>("--seconds") { Description = "How long to run each model after the warm-up.", DefaultValueFactory = _ => 5 };
         var dims = new Option<string[]>("--dim") { Description = "Value of a symbolic input dimension, NAME=N (repeatable); others are 1.", AllowMultipleArgumentsPerToken = false };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the table." };
+        var spinning = new Option<string?>("--spinning") { Description = "ONNX Runtime's worker spin-waiting: on, off, or both (each model twice, side by side); default: ONNX Runtime's (on)." };
+        var rate = new Option<double>("--rate") { Description = "Paced mode: N runs per second with sleeps between (where spinning costs CPU); 0 = back to back.", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Measure inference latency (p50/p90/p99) and throughput of models on synthetic input, with the execution provider actually used. Exit 0, 64 on bad options, 65 when a model cannot be loaded or run.")
         {
-            models, provider, threads, seconds, dims, json,
+            models, provider, threads, seconds, dims, json, spinning, rate,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -68,7 +85,9 @@ internal static class BenchCommand
                 parse.GetValue(dims) ?? [],
                 parse.GetValue(json),
                 Console.IsErrorRedirected ? null : Console.Error,
-                cancellationToken);
+                cancellationToken,
+                parse.GetValue(spinning),
+                parse.GetValue(rate));
             await (code == 0 ? Console.Out : Console.Error).WriteAsync(text.AsMemory(), cancellationToken);
             return code;
         });
@@ -76,8 +95,26 @@ internal static class BenchCommand
     }
 
     /// <summary>Runs the bench; <paramref name="progress"/> (a terminal) gets a one-line progress display, rewritten in place.</summary>
-    internal static (int ExitCode, string Text) Run(IReadOnlyList<string> paths, string provider, int threads, double seconds, IReadOnlyList<string> dims, bool json, TextWriter? progress, CancellationToken cancellationToken)
+    internal static (int ExitCode, string Text) Run(IReadOnlyList<string> paths, string provider, int threads, double seconds, IReadOnlyList<string> dims, bool json, TextWriter? progress, CancellationToken cancellationToken, string? spinning = null, double rate = 0)
     {
+        bool?[]? spinChoices = spinning?.ToLowerInvariant() switch
+        {
+            null => [null],
+            "on" => [true],
+            "off" => [false],
+            "both" => [true, false],
+            _ => null,
+        };
+        if (spinChoices is null)
+        {
+            return (EdgeRunnerCommandLine.UsageError, $"edgerunner bench: --spinning takes on, off or both (got '{spinning}')\n");
+        }
+
+        if (!(rate >= 0 && rate <= 100_000))
+        {
+            return (EdgeRunnerCommandLine.UsageError, $"edgerunner bench: --rate must be between 0 and 100000 runs per second (got {rate.ToString(CultureInfo.InvariantCulture)})\n");
+        }
+
         if (!ExecutionProviders.Known.ContainsKey(provider))
         {
             return (EdgeRunnerCommandLine.UsageError, $"edgerunner bench: unknown provider '{provider}' (known: {string.Join(", ", ExecutionProviders.Known.Keys)})\n");
@@ -110,7 +147,10 @@ internal static class BenchCommand
         {
             try
             {
-                results.Add(Measure(path, provider, threads, seconds, dimValues, progress, cancellationToken));
+                foreach (var spin in spinChoices)
+                {
+                    results.Add(Measure(path, provider, threads, seconds, dimValues, progress, spin, rate, cancellationToken));
+                }
             }
             catch (Exception ex) when (ex is ModelLoadException or ManifestException or BenchException or IOException or UnauthorizedAccessException)
             {
@@ -125,7 +165,7 @@ internal static class BenchCommand
         return (0, json ? FormatJson(results) : FormatTable(results));
     }
 
-    private static BenchResult Measure(string path, string provider, int threads, double seconds, IReadOnlyDictionary<string, long> dims, TextWriter? progress, CancellationToken cancellationToken)
+    private static BenchResult Measure(string path, string provider, int threads, double seconds, IReadOnlyDictionary<string, long> dims, TextWriter? progress, bool? spinning, double rate, CancellationToken cancellationToken)
     {
         var modelPath = path;
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
@@ -146,6 +186,7 @@ internal static class BenchCommand
             Path = modelPath,
             ExecutionProviders = [provider],
             IntraOpThreads = threads,
+            AllowSpinning = spinning,
         };
         var sha256 = ModelFiles.Sha256(modelPath, ModelFiles.MaxModelBytes);
         var firstRunMs = 0.0;
@@ -172,8 +213,19 @@ internal static class BenchCommand
         var began = Stopwatch.GetTimestamp();
         var lastProgress = began;
         var budget = TimeSpan.FromSeconds(seconds);
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         while (Stopwatch.GetElapsedTime(began) < budget && !cancellationToken.IsCancellationRequested)
         {
+            if (rate > 0)
+            {
+                // Paced: run i starts at i/rate; the wait sleeps, as a daemon waiting for its next frame does.
+                var wait = TimeSpan.FromSeconds(latencies.Count / rate) - Stopwatch.GetElapsedTime(began);
+                if (wait > TimeSpan.Zero)
+                {
+                    Thread.Sleep(wait);
+                }
+            }
+
             var start = Stopwatch.GetTimestamp();
             runner.RunOnce();
             var end = Stopwatch.GetTimestamp();
@@ -186,6 +238,7 @@ internal static class BenchCommand
         }
 
         var elapsed = Stopwatch.GetElapsedTime(began).TotalSeconds;
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds;
         if (progress is not null)
         {
             progress.Write("\r" + new string(' ', label.Length + 60) + "\r");
@@ -207,7 +260,13 @@ internal static class BenchCommand
             Percentile(latencies, 0.50),
             Percentile(latencies, 0.90),
             Percentile(latencies, 0.99),
-            latencies.Average());
+            latencies.Average())
+        {
+            Spinning = spinning switch { true => "on", false => "off", null => "default" },
+            RatePerSecond = rate > 0 ? rate : null,
+            CpuMillisecondsPerRun = latencies.Count > 0 ? cpu / latencies.Count : 0,
+            CpuPercent = 100 * cpu / 1000 / elapsed,
+        };
     }
 
     /// <summary>Nearest-rank percentile of sorted values.</summary>
@@ -231,6 +290,10 @@ internal static class BenchCommand
             ("p99", [.. results.Select(r => string.Create(c, $"{r.P99Milliseconds:0.000} ms"))]),
             ("mean", [.. results.Select(r => string.Create(c, $"{r.MeanMilliseconds:0.000} ms"))]),
             ("throughput", [.. results.Select(r => string.Create(c, $"{r.Throughput:0.0} /s"))]),
+            ("spinning", [.. results.Select(r => r.Spinning)]),
+            ("pace", [.. results.Select(r => r.RatePerSecond is { } pace ? string.Create(c, $"{pace:0.##} runs/s") : "back to back")]),
+            ("cpu/run", [.. results.Select(r => string.Create(c, $"{r.CpuMillisecondsPerRun:0.000} ms"))]),
+            ("cpu", [.. results.Select(r => string.Create(c, $"{r.CpuPercent:0.0} % of a core"))]),
         };
         var labelWidth = rows.Max(r => r.Label.Length) + 2;
         var widths = Enumerable.Range(0, results.Count).Select(i => rows.Max(r => r.Values[i].Length) + 2).ToArray();
@@ -300,6 +363,18 @@ internal static class BenchCommand
                 w.WriteNumber("mean", r.MeanMilliseconds);
                 w.WriteEndObject();
                 w.WriteNumber("throughput_per_second", r.Throughput);
+                w.WriteString("spinning", r.Spinning);
+                if (r.RatePerSecond is { } pace)
+                {
+                    w.WriteNumber("rate_per_second", pace);
+                }
+                else
+                {
+                    w.WriteNull("rate_per_second");
+                }
+
+                w.WriteNumber("cpu_ms_per_run", r.CpuMillisecondsPerRun);
+                w.WriteNumber("cpu_percent", r.CpuPercent);
                 w.WriteEndObject();
             }
 

@@ -221,6 +221,18 @@ public sealed class ModelOptions
     /// replaced only by the <c>reload</c> command or a restart.
     /// </summary>
     public bool ReloadOnChange { get; set; }
+
+    /// <summary>
+    /// Whether ONNX Runtime's worker threads spin-wait between runs: <see cref="ModelSpinning.Auto"/> (default) decides
+    /// from the model's expected duty cycle (runs per second × time of one run), see docs/models.md "Spinning".
+    /// </summary>
+    public ModelSpinning Spinning { get; set; }
+
+    /// <summary>Not a key: the highest inferred-frame rate (min of Fps and DetectFps) of the enabled cameras that use this model; 0 = none (set by <c>ModelRunRates</c>).</summary>
+    internal double CameraFramesPerSecond { get; set; }
+
+    /// <summary>Not a key: how many enabled sensor streams use this model (set by <c>ModelRunRates</c>).</summary>
+    internal int SensorStreams { get; set; }
 }
 
 /// <summary><c>Models:{name}:ProviderOptions</c>: settings of each execution provider, used when that provider is tried.</summary>
@@ -639,4 +651,17 @@ public sealed class PrometheusOptions
 
     /// <summary>The address it listens on: loopback by default, so only the device itself (or an SSH tunnel) can scrape it.</summary>
     public string Address { get; set; } = "127.0.0.1";
+}
+
+/// <summary><c>Models:{name}:Spinning</c>: whether ONNX Runtime's worker threads spin-wait for the next run.</summary>
+public enum ModelSpinning
+{
+    /// <summary>On when the model is busy at least half the time (or its rate is unknown), off otherwise.</summary>
+    Auto,
+
+    /// <summary>Always spin: the lowest latency for back-to-back runs, a busy core between runs.</summary>
+    On,
+
+    /// <summary>Never spin: workers sleep between runs (a little wake-up latency per run, no CPU between runs).</summary>
+    Off,
 }

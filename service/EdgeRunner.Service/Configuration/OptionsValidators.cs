@@ -309,6 +309,11 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
             }
 
             e.Range($"{key}:IntraOpThreads", model.IntraOpThreads, 0, 1024);
+            if (!Enum.IsDefined(model.Spinning))
+            {
+                e.Add($"{key}:Spinning", $"'{(int)model.Spinning}' is not one of {string.Join(", ", Enum.GetNames<ModelSpinning>())}");
+            }
+
             e.Range($"{key}:MaxBatch", model.MaxBatch, 1, 4096);
             e.Range($"{key}:BatchWaitMilliseconds", model.BatchWaitMilliseconds, 0, 10_000);
             e.Range($"{key}:DeviceId", model.DeviceId, 0, 64);

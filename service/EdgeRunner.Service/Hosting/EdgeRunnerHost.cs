@@ -145,6 +145,9 @@ public static class EdgeRunnerHost
 
         services.AddSingleton<Catalog.ModelCatalog>();
 
+        // Each model's expected runs per second, for Models:{name}:Spinning Auto.
+        services.AddSingleton<IPostConfigureOptions<ModelsOptions>>(new Catalog.ModelRunRates(configuration));
+
         // Hosted services start in this order and stop in reverse: broker first up, last down;
         // pipelines stop before the publisher drains its queue and says "offline".
         services.AddEdgeRunnerMqtt(configuration);

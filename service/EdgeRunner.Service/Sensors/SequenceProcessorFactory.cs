@@ -65,9 +65,17 @@ internal static class SequenceProcessorFactory
         {
             manifest.VerifySha256();
             var stream = manifest.Stream;
-            return SequenceModel.Load(
+
+            // Sources at another rate are resampled to the model's: each stream steps at the manifest's rate / chunk.
+            var stepsPerSecond = resolved.Options.SensorStreams * (stream.ChunkSamples > 0 ? stream.SampleRateHz / stream.ChunkSamples : 0);
+            return SpinningPolicy.Load(
+                resolved.Id,
+                resolved.Options.Spinning,
+                stepsPerSecond > 0 ? stepsPerSecond : null,
+                allowSpinning => SequenceModel.Load(
                 new SequenceModelOptions
                 {
+                    AllowSpinning = allowSpinning,
                     Id = resolved.Id,
                     Path = resolved.Path,
                     StreamInput = stream.Input,
@@ -84,7 +92,13 @@ internal static class SequenceProcessorFactory
                     ProviderSettings = resolved.Options.ProviderOptions.ToSettings(),
                     IntraOpThreads = resolved.Options.IntraOpThreads,
                 },
-                loggerFactory.CreateLogger<SequenceModel>());
+                loggerFactory.CreateLogger<SequenceModel>()),
+                static model =>
+                {
+                    var state = model.CreateState("spinning-probe");
+                    model.Step(state, new float[model.ChunkLength], new float[model.ResultLength]);
+                },
+                loggerFactory.CreateLogger("EdgeRunner.Sensors"));
         }
         catch (Exception ex) when (ex is ModelLoadException or ManifestException)
         {

@@ -24,9 +24,15 @@ internal static partial class VisionProcessorFactory
                 manifest.VerifySha256();
             }
 
-            model = ModelSession.Load(
+            var rate = resolved.Options.CameraFramesPerSecond;
+            model = SpinningPolicy.Load(
+                resolved.Id,
+                resolved.Options.Spinning,
+                rate > 0 ? rate : null,
+                allowSpinning => ModelSession.Load(
                 new ModelSessionOptions
                 {
+                    AllowSpinning = allowSpinning,
                     Id = resolved.Id,
                     Path = resolved.Path,
                     ExecutionProviders = resolved.Options.ExecutionProviders ?? ["cpu"],
@@ -39,7 +45,9 @@ internal static partial class VisionProcessorFactory
                         ? $"{resolved.ConfigKey}:Preprocess ({spec.Width}x{spec.Height} {spec.Layout})"
                         : $"its manifest's preprocessing ({spec.Width}x{spec.Height} {spec.Layout})",
                 },
-                loggerFactory.CreateLogger<ModelSession>());
+                loggerFactory.CreateLogger<ModelSession>()),
+                static session => session.Run(),
+                logger);
         }
         catch (Exception ex) when (ex is ModelLoadException or EdgeRunner.Models.Manifests.ManifestException)
         {
