@@ -65,7 +65,7 @@ public sealed class MqttOptions
     public double ReconnectMinDelaySeconds { get; set; } = 0.5;
 
     /// <summary>Longest reconnect delay.</summary>
-    public double ReconnectMaxDelaySeconds { get; set; } = 30;
+    public double ReconnectMaxDelaySeconds { get; set; } = 5;
 
     /// <summary>Messages held in memory while the broker is unreachable; beyond this the oldest are dropped and counted.</summary>
     public int QueueCapacity { get; set; } = 10000;

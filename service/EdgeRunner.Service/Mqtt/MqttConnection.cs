@@ -41,6 +41,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
     // Cancelled when the current connection drops: an idle loop (nothing to publish) must still notice,
     // reconnect and subscribe again, or an ingest-only daemon would stop receiving for good.
     private CancellationTokenSource _connectionLost = new();
+    // When the last connection was lost (TimeProvider timestamp), 0 while connected or before the first connect:
+    // the reconnect log says how long publishing was cut off.
+    private long _lostAtTimestamp;
     private long _connects;
     private long _sessionsTakenOver;
     // Set while this side closes the connection (shutdown, or after a failed publish), so that close is not taken for a takeover.
@@ -141,6 +144,14 @@ public sealed partial class MqttConnection : IAsyncDisposable
             // The broker was not there to take the connection: the close before was the broker going away, not a takeover.
             Volatile.Write(ref _suspectedTakeover, null);
             await Task.Delay(ReconnectDelay(++failures), _timeProvider, cancellationToken);
+        }
+
+        // How long results could not go out, for the field engineer reading the journal after an outage: at most
+        // the outage plus one backoff delay (Mqtt:ReconnectMaxDelaySeconds) plus the connect itself.
+        if (Interlocked.Exchange(ref _lostAtTimestamp, 0) is var lostAt and not 0)
+        {
+            var outageSeconds = _timeProvider.GetElapsedTime(lostAt).TotalSeconds;
+            LogReconnected(_logger, Host, Port, outageSeconds, failures);
         }
     }
 
@@ -263,6 +274,12 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
         if (e.ClientWasConnected && !_stopping.IsCancellationRequested)
         {
+            if (!_client.IsConnected)
+            {
+                // (A late event of a connection already replaced has nothing to time.)
+                Interlocked.CompareExchange(ref _lostAtTimestamp, _timeProvider.GetTimestamp(), 0);
+            }
+
             var reason = e.Reason.ToString();
             var detail = e.ReasonString ?? e.Exception?.Message ?? string.Empty;
             LogConnectionLost(_logger, reason, detail);
@@ -486,6 +503,9 @@ public sealed partial class MqttConnection : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT session taken over ({Reason}): the broker closed this daemon's connection unasked while it kept running, which is what it does when another client connects with the same client id {ClientId}. If this repeats, two daemons (or a daemon and another tool) share the id: give each a unique Mqtt:ClientId (or Device:Id). Reconnecting")]
     private static partial void LogSessionTakenOver(ILogger logger, string clientId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "MQTT connected to {Host}:{Port} again {OutageSeconds:0.0} s after the connection was lost ({FailedAttempts} failed attempts); queued messages go out now")]
+    private static partial void LogReconnected(ILogger logger, string host, int port, double outageSeconds, int failedAttempts);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "MQTT connection lost: {Reason} {Detail}")]
     private static partial void LogConnectionLost(ILogger logger, string reason, string detail);
