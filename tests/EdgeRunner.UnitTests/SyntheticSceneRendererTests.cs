@@ -59,4 +59,16 @@ public sealed class SyntheticSceneRendererTests
         Assert.True(expected.AsSpan().SequenceEqual(buffer.AsSpan(0, expected.Length)));
         Assert.All(buffer[expected.Length..], b => Assert.Equal(0xA5, b));
     }
+
+    [Fact]
+    public void Rendering_frames_allocates_nothing_after_the_first()
+    {
+        // The first frame of a size computes the noise jump matrices; every later frame reuses them.
+        var scene = new SyntheticScene(320, 240, seed: 21);
+        var pixels = new byte[320 * 240 * 3];
+        long index = 0;
+
+        AllocationAssert.SteadyStateIsZero(() => scene.Render(index++, pixels), warmupCalls: 2);
+        Assert.True(index > 2);
+    }
 }
