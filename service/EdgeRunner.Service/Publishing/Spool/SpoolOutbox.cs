@@ -31,6 +31,8 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
     private int _checkedTopicBytes;
     private long _refusedSpool;
     private long _maxPacketSize = long.MaxValue;
+    // When this outbox opened the spool: a record appended before (by an earlier run) is replayed but not timed.
+    private readonly long _openedUnixMs;
     private volatile bool _closed;
     private volatile string? _problem;
 
@@ -48,6 +50,7 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
         _logger = logger;
         _timeProvider = timeProvider;
         _flushInterval = flushInterval;
+        _openedUnixMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         _flusher = flushInterval > TimeSpan.Zero ? Task.Run(() => FlushPeriodicallyAsync(_stopFlusher.Token)) : Task.CompletedTask;
         if (spool.Recovered > 0 || spool.DiscardedBytes > 0)
         {
@@ -171,7 +174,11 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
             // The payload goes into its own pooled buffer (the spool's holds the whole record).
             var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, spooled.PayloadLength));
             spooled.Payload.Span.CopyTo(buffer);
-            message = new OutgoingMessage(spooled.Topic, buffer, spooled.PayloadLength, spooled.Retain, Pooled: true, spooled.Topic) { SpoolId = spooled.Id };
+            message = new OutgoingMessage(spooled.Topic, buffer, spooled.PayloadLength, spooled.Retain, Pooled: true, spooled.Topic)
+            {
+                SpoolId = spooled.Id,
+                EnqueuedTimestamp = EnqueuedTimestampOf(spooled.EnqueuedAt),
+            };
             DiskSpool.Return(spooled);
             return true;
         }
@@ -205,6 +212,25 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
                 return HasMessages();
             }
         }
+    }
+
+    /// <summary>
+    /// The spool's enqueue time (wall clock, milliseconds) as a <see cref="TimeProvider.GetTimestamp"/> value, so a
+    /// spooled result is timed from when it was handed over, its wait through an outage included; 0 (not timed) for a
+    /// record an earlier run appended, whose wait would include the time the daemon was not running.
+    /// </summary>
+    private long EnqueuedTimestampOf(DateTimeOffset enqueuedAt)
+    {
+        var enqueuedMs = enqueuedAt.ToUnixTimeMilliseconds();
+        if (enqueuedMs < _openedUnixMs)
+        {
+            return 0;
+        }
+
+        var now = _timeProvider.GetTimestamp();
+        // A wall clock stepped back since the append reads as no wait rather than a negative one.
+        var ageMs = Math.Max(0, _timeProvider.GetUtcNow().ToUnixTimeMilliseconds() - enqueuedMs);
+        return Math.Max(1, now - (long)(ageMs * (_timeProvider.TimestampFrequency / 1000.0)));
     }
 
     /// <inheritdoc />
