@@ -1,5 +1,6 @@
 using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Mqtt;
+using EdgeRunner.Service.Publishing.Spool;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -8,8 +9,8 @@ namespace EdgeRunner.UnitTests;
 /// <summary>
 /// The publish stage's timing on a fake clock: the outbox stamps each message when it is handed over, the queue
 /// wait and the time to acknowledgement are measured from that stamp in seconds with the camera's or stream's
-/// <c>kind</c> and <c>id</c> (a stream id may span levels), a message without a stamp is not timed, and timing
-/// allocates nothing once a producer is known.
+/// <c>kind</c> and <c>id</c> (a stream id may span levels), a message without a stamp is not timed (the spool gives
+/// none to what an earlier run appended), and timing allocates nothing once a producer is known.
 /// </summary>
 public sealed class PublishTimingTests
 {
@@ -78,6 +79,37 @@ public sealed class PublishTimingTests
 
         var series = Assert.Single(collector.Collect().Histograms, h => h.Instrument.Name == PublishTiming.AckDurationName);
         Assert.InRange(MetricsCollector.Percentile(series.Fine, null, 0.5)!.Value, 180e-6, 180e-6 * MetricsCollector.FineGrowth);
+    }
+
+    [Fact]
+    public void A_spooled_message_carries_the_stamp_of_its_append_and_one_an_earlier_run_appended_none()
+    {
+        var folder = Directory.CreateTempSubdirectory("edgerunner-spool-timing-");
+        try
+        {
+            var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 3, 12, 0, 0, TimeSpan.Zero));
+            var settings = new DiskSpoolSettings { Directory = folder.FullName, MaxBytes = 1024 * 1024 };
+            using (var spool = DiskSpool.Open(settings, time))
+            {
+                var appended = time.GetTimestamp();
+                Assert.Equal(SpoolAppendOutcome.Spooled, spool.Append($"{Base}/vision/yard/result", "{}"u8, qos: 1, retain: false));
+                time.Advance(TimeSpan.FromSeconds(2));
+                Assert.True(spool.TryTake(out var message));
+                Assert.Equal(appended, message.EnqueuedTimestamp);
+                DiskSpool.Return(message);
+            }
+
+            // The next run recovers it (never acknowledged): replayed, but with no stamp, so not timed.
+            using var reopened = DiskSpool.Open(settings, time);
+            Assert.Equal(1, reopened.Recovered);
+            Assert.True(reopened.TryTake(out var recovered));
+            Assert.Equal(0, recovered.EnqueuedTimestamp);
+            DiskSpool.Return(recovered);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
     }
 
     [Fact]

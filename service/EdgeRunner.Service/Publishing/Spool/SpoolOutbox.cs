@@ -31,8 +31,6 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
     private int _checkedTopicBytes;
     private long _refusedSpool;
     private long _maxPacketSize = long.MaxValue;
-    // When this outbox opened the spool: a record appended before (by an earlier run) is replayed but not timed.
-    private readonly long _openedUnixMs;
     private volatile bool _closed;
     private volatile string? _problem;
 
@@ -50,7 +48,6 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
         _logger = logger;
         _timeProvider = timeProvider;
         _flushInterval = flushInterval;
-        _openedUnixMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         _flusher = flushInterval > TimeSpan.Zero ? Task.Run(() => FlushPeriodicallyAsync(_stopFlusher.Token)) : Task.CompletedTask;
         if (spool.Recovered > 0 || spool.DiscardedBytes > 0)
         {
@@ -177,7 +174,9 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
             message = new OutgoingMessage(spooled.Topic, buffer, spooled.PayloadLength, spooled.Retain, Pooled: true, spooled.Topic)
             {
                 SpoolId = spooled.Id,
-                EnqueuedTimestamp = EnqueuedTimestampOf(spooled.EnqueuedAt),
+                // Timed from its append, its wait through an outage included; a record an earlier run appended has 0
+                // (not timed): its wait would include the time the daemon was not running.
+                EnqueuedTimestamp = spooled.EnqueuedTimestamp,
             };
             DiskSpool.Return(spooled);
             return true;
@@ -212,25 +211,6 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
                 return HasMessages();
             }
         }
-    }
-
-    /// <summary>
-    /// The spool's enqueue time (wall clock, milliseconds) as a <see cref="TimeProvider.GetTimestamp"/> value, so a
-    /// spooled result is timed from when it was handed over, its wait through an outage included; 0 (not timed) for a
-    /// record an earlier run appended, whose wait would include the time the daemon was not running.
-    /// </summary>
-    private long EnqueuedTimestampOf(DateTimeOffset enqueuedAt)
-    {
-        var enqueuedMs = enqueuedAt.ToUnixTimeMilliseconds();
-        if (enqueuedMs < _openedUnixMs)
-        {
-            return 0;
-        }
-
-        var now = _timeProvider.GetTimestamp();
-        // A wall clock stepped back since the append reads as no wait rather than a negative one.
-        var ageMs = Math.Max(0, _timeProvider.GetUtcNow().ToUnixTimeMilliseconds() - enqueuedMs);
-        return Math.Max(1, now - (long)(ageMs * (_timeProvider.TimestampFrequency / 1000.0)));
     }
 
     /// <inheritdoc />
