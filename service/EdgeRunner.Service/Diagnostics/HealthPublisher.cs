@@ -280,7 +280,7 @@ internal sealed partial class HealthPublisher : IHostedService, IDisposable
             }
         }
 
-        // A series that went away (a removed dynamic stream) makes the sum shrink: its interval then reads as empty, not negative.
+        // The collector keeps every series it has seen (a removed stream's included), so the sum never shrinks.
         return fine is null ? null : IntervalPercentiles($"{instrument}/all", fine, 1000);
     }
 }

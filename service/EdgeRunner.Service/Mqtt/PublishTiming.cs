@@ -9,9 +9,9 @@ namespace EdgeRunner.Service.Mqtt;
 /// handed over to its send starting (the wait in the outbox). Both in seconds, tagged <c>kind</c> (<c>camera</c>,
 /// <c>stream</c> or <c>other</c>: the health message, states of no camera or stream) and, for a camera or a
 /// stream, <c>id</c> (its key). A message sent again after a reconnect is timed from when it was first handed
-/// over, so an outage shows in the histograms as the wait it caused; so is a spooled result (from the spool's
-/// record time). A result recovered from a spool an earlier run wrote is not timed: its wait includes the time
-/// the daemon did not run.
+/// over, so an outage shows in the histograms as the wait it caused; so is a spooled result (from its append).
+/// A result recovered from a spool an earlier run wrote is not timed: its wait includes the time the daemon did
+/// not run.
 /// </summary>
 /// <remarks>
 /// Used by the publisher's one loop only, so the topic-to-tags cache needs no lock. Looked up by the topic's span,
@@ -89,13 +89,6 @@ internal sealed class PublishTiming
 
     /// <summary>Records the time to the broker's acknowledgement of <paramref name="message"/>, which just came.</summary>
     public void Acknowledged(in OutgoingMessage message) => Record(_ackDuration, message);
-
-    /// <summary>The <c>kind</c> and <c>id</c> of a message on <paramref name="topic"/>: a camera's or a stream's (the topic's parent under <c>vision/</c> or <c>sensors/</c>), or other (id null).</summary>
-    internal (string Kind, string? Id) OriginOf(string topic)
-    {
-        var origin = Lookup(topic);
-        return (origin.Kind.Value as string ?? OtherKind, origin.Id.Value as string);
-    }
 
     private void Record(Histogram<double> histogram, in OutgoingMessage message)
     {
