@@ -184,7 +184,8 @@ internal sealed partial class HealthPublisher : IHostedService, IDisposable
                 pipeline.FramesSkippedRate + pipeline.FramesSkippedMotion,
                 pipeline.FramesFailed,
                 Percentiles(snapshot, "edgerunner.result.latency", EdgeRunnerMetrics.CameraTag, id),
-                Percentiles(snapshot, "edgerunner.inference.duration", EdgeRunnerMetrics.CameraTag, id)));
+                Percentiles(snapshot, "edgerunner.inference.duration", EdgeRunnerMetrics.CameraTag, id),
+                PublishPercentiles(snapshot, PublishTiming.CameraKind, id)));
         }
 
         var streams = new List<StreamHealth>();
@@ -200,7 +201,8 @@ internal sealed partial class HealthPublisher : IHostedService, IDisposable
                 runner.Steps,
                 runner.StateResets,
                 runner.InvalidSamples,
-                Percentiles(snapshot, "edgerunner.inference.duration", EdgeRunnerMetrics.StreamTag, id)));
+                Percentiles(snapshot, "edgerunner.inference.duration", EdgeRunnerMetrics.StreamTag, id),
+                PublishPercentiles(snapshot, PublishTiming.StreamKind, id)));
         }
 
         return new HealthPayload(
@@ -214,7 +216,11 @@ internal sealed partial class HealthPublisher : IHostedService, IDisposable
             Environment.WorkingSet,
             GC.GetTotalMemory(forceFullCollection: false),
             [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)],
-            new MqttHealth(_publisher.IsConnected, _publisher.Published, _publisher.Dropped, _publisher.Queued, Math.Max(0, _publisher.Connects - 1)),
+            new MqttHealth(_publisher.IsConnected, _publisher.Published, _publisher.Dropped, _publisher.Queued, Math.Max(0, _publisher.Connects - 1))
+            {
+                AckMilliseconds = AllSeriesPercentiles(snapshot, PublishTiming.AckDurationName),
+                QueueMilliseconds = AllSeriesPercentiles(snapshot, PublishTiming.QueueDurationName),
+            },
             cameras,
             streams);
     }
@@ -237,12 +243,45 @@ internal sealed partial class HealthPublisher : IHostedService, IDisposable
             return null;
         }
 
-        var key = $"{instrument}/{tag}/{id}";
+        return IntervalPercentiles($"{instrument}/{tag}/{id}", series.Fine, 1);
+    }
+
+    /// <summary>The interval's percentiles of <paramref name="fine"/> (a series' fine buckets, in its unit times <paramref name="toMilliseconds"/>), against its copy of the previous message.</summary>
+    private LatencyPercentiles? IntervalPercentiles(string key, long[] fine, double toMilliseconds)
+    {
         _fineBefore.TryGetValue(key, out var before);
-        _fineBefore[key] = series.Fine;
-        var p50 = MetricsCollector.Percentile(series.Fine, before, 0.5);
-        var p99 = MetricsCollector.Percentile(series.Fine, before, 0.99);
-        return p50 is { } a && p99 is { } b ? new LatencyPercentiles(Math.Round(a, 3), Math.Round(b, 3)) : null;
+        _fineBefore[key] = fine;
+        var p50 = MetricsCollector.Percentile(fine, before, 0.5);
+        var p99 = MetricsCollector.Percentile(fine, before, 0.99);
+        return p50 is { } a && p99 is { } b ? new LatencyPercentiles(Math.Round(a * toMilliseconds, 3), Math.Round(b * toMilliseconds, 3)) : null;
+    }
+
+    /// <summary>Handed to the publisher to acknowledged, for the messages of one camera or stream (<see cref="PublishTiming.AckDurationName"/>, seconds, shown in ms).</summary>
+    private LatencyPercentiles? PublishPercentiles(MetricsSnapshot snapshot, string kind, string id)
+    {
+        var series = snapshot.Histograms.FirstOrDefault(h => h.Instrument.Name == PublishTiming.AckDurationName
+            && h.Tag(PublishTiming.KindTag) == kind && h.Tag(PublishTiming.IdTag) == id);
+        return series is null ? null : IntervalPercentiles($"{PublishTiming.AckDurationName}/{kind}/{id}", series.Fine, 1000);
+    }
+
+    /// <summary>The percentiles of every series of <paramref name="instrument"/> (seconds) together, in ms: all the messages published.</summary>
+    private LatencyPercentiles? AllSeriesPercentiles(MetricsSnapshot snapshot, string instrument)
+    {
+        long[]? fine = null;
+        foreach (var series in snapshot.Histograms)
+        {
+            if (series.Instrument.Name == instrument)
+            {
+                fine ??= new long[series.Fine.Length];
+                for (var i = 0; i < fine.Length; i++)
+                {
+                    fine[i] += series.Fine[i];
+                }
+            }
+        }
+
+        // The collector keeps every series it has seen (a removed stream's included), so the sum never shrinks.
+        return fine is null ? null : IntervalPercentiles($"{instrument}/all", fine, 1000);
     }
 }
 
@@ -268,7 +307,16 @@ internal sealed record MqttHealth(
     [property: JsonPropertyName("published")] long Published,
     [property: JsonPropertyName("dropped")] long Dropped,
     [property: JsonPropertyName("queued")] long Queued,
-    [property: JsonPropertyName("reconnects")] long Reconnects);
+    [property: JsonPropertyName("reconnects")] long Reconnects)
+{
+    /// <summary>Handed to the publisher to acknowledged by the broker (QoS 1; sent, QoS 0), all messages, over the interval.</summary>
+    [JsonPropertyName("ack_ms")]
+    public LatencyPercentiles? AckMilliseconds { get; init; }
+
+    /// <summary>Handed to the publisher to its send starting (the wait in the outbox), all messages, over the interval.</summary>
+    [JsonPropertyName("queue_ms")]
+    public LatencyPercentiles? QueueMilliseconds { get; init; }
+}
 
 /// <summary>One camera's part of the health message.</summary>
 internal sealed record CameraHealth(
@@ -283,7 +331,8 @@ internal sealed record CameraHealth(
     [property: JsonPropertyName("frames_skipped")] long FramesSkipped,
     [property: JsonPropertyName("frames_failed")] long FramesFailed,
     [property: JsonPropertyName("latency_ms")] LatencyPercentiles? LatencyMilliseconds,
-    [property: JsonPropertyName("inference_ms")] LatencyPercentiles? InferenceMilliseconds);
+    [property: JsonPropertyName("inference_ms")] LatencyPercentiles? InferenceMilliseconds,
+    [property: JsonPropertyName("publish_ack_ms")] LatencyPercentiles? PublishAckMilliseconds);
 
 /// <summary>One sensor stream's part of the health message.</summary>
 internal sealed record StreamHealth(
@@ -294,7 +343,8 @@ internal sealed record StreamHealth(
     [property: JsonPropertyName("steps")] long Steps,
     [property: JsonPropertyName("state_resets")] long StateResets,
     [property: JsonPropertyName("invalid_samples")] long InvalidSamples,
-    [property: JsonPropertyName("step_ms")] LatencyPercentiles? StepMilliseconds);
+    [property: JsonPropertyName("step_ms")] LatencyPercentiles? StepMilliseconds,
+    [property: JsonPropertyName("publish_ack_ms")] LatencyPercentiles? PublishAckMilliseconds);
 
 /// <summary>Percentiles over the interval, in milliseconds (within 8 %: the upper bound of the fine bucket).</summary>
 internal sealed record LatencyPercentiles(

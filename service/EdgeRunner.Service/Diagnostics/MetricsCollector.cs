@@ -13,18 +13,18 @@ namespace EdgeRunner.Service.Diagnostics;
 /// A histogram record (once per frame or sensor step) takes a lock and adds to arrays that exist from the first
 /// record of its tag set on, so steady state allocates nothing. Besides the advised Prometheus buckets, each
 /// series keeps fine logarithmic buckets (8 % wide) from which percentiles are read: within 8 % of the true value,
-/// which is plenty for p50/p99 in a health message, at a fixed 2 KiB per series.
+/// which is plenty for p50/p99 in a health message, at a fixed 3 KiB per series.
 /// </remarks>
 internal sealed class MetricsCollector : IDisposable
 {
-    /// <summary>Upper bound of the first fine bucket, in the histogram's unit (0.001 ms).</summary>
-    internal const double FineMinimum = 0.001;
+    /// <summary>Upper bound of the first fine bucket, in the histogram's unit (0.001 ms; 1 µs for the histograms in seconds).</summary>
+    internal const double FineMinimum = 1e-6;
 
     /// <summary>Each fine bucket's upper bound is this times the previous one's.</summary>
     internal const double FineGrowth = 1.08;
 
-    /// <summary>Fine buckets: from 0.001 to about 1e6 (ms) in 8 % steps; larger values land in the last.</summary>
-    internal const int FineBucketCount = 272;
+    /// <summary>Fine buckets: from 1e-6 to about 1e6 in 8 % steps (a histogram in ms or in s); larger values land in the last.</summary>
+    internal const int FineBucketCount = 362;
 
     // OpenTelemetry's default boundaries, for a histogram created without advice.
     private static readonly double[] DefaultBounds = [0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000];
@@ -33,7 +33,7 @@ internal sealed class MetricsCollector : IDisposable
     private readonly Meter _meter;
     private readonly MeterListener _listener;
     private readonly Lock _lock = new();
-    private readonly Dictionary<(Instrument Instrument, string Key, string Value), HistogramSeries> _histograms = [];
+    private readonly Dictionary<(Instrument Instrument, string Key, string Value, string Second), HistogramSeries> _histograms = [];
     private readonly List<ObservedValue> _observed = [];
     private bool _collecting;
 
@@ -154,8 +154,9 @@ internal sealed class MetricsCollector : IDisposable
             return;
         }
 
-        // The daemon's histograms carry one tag (the camera or the stream): that pair keys the series.
-        var key = tags.Length > 0 ? (instrument, tags[0].Key, tags[0].Value as string ?? string.Empty) : (instrument, string.Empty, string.Empty);
+        // The daemon's histograms carry one tag (the camera or the stream), or two (the publish timing's kind and id):
+        // the first pair and the second value key the series.
+        var key = (instrument, tags.Length > 0 ? tags[0].Key : string.Empty, tags.Length > 0 ? tags[0].Value as string ?? string.Empty : string.Empty, tags.Length > 1 ? tags[1].Value as string ?? string.Empty : string.Empty);
         lock (_lock)
         {
             if (!_histograms.TryGetValue(key, out var series))

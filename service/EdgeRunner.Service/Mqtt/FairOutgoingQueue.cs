@@ -9,6 +9,12 @@ internal readonly record struct OutgoingMessage(string Topic, byte[] Buffer, int
 {
     /// <summary>The message's id in the disk spool (acknowledged there when complete); -1 for a message held in memory.</summary>
     public long SpoolId { get; init; } = -1;
+
+    /// <summary>
+    /// When the message was handed to the outbox (<see cref="TimeProvider.GetTimestamp"/>), for the publish timing
+    /// (<see cref="PublishTiming"/>); 0 when not known (a message recovered from a spool an earlier run wrote).
+    /// </summary>
+    public long EnqueuedTimestamp { get; init; }
 }
 
 /// <summary>What <see cref="FairOutgoingQueue.TryEnqueue"/> did with a message.</summary>
@@ -73,7 +79,7 @@ internal sealed class FairOutgoingQueue
 
     /// <param name="capacity">Messages queued at most, all producers together.</param>
     /// <param name="maxBytes">Payload bytes queued at most, all producers together.</param>
-    /// <param name="timeProvider">Clock of the per-producer log rate limits.</param>
+    /// <param name="timeProvider">Clock of the per-producer log rate limits and of each message's enqueue time.</param>
     public FairOutgoingQueue(int capacity, long maxBytes, TimeProvider timeProvider)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
@@ -179,7 +185,7 @@ internal sealed class FairOutgoingQueue
             var pooled = payload.Length <= PooledPayloadLimit;
             var buffer = pooled ? _payloadPool.Rent(Math.Max(1, payload.Length)) : GC.AllocateUninitializedArray<byte>(payload.Length);
             payload.CopyTo(buffer);
-            producer.Messages.Enqueue(new OutgoingMessage(topic, buffer, payload.Length, retain, pooled, producer.Key));
+            producer.Messages.Enqueue(new OutgoingMessage(topic, buffer, payload.Length, retain, pooled, producer.Key) { EnqueuedTimestamp = _timeProvider.GetTimestamp() });
             producer.Bytes += payload.Length;
             _count++;
             _bytes += payload.Length;

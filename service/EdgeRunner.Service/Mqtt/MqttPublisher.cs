@@ -1,5 +1,6 @@
 using System.Text;
 using EdgeRunner.Service.Configuration;
+using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Publishing;
 using EdgeRunner.Service.Sensors;
 using Microsoft.Extensions.Hosting;
@@ -48,6 +49,8 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
     private readonly IHostApplicationLifetime _lifetime;
     private readonly IMqttOutbox _outbox;
     private readonly LogRateLimiter _failureLog;
+    // The publish stage's histograms (edgerunner.publish.ack.duration, .queue.duration); null in a host without metrics.
+    private readonly PublishTiming? _timing;
     private Task? _loop;
     private long _published;
     private long _rejected;
@@ -80,7 +83,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
     {
     }
 
-    /// <summary>Creates the publisher over <paramref name="outbox"/> (the in-memory one, or a spool).</summary>
+    /// <summary>Creates the publisher over <paramref name="outbox"/> (the in-memory one, or a spool), timing the publish stage on <paramref name="metrics"/>' meter when given.</summary>
     internal MqttPublisher(
         IOptions<MqttOptions> options,
         MqttConnection connection,
@@ -89,7 +92,8 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
         TimeProvider timeProvider,
         IHostApplicationLifetime lifetime,
         ILogger<MqttPublisher> logger,
-        IMqttOutbox outbox)
+        IMqttOutbox outbox,
+        EdgeRunnerMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
@@ -101,6 +105,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
         _logger = logger;
         _outbox = outbox;
         _failureLog = new LogRateLimiter(timeProvider, TimeSpan.FromSeconds(10));
+        _timing = metrics is null ? null : new PublishTiming(metrics, topics, timeProvider);
     }
 
     /// <summary>Times the broker ended this client's session without an error and without being asked (another client connected with the same client id).</summary>
@@ -310,8 +315,14 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
                 await ReportOutboxProblemAsync(cancellationToken);
 
                 // Fill the window: first what must be sent again (in its order), then new messages.
-                while (inFlight.Count < window && (_resend.TryDequeue(out var next) || _outbox.TryTake(out next)))
+                while (inFlight.Count < window)
                 {
+                    var resent = _resend.TryDequeue(out var next);
+                    if (!resent && !_outbox.TryTake(out next))
+                    {
+                        break;
+                    }
+
                     var packet = MqttTopicRules.PacketSize(Encoding.UTF8.GetByteCount(next.Topic), next.Length);
                     if (packet > _outbox.MaxPacketSize)
                     {
@@ -319,6 +330,12 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
                         _outbox.RefuseAtSend(next, $"a message of {packet} bytes is larger than the broker's Maximum Packet Size ({_outbox.MaxPacketSize} bytes)");
                         _outbox.Complete(next);
                         continue;
+                    }
+
+                    if (!resent)
+                    {
+                        // Its wait in the outbox, once: a message sent again is timed by its acknowledgement alone.
+                        _timing?.SendStarting(next);
                     }
 
                     inFlight.Enqueue(StartPublish(next, qos, cancellationToken));
@@ -361,6 +378,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
                     publish.Dispose();
                     if (delivered)
                     {
+                        _timing?.Acknowledged(publish.Message);
                         Interlocked.Increment(ref _published);
                         _outbox.Complete(publish.Message);
                     }
@@ -478,6 +496,7 @@ public sealed partial class MqttPublisher : IHostedService, IResultOutput, IAsyn
                 return true;
             }
 
+            _timing?.Acknowledged(message);
             Interlocked.Increment(ref _published);
             _consecutiveFailures = 0;
             if (_connection.DegradedReason is not null && _outboxProblem is null)

@@ -51,7 +51,8 @@ public static class MqttServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IHostApplicationLifetime>(),
             sp.GetRequiredService<ILogger<MqttPublisher>>(),
-            sp.GetRequiredService<IMqttOutbox>()));
+            sp.GetRequiredService<IMqttOutbox>(),
+            sp.GetService<Diagnostics.EdgeRunnerMetrics>()));
         services.AddResultOutput<MqttPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttPublisher>());
         return services;

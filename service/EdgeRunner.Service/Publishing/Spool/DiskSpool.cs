@@ -30,6 +30,9 @@ internal readonly record struct SpooledMessage(long Id, string Topic, byte Qos, 
 {
     /// <summary>The payload bytes.</summary>
     public ReadOnlyMemory<byte> Payload => Buffer.AsMemory(PayloadOffset, PayloadLength);
+
+    /// <summary>When this process appended it (<see cref="TimeProvider.GetTimestamp"/>, for the publish timing); 0 for a message an earlier run appended.</summary>
+    public long EnqueuedTimestamp { get; init; }
 }
 
 /// <summary>
@@ -264,7 +267,7 @@ internal sealed class DiskSpool : IDisposable
                 _ackBufferLength = 0;
                 _nextId = id + 1;
                 active.Unacknowledged++;
-                _pending.Add(new PendingMessage(id, active, offset, length, enqueuedMs));
+                _pending.Add(new PendingMessage(id, active, offset, length, enqueuedMs, _timeProvider.GetTimestamp()));
                 Appended++;
                 _dirty = true;
                 if (_settings.FlushInterval == TimeSpan.Zero)
@@ -628,7 +631,10 @@ internal sealed class DiskSpool : IDisposable
             var topicLength = BinaryPrimitives.ReadUInt16LittleEndian(body[19..]);
             var topic = TopicOf(body.Slice(SpoolRecordFormat.MessageFixedLength, topicLength));
             var payloadOffset = SpoolRecordFormat.HeaderLength + SpoolRecordFormat.MessageFixedLength + topicLength;
-            message = new SpooledMessage(entry.Id, topic, qos, retain, DateTimeOffset.FromUnixTimeMilliseconds(entry.EnqueuedUnixMs), buffer, payloadOffset, entry.Length - payloadOffset);
+            message = new SpooledMessage(entry.Id, topic, qos, retain, DateTimeOffset.FromUnixTimeMilliseconds(entry.EnqueuedUnixMs), buffer, payloadOffset, entry.Length - payloadOffset)
+            {
+                EnqueuedTimestamp = entry.EnqueuedTimestamp,
+            };
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -776,13 +782,15 @@ internal sealed class DiskSpool : IDisposable
     }
 
     /// <summary>Where a pending message lies, and whether it is in flight or delivered.</summary>
-    private struct PendingMessage(long id, Segment segment, long offset, int length, long enqueuedUnixMs)
+    private struct PendingMessage(long id, Segment segment, long offset, int length, long enqueuedUnixMs, long enqueuedTimestamp = 0)
     {
         public readonly long Id = id;
         public readonly Segment Segment = segment;
         public readonly long Offset = offset;
         public readonly int Length = length;
         public readonly long EnqueuedUnixMs = enqueuedUnixMs;
+        // Monotonic, and only for what this process appended (0 for a recovered record): what the publish timing measures from.
+        public readonly long EnqueuedTimestamp = enqueuedTimestamp;
         public bool Taken;
         public bool Acknowledged;
     }

@@ -171,7 +171,13 @@ internal sealed partial class SpoolOutbox : IMqttOutbox, IDisposable
             // The payload goes into its own pooled buffer (the spool's holds the whole record).
             var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, spooled.PayloadLength));
             spooled.Payload.Span.CopyTo(buffer);
-            message = new OutgoingMessage(spooled.Topic, buffer, spooled.PayloadLength, spooled.Retain, Pooled: true, spooled.Topic) { SpoolId = spooled.Id };
+            message = new OutgoingMessage(spooled.Topic, buffer, spooled.PayloadLength, spooled.Retain, Pooled: true, spooled.Topic)
+            {
+                SpoolId = spooled.Id,
+                // Timed from its append, its wait through an outage included; a record an earlier run appended has 0
+                // (not timed): its wait would include the time the daemon was not running.
+                EnqueuedTimestamp = spooled.EnqueuedTimestamp,
+            };
             DiskSpool.Return(spooled);
             return true;
         }
