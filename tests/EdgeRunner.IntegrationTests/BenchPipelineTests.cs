@@ -118,6 +118,9 @@ public sealed class BenchPipelineTests
         Assert.True(boundFps > 0);
         Assert.True(boundFps <= alone.GetProperty("capture_fps").GetDouble());
         Assert.Equal(camera.GetProperty("inference_fps").GetDouble() / boundFps, alone.GetProperty("full_speed_ratio").GetDouble(), 0.01);
+
+        // Unpaced, the capture waits for the queue instead of decoding frames to drop.
+        Assert.Equal(0, camera.GetProperty("frames_dropped").GetInt64());
     }
 
     [Fact]
