@@ -89,6 +89,14 @@ public sealed class SpinningPolicyTests
         Assert.Equal(2, rates.SensorStreams("lstm"));
         Assert.Equal(0, rates.CameraFramesPerSecond("unused"));
 
+        // An unpaced video file runs its model back to back: rate unknown (0), unless DetectFps caps it.
+        cameras["d"] = new CameraOptions { Model = "bench", Fps = 30, Source = new EdgeRunner.Service.Vision.Sources.FileSourceOptions { Path = "clip.mkv", RealTime = false } };
+        cameras["e"] = new CameraOptions { Model = "capped", Fps = 30, DetectFps = 2, Source = new EdgeRunner.Service.Vision.Sources.FileSourceOptions { Path = "clip.mkv", RealTime = false } };
+        cameras["f"] = new CameraOptions { Model = "paced", Fps = 30, Source = new EdgeRunner.Service.Vision.Sources.FileSourceOptions { Path = "clip.mkv" } };
+        Assert.Equal(0, rates.CameraFramesPerSecond("bench"));
+        Assert.Equal(2, rates.CameraFramesPerSecond("capped"));
+        Assert.Equal(30, rates.CameraFramesPerSecond("paced"));
+
         // The catalog hands them to whoever loads the model; the options stay as configured.
         var models = new ModelsOptions { ["det"] = new ModelOptions { Path = "det.onnx" }, ["lstm"] = new ModelOptions { Path = "lstm.onnx", Task = ModelTask.SequenceScore } };
         var catalog = new ModelCatalog(Options.Create(models), rates);

@@ -121,8 +121,10 @@ internal sealed class ModelRunRates(IOptions<CamerasOptions> cameras, IOptions<S
 {
     /// <summary>
     /// The highest inferred-frame rate (the smaller of Fps and DetectFps when DetectFps is set) of the enabled cameras
-    /// that use <paramref name="modelId"/>; 0 when none does. Each camera opens its own session (own worker threads),
-    /// so a session's rate is its camera's: the highest one, not the sum.
+    /// that use <paramref name="modelId"/>; 0 when none does, or when one of them is an unpaced video file
+    /// (<c>Source:RealTime</c> false: frames come as fast as the model takes them, so its rate is not known and its
+    /// duty cycle is about 1). Each camera opens its own session (own worker threads), so a session's rate is its
+    /// camera's: the highest one, not the sum.
     /// </summary>
     public double CameraFramesPerSecond(string modelId)
     {
@@ -131,6 +133,11 @@ internal sealed class ModelRunRates(IOptions<CamerasOptions> cameras, IOptions<S
         {
             if (camera.Enabled && string.Equals(camera.Model, modelId, StringComparison.OrdinalIgnoreCase))
             {
+                if (camera.Source is Vision.Sources.FileSourceOptions { RealTime: false } && camera.DetectFps <= 0)
+                {
+                    return 0;
+                }
+
                 fps = Math.Max(fps, camera.DetectFps > 0 ? Math.Min(camera.Fps, camera.DetectFps) : camera.Fps);
             }
         }
