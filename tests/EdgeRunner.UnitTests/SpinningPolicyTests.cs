@@ -1,7 +1,9 @@
+using EdgeRunner.Models.Postprocessing;
 using EdgeRunner.Service;
 using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.UnitTests;
 
@@ -66,26 +68,41 @@ public sealed class SpinningPolicyTests
     [Fact]
     public void Rates_come_from_the_cameras_and_streams_that_use_each_model()
     {
-        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        var cameras = new CamerasOptions
         {
-            ["Cameras:a:Model"] = "det",
-            ["Cameras:a:Fps"] = "30",
-            ["Cameras:a:DetectFps"] = "4",
-            ["Cameras:b:Model"] = "det",
-            ["Cameras:c:Model"] = "det",
-            ["Cameras:c:Fps"] = "50",
-            ["Cameras:c:Enabled"] = "false",
-            ["Sensors:s1:Model"] = "lstm",
-            ["Sensors:s2:Model"] = "lstm",
-        }).Build();
-        var models = new ModelsOptions { ["det"] = new ModelOptions(), ["lstm"] = new ModelOptions() };
+            ["a"] = new CameraOptions { Model = "det", Fps = 30, DetectFps = 4 },
+            ["b"] = new CameraOptions { Model = "DET" },
+            ["c"] = new CameraOptions { Model = "det", Fps = 50, Enabled = false },
+        };
+        var sensors = new SensorsOptions
+        {
+            ["s1"] = new SensorStreamOptions { Model = "lstm" },
+            ["s2"] = new SensorStreamOptions { Model = "lstm" },
+            ["s3"] = new SensorStreamOptions { Model = "lstm", Enabled = false },
+        };
+        var rates = new ModelRunRates(Options.Create(cameras), Options.Create(sensors));
 
-        new ModelRunRates(config).PostConfigure(null, models);
+        // b runs at the default 5 fps (model names are case-insensitive), a at its DetectFps 4; c is disabled.
+        Assert.Equal(5, rates.CameraFramesPerSecond("det"));
+        Assert.Equal(0, rates.SensorStreams("det"));
+        Assert.Equal(0, rates.CameraFramesPerSecond("lstm"));
+        Assert.Equal(2, rates.SensorStreams("lstm"));
+        Assert.Equal(0, rates.CameraFramesPerSecond("unused"));
 
-        // b runs at the default 5 fps, a at its DetectFps 4; c is disabled.
-        Assert.Equal(5, models["det"].CameraFramesPerSecond);
-        Assert.Equal(0, models["det"].SensorStreams);
-        Assert.Equal(2, models["lstm"].SensorStreams);
+        // An unpaced video file runs its model back to back: rate unknown (0), unless DetectFps caps it.
+        cameras["d"] = new CameraOptions { Model = "bench", Fps = 30, Source = new EdgeRunner.Service.Vision.Sources.FileSourceOptions { Path = "clip.mkv", RealTime = false } };
+        cameras["e"] = new CameraOptions { Model = "capped", Fps = 30, DetectFps = 2, Source = new EdgeRunner.Service.Vision.Sources.FileSourceOptions { Path = "clip.mkv", RealTime = false } };
+        cameras["f"] = new CameraOptions { Model = "paced", Fps = 30, Source = new EdgeRunner.Service.Vision.Sources.FileSourceOptions { Path = "clip.mkv" } };
+        Assert.Equal(0, rates.CameraFramesPerSecond("bench"));
+        Assert.Equal(2, rates.CameraFramesPerSecond("capped"));
+        Assert.Equal(30, rates.CameraFramesPerSecond("paced"));
+
+        // The catalog hands them to whoever loads the model; the options stay as configured.
+        var models = new ModelsOptions { ["det"] = new ModelOptions { Path = "det.onnx" }, ["lstm"] = new ModelOptions { Path = "lstm.onnx", Task = ModelTask.SequenceScore } };
+        var catalog = new ModelCatalog(Options.Create(models), rates);
+        Assert.Equal(5, catalog.Get("det").CameraFramesPerSecond);
+        Assert.Equal(2, catalog.Get("lstm").SensorStreams);
+        Assert.Equal(2, catalog.WithRunRates(ModelCatalog.Resolve("lstm", models["lstm"])).SensorStreams);
     }
 
     [Fact]

@@ -40,10 +40,16 @@ internal sealed record ResolvedModel
 
     /// <summary>Where the configuration of this model lives, for error messages.</summary>
     public string ConfigKey => $"Models:{Id}";
+
+    /// <summary>The highest inferred-frame rate of the enabled cameras that use this model; 0 = none or unknown (<see cref="ModelRunRates"/>).</summary>
+    public double CameraFramesPerSecond { get; init; }
+
+    /// <summary>How many enabled sensor streams use this model; 0 = none or unknown (<see cref="ModelRunRates"/>).</summary>
+    public int SensorStreams { get; init; }
 }
 
 /// <summary>Resolves <c>Models</c> entries (and their manifests) once; validation and pipelines share the result.</summary>
-internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
+internal sealed class ModelCatalog(IOptions<ModelsOptions> models, ModelRunRates rates)
 {
     private readonly Dictionary<string, ResolvedModel> _resolved = new(StringComparer.OrdinalIgnoreCase);
 
@@ -59,7 +65,7 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
                     throw new StartupException($"Models:{name}: no such model", StartupException.ConfigError);
                 }
 
-                model = Resolve(name, options);
+                model = WithRunRates(Resolve(name, options));
                 _resolved[name] = model;
             }
 
@@ -74,6 +80,16 @@ internal sealed class ModelCatalog(IOptions<ModelsOptions> models)
         {
             _resolved[model.Id] = model;
         }
+    }
+
+    /// <summary>
+    /// <paramref name="model"/> with the load this configuration puts on it (<see cref="ResolvedModel.CameraFramesPerSecond"/>,
+    /// <see cref="ResolvedModel.SensorStreams"/>), which the spinning choice needs when it is loaded (again).
+    /// </summary>
+    public ResolvedModel WithRunRates(ResolvedModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return model with { CameraFramesPerSecond = rates.CameraFramesPerSecond(model.Id), SensorStreams = rates.SensorStreams(model.Id) };
     }
 
     /// <summary>Builds the resolved view of one entry. Throws <see cref="StartupException"/> naming the key.</summary>

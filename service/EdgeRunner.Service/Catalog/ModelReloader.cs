@@ -126,7 +126,7 @@ internal sealed partial class ModelReloader : IModelReloader, IDisposable
         ResolvedModel resolved;
         try
         {
-            resolved = ModelCatalog.Resolve(name, options);
+            resolved = _catalog.WithRunRates(ModelCatalog.Resolve(name, options));
             file = resolved.Path;
             foreach (var camera in cameras)
             {

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using EdgeRunner.Service.Configuration;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -114,44 +113,39 @@ internal static partial class SpinningPolicy
 }
 
 /// <summary>
-/// Fills each model's expected load from the configuration (<see cref="ModelOptions.CameraFramesPerSecond"/>,
-/// <see cref="ModelOptions.SensorStreams"/>) for <see cref="SpinningPolicy"/>. Read from the raw keys, not the
-/// other sections' options, so a bad camera or sensor key is reported once, by its own section.
+/// Each model's expected load for <see cref="SpinningPolicy"/>, asked for by model when it is loaded (through
+/// <see cref="ModelCatalog"/>), from the bound <c>Cameras</c> and <c>Sensors</c> options: by then each section has
+/// been validated by its own validator, so a bad camera or sensor key is reported once, by its own section.
 /// </summary>
-internal sealed class ModelRunRates(IConfiguration configuration) : IPostConfigureOptions<ModelsOptions>
+internal sealed class ModelRunRates(IOptions<CamerasOptions> cameras, IOptions<SensorsOptions> sensors)
 {
-    /// <inheritdoc />
-    public void PostConfigure(string? name, ModelsOptions options)
+    /// <summary>
+    /// The highest inferred-frame rate (the smaller of Fps and DetectFps when DetectFps is set) of the enabled cameras
+    /// that use <paramref name="modelId"/>; 0 when none does, or when one of them is an unpaced video file
+    /// (<c>Source:RealTime</c> false: frames come as fast as the model takes them, so its rate is not known and its
+    /// duty cycle is about 1). Each camera opens its own session (own worker threads), so a session's rate is its
+    /// camera's: the highest one, not the sum.
+    /// </summary>
+    public double CameraFramesPerSecond(string modelId)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        foreach (var camera in configuration.GetSection(CamerasOptions.SectionName).GetChildren())
+        double fps = 0;
+        foreach (var camera in cameras.Value.Values)
         {
-            if (!Enabled(camera) || !options.TryGetValue(camera["Model"] ?? string.Empty, out var model))
+            if (camera.Enabled && string.Equals(camera.Model, modelId, StringComparison.OrdinalIgnoreCase))
             {
-                continue;
-            }
+                if (camera.Source is Vision.Sources.FileSourceOptions { RealTime: false } && camera.DetectFps <= 0)
+                {
+                    return 0;
+                }
 
-            // Each camera opens its own session (own worker threads): a session's rate is its camera's, kept per camera.
-            var fps = Number(camera["Fps"]) ?? new CameraOptions().Fps;
-            if (Number(camera["DetectFps"]) is > 0 and var detect)
-            {
-                fps = Math.Min(fps, detect);
+                fps = Math.Max(fps, camera.DetectFps > 0 ? Math.Min(camera.Fps, camera.DetectFps) : camera.Fps);
             }
-
-            model.CameraFramesPerSecond = Math.Max(model.CameraFramesPerSecond, fps);
         }
 
-        foreach (var stream in configuration.GetSection(SensorsOptions.SectionName).GetChildren())
-        {
-            if (Enabled(stream) && options.TryGetValue(stream["Model"] ?? string.Empty, out var model))
-            {
-                model.SensorStreams++;
-            }
-        }
+        return fps;
     }
 
-    private static bool Enabled(IConfigurationSection section) => !bool.TryParse(section["Enabled"], out var enabled) || enabled;
-
-    private static double? Number(string? text) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value : null;
+    /// <summary>How many enabled sensor streams use <paramref name="modelId"/> (they share its session).</summary>
+    public int SensorStreams(string modelId) =>
+        sensors.Value.Values.Count(stream => stream.Enabled && string.Equals(stream.Model, modelId, StringComparison.OrdinalIgnoreCase));
 }

@@ -5,14 +5,21 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using EdgeRunner.Hardware.Cameras;
+using EdgeRunner.Hardware.Imaging;
+using EdgeRunner.Models.Imaging;
+using EdgeRunner.Models.Inference;
+using EdgeRunner.Models.Preprocessing;
 using EdgeRunner.Service.Catalog;
 using EdgeRunner.Service.Configuration;
 using EdgeRunner.Service.Diagnostics;
 using EdgeRunner.Service.Mqtt;
 using EdgeRunner.Service.Sensors;
 using EdgeRunner.Service.Vision;
+using EdgeRunner.Service.Vision.Sources;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace EdgeRunner.Service.Cli;
@@ -35,6 +42,9 @@ internal static class BenchPipelineCommand
     /// <summary>Clock ticks per second of /proc/{pid}/stat times (USER_HZ: 100 on every Linux architecture the daemon ships for).</summary>
     private const double ClockTicksPerSecond = 100;
 
+    /// <summary>The publisher's histogram of seconds from a result queued to its PUBACK (tags <c>kind</c> camera|stream and <c>id</c>); absent from older publishers.</summary>
+    private const string PublishAckInstrument = "edgerunner.publish.ack.duration";
+
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, TypeInfoResolver = BenchPipelineJsonContext.Default };
 
     public static Command Create(Option<FileInfo?> configOption)
@@ -46,9 +56,10 @@ internal static class BenchPipelineCommand
         var plots = new Option<DirectoryInfo?>("--plots") { Description = "Write PNG plots there: latency distribution per stage and camera/stream, and with --soak RSS and CPU over time." };
         var noBare = new Option<bool>("--no-bare") { Description = "Skip the bare ONNX Runtime loop on each model." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the tables." };
+        var fullSpeed = new Option<bool>("--full-speed") { Description = "Unpaced: File cameras read their video as fast as the pipeline takes frames (Source:RealTime=false); the report gives frames/s against the bound the stages alone allow." };
         var command = new Command("bench-pipeline", "Run the configured camera and sensor pipelines (default: the built-in demo) against a real broker (an embedded one on a free port when Mqtt:Host is empty) and print frames/s, CPU per result, allocations, GC, RSS and latency percentiles per stage, beside the bare ONNX Runtime loop on the same models. Exit 0, 64 on bad options, 78 on a configuration error.")
         {
-            seconds, warmup, soak, sampleSeconds, plots, noBare, json,
+            seconds, warmup, soak, sampleSeconds, plots, noBare, json, fullSpeed,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (parse, cancellationToken) =>
@@ -61,7 +72,8 @@ internal static class BenchPipelineCommand
                 parse.GetValue(soak),
                 parse.GetValue(sampleSeconds),
                 parse.GetValue(plots)?.FullName,
-                !parse.GetValue(noBare));
+                !parse.GetValue(noBare),
+                parse.GetValue(fullSpeed));
             var (code, report, error) = await RunAsync(settings, cancellationToken);
             if (report is null)
             {
@@ -91,6 +103,20 @@ internal static class BenchPipelineCommand
             // Quiet logs on stderr, then the user's overrides (later wins), then an embedded broker of its own when none is named.
             List<string> overrides = ["--Logging:LogLevel:Default=Warning", "--Logging:Console:LogToStandardErrorThreshold=Trace", .. settings.Overrides];
             configuration = EdgeRunnerHost.BuildConfiguration(settings.ConfigFile, overrides);
+            if (settings.FullSpeed)
+            {
+                // Before the user's overrides win again below: each File camera unpaced (the other kinds pace themselves).
+                foreach (var camera in configuration.GetSection(CamerasOptions.SectionName).GetChildren())
+                {
+                    if (string.Equals(camera["Source:Kind"], "File", StringComparison.OrdinalIgnoreCase))
+                    {
+                        overrides.Insert(2, $"--{camera.Path}:Source:RealTime=false");
+                    }
+                }
+
+                configuration = EdgeRunnerHost.BuildConfiguration(settings.ConfigFile, overrides);
+            }
+
             if (string.IsNullOrWhiteSpace(configuration["Mqtt:Host"]))
             {
                 overrides.Add($"--Mqtt:EmbeddedBroker:Port={FreeLoopbackPort()}");
@@ -115,8 +141,10 @@ internal static class BenchPipelineCommand
         var broker = string.IsNullOrWhiteSpace(mqtt.Host) ? $"embedded 127.0.0.1:{mqtt.EmbeddedBroker.Port}" : $"{mqtt.Host}:{mqtt.Port}";
         var models = host.Services.GetRequiredService<IOptions<ModelsOptions>>().Value;
         var catalog = host.Services.GetRequiredService<ModelCatalog>();
+        var cameraOptions = host.Services.GetRequiredService<IOptions<CamerasOptions>>().Value;
         BenchPipelineReport report;
         List<(string Model, string Path, int Threads)> bareModels = [];
+        List<CameraStagesInput> cameraStages = [];
         await using (host as IAsyncDisposable ?? throw new InvalidOperationException("Host is not async-disposable."))
         {
             var vision = host.Services.GetRequiredService<VisionService>();
@@ -165,6 +193,10 @@ internal static class BenchPipelineCommand
             foreach (var pipeline in vision.Pipelines)
             {
                 Add(pipeline.Model.Id);
+                if (cameraOptions.TryGetValue(pipeline.CameraId, out var camera) && catalog.Get(pipeline.Model.Id).Image is { } spec)
+                {
+                    cameraStages.Add(new CameraStagesInput(pipeline.CameraId, camera, pipeline.Model.Id, spec, pipeline.Model.InputElementType));
+                }
             }
 
             foreach (var stream in sensors.Streams)
@@ -186,13 +218,26 @@ internal static class BenchPipelineCommand
         if (settings.Bare)
         {
             // After the pipelines stopped: the bare loop has the machine to itself, as the pipeline had.
+            var bareSeconds = Math.Min(5, settings.Seconds);
             var bare = new List<BareResult>();
             foreach (var (model, path, threads) in bareModels)
             {
-                bare.Add(MeasureBare(model, path, threads, Math.Min(5, settings.Seconds), cancellationToken));
+                bare.Add(MeasureBare(model, path, threads, bareSeconds, cancellationToken));
+                if (threads != 1 && cameraStages.Any(c => c.Model == model))
+                {
+                    // The yardstick of a camera's CPU per frame: one run on one thread (no worker to wake or spin).
+                    bare.Add(MeasureBare(model, path, 1, bareSeconds, cancellationToken));
+                }
             }
 
-            report = report with { Bare = bare };
+            var cameras = new List<CameraBench>();
+            foreach (var camera in report.Cameras)
+            {
+                var input = cameraStages.Find(c => c.Camera == camera.Camera);
+                cameras.Add(input is null ? camera : camera with { Alone = await MeasureCameraAloneAsync(input, report, bare, bareSeconds, settings.FullSpeed, cancellationToken) });
+            }
+
+            report = report with { Bare = bare, Cameras = cameras };
         }
 
         if (settings.PlotsDirectory is { } plots)
@@ -226,6 +271,7 @@ internal static class BenchPipelineCommand
                 [
                     Stage("preprocess+infer", "edgerunner.inference.duration", EdgeRunnerMetrics.CameraTag, id, before, after),
                     Stage("capture→result", "edgerunner.result.latency", EdgeRunnerMetrics.CameraTag, id, before, after),
+                    .. AckStage("camera", id, before, after) is { } ack ? [ack] : Array.Empty<StageLatency>(),
                 ]));
         }
 
@@ -236,7 +282,7 @@ internal static class BenchPipelineCommand
             var id = runner.StreamId;
             var delta = after.Streams.GetValueOrDefault(id) - before.Streams.GetValueOrDefault(id);
             steps += delta;
-            streams.Add(new StreamBench(id, runner.Processor.Model.Id, runner.Processor.Model.ExecutionProvider, Round(delta / seconds), Stage("step", "edgerunner.inference.duration", EdgeRunnerMetrics.StreamTag, id, before, after)));
+            streams.Add(new StreamBench(id, runner.Processor.Model.Id, runner.Processor.Model.ExecutionProvider, Round(delta / seconds), Stage("step", "edgerunner.inference.duration", EdgeRunnerMetrics.StreamTag, id, before, after), AckStage("stream", id, before, after)));
         }
 
         var children = new List<ChildCpu>();
@@ -325,9 +371,7 @@ internal static class BenchPipelineCommand
 
     private static BareResult MeasureBare(string model, string path, int threads, double seconds, CancellationToken cancellationToken)
     {
-        var cpu = Environment.CpuUsage.TotalTime;
         var (code, text) = BenchCommand.Run([path], "cpu", threads, seconds, [], json: true, progress: null, cancellationToken);
-        var cpuSeconds = (Environment.CpuUsage.TotalTime - cpu).TotalSeconds;
         if (code != 0)
         {
             return new BareResult(model, threads, null, null, null, null, text.Trim());
@@ -343,9 +387,165 @@ internal static class BenchPipelineCommand
             Round(runs / result.GetProperty("seconds").GetDouble()),
             Round(latency.GetProperty("p50").GetDouble(), 3),
             Round(latency.GetProperty("p99").GetDouble(), 3),
-            // Includes loading and the warm-up run: a little more than one run's share.
-            runs > 0 ? Round(cpuSeconds * 1000 / runs, 3) : null,
+            // Process CPU over the timed runs only (not loading, not the warm-up run), all threads.
+            runs > 0 ? Round(result.GetProperty("cpu_ms_per_run").GetDouble(), 3) : null,
             null);
+    }
+
+    /// <summary>
+    /// The camera's stages alone, after the pipelines stopped: its source read for <paramref name="seconds"/> with nothing
+    /// else running (frames/s, the daemon's and the ffmpeg child's CPU per frame), then the model's preprocessing of one
+    /// of those frames in a loop (CPU per frame); against them and the bare runs, the daemon's CPU per inferred frame and,
+    /// at full speed, its frames/s.
+    /// </summary>
+    private static async Task<CameraAlone> MeasureCameraAloneAsync(CameraStagesInput input, BenchPipelineReport report, List<BareResult> bare, double seconds, bool fullSpeed, CancellationToken cancellationToken)
+    {
+        var frequency = (double)TimeProvider.System.TimestampFrequency;
+        var pool = new FramePool(4);
+        IFrameSource source;
+        try
+        {
+            source = input.Options.Source.Create(new CameraSourceContext(input.Camera, input.Options, pool, TimeProvider.System, NullLoggerFactory.Instance));
+        }
+        catch (Exception ex) when (ex is FrameSourceException or IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return CameraAlone.Failed($"cannot open the source: {ex.Message}");
+        }
+
+        CapturedFrame? sample = null;
+        long frames = 0;
+        double captureSeconds, captureCpuMs, childCpuMs;
+        try
+        {
+            // The first frame pays for starting ffmpeg (or rendering the scene's background): not steady state.
+            using (var first = await source.ReadFrameAsync(cancellationToken))
+            {
+                if (first is null)
+                {
+                    return CameraAlone.Failed("the source gave no frame");
+                }
+            }
+
+            var children = Sample.ChildCpuTicks();
+            var cpu = Environment.CpuUsage.TotalTime;
+            var start = TimeProvider.System.GetTimestamp();
+            var end = start + (long)(seconds * frequency);
+            while (TimeProvider.System.GetTimestamp() < end)
+            {
+                using var frame = await source.ReadFrameAsync(cancellationToken);
+                if (frame is null)
+                {
+                    break;
+                }
+
+                frames++;
+                sample ??= new CapturedFrame(frame.Pixels.ToArray(), frame.Width, frame.Height, frame.Stride, frame.PixelFormat);
+            }
+
+            captureSeconds = Math.Max(1e-3, (TimeProvider.System.GetTimestamp() - start) / frequency);
+            captureCpuMs = (Environment.CpuUsage.TotalTime - cpu).TotalMilliseconds;
+            childCpuMs = 0;
+            foreach (var (pid, (_, ticks)) in Sample.ChildCpuTicks())
+            {
+                childCpuMs += (ticks - (children.TryGetValue(pid, out var then) ? then.Ticks : 0)) / ClockTicksPerSecond * 1000;
+            }
+        }
+        catch (FrameSourceException ex)
+        {
+            return CameraAlone.Failed($"the source failed: {ex.Message}");
+        }
+        finally
+        {
+            await source.DisposeAsync();
+        }
+
+        if (sample is null || frames == 0)
+        {
+            return CameraAlone.Failed("the source gave no frame while measured");
+        }
+
+        var (preprocessMs, preprocessCpuMs) = MeasurePreprocessing(input, sample, Math.Min(2, seconds));
+        var bare1 = bare.Find(b => b.Model == input.Model && b.Threads == 1)?.CpuMillisecondsPerRun;
+        var bareModel = bare.Find(b => b.Model == input.Model);
+        double? boundCpu = bare1 is { } run ? preprocessCpuMs + run : null;
+        var captureFps = frames / captureSeconds;
+        double? boundFps = bareModel?.RunsPerSecond is > 0 and var runs ? Math.Min(captureFps, 1000 / (preprocessMs + (1000 / runs))) : null;
+        var pipeline = report.Cameras.FirstOrDefault(c => c.Camera == input.Camera);
+        return new CameraAlone(
+            Round(captureFps),
+            Round(captureCpuMs / frames, 3),
+            Round(childCpuMs / frames, 3),
+            Round(preprocessMs, 3),
+            Round(preprocessCpuMs, 3),
+            bare1,
+            boundCpu is { } b1 ? Round(b1, 3) : null,
+            boundCpu is > 0 && report.Process.CpuMillisecondsPerFrame is { } perFrame ? Round(perFrame / boundCpu.Value, 2) : null,
+            boundFps is { } bf ? Round(bf) : null,
+            fullSpeed && boundFps is > 0 && pipeline is not null ? Round(pipeline.InferenceFps / boundFps.Value, 2) : null,
+            null);
+    }
+
+    /// <summary>The model's preprocessing of <paramref name="frame"/> in a loop for <paramref name="seconds"/>: wall and CPU ms per frame.</summary>
+    private static (double Milliseconds, double CpuMilliseconds) MeasurePreprocessing(CameraStagesInput input, CapturedFrame frame, double seconds)
+    {
+        var preprocessor = new ImagePreprocessor(input.Spec);
+        var count = checked((int)input.Spec.TensorShape().Aggregate(1L, (a, b) => a * b));
+        var floats = input.ElementType is InputElementType.UInt8 or InputElementType.Int8 ? [] : new float[count];
+        var bytes = input.ElementType == InputElementType.UInt8 ? new byte[count] : [];
+        var sbytes = input.ElementType == InputElementType.Int8 ? new sbyte[count] : [];
+        var format = frame.Format.ToImageFormat();
+        void RunOnce()
+        {
+            var view = new ImageView(frame.Pixels, frame.Width, frame.Height, frame.Stride, format);
+            _ = input.ElementType switch
+            {
+                InputElementType.UInt8 => preprocessor.Run(view, bytes),
+                InputElementType.Int8 => preprocessor.Run(view, sbytes),
+                _ => preprocessor.Run(view, floats),
+            };
+        }
+
+        // Warm-up: the JIT and the preprocessor's tables.
+        for (var i = 0; i < 3; i++)
+        {
+            RunOnce();
+        }
+
+        long runs = 0;
+        var cpu = Environment.CpuUsage.TotalTime;
+        var start = TimeProvider.System.GetTimestamp();
+        var end = start + (long)(seconds * TimeProvider.System.TimestampFrequency);
+        while (runs < 10 || TimeProvider.System.GetTimestamp() < end)
+        {
+            RunOnce();
+            runs++;
+        }
+
+        var elapsed = TimeProvider.System.GetElapsedTime(start).TotalMilliseconds;
+        return (elapsed / runs, (Environment.CpuUsage.TotalTime - cpu).TotalMilliseconds / runs);
+    }
+
+    /// <summary>A publish→PUBACK stage (<c>edgerunner.publish.ack.duration</c>, seconds, tags kind and id) when the publisher records one; null otherwise.</summary>
+    private static StageLatency? AckStage(string kind, string id, Sample before, Sample after)
+    {
+        static HistogramSnapshot? Find(Sample sample, string kind, string id) =>
+            sample.Metrics.Histograms.FirstOrDefault(h => h.Instrument.Name == PublishAckInstrument && h.Tag("kind") == kind && h.Tag("id") == id);
+        var now = Find(after, kind, id);
+        if (now is null)
+        {
+            return null;
+        }
+
+        var then = Find(before, kind, id);
+        var count = now.Count - (then?.Count ?? 0);
+        double? P(double q) => MetricsCollector.Percentile(now.Fine, then?.Fine, q) is { } v ? Round(v * 1000, 3) : null;
+        var buckets = new long[now.Fine.Length];
+        for (var i = 0; i < buckets.Length; i++)
+        {
+            buckets[i] = now.Fine[i] - (then?.Fine[i] ?? 0);
+        }
+
+        return new StageLatency("publish→PUBACK", count, P(0.5), P(0.9), P(0.99), count > 0 ? Round((now.Sum - (then?.Sum ?? 0)) * 1000 / count, 3) : null, buckets);
     }
 
     /// <summary>The tables: process, cameras, streams, bare loops, soak.</summary>
@@ -377,6 +577,27 @@ internal static class BenchPipelineCommand
             }
         }
 
+        foreach (var camera in r.Cameras)
+        {
+            if (camera.Alone is not { } alone)
+            {
+                continue;
+            }
+
+            if (alone.Error is not null)
+            {
+                s.AppendLine(c, $"camera {camera.Camera} alone: {alone.Error}");
+                continue;
+            }
+
+            s.AppendLine(c, $"camera {camera.Camera} alone: capture {alone.CaptureFps:0.0} frames/s ({alone.CaptureCpuMillisecondsPerFrame:0.000} ms CPU + children {alone.CaptureChildCpuMillisecondsPerFrame:0.000} ms per frame), preprocess {alone.PreprocessCpuMillisecondsPerFrame:0.000} ms CPU per frame, one bare run on 1 thread {Opt(alone.Bare1ThreadCpuMillisecondsPerRun)} ms CPU");
+            s.AppendLine(c, $"  CPU per inferred frame {Opt(p.CpuMillisecondsPerFrame)} ms against preprocess + bare run {Opt(alone.BoundCpuMillisecondsPerFrame)} ms: ratio {Opt(alone.CpuRatio)} (target <= 1.3; children apart)");
+            if (alone.FullSpeedRatio is { } ratio)
+            {
+                s.AppendLine(c, $"  full speed: {camera.InferenceFps:0.0} inferred frames/s against {alone.FullSpeedBoundFps:0.0} the stages allow (min of capture {alone.CaptureFps:0.0}/s and 1/(preprocess {alone.PreprocessMillisecondsPerFrame:0.000} ms + bare run)): ratio {ratio:0.00} (target >= 0.95)");
+            }
+        }
+
         if (r.Streams.Count > 0)
         {
             s.AppendLine();
@@ -384,13 +605,17 @@ internal static class BenchPipelineCommand
             foreach (var stream in r.Streams)
             {
                 s.AppendLine(c, $"{stream.Stream,-16} {stream.Model,-18} {stream.StepsPerSecond,9:0.0} {Ms(stream.Step.P50)} {Ms(stream.Step.P90)} {Ms(stream.Step.P99)}");
+                if (stream.PublishAck is { } ack)
+                {
+                    s.AppendLine(c, $"{string.Empty,-16} {"publish→PUBACK",-18} {string.Empty,9} {Ms(ack.P50)} {Ms(ack.P90)} {Ms(ack.P99)}");
+                }
             }
         }
 
         if (r.Bare.Count > 0)
         {
             s.AppendLine();
-            s.AppendLine(c, $"bare ONNX Runtime loop, same model and intra-op threads (edgerunner bench):");
+            s.AppendLine(c, $"bare ONNX Runtime loop, same model and intra-op threads, and 1 thread for a camera's model (edgerunner bench; CPU over the timed runs):");
             s.AppendLine(c, $"{"MODEL",-18} {"THREADS",7} {"RUNS/S",8} {"P50 MS",8} {"P99 MS",8} {"CPU MS/RUN",10}");
             foreach (var bare in r.Bare)
             {
@@ -419,6 +644,7 @@ internal static class BenchPipelineCommand
         return s.ToString();
 
         static string Ms(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture).PadLeft(8) : "       -";
+        static string Opt(double? v) => v is { } x ? x.ToString("0.00#", CultureInfo.InvariantCulture) : "-";
     }
 
     private static SoakSample SoakOf(Sample start, Sample now, Sample? previous)
@@ -478,7 +704,7 @@ internal static class BenchPipelineCommand
         }
 
         /// <summary>Our child processes (ffmpeg, gst-launch) and their CPU ticks (utime + stime), from /proc; empty elsewhere.</summary>
-        private static Dictionary<int, (string Name, long Ticks)> ChildCpuTicks()
+        internal static Dictionary<int, (string Name, long Ticks)> ChildCpuTicks()
         {
             var children = new Dictionary<int, (string, long)>();
             var self = Environment.ProcessId;
@@ -530,7 +756,7 @@ internal static class BenchPipelineCommand
 }
 
 /// <summary>The command's settings.</summary>
-internal sealed record BenchPipelineSettings(string? ConfigFile, IReadOnlyList<string> Overrides, double Seconds, double WarmupSeconds, bool Soak, double SampleSeconds, string? PlotsDirectory, bool Bare);
+internal sealed record BenchPipelineSettings(string? ConfigFile, IReadOnlyList<string> Overrides, double Seconds, double WarmupSeconds, bool Soak, double SampleSeconds, string? PlotsDirectory, bool Bare, bool FullSpeed = false);
 
 /// <summary>One bench-pipeline run (its <c>--json</c> output).</summary>
 internal sealed record BenchPipelineReport(
@@ -581,7 +807,36 @@ internal sealed record CameraBench(
     [property: JsonPropertyName("frames_dropped")] long FramesDropped,
     [property: JsonPropertyName("frames_skipped")] long FramesSkipped,
     [property: JsonPropertyName("frames_failed")] long FramesFailed,
-    [property: JsonPropertyName("stages")] IReadOnlyList<StageLatency> Stages);
+    [property: JsonPropertyName("stages")] IReadOnlyList<StageLatency> Stages,
+    [property: JsonPropertyName("alone")] CameraAlone? Alone = null);
+
+/// <summary>
+/// A camera's stages measured alone after the run (null figures: not measured), and the pipeline against them:
+/// <c>cpu_ratio</c> = the daemon's CPU per inferred frame ÷ (preprocessing one frame + one bare run on one thread),
+/// target ≤ 1.3; <c>full_speed_ratio</c> (with <c>--full-speed</c>) = inferred frames/s ÷ the bound the stages allow,
+/// min(capture frames/s, 1 ÷ (preprocessing + one bare run with the model's threads)), target ≥ 0.95.
+/// </summary>
+internal sealed record CameraAlone(
+    [property: JsonPropertyName("capture_fps")] double? CaptureFps,
+    [property: JsonPropertyName("capture_cpu_ms_per_frame")] double? CaptureCpuMillisecondsPerFrame,
+    [property: JsonPropertyName("capture_child_cpu_ms_per_frame")] double? CaptureChildCpuMillisecondsPerFrame,
+    [property: JsonPropertyName("preprocess_ms_per_frame")] double? PreprocessMillisecondsPerFrame,
+    [property: JsonPropertyName("preprocess_cpu_ms_per_frame")] double? PreprocessCpuMillisecondsPerFrame,
+    [property: JsonPropertyName("bare_1_thread_cpu_ms_per_run")] double? Bare1ThreadCpuMillisecondsPerRun,
+    [property: JsonPropertyName("bound_cpu_ms_per_frame")] double? BoundCpuMillisecondsPerFrame,
+    [property: JsonPropertyName("cpu_ratio")] double? CpuRatio,
+    [property: JsonPropertyName("full_speed_bound_fps")] double? FullSpeedBoundFps,
+    [property: JsonPropertyName("full_speed_ratio")] double? FullSpeedRatio,
+    [property: JsonPropertyName("error")] string? Error)
+{
+    public static CameraAlone Failed(string error) => new(null, null, null, null, null, null, null, null, null, null, error);
+}
+
+/// <summary>What the stages-alone measurement needs of a camera, taken while its pipeline ran.</summary>
+internal sealed record CameraStagesInput(string Camera, CameraOptions Options, string Model, ImagePreprocessingSpec Spec, InputElementType ElementType);
+
+/// <summary>A copy of one captured frame's pixels.</summary>
+internal sealed record CapturedFrame(byte[] Pixels, int Width, int Height, int Stride, FramePixelFormat Format);
 
 /// <summary>One sensor stream over the measured time.</summary>
 internal sealed record StreamBench(
@@ -589,7 +844,8 @@ internal sealed record StreamBench(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("provider")] string Provider,
     [property: JsonPropertyName("steps_per_s")] double StepsPerSecond,
-    [property: JsonPropertyName("step")] StageLatency Step);
+    [property: JsonPropertyName("step")] StageLatency Step,
+    [property: JsonPropertyName("publish_ack")] StageLatency? PublishAck = null);
 
 /// <summary>Latency of one stage over the measured time (ms; percentiles within 8 %), and its fine buckets for plots.</summary>
 internal sealed record StageLatency(

@@ -227,12 +227,6 @@ public sealed class ModelOptions
     /// from the model's expected duty cycle (runs per second × time of one run), see docs/models.md "Spinning".
     /// </summary>
     public ModelSpinning Spinning { get; set; }
-
-    /// <summary>Not a key: the highest inferred-frame rate (min of Fps and DetectFps) of the enabled cameras that use this model; 0 = none (set by <c>ModelRunRates</c>).</summary>
-    internal double CameraFramesPerSecond { get; set; }
-
-    /// <summary>Not a key: how many enabled sensor streams use this model (set by <c>ModelRunRates</c>).</summary>
-    internal int SensorStreams { get; set; }
 }
 
 /// <summary><c>Models:{name}:ProviderOptions</c>: settings of each execution provider, used when that provider is tried.</summary>

@@ -146,7 +146,7 @@ public static class EdgeRunnerHost
         services.AddSingleton<Catalog.ModelCatalog>();
 
         // Each model's expected runs per second, for Models:{name}:Spinning Auto.
-        services.AddSingleton<IPostConfigureOptions<ModelsOptions>>(new Catalog.ModelRunRates(configuration));
+        services.AddSingleton<Catalog.ModelRunRates>();
 
         // Hosted services start in this order and stop in reverse: broker first up, last down;
         // pipelines stop before the publisher drains its queue and says "offline".

@@ -67,7 +67,7 @@ internal static class SequenceProcessorFactory
             var stream = manifest.Stream;
 
             // Sources at another rate are resampled to the model's: each stream steps at the manifest's rate / chunk.
-            var stepsPerSecond = resolved.Options.SensorStreams * (stream.ChunkSamples > 0 ? stream.SampleRateHz / stream.ChunkSamples : 0);
+            var stepsPerSecond = resolved.SensorStreams * (stream.ChunkSamples > 0 ? stream.SampleRateHz / stream.ChunkSamples : 0);
             return SpinningPolicy.Load(
                 resolved.Id,
                 resolved.Options.Spinning,

@@ -47,6 +47,7 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
     private readonly SnapshotPublisher? _snapshots;
     private readonly EdgeRunnerMetrics? _metrics;
     private readonly long _logIntervalTicks;
+    private readonly bool _waitForRoom;
     private long _lastLogTimestamp;
     private long _dropped;
     private long _processed;
@@ -78,7 +79,8 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         SnapshotPublisher? snapshots = null,
         TimeSpan? restartMinDelay = null,
         TimeSpan? restartMaxDelay = null,
-        EdgeRunnerMetrics? metrics = null)
+        EdgeRunnerMetrics? metrics = null,
+        bool waitForRoom = false)
     {
         _cameraId = cameraId;
         _metrics = metrics;
@@ -101,8 +103,11 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
         _resultWriter = new VisionResultWriter(origin, processor.Model.Id, processor.Model.Sha256, processor.Model.ExecutionProvider);
         _logIntervalTicks = (long)(resultLogInterval.TotalSeconds * timeProvider.TimestampFrequency);
         _lastLogTimestamp = long.MinValue / 2;
+        // An unpaced source (a video file read as fast as inference takes frames) waits for room instead: dropping
+        // frames there only makes ffmpeg decode frames nobody infers, on the cores inference needs (issue 15).
+        _waitForRoom = waitForRoom;
         _frames = Channel.CreateBounded<Frame>(
-            new BoundedChannelOptions(queueCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true },
+            new BoundedChannelOptions(queueCapacity) { FullMode = waitForRoom ? BoundedChannelFullMode.Wait : BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true },
             frame =>
             {
                 frame.Dispose();
@@ -289,14 +294,45 @@ internal sealed partial class VisionPipeline : IAsyncDisposable
             // Interlocked: read by the metrics while the capture loop writes it (a long can tear on a 32-bit board).
             frame.Sequence = Interlocked.Increment(ref _nextSequence) - 1;
 
-            // DropOldest: never blocks, never fails while the channel is open.
-            if (!_frames.Writer.TryWrite(frame))
+            if (_waitForRoom)
             {
+                // Back-pressure: ffmpeg blocks on its pipe meanwhile. Completed channel or stopping: the frame is ours to drop.
+                try
+                {
+                    if (!_frames.Writer.TryWrite(frame) && !await WaitToWriteAsync(frame, cancellationToken))
+                    {
+                        frame.Dispose();
+                    }
+                }
+                catch
+                {
+                    frame.Dispose();
+                    throw;
+                }
+            }
+            else if (!_frames.Writer.TryWrite(frame))
+            {
+                // DropOldest: never blocks, never fails while the channel is open.
                 frame.Dispose();
             }
         }
 
         return true;
+    }
+
+    /// <summary>Writes <paramref name="frame"/> once the queue has room; false when the queue was completed meanwhile.</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> WaitToWriteAsync(Frame frame, CancellationToken cancellationToken)
+    {
+        while (await _frames.Writer.WaitToWriteAsync(cancellationToken))
+        {
+            if (_frames.Writer.TryWrite(frame))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void Watch(IFrameSource source)

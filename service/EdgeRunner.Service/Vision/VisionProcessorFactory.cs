@@ -24,7 +24,7 @@ internal static partial class VisionProcessorFactory
                 manifest.VerifySha256();
             }
 
-            var rate = resolved.Options.CameraFramesPerSecond;
+            var rate = resolved.CameraFramesPerSecond;
             model = SpinningPolicy.Load(
                 resolved.Id,
                 resolved.Options.Spinning,

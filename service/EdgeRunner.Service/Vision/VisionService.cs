@@ -128,7 +128,8 @@ internal sealed class VisionService : UnitHostService<VisionPipeline>
                 snapshots,
                 TimeSpan.FromSeconds(camera.ReconnectMinDelaySeconds),
                 TimeSpan.FromSeconds(camera.ReconnectMaxDelaySeconds),
-                _metrics);
+                _metrics,
+                waitForRoom: camera.Source is Sources.FileSourceOptions { RealTime: false });
         }
         catch
         {
