@@ -64,12 +64,12 @@ for round in $(seq 1 "$rounds"); do
         rest=${rest#:}
         envs=${rest%%|*}
         overrides=()
-        [[ "$rest" == *"|"* ]] && read -r -a overrides <<< "${rest#*|}"
+        if [[ "$rest" == *"|"* ]]; then read -r -a overrides <<< "${rest#*|}"; fi
         env_args=()
-        [ -n "$envs" ] && IFS=, read -r -a env_args <<< "$envs"
+        if [ -n "$envs" ]; then IFS=, read -r -a env_args <<< "$envs"; fi
         load=$(cut -d' ' -f1 /proc/loadavg)
         (cd "$root" && exec env "${env_args[@]}" "${runner[@]}" bench-pipeline "${config_args[@]}" --seconds "$seconds" --warmup "$warmup" --no-bare --json \
-            -- "${overrides[@]}" > "$work/out.json" 2> "$work/err.txt") &
+            -- "--State:Directory=$work/state" "${overrides[@]}" > "$work/out.json" 2> "$work/err.txt") &
         pid=$!
         # Half-way through the measured time: the resident set split into anonymous memory (GC heap, malloc, JIT
         # data), file pages (libraries, assemblies: shared with the page cache, how many are mapped depends on the
@@ -77,7 +77,7 @@ for round in $(seq 1 "$rounds"); do
         # The bench runs in the process started here (dotnet and the app host exec nothing).
         sleep $(( warmup + seconds / 2 + 2 ))
         grep -E '^Rss(Anon|File|Shmem):' "/proc/$pid/status" | awk '{printf "%.1f ", $2/1024}' > "$work/split.txt" || true
-        [ "${SMAPS:-0}" = 1 ] && { python3 "$here/smaps-summary.py" "$pid" > "$work/smaps.txt" || true; }
+        if [ "${SMAPS:-0}" = 1 ]; then python3 "$here/smaps-summary.py" "$pid" > "$work/smaps.txt" || true; fi
         wait "$pid" || { echo "$name: bench-pipeline failed" >&2; tail -n 20 "$work/err.txt" >&2; continue; }
         python3 - "$name" "$load" "$work/out.json" $(cat "$work/split.txt") <<'EOF' | tee -a "$work/lines.txt"
 import json, sys
@@ -87,7 +87,7 @@ p = r["process"]
 ms = p["cpu_ms_per_frame"] if p["cpu_ms_per_frame"] is not None else float("nan")
 print(f'{name:<14} {load:>5} {p["cpu_percent"]:7.1f} {ms:9.1f} {p["rss_bytes"]/2**20:8.1f} {p["peak_rss_bytes"]/2**20:8.1f} {r["ready_ms"]:8.0f} {p["gc_collections"][0]:6d} ' + ' '.join(f'{float(x):6.1f}' for x in sys.argv[4:7]))
 EOF
-        [ "${SMAPS:-0}" = 1 ] && sed 's/^/    /' "$work/smaps.txt"
+        if [ "${SMAPS:-0}" = 1 ]; then sed 's/^/    /' "$work/smaps.txt"; fi
     done
 done
 echo "median per variant:"
