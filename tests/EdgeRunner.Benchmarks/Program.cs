@@ -24,6 +24,14 @@ if (args.Length > 0 && args[0] == "spool-throughput")
     return 0;
 }
 
+// and the daemon's start to ready (sd_notify READY=1) on the demo configuration, N daemons one after the other
+// (docs/performance.md §13); DAEMON = edgerunner.dll or a published app host, default the checkout's Release build:
+//   dotnet run -c Release --project tests/EdgeRunner.Benchmarks --artifacts-path /tmp/bench-art -- startup [runs] [DAEMON]
+if (args.Length > 0 && args[0] == "startup")
+{
+    return StartupTime.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5, args.Length > 2 ? args[2] : null, Console.Out);
+}
+
 if (args.Length > 0 && args[0] == "allocs")
 {
     AllocationCheck.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 2000, Console.Out);
