@@ -1,11 +1,11 @@
-using EdgeRunner.Hardware.Cameras;
 using EdgeRunner.Hardware.Sensors.Simulation;
 
 namespace EdgeRunner.Hardware.Sensors;
 
 /// <summary>
 /// A 3-axis accelerometer on a simulated rotating machine (<see cref="VibrationSimulator"/>),
-/// delivering blocks at the real sample rate (or as fast as asked when not paced, for evaluation).
+/// delivering blocks at the real sample rate (or as fast as asked when not paced, for evaluation): one
+/// wake-up per block, on a grid shared with the other simulated machines of the same rate.
 /// The true machine state of the last block is available for evaluation; it never reaches a model.
 /// </summary>
 public sealed class SimulatedVibrationSource : IResumableSensorSource
@@ -14,7 +14,7 @@ public sealed class SimulatedVibrationSource : IResumableSensorSource
 
     private readonly VibrationSimulator _simulator;
     private readonly TimeProvider _timeProvider;
-    private readonly FramePacer? _pacer;
+    private readonly BlockPacer? _pacer;
     private readonly int _blockSamples;
     private readonly MachineState[] _truth;
     private DateTimeOffset _start;
@@ -30,7 +30,8 @@ public sealed class SimulatedVibrationSource : IResumableSensorSource
         _timeProvider = timeProvider;
         _blockSamples = blockSamples;
         _truth = new MachineState[blockSamples];
-        _pacer = paced ? new FramePacer(timeProvider, sampleRateHz / blockSamples) : null;
+        // On the grid shared by every simulated machine of the same rate, so they wake together (see BlockPacer).
+        _pacer = paced ? new BlockPacer(timeProvider, sampleRateHz / blockSamples) : null;
         Description = $"simulated vibration seed {seed} at {sampleRateHz} Hz, {_simulator.ShaftSpeedHz:0.0} Hz shaft";
     }
 

@@ -38,6 +38,7 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
     private long _refusedConnections;
     private long _refusedPublishes;
     private long _refusedSubscriptions;
+    private int _daemonKeepAliveSeconds = -1;
 
     /// <summary>Creates the broker (it listens when started).</summary>
     public EmbeddedMqttBroker(IOptions<MqttOptions> options, EmbeddedBrokerEndpoint endpoint, MqttTopics topics, TimeProvider timeProvider, ILogger<EmbeddedMqttBroker> logger)
@@ -60,6 +61,9 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
 
     /// <summary>Subscriptions refused by the ACL.</summary>
     public long RefusedSubscriptions => Interlocked.Read(ref _refusedSubscriptions);
+
+    /// <summary>The keep-alive the daemon's own client asked for in its latest CONNECT (0 = none); -1 before it connected. For tests.</summary>
+    internal int DaemonKeepAliveSeconds => Volatile.Read(ref _daemonKeepAliveSeconds);
 
     /// <summary>The access rules (and the filters the daemon subscribed to, which they are derived from).</summary>
     public EmbeddedBrokerAcl Acl => _acl;
@@ -214,6 +218,7 @@ public sealed partial class EmbeddedMqttBroker : IHostedService, IDisposable
         {
             case ConnectVerdict.Daemon:
                 args.SessionItems[DaemonSessionKey] = true;
+                Volatile.Write(ref _daemonKeepAliveSeconds, args.KeepAlivePeriod ?? 0);
                 return Task.CompletedTask;
             case ConnectVerdict.Client:
                 return Task.CompletedTask;

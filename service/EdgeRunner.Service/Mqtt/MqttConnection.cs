@@ -317,6 +317,15 @@ public sealed partial class MqttConnection : IAsyncDisposable
         LogSessionTakenOver(_logger, _clientId, reason);
     }
 
+    /// <summary>
+    /// <c>Mqtt:KeepAliveSeconds</c>, except none towards the daemon's own embedded broker: it runs in this process
+    /// over loopback, where a keep-alive finds nothing a closed socket does not tell, and MQTTnet's keep-alive loop
+    /// wakes every 250 ms whatever the period (most of an idle daemon's wake-ups; docs/performance.md §12).
+    /// </summary>
+    private TimeSpan KeepAlive => string.IsNullOrWhiteSpace(_options.Host) && _embeddedBroker.DaemonCredentials is not null
+        ? TimeSpan.Zero
+        : TimeSpan.FromSeconds(_options.KeepAliveSeconds);
+
     private async Task<bool> TryConnectAsync(Func<CancellationToken, Task> onConnected, CancellationToken cancellationToken)
     {
         var host = Host;
@@ -325,7 +334,7 @@ public sealed partial class MqttConnection : IAsyncDisposable
             .WithClientId(_clientId)
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithCleanStart(true)
-            .WithKeepAlivePeriod(TimeSpan.FromSeconds(_options.KeepAliveSeconds))
+            .WithKeepAlivePeriod(KeepAlive)
             .WithTimeout(TimeSpan.FromSeconds(_options.ConnectTimeoutSeconds))
             .WithWillTopic(_topics.Status)
             .WithWillPayload(Offline)
