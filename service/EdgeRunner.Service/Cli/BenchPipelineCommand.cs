@@ -50,7 +50,7 @@ internal static class BenchPipelineCommand
     public static Command Create(Option<FileInfo?> configOption)
     {
         var seconds = new Option<double>("--seconds") { Description = "How long to measure, after the warm-up.", DefaultValueFactory = _ => 20 };
-        var warmup = new Option<double>("--warmup") { Description = "Seconds to run before measuring (JIT, first frames, broker connect).", DefaultValueFactory = _ => 3 };
+        var warmup = new Option<double>("--warmup") { Description = "Seconds to run before measuring (JIT tiering settles in about 30 s at a few frames per second; first frames, broker connect).", DefaultValueFactory = _ => 30 };
         var soak = new Option<bool>("--soak") { Description = "Sample RSS, GC and CPU every --sample-seconds and report their slopes (e.g. --soak --seconds 3600)." };
         var sampleSeconds = new Option<double>("--sample-seconds") { Description = "Sampling interval of --soak.", DefaultValueFactory = _ => 5 };
         var plots = new Option<DirectoryInfo?>("--plots") { Description = "Write PNG plots there: latency distribution per stage and camera/stream, and with --soak RSS and CPU over time." };
